@@ -1,0 +1,31 @@
+# `make run` trains the default ladder; `make test` runs the test suite.
+# Both create .venv and install what is needed the first time.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+TASK ?= digits
+ARGS ?=
+
+.PHONY: run test bench clean
+
+$(BIN)/python:
+	$(PY) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# The CPU build of torch first: an unpinned torch would pull a multi-GB CUDA build.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet "torch==2.13.0"
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
+
+run: $(VENV)/.installed
+	$(BIN)/python -m orchestrator +task=$(TASK) $(ARGS)
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest -q
+
+bench: $(VENV)/.installed
+	$(BIN)/python benchmarks/overhead.py
+
+clean:
+	rm -rf $(VENV)

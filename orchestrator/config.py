@@ -1,0 +1,95 @@
+"""Typed configuration: Hydra structured configs, registered once in the ConfigStore.
+
+The entry point converts the composed config into these plain dataclasses; the engine never
+sees OmegaConf.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
+
+from hydra.core.config_store import ConfigStore
+from omegaconf import MISSING
+
+
+@dataclass
+class GoalConfig:
+    metric: str = MISSING   # a metric the task reports, e.g. "val/acc" or "train/loss"
+    target: float = MISSING  # the stage converges when the metric reaches this value
+    mode: str = "max"        # "max": metric >= target; "min": metric <= target
+
+
+@dataclass
+class KnobConfig:
+    easy: Any = MISSING       # the value that makes the problem easiest
+    hard: Any = MISSING       # the value of the real problem (a stage that omits the knob gets it)
+    scale: str = "linear"     # "log", "linear" or "categorical": how "halfway" is measured
+    values: Optional[List[Any]] = None  # categorical only: every value, ordered easy -> hard
+
+
+@dataclass
+class StageConfig:
+    goal: GoalConfig = MISSING
+    after: List[str] = field(default_factory=list)   # names of the stages that must converge first
+    knobs: Dict[str, Any] = field(default_factory=dict)  # knob values for this stage; omitted = knob's hard end
+    budget: Optional[int] = None     # iteration budget; default from ladder.budget / ladder.growth
+    init_from: Optional[str] = None  # stage to warm-start from; default: the predecessor; "none": fresh
+    lr: Optional[float] = None       # this stage's learning rate; default optim.lr
+    batch_size: Optional[int] = None  # default optim.batch_size
+    probe: Optional[bool] = None     # run the LR probe before this stage; default: first stage only
+
+
+@dataclass
+class LadderConfig:
+    budget: int = 2000          # iterations for a stage with no predecessor
+    growth: float = 10.0        # a later stage gets at most growth x its predecessor's iterations
+    min_budget: int = 200       # ... but never fewer than this
+    max_insertions: int = 3     # intermediate stages allowed per original edge of the ladder
+    eval_every: int = 50        # iterations between evaluations (goal checks)
+    patience: int = 20          # evaluations without improvement before a stage stops early
+    min_delta: float = 1e-4     # smallest change of the goal metric that counts as improvement
+    stages: Dict[str, StageConfig] = field(default_factory=dict)  # name -> stage
+
+
+@dataclass
+class DecayConfig:
+    after: Optional[float] = None  # k: epochs before the first decay (None: constant LR)
+    every: float = 1.0             # n: epochs between decays (k > n)
+    factor: float = 1.5            # divide the LR by this at each decay
+
+
+@dataclass
+class OptimConfig:
+    name: str = "adam"            # "adam", "adamw" or "sgd"
+    lr: float = 1e-3              # learning rate (the LR probe may lower it)
+    batch_size: int = 32          # capped at the stage's training-set size
+    momentum: float = 0.9         # sgd only
+    weight_decay: float = 0.0
+    clip_norm: Optional[float] = None  # clip the global gradient norm at this value
+    init_scale: float = 1.0       # multiply the initial weights by this (tuned with the LR)
+    decay: DecayConfig = field(default_factory=DecayConfig)
+
+
+@dataclass
+class LogConfig:
+    every: int = 10            # iterations between train/loss, lr and grad-norm points
+    histograms_every: int = 0  # iterations between weight/grad histograms (0: at each evaluation)
+    console: bool = True       # live progress bars
+
+
+@dataclass
+class RunConfig:
+    task: Any = MISSING        # the task object: {_target_: module.Class, ...its arguments}
+    knobs: Dict[str, KnobConfig] = field(default_factory=dict)  # name -> knob
+    ladder: LadderConfig = field(default_factory=LadderConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    log: LogConfig = field(default_factory=LogConfig)
+    diagnostics: Any = field(default_factory=dict)  # see orchestrator/diagnostics
+    seed: int = 0              # same seed, same metrics (on CPU)
+    device: str = "cpu"        # "cpu", "cuda" or "auto"
+    resume: bool = True        # continue an interrupted run found in the run directory
+    task_file: str = ""        # set by the entry point: the task YAML, for error messages
+
+
+def register() -> None:
+    ConfigStore.instance().store(name="run_schema", node=RunConfig)

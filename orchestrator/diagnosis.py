@@ -1,0 +1,22 @@
+"""A Diagnosis: what a check found, in words a practitioner acts on, with the numbers behind it."""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Optional
+
+SEVERITIES = ("info", "warning", "error")
+
+
+@dataclass
+class Diagnosis:
+    code: str                    # stable public name, e.g. "lr_too_high"
+    severity: str                # "info", "warning" or "error"
+    message: str                 # one sentence
+    stage: str = ""
+    iteration: int = 0
+    evidence: dict = field(default_factory=dict)  # the numbers behind the verdict
+    fix: str = ""                # what to do about it
+    applied: Optional[str] = None  # the fix the orchestrator applied itself, if any
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)

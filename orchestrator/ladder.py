@@ -1,0 +1,169 @@
+"""The Ladder: stages of increasing difficulty as a DAG (networkx), and its validation.
+
+The engine is the only code that changes a Ladder (by `insert_between`); everything else reads it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Mapping, Optional
+
+import networkx as nx
+
+from .errors import ConfigError
+from .knobs import SCALES, Knob, resolve
+
+PENDING, RUNNING, CONVERGED, FAILED = "pending", "running", "converged", "failed"
+
+
+@dataclass(frozen=True)
+class Goal:
+    metric: str
+    target: float
+    mode: str = "max"  # "max" or "min"
+
+    def met(self, value: float) -> bool:
+        return value >= self.target if self.mode == "max" else value <= self.target
+
+    def better(self, value: float, than: Optional[float], min_delta: float = 0.0) -> bool:
+        if than is None:
+            return value == value  # not NaN
+        return value > than + min_delta if self.mode == "max" else value < than - min_delta
+
+
+@dataclass
+class Stage:
+    name: str
+    goal: Goal
+    knobs: dict                      # full knob setting (every knob of the task)
+    after: list = field(default_factory=list)
+    budget_override: Optional[int] = None
+    init_from: Optional[str] = None  # None: first predecessor; "none": fresh weights
+    lr: Optional[float] = None
+    batch_size: Optional[int] = None
+    probe: Optional[bool] = None
+    inserted: bool = False
+    edge: Optional[tuple] = None     # the original (predecessor, stage) edge an inserted stage sits on
+    # what happened to it
+    status: str = PENDING
+    budget: Optional[int] = None
+    iterations: int = 0              # iterations the last attempt trained (to convergence, if it did)
+    attempts: int = 0
+    best: Optional[float] = None
+    lr_used: Optional[float] = None
+    diagnoses: list = field(default_factory=list)
+
+    def warm_start_source(self) -> Optional[str]:
+        if self.init_from == "none":
+            return None
+        return self.init_from or (self.after[0] if self.after else None)
+
+
+class Ladder:
+    def __init__(self, stages: Iterable[Stage]):
+        self.stages: dict[str, Stage] = {s.name: s for s in stages}
+        self.graph = nx.DiGraph()
+        for s in self.stages.values():
+            self.graph.add_node(s.name)
+            self.graph.add_edges_from((p, s.name) for p in s.after)
+
+    def __getitem__(self, name: str) -> Stage:
+        return self.stages[name]
+
+    def order(self) -> list[Stage]:
+        """Stages in the order they run: topological, ties broken by declaration order."""
+        rank = {name: i for i, name in enumerate(self.stages)}
+        return [self.stages[n] for n in nx.lexicographical_topological_sort(self.graph, key=rank.get)]
+
+    def next_runnable(self) -> Optional[Stage]:
+        """The first stage not yet converged whose predecessors all converged."""
+        for stage in self.order():
+            if stage.status != CONVERGED and all(self[p].status == CONVERGED for p in stage.after):
+                return stage
+        return None
+
+    def all_converged(self) -> bool:
+        return all(s.status == CONVERGED for s in self.stages.values())
+
+    def insertions_on(self, edge: tuple) -> int:
+        return sum(1 for s in self.stages.values() if s.inserted and s.edge == edge)
+
+    def original_edge(self, pred: str, stage: str) -> tuple:
+        """The edge of the user's ladder that (pred -> stage) was carved from."""
+        first = self[pred].edge[0] if self[pred].inserted else pred
+        last = self[stage].edge[1] if self[stage].inserted else stage
+        return (first, last)
+
+    def insert_between(self, pred: str, stage: str, name: str, knobs: dict) -> Stage:
+        """A new stage on the edge pred -> stage, with the failing stage's goal."""
+        target = self[stage]
+        new = Stage(name=name, goal=target.goal, knobs=knobs, after=[pred], inserted=True,
+                    edge=self.original_edge(pred, stage), lr=target.lr, batch_size=target.batch_size)
+        target.after = [name if p == pred else p for p in target.after]
+        if target.init_from == pred:
+            target.init_from = None  # warm-start from the new, nearer stage
+        # keep declaration order meaningful: the new stage sits just before the one it helps
+        items = list(self.stages.items())
+        at = [n for n, _ in items].index(stage)
+        self.stages = dict(items[:at] + [(name, new)] + items[at:])
+        self.graph.remove_edge(pred, stage)
+        self.graph.add_edges_from([(pred, name), (name, stage)])
+        return new
+
+
+def from_config(stages_cfg: Mapping[str, Any], knobs_cfg: Mapping[str, Any], metrics: Iterable[str],
+                where: str = "") -> tuple[Ladder, dict[str, Knob]]:
+    """Build and validate a ladder from config objects. Raises ConfigError naming the key."""
+    metrics = set(metrics)
+
+    def fail(key: str, message: str):
+        raise ConfigError(message, key=key, where=where)
+
+    knobs = {}
+    for name, k in knobs_cfg.items():
+        key = f"knobs.{name}"
+        if k.scale not in SCALES:
+            fail(f"{key}.scale", f"unknown scale {k.scale!r} (expected one of {', '.join(SCALES)})")
+        values = tuple(k.values or ())
+        if k.scale == "categorical":
+            for end in ("easy", "hard"):
+                if getattr(k, end) not in values:
+                    fail(f"{key}.{end}", f"{getattr(k, end)!r} is not one of values {list(values)}")
+        elif k.scale == "log" and not (_positive(k.easy) and _positive(k.hard)):
+            fail(key, "a log-scale knob needs positive easy and hard values")
+        knobs[name] = Knob(name, k.easy, k.hard, k.scale, values)
+
+    if not stages_cfg:
+        fail("ladder.stages", "the ladder has no stage")
+    stages = []
+    for name, s in stages_cfg.items():
+        key = f"ladder.stages.{name}"
+        for knob, value in s.knobs.items():
+            if knob not in knobs:
+                fail(f"{key}.knobs.{knob}", f"unknown knob {knob!r} (the task's knobs: {', '.join(knobs) or 'none'})")
+            if knobs[knob].scale == "categorical" and value not in knobs[knob].values:
+                fail(f"{key}.knobs.{knob}", f"{value!r} is not one of {list(knobs[knob].values)}")
+        for pred in s.after:
+            if pred not in stages_cfg:
+                fail(f"{key}.after", f"unknown predecessor {pred!r}")
+        if s.goal.metric not in metrics:
+            fail(f"{key}.goal.metric", f"unknown metric {s.goal.metric!r} (the task reports: {', '.join(sorted(metrics))})")
+        if s.goal.mode not in ("min", "max"):
+            fail(f"{key}.goal.mode", f"{s.goal.mode!r} is neither 'min' nor 'max'")
+        if s.budget is not None and s.budget <= 0:
+            fail(f"{key}.budget", f"budget must be > 0, got {s.budget}")
+        if s.init_from not in (None, "none") and s.init_from not in stages_cfg:
+            fail(f"{key}.init_from", f"unknown stage {s.init_from!r}")
+        stages.append(Stage(name=name, goal=Goal(s.goal.metric, float(s.goal.target), s.goal.mode),
+                            knobs=resolve(knobs, s.knobs), after=list(s.after), budget_override=s.budget,
+                            init_from=s.init_from, lr=s.lr, batch_size=s.batch_size, probe=s.probe))
+    ladder = Ladder(stages)
+    try:
+        cycle = nx.find_cycle(ladder.graph)
+        fail("ladder.stages", "the stages form a cycle: " + " -> ".join([a for a, _ in cycle] + [cycle[0][0]]))
+    except nx.NetworkXNoCycle:
+        pass
+    return ladder, knobs
+
+
+def _positive(x) -> bool:
+    return isinstance(x, (int, float)) and x > 0

@@ -1,0 +1,57 @@
+"""When a stage stops training: small checks, each returning a reason or None, tried in order."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+from .ladder import Goal
+
+
+@dataclass
+class Progress:
+    iteration: int
+    budget: int
+    metric: str
+    value: float               # the goal metric at this evaluation
+    best: Optional[float]
+    evals_since_best: int
+
+
+Check = Callable[[Progress], Optional[str]]
+
+
+def goal_reached(goal: Goal) -> Check:
+    sign = ">=" if goal.mode == "max" else "<="
+
+    def check(p: Progress) -> Optional[str]:
+        if goal.met(p.value):
+            return f"goal met: {p.metric} {p.value:.4g} {sign} {goal.target:g} at iteration {p.iteration}"
+        return None
+    return check
+
+
+def not_finite(p: Progress) -> Optional[str]:
+    if not math.isfinite(p.value):
+        return f"{p.metric} is {p.value} at iteration {p.iteration}"
+    return None
+
+
+def plateaued(patience: int) -> Check:
+    def check(p: Progress) -> Optional[str]:
+        if patience > 0 and p.evals_since_best >= patience:
+            return (f"plateau: {p.metric} has not improved on {p.best:.4g} for {p.evals_since_best} "
+                    f"evaluations (iteration {p.iteration} of {p.budget})")
+        return None
+    return check
+
+
+def budget_spent(p: Progress) -> Optional[str]:
+    if p.iteration >= p.budget:
+        best = f"{p.best:.4g}" if p.best is not None else "none"
+        return f"budget spent: {p.budget} iterations, best {p.metric} {best}"
+    return None
+
+
+def first_reason(checks: list[Check], p: Progress) -> Optional[str]:
+    return next((r for r in (c(p) for c in checks) if r), None)

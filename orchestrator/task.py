@@ -1,0 +1,38 @@
+"""The extension point: a Task builds a Problem for one setting of its difficulty knobs.
+
+A user's own task is any object with these two members, named from YAML by `_target_`;
+no engine class has to be subclassed.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Protocol
+
+import torch
+from torch import nn
+
+Batch = Any  # whatever `get_batch` returns and `loss` understands
+
+
+@dataclass
+class Problem:
+    """Everything one stage trains on. Built fresh for each stage from its knob values."""
+
+    model: nn.Module
+    train_size: int                                  # number of training examples at this setting
+    get_batch: Callable[[torch.Tensor], Batch]       # indices of training examples -> a batch
+    loss: Callable[[nn.Module, Batch], torch.Tensor]  # (model, batch) -> scalar loss to minimise
+    evaluate: Callable[[nn.Module], dict[str, float]]  # model -> metrics, e.g. {"val/acc": 0.93}
+    chance_loss: float | None = None                 # loss of an uninformed guess, e.g. ln(classes)
+    samples: Callable[[nn.Module], dict[str, str]] | None = None  # optional text panels per eval
+    extras: dict[str, Any] = field(default_factory=dict)  # task-specific values for diagnostics
+
+
+class Task(Protocol):
+    """What the orchestrator needs of a task."""
+
+    metrics: tuple[str, ...]  # metric names `evaluate` returns (goals must name one of these)
+
+    def build(self, knobs: Mapping[str, Any], seed: int) -> Problem:
+        """The problem at this knob setting. Same knobs and seed, same problem."""
+        ...

@@ -1,0 +1,208 @@
+"""Train one stage until its goal is met, it plateaus, or its budget is spent."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Protocol
+
+import torch
+from torch import nn
+
+from . import checkpoint
+from .config import OptimConfig
+from .ladder import Stage
+from .optim import make_optimizer
+from .policy import Outcome
+from .sampler import Sampler
+from .schedule import step_decay
+from .stopping import Progress, budget_spent, first_reason, goal_reached, not_finite, plateaued
+from .task import Problem
+
+
+@dataclass
+class TrainSettings:
+    budget: int
+    lr: float
+    batch_size: int
+    optim: OptimConfig
+    seed: int
+    eval_every: int = 50
+    patience: int = 20
+    min_delta: float = 1e-4
+    log_every: int = 10
+    histograms_every: int = 500
+    checkpoint_secs: float = 10.0   # at most one mid-stage checkpoint per this many seconds
+    device: str = "cpu"
+
+
+class Monitor(Protocol):
+    """A diagnostic watching the training (see orchestrator/diagnostics). All hooks optional."""
+
+    def on_start(self, run: "StageRun") -> None: ...
+    def after_backward(self, run: "StageRun", loss: torch.Tensor) -> None: ...
+    def on_eval(self, run: "StageRun", metrics: dict) -> None: ...
+    def on_end(self, run: "StageRun", outcome: Outcome) -> None: ...
+
+
+@dataclass
+class StageRun:
+    """The state of one attempt at one stage; what a checkpoint holds and monitors look at."""
+
+    stage: Stage
+    problem: Problem
+    settings: TrainSettings
+    sinks: Any                          # orchestrator.sinks.Sinks
+    ckpt_dir: Path
+    monitors: list = field(default_factory=list)
+    model: nn.Module = None
+    optimizer: torch.optim.Optimizer = None
+    sampler: Sampler = None
+    iteration: int = 0
+    best: Optional[float] = None
+    evals_since_best: int = 0
+    lr: float = 0.0                     # the LR now
+    base_lr: float = 0.0                # the LR before decay (diagnostics may lower it)
+    clip_norm: Optional[float] = None   # diagnostics may switch clipping on mid-stage
+    last_metrics: dict = field(default_factory=dict)
+
+    def epoch(self) -> float:
+        return self.iteration * self.sampler.batch_size / self.sampler.size
+
+    def diagnose(self, diagnosis) -> None:
+        """Record a Diagnosis on the stage and show it everywhere (ladder.json, TensorBoard, console)."""
+        diagnosis.stage = diagnosis.stage or self.stage.name
+        diagnosis.iteration = diagnosis.iteration or self.iteration
+        self.stage.diagnoses.append(diagnosis.to_dict())
+        self.sinks.diagnosis(self.stage, diagnosis)
+
+    def set_lr(self, lr: float) -> None:
+        self.lr = lr
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+
+def train(run: StageRun, resume: Optional[dict] = None) -> Outcome:
+    s, stage, problem = run.settings, run.stage, run.problem
+    model = run.model = problem.model.to(s.device)
+    run.optimizer = make_optimizer(model.parameters(), s.optim, s.lr)
+    run.sampler = Sampler(problem.train_size, s.batch_size, seed=s.seed)
+    run.lr = run.base_lr = s.lr
+    run.clip_norm = s.optim.clip_norm
+    if resume:
+        _restore(run, resume)
+    checks = [goal_reached(stage.goal), not_finite, plateaued(s.patience), budget_spent]
+    decay = s.optim.decay
+    last_save = time.monotonic()
+    loss_sum, loss_count = torch.zeros((), device=s.device), 0
+    for m in run.monitors:
+        m.on_start(run)
+    model.train()
+    while True:
+        # one optimisation step
+        batch = to_device(problem.get_batch(run.sampler.next()), s.device)
+        loss = problem.loss(model, batch)
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        for m in run.monitors:
+            m.after_backward(run, loss)
+        if run.clip_norm:
+            nn.utils.clip_grad_norm_(model.parameters(), run.clip_norm)
+        run.optimizer.step()
+        run.iteration += 1
+        loss_sum += loss.detach()  # stays on the device: no host sync per step
+        loss_count += 1
+
+        # LR decay by epochs (a pure function of the position, so resuming needs no state)
+        if decay.after is not None:
+            lr = step_decay(run.base_lr, run.epoch(), decay.after, decay.every, decay.factor)
+            if lr != run.lr:
+                run.set_lr(lr)
+
+        # log the training curve
+        it = run.iteration
+        if it % s.log_every == 0:
+            run.sinks.scalars(stage, it, {"train/loss": (loss_sum / loss_count).item(), "lr": run.lr,
+                                          "grad_norm": grad_norm(model)})
+            loss_sum.zero_()
+            loss_count = 0
+        if s.histograms_every and it % s.histograms_every == 0:
+            run.sinks.histograms(stage, it, model)
+
+        # evaluate and judge
+        if it % s.eval_every == 0 or it >= s.budget:
+            metrics = evaluate(run)
+            value = metrics[stage.goal.metric]
+            if stage.goal.better(value, run.best, s.min_delta):
+                run.best, run.evals_since_best = value, 0
+            else:
+                run.evals_since_best += 1
+            for m in run.monitors:
+                m.on_eval(run, metrics)
+            progress = Progress(it, s.budget, stage.goal.metric, value, run.best, run.evals_since_best)
+            reason = first_reason(checks, progress)
+            if reason:
+                outcome = Outcome(converged=stage.goal.met(value), iterations=it, best=run.best, reason=reason)
+                break
+            if time.monotonic() - last_save >= s.checkpoint_secs:
+                checkpoint.save(_state(run), run.ckpt_dir / "last.pt")
+                last_save = time.monotonic()
+            model.train()
+
+    # the stage is over: keep its weights for the stages that warm-start from it
+    for m in run.monitors:
+        m.on_end(run, outcome)
+    checkpoint.save({"model": model.state_dict(), "iteration": run.iteration}, run.ckpt_dir / "final.pt")
+    return outcome
+
+
+def evaluate(run: StageRun) -> dict:
+    run.model.eval()
+    with torch.no_grad():
+        metrics = dict(run.problem.evaluate(run.model))
+    samples = run.problem.samples(run.model) if run.problem.samples else None
+    run.last_metrics = metrics
+    run.sinks.evaluated(run.stage, run.iteration, metrics, samples)
+    return metrics
+
+
+def grad_norm(model: nn.Module) -> float:
+    grads = [p.grad for p in model.parameters() if p.grad is not None]
+    if not grads:
+        return 0.0
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))).item()
+
+
+def to_device(batch: Any, device: str) -> Any:
+    if device == "cpu":
+        return batch
+    if isinstance(batch, torch.Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(to_device(b, device) for b in batch)
+    if isinstance(batch, dict):
+        return {k: to_device(v, device) for k, v in batch.items()}
+    return batch
+
+
+def _state(run: StageRun) -> dict:
+    return {"model": run.model.state_dict(), "optimizer": run.optimizer.state_dict(),
+            "sampler": run.sampler.state_dict(), "rng": torch.get_rng_state(),
+            "iteration": run.iteration, "best": run.best, "evals_since_best": run.evals_since_best,
+            "lr": run.lr, "base_lr": run.base_lr, "clip_norm": run.clip_norm, "attempt": run.stage.attempts,
+            "monitors": {type(m).__name__: m.state_dict() for m in run.monitors if hasattr(m, "state_dict")}}
+
+
+def _restore(run: StageRun, state: dict) -> None:
+    run.model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.sampler.load_state_dict(state["sampler"])
+    torch.set_rng_state(state["rng"])
+    run.iteration, run.best, run.evals_since_best = state["iteration"], state["best"], state["evals_since_best"]
+    run.set_lr(state["lr"])
+    run.base_lr = state["base_lr"]
+    run.clip_norm = state["clip_norm"]
+    for m in run.monitors:
+        if hasattr(m, "load_state_dict") and type(m).__name__ in state.get("monitors", {}):
+            m.load_state_dict(state["monitors"][type(m).__name__])
+
