@@ -73,8 +73,9 @@ class OptimConfig:
 @dataclass
 class LogConfig:
     every: int = 10            # iterations between train/loss, lr and grad-norm points
-    histograms_every: int = 0  # iterations between weight/grad histograms (0: at each evaluation)
+    histograms_every: int = 500  # iterations between weight/grad histograms (0: never)
     console: bool = True       # live progress bars
+    checkpoint_secs: float = 10.0  # at most one mid-stage checkpoint per this many seconds (0: every evaluation)
 
 
 @dataclass

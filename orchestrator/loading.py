@@ -1,0 +1,50 @@
+"""From Hydra's composed config to plain objects: done once, at the entry point."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from .config import RunConfig
+from .errors import ConfigError
+
+
+def task_file(hydra_cfg, task_name: str) -> str:
+    """The task YAML's path, found on Hydra's config search path, for error messages."""
+    for source in hydra_cfg.runtime.config_sources:
+        if source.schema == "file":
+            path = Path(source.path) / "task" / f"{task_name}.yaml"
+            if path.exists():
+                return str(path)
+    return f"task/{task_name}.yaml"
+
+
+def to_run_config(cfg: DictConfig, where: str) -> RunConfig:
+    if "task" not in cfg or cfg.task is None or OmegaConf.is_missing(cfg, "task"):
+        raise ConfigError("no task chosen: add +task=NAME (e.g. +task=digits)", key="task", where=where)
+    try:
+        run_cfg = OmegaConf.to_object(cfg)
+    except OmegaConfBaseException as e:
+        key = getattr(e, "full_key", "") or ""
+        raise ConfigError(_first_line(e), key=str(key), where=where) from None
+    run_cfg.task_file = where
+    return run_cfg
+
+
+def instantiate_task(task_cfg, where: str):
+    if "_target_" not in task_cfg:
+        raise ConfigError("the task needs a _target_ naming its class", key="task._target_", where=where)
+    try:
+        return instantiate(task_cfg, _convert_="all")
+    except InstantiationException as e:
+        cause = e.__cause__ or e
+        raise ConfigError(f"cannot build {task_cfg._target_!r}: {_first_line(cause)}",
+                          key="task._target_", where=where) from None
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip().splitlines()
+    return text[0] if text else type(e).__name__

@@ -1,0 +1,26 @@
+"""report.md: the ladder, the decisions and the diagnoses, for a human; rewritten as the run goes."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from .tables import decisions_markdown, diagnoses_markdown, stages_markdown
+
+
+class ReportSink:
+    def __init__(self, path: Path, task: str):
+        self.path, self.task = path, task
+
+    def decision(self, ladder, decisions: list) -> None:
+        self._write(ladder, "running", decisions, {})
+
+    def finished(self, ladder, status: str, run_dir, extra: dict, decisions: list) -> None:
+        self._write(ladder, status, decisions, extra)
+
+    def _write(self, ladder, status: str, decisions: list, extra: dict) -> None:
+        parts = [f"# Ladder report: {self.task}", f"Status: **{status}**", "## Stages", stages_markdown(ladder),
+                 "## Decisions", decisions_markdown(decisions), "## Diagnoses", diagnoses_markdown(ladder)]
+        parts += [f"## {title}\n{text}" for title, text in extra.items()]
+        tmp = self.path.with_suffix(".md.tmp")
+        tmp.write_text("\n\n".join(parts) + "\n")
+        os.replace(tmp, self.path)

@@ -1,0 +1,38 @@
+"""The ladder as a markdown table and the decisions as a list: shared by TensorBoard and report.md."""
+from __future__ import annotations
+
+from .ladder import Ladder
+
+
+def fmt(v) -> str:
+    if v is None:
+        return "–"
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
+
+
+def stages_markdown(ladder: Ladder) -> str:
+    rows = ["| stage | after | knobs | status | iterations / budget | goal | best | lr |",
+            "|---|---|---|---|---|---|---|---|"]
+    for s in ladder.order():
+        name = f"{s.name} (inserted)" if s.inserted else s.name
+        knobs = ", ".join(f"{k}={fmt(v)}" for k, v in s.knobs.items())
+        sign = ">=" if s.goal.mode == "max" else "<="
+        rows.append(f"| {name} | {', '.join(s.after) or '–'} | {knobs} | {s.status} | "
+                    f"{s.iterations} / {fmt(s.budget)} | {s.goal.metric} {sign} {s.goal.target:g} | "
+                    f"{fmt(s.best)} | {fmt(s.lr_used)} |")
+    return "\n".join(rows)
+
+
+def decisions_markdown(decisions: list[dict]) -> str:
+    return "\n".join(f"{i + 1}. **{d['kind']}** `{d['stage']}`: {d['reason']}"
+                     for i, d in enumerate(decisions)) or "(none yet)"
+
+
+def diagnoses_markdown(ladder: Ladder) -> str:
+    lines = []
+    for s in ladder.order():
+        for d in s.diagnoses:
+            applied = f" Applied: {d['applied']}." if d.get("applied") else ""
+            lines.append(f"- `{s.name}` it {d['iteration']} **{d['severity']}** `{d['code']}`: "
+                         f"{d['message']} Fix: {d['fix']}{applied}")
+    return "\n".join(lines) or "(none)"

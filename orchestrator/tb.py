@@ -1,0 +1,88 @@
+"""TensorBoard: one run per stage attempt (tb/<stage>), and tb/ladder for the ladder itself."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from torch.utils.tensorboard import SummaryWriter
+from torch.utils.tensorboard.summary import hparams
+
+from .drawing import draw
+from .tables import decisions_markdown, diagnoses_markdown, stages_markdown
+
+
+def run_name(stage) -> str:
+    """First attempt: the stage's name; a retry after an insertion gets its own run."""
+    return stage.name if stage.attempts <= 1 else f"{stage.name}@{stage.attempts}"
+
+
+class TensorBoardSink:
+    def __init__(self, root: Path, resume_step: int = 0):
+        self.root = root
+        self.writers: dict[str, SummaryWriter] = {}
+        # on resume, steps at or after resume_step were written by the killed run: TensorBoard drops them
+        ladder_dir = root / "ladder"
+        self.ladder = SummaryWriter(ladder_dir, purge_step=resume_step if ladder_dir.exists() else None)
+
+    def stage_started(self, stage, start_iteration: int) -> None:
+        path = self.root / run_name(stage)
+        purge = start_iteration if path.exists() else None
+        w = self.writers[stage.name] = SummaryWriter(path, purge_step=purge)
+        if start_iteration == 0:
+            knobs = ", ".join(f"{k}={v}" for k, v in stage.knobs.items())
+            w.add_text("stage", f"**{stage.name}** knobs: {knobs}; goal: {stage.goal.metric} "
+                       f"{'>=' if stage.goal.mode == 'max' else '<='} {stage.goal.target:g}; "
+                       f"budget {stage.budget}", 0)
+
+    def scalars(self, stage, iteration: int, values: dict) -> None:
+        w = self.writers[stage.name]
+        for tag, value in values.items():
+            w.add_scalar(tag, value, iteration)
+
+    def evaluated(self, stage, iteration: int, metrics: dict, samples) -> None:
+        self.scalars(stage, iteration, metrics)
+        for tag, text in (samples or {}).items():
+            self.writers[stage.name].add_text(tag, text, iteration)
+
+    def histograms(self, stage, iteration: int, model) -> None:
+        w = self.writers[stage.name]
+        for name, p in model.named_parameters():
+            w.add_histogram(f"weights/{name}", p.detach().float().cpu(), iteration)
+            if p.grad is not None:
+                w.add_histogram(f"grads/{name}", p.grad.detach().float().cpu(), iteration)
+
+    def histogram(self, stage, iteration: int, tag: str, values) -> None:
+        self.writers[stage.name].add_histogram(tag, values, iteration)
+
+    def diagnosis(self, stage, d) -> None:
+        w = self.writers[stage.name]
+        applied = f"\n\nApplied: {d.applied}" if d.applied else ""
+        evidence = ", ".join(f"{k}={v}" for k, v in d.evidence.items())
+        w.add_text(f"diagnoses/{d.code}", f"**{d.severity}** `{d.code}` (iteration {d.iteration}): "
+                   f"{d.message}\n\nEvidence: {evidence}\n\nFix: {d.fix}{applied}", d.iteration)
+
+    def stage_finished(self, stage, outcome) -> None:
+        w = self.writers.pop(stage.name)
+        params = {f"knob/{k}": v if isinstance(v, (int, float, str, bool)) else str(v)
+                  for k, v in stage.knobs.items()}
+        params.update({"lr": float(stage.lr_used or 0.0), "budget": int(stage.budget or 0)})
+        metric = {f"hparam/{stage.goal.metric}": float(outcome.best) if outcome.best is not None else float("nan"),
+                  "hparam/iterations": float(outcome.iterations)}
+        for summary in hparams(params, metric):
+            w.file_writer.add_summary(summary)
+        for tag, value in metric.items():
+            w.add_scalar(tag, value, outcome.iterations)
+        w.add_text("outcome", f"{stage.status}: {outcome.reason}", outcome.iterations)
+        w.close()
+
+    def decision(self, ladder, decisions: list) -> None:
+        step = len(decisions)
+        self.ladder.add_image("ladder", draw(ladder), step, dataformats="HWC")
+        self.ladder.add_text("stages", stages_markdown(ladder), step)
+        self.ladder.add_text("decisions", decisions_markdown(decisions), step)
+        self.ladder.add_text("diagnoses", diagnoses_markdown(ladder), step)
+        self.ladder.flush()
+
+    def close(self) -> None:
+        for w in self.writers.values():
+            w.close()
+        self.ladder.close()
