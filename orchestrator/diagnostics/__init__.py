@@ -1,22 +1,69 @@
 """Diagnostics: the debugging method's advice as checks that name the bug.
 
-The engine calls three functions, and nothing else of this package:
+The engine calls these functions, and nothing else of this package:
+- `validate(cfg)`: at startup; ConfigError for a bad `diagnostics.*` value or `optim.decay` with k <= n
+- `before_stage(cfg, stage, build, settings, sinks)`: the LR probe; returns the LR to train at (or None)
 - `monitors_for(cfg, stage, problem)`: Monitors watching a stage's training (see trainer.Monitor)
-- `before_stage(cfg, stage, build, settings, sinks)`: e.g. the LR probe; returns the LR to train at
 - `after_failure(cfg, run, outcome)`: checks that separate a bug from a hard problem
+
+Each check family lives in its own module; docs/diagnostics.md lists every code and threshold.
+Codes: lr_too_high, lr_probe, nonfinite, unstable_softmax, division_by_zero, log_of_zero,
+exploding_gradients, vanishing_gradients, dead_units, saturated_units, input_scale, bad_init_loss,
+params_not_updating, batch_dependence, labels_not_learnable, overfit_batch_size_1, lr_too_low.
 """
 from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
+from .config import DiagnosticsConfig, ProbeConfig, of, validate  # noqa: F401
+from .failure import StartRecord, run_checks
+from .health import HealthMonitor
+from .inputs import InputScaleCheck
+from .nonfinite import NonFiniteCheck
+from .probe import run_probe, wanted
+from .spikes import SpikeCheck
+from .stepstats import StepStats
+
+# The LR a probe chose, per run config: later stages without their own `lr` train at it too.
+_probed: dict[int, float] = {}
+
 
 def monitors_for(cfg: Any, stage, problem) -> list:
-    return []
+    d = of(cfg)
+    if not d.enabled:
+        return []
+    monitors: list = []
+    if d.inputs.enabled:
+        monitors.append(InputScaleCheck(d.inputs))
+    consumers: list = []
+    spikes = SpikeCheck(d.spikes) if d.spikes.enabled else None
+    if spikes is not None:
+        consumers.append(spikes)
+    if d.nonfinite.enabled:
+        consumers.append(NonFiniteCheck(d.nonfinite, spikes))
+    if consumers:
+        monitors.append(StepStats(consumers, d.nonfinite.check_every))
+    if d.health.enabled and d.health.every:
+        monitors.append(HealthMonitor(d.health))
+    if d.failure.enabled and problem.train_size <= d.failure.small_data:
+        monitors.append(StartRecord(d.failure))
+    return monitors
 
 
 def before_stage(cfg: Any, stage, build: Callable, settings, sinks) -> Optional[float]:
+    d = of(cfg)
+    if d.enabled and wanted(d, stage):
+        lr = run_probe(d, cfg, stage, build, settings, sinks)
+        if lr is not None:
+            _probed[id(cfg)] = lr
+        return lr
+    if stage.lr is None and id(cfg) in _probed:
+        return min(_probed[id(cfg)], settings.lr)
     return None
 
 
 def after_failure(cfg: Any, run, outcome) -> list:
-    return []
+    d = of(cfg)
+    if not (d.enabled and d.failure.enabled):
+        return []
+    return run_checks(d.failure, run, outcome)

@@ -1,0 +1,77 @@
+"""Small pieces the checks share: recording a diagnosis outside a run, batches, fresh weights."""
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any, Optional
+
+import torch
+from torch import nn
+
+from ..diagnosis import Diagnosis
+
+
+def record(stage, sinks, d: Diagnosis) -> Diagnosis:
+    """StageRun.diagnose for code that runs without a StageRun (e.g. the LR probe)."""
+    d.stage = d.stage or stage.name
+    stage.diagnoses.append(d.to_dict())
+    sinks.diagnosis(stage, d)
+    return d
+
+
+def num(x: float, digits: int = 3) -> float:
+    """A float rounded for evidence (JSON-friendly: non-finite values become strings)."""
+    x = float(x)
+    if not math.isfinite(x):
+        return str(x)
+    return float(f"{x:.{digits}g}")
+
+
+def first_tensor(batch: Any) -> Optional[torch.Tensor]:
+    """The model input of a batch in the usual layouts: a tensor, (inputs, ...) or {'x'|'input(s)': ...}."""
+    if isinstance(batch, torch.Tensor):
+        return batch
+    if isinstance(batch, (list, tuple)) and batch and isinstance(batch[0], torch.Tensor):
+        return batch[0]
+    if isinstance(batch, dict):
+        for key in ("x", "input", "inputs", "src"):
+            if isinstance(batch.get(key), torch.Tensor):
+                return batch[key]
+    return None
+
+
+def targets_of(batch: Any) -> Optional[torch.Tensor]:
+    """The targets of an (inputs, ..., targets) batch, else None."""
+    if isinstance(batch, (list, tuple)) and len(batch) >= 2 and isinstance(batch[-1], torch.Tensor):
+        return batch[-1]
+    if isinstance(batch, dict):
+        for key in ("y", "target", "targets", "labels", "tgt"):
+            if isinstance(batch.get(key), torch.Tensor):
+                return batch[key]
+    return None
+
+
+def model_device(model: nn.Module) -> torch.device:
+    p = next(model.parameters(), None)
+    return p.device if p is not None else torch.device("cpu")
+
+
+def fresh_copy(model: nn.Module) -> nn.Module:
+    """A copy of the model with its weights re-initialised by each module's own reset_parameters()."""
+    fresh = copy.deepcopy(model)
+    for m in fresh.modules():
+        if hasattr(m, "reset_parameters") and callable(m.reset_parameters):
+            try:
+                m.reset_parameters()
+            except Exception:  # a custom module's reset may need arguments: keep its copied weights
+                pass
+    return fresh
+
+
+def weight_layers(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
+    """Weight matrices/kernels (dim >= 2) in registration order: the layers, first to last."""
+    return [(n, p) for n, p in model.named_parameters() if p.dim() >= 2]
+
+
+def leaf_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
+    return [(n or "(root)", m) for n, m in model.named_modules() if not any(True for _ in m.children())]

@@ -1,0 +1,181 @@
+"""The diagnostics' configuration (`diagnostics:` in the run config), with literature defaults.
+
+Every threshold a check uses lives here, so a user can tune it from YAML or the command line,
+e.g. `diagnostics.probe.margin=5` or `diagnostics.health.every=0` (off).
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Optional
+
+from ..errors import ConfigError
+
+
+@dataclass
+class ProbeConfig:
+    """LR probe (code `lr_too_high`): short runs on fresh weights from `lr_max` down, /`factor` each time.
+
+    The first LR whose run stays finite and does not diverge is the NaN threshold; the stage trains at
+    threshold / `margin` when the configured LR is above the threshold, else at the configured LR.
+    """
+
+    enabled: bool = True          # probe before first stages (a stage's `probe: true/false` overrides)
+    lr_max: float = 1.0           # the first LR tried (the configured LR is tried first if larger)
+    factor: float = 3.0           # divide the LR by this after a probe that failed
+    margin: float = 3.0           # train at threshold / margin (1..10)
+    iterations: int = 100         # iterations per probe
+    max_probes: int = 12          # 1.0 / 3**11 ~ 6e-6: give up below that
+    diverge_factor: float = 4.0   # diverged: a loss above this x the initial loss (fast.ai's lr_find uses 4)
+    keep_user_lr: bool = True     # a configured LR below the threshold is kept (False: train at threshold/margin)
+
+
+@dataclass
+class NonFiniteConfig:
+    """Non-finite loss/gradient (codes `nonfinite`, `unstable_softmax`, `division_by_zero`, `log_of_zero`)."""
+
+    enabled: bool = True
+    check_every: int = 10         # iterations between host reads of the device-side flag (no per-step sync)
+    snapshot_every: int = 100     # iterations between in-memory snapshots of the last good weights
+    max_recoveries: int = 3       # roll back to the snapshot and lower the LR at most this often per stage
+    lr_factor: float = 3.0        # divide the LR by this at each recovery
+    trace: bool = True            # replay the offending batch with hooks to name the module
+
+
+@dataclass
+class SpikeConfig:
+    """Gradient spikes (code `exploding_gradients`): global grad norm far above its running median."""
+
+    enabled: bool = True
+    factor: float = 10.0          # a spike: norm > factor x running median of the recent norms
+    window: int = 200             # norms in the running median
+    min_history: int = 20         # norms needed before spikes are judged
+    early: int = 1000             # "early": spikes in the first this-many iterations count toward clipping
+    min_spikes: int = 3           # this many early spikes switch clipping on (or recommend it)
+    auto_clip: bool = True        # False: only recommend clipping
+    clip_percentile: float = 50.0  # clip at this percentile of the observed norms (AutoClip, Seetharaman 2020)
+
+
+@dataclass
+class HealthConfig:
+    """Per-layer health (codes `dead_units`, `saturated_units`, `vanishing_gradients`, `exploding_gradients`)."""
+
+    enabled: bool = True
+    every: int = 200              # iterations between health samples (0: off); each hooks one training step
+    histograms: bool = True       # activation histograms to TensorBoard at each sample
+    dead_fraction: float = 0.5    # warn when more than this share of a ReLU layer's units never fire on a batch
+    saturation: float = 0.99      # tanh |y| > this, sigmoid y < 1-this or y > this: at the rails
+    saturated_fraction: float = 0.5  # warn when more than this share of a tanh/sigmoid layer's outputs is at the rails
+    vanishing_ratio: float = 1e-3  # first/last weight-layer grad norm below this: vanishing
+    exploding_ratio: float = 1e3   # ... above this: exploding
+    min_batch: int = 8            # dead units are judged only on batches at least this large
+
+
+@dataclass
+class InputScaleConfig:
+    """Input/target scale at stage start (code `input_scale`, warning only). LeCun et al. 1998, Efficient BackProp."""
+
+    enabled: bool = True
+    samples: int = 512            # training examples looked at
+    max_mean: float = 1.0         # median |per-feature mean| above this: not centred
+    min_std: float = 0.1          # median per-feature std outside [min_std, max_std]: not unit scale
+    max_std: float = 10.0
+    max_spread: float = 100.0     # largest / smallest non-constant feature std above this: mixed scales
+
+
+@dataclass
+class FailureConfig:
+    """Checks after a small-data stage failed: bug or hard problem?"""
+
+    enabled: bool = True
+    small_data: int = 100         # run them when the stage has at most this many training examples
+    init_loss_tolerance: float = 0.5  # `bad_init_loss`: |init - chance| > this x chance
+    overfit_iterations: int = 300  # `overfit_batch_size_1`: iterations on one example
+    overfit_fraction: float = 0.05  # ... fits when the loss falls below this x its initial value
+    label_iterations: int = 200   # `labels_not_learnable`: iterations on real and on shuffled labels
+    label_ratio: float = 0.9      # ... fires when real-label loss > this x shuffled-label loss
+    batch_tolerance: float = 1e-4  # `batch_dependence`: relative difference that counts
+    update_ratio: float = 1e-5    # `lr_too_low`: median per-layer update/weight ratio below this (healthy ~1e-3)
+
+
+@dataclass
+class DiagnosticsConfig:
+    enabled: bool = True          # False: no check at all
+    probe: ProbeConfig = field(default_factory=ProbeConfig)
+    nonfinite: NonFiniteConfig = field(default_factory=NonFiniteConfig)
+    spikes: SpikeConfig = field(default_factory=SpikeConfig)
+    health: HealthConfig = field(default_factory=HealthConfig)
+    inputs: InputScaleConfig = field(default_factory=InputScaleConfig)
+    failure: FailureConfig = field(default_factory=FailureConfig)
+
+
+def _build(cls, value: Any, key: str):
+    if value is None:
+        return cls()
+    if isinstance(value, cls):
+        return value
+    if dataclasses.is_dataclass(value):
+        value = dataclasses.asdict(value)
+    if not hasattr(value, "items"):
+        raise ConfigError(f"expected a mapping, got {value!r}", key=key)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for name, v in value.items():
+        if name not in fields:
+            raise ConfigError(f"unknown key {name!r} (expected one of {', '.join(fields)})", key=f"{key}.{name}")
+        sub = fields[name].default_factory if fields[name].default_factory is not dataclasses.MISSING else None
+        if sub is not None and dataclasses.is_dataclass(sub):
+            v = _build(sub, v, f"{key}.{name}")
+        kwargs[name] = v
+    return cls(**kwargs)
+
+
+def of(cfg: Any) -> DiagnosticsConfig:
+    """The DiagnosticsConfig of a run config (accepts a dataclass, a dict or an OmegaConf node)."""
+    value = getattr(cfg, "diagnostics", None) if cfg is not None else None
+    if isinstance(value, DiagnosticsConfig):
+        return value
+    try:
+        from omegaconf import DictConfig, OmegaConf
+        if isinstance(value, DictConfig):
+            value = OmegaConf.to_container(value, resolve=True)
+    except ImportError:  # pragma: no cover
+        pass
+    return _build(DiagnosticsConfig, value or {}, "diagnostics")
+
+
+def validate(cfg: Any) -> None:
+    """Startup checks of the diagnostics' config and the LR decay. Raises ConfigError naming the key."""
+    where = getattr(cfg, "task_file", "") or ""
+    d = of(cfg)
+    p = d.probe
+    if not 1 <= p.margin <= 10:
+        raise ConfigError(f"must be between 1 and 10, got {p.margin}", key="diagnostics.probe.margin", where=where)
+    if p.lr_max <= 0:
+        raise ConfigError(f"must be > 0, got {p.lr_max}", key="diagnostics.probe.lr_max", where=where)
+    if p.factor <= 1:
+        raise ConfigError(f"must be > 1, got {p.factor}", key="diagnostics.probe.factor", where=where)
+    for key, value in (("probe.iterations", p.iterations), ("probe.max_probes", p.max_probes),
+                       ("nonfinite.check_every", d.nonfinite.check_every),
+                       ("nonfinite.snapshot_every", d.nonfinite.snapshot_every)):
+        if value <= 0:
+            raise ConfigError(f"must be > 0, got {value}", key=f"diagnostics.{key}", where=where)
+    if d.nonfinite.lr_factor <= 1:
+        raise ConfigError(f"must be > 1, got {d.nonfinite.lr_factor}", key="diagnostics.nonfinite.lr_factor", where=where)
+    if not 0 < d.spikes.clip_percentile <= 100:
+        raise ConfigError(f"must be in (0, 100], got {d.spikes.clip_percentile}",
+                          key="diagnostics.spikes.clip_percentile", where=where)
+    if d.health.every < 0:
+        raise ConfigError(f"must be >= 0, got {d.health.every}", key="diagnostics.health.every", where=where)
+    optim = getattr(cfg, "optim", None)
+    decay = getattr(optim, "decay", None)
+    if decay is not None and decay.after is not None:
+        if decay.every <= 0:
+            raise ConfigError(f"must be > 0, got {decay.every}", key="optim.decay.every", where=where)
+        if decay.after <= decay.every:
+            raise ConfigError(f"the first decay (after k={decay.after} epochs) must come later than the decay "
+                              f"interval (every n={decay.every} epochs): k > n", key="optim.decay.after", where=where)
+        if decay.factor <= 1:
+            raise ConfigError(f"must be > 1, got {decay.factor}", key="optim.decay.factor", where=where)
+    if optim is not None and getattr(optim, "init_scale", 1.0) <= 0:
+        raise ConfigError(f"must be > 0, got {optim.init_scale}", key="optim.init_scale", where=where)

@@ -1,0 +1,145 @@
+"""Non-finite loss or gradient (code `nonfinite`, plus the cause: see trace.py): trace it, then recover.
+
+Detection reads the device-side window of StepStats every `nonfinite.check_every` iterations (never a
+per-step sync). Recovery, at most `nonfinite.max_recoveries` times per stage:
+1. restore the last good snapshot (weights + optimizer state, kept in memory, refreshed every
+   `nonfinite.snapshot_every` iterations at a window whose losses and gradients were all finite);
+2. replay the steps since the snapshot, one at a time, until one goes non-finite, and trace that batch
+   (trace.trace_step: first module and first op, with the input range that triggered it);
+3. restore the snapshot again, drop the pending gradients, divide the LR by `nonfinite.lr_factor`
+   (run.base_lr too, so decay continues from the lower LR), and switch clipping on when gradient
+   spikes were seen; training continues.
+"""
+from __future__ import annotations
+
+import copy
+import math
+
+import torch
+from torch import nn
+
+from ..diagnosis import Diagnosis
+from .common import num
+from .config import NonFiniteConfig
+from .trace import CAUSES, trace_step
+
+
+class NonFiniteCheck:
+    def __init__(self, c: NonFiniteConfig, spikes=None):
+        self.c = c
+        self.spikes = spikes
+        self.snapshot = None
+        self.snapshot_step = 0
+        self.recoveries = 0
+        self.gave_up = False
+
+    def on_start(self, run, stats) -> None:
+        self.recoveries, self.gave_up = 0, False
+        self.take_snapshot(run, stats, run.iteration + 1)
+        stats.batches = []
+
+    def take_snapshot(self, run, stats, step: int) -> None:
+        """The state before `step`'s update: the weights now, and the optimizer state."""
+        self.snapshot = ({k: v.detach().clone() for k, v in run.model.state_dict().items()},
+                         copy.deepcopy(run.optimizer.state_dict()))
+        self.snapshot_step = step
+
+    def restore(self, run) -> None:
+        weights, opt = self.snapshot
+        run.model.load_state_dict(weights)
+        run.optimizer.load_state_dict(copy.deepcopy(opt))
+
+    def on_window(self, run, stats, first: int, losses: list, norms: list) -> None:
+        bad = next((k for k, (l, g) in enumerate(zip(losses, norms))
+                    if not (math.isfinite(l) and math.isfinite(g))), None)
+        step = first + len(losses) - 1
+        if bad is None:
+            if step - self.snapshot_step >= self.c.snapshot_every:
+                self.take_snapshot(run, stats, step)
+                stats.batches = stats.batches[-1:]  # the step in progress is applied after the snapshot
+            return
+        if self.gave_up:
+            return
+        self.handle(run, stats, first + bad, losses[bad], norms[bad])
+
+    def handle(self, run, stats, bad_step: int, loss: float, norm: float) -> None:
+        evidence = {"first_bad_iteration": bad_step, "loss": num(loss), "grad_norm": num(norm),
+                    "snapshot_iteration": self.snapshot_step - 1, "lr": num(run.lr)}
+        trace = self.replay(run, stats) if self.c.trace else {}
+        if trace:
+            evidence["trace"] = trace
+        where = ""
+        if trace.get("module"):
+            rng = trace.get("input") or {}
+            where = (f" first in {trace['phase']} of {trace['module']} ({trace['type']})"
+                     + (f" on inputs in [{rng.get('min')}, {rng.get('max')}]" if rng else ""))
+        if self.recoveries >= self.c.max_recoveries:
+            self.gave_up = True
+            run.diagnose(Diagnosis(
+                "nonfinite", "error", f"loss/gradient non-finite at iteration {bad_step}{where}; already recovered "
+                f"{self.recoveries} time(s) (diagnostics.nonfinite.max_recoveries): giving up",
+                iteration=bad_step, evidence=evidence, fix=self.fix(trace)))
+            return
+        # recover: last good weights, lower LR, clipping if the gradients spiked
+        self.restore(run)
+        for p in run.model.parameters():
+            p.grad = None  # the step in progress applies nothing
+        old = run.lr
+        run.base_lr /= self.c.lr_factor
+        run.set_lr(run.lr / self.c.lr_factor)
+        applied = [f"restored the weights of iteration {self.snapshot_step - 1}",
+                   f"LR {num(old)} -> {num(run.lr)}"]
+        if self.spikes is not None and self.spikes.spikes and not run.clip_norm:
+            run.clip_norm = self.spikes.clip_value()
+            applied.append(f"gradient clipping at {num(run.clip_norm)}")
+        self.recoveries += 1
+        stats.batches = []
+        self.snapshot_step = run.iteration + 1
+        evidence["recovery"] = self.recoveries
+        cause = trace.get("cause")
+        run.diagnose(Diagnosis(
+            "nonfinite", "warning", f"loss/gradient non-finite at iteration {bad_step}{where}",
+            iteration=bad_step, evidence=evidence, fix=self.fix(trace), applied="; ".join(applied)))
+        if cause:
+            op = trace.get("op") or {}
+            top = max((r["max"] for r in op.get("inputs", []) if isinstance(r.get("max"), (int, float))), default=None)
+            message, fix = CAUSES[cause]
+            run.diagnose(Diagnosis(
+                cause, "error", message.format(top=top, phase=op.get("phase", "forward"))
+                + f" (op {op.get('op')} in {op.get('module') or trace.get('module')})",
+                iteration=bad_step, evidence={"op": op, "module": trace.get("module"), "type": trace.get("type")},
+                fix=fix))
+
+    def fix(self, trace: dict) -> str:
+        cause = trace.get("cause")
+        if cause:
+            return CAUSES[cause][1]
+        return "lower the LR (see lr_too_high), clip gradients, or check the named module for overflow"
+
+    def replay(self, run, stats) -> dict:
+        """From the snapshot, redo the recorded steps one by one; trace the first that goes non-finite."""
+        self.restore(run)
+        model, problem = run.model, run.problem
+        from ..trainer import to_device
+        trace = {}
+        try:
+            for k, idx in enumerate(stats.batches):
+                batch = to_device(problem.get_batch(idx), run.settings.device)
+                loss = problem.loss(model, batch)
+                run.optimizer.zero_grad(set_to_none=True)
+                finite = bool(torch.isfinite(loss.detach()).all())
+                if finite:
+                    loss.backward()
+                    finite = all(bool(torch.isfinite(p.grad).all()) for p in model.parameters() if p.grad is not None)
+                if not finite:
+                    trace = trace_step(model, problem.loss, batch)
+                    trace["replayed_steps"] = k
+                    break
+                if run.clip_norm:
+                    nn.utils.clip_grad_norm_(model.parameters(), run.clip_norm)
+                run.optimizer.step()
+            else:
+                trace = {"reproduced": False, "replayed_steps": len(stats.batches)}
+        except Exception as e:  # best effort
+            trace = {"trace_error": f"{type(e).__name__}: {e}"}
+        return trace

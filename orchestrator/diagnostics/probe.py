@@ -1,0 +1,115 @@
+"""The LR probe (code `lr_too_high`): find the LR at which training blows up, before the stage trains.
+
+From `probe.lr_max` (or the configured LR, if larger) down by /`probe.factor`: each probe trains fresh
+weights (the same `build` the stage uses, so `optim.init_scale` applies) for `probe.iterations`
+iterations. A probe fails when the loss goes non-finite, rises above `diverge_factor` x its initial value,
+or ends above its initial value. The first clean LR is the NaN threshold T.
+
+Decision (documented choice): a configured LR above T is lowered to T / `margin` (warning
+`lr_too_high`, fix applied); a configured LR at or below T is kept (info `lr_probe`), since the user's
+choice trains cleanly and the probe only guards the blow-up side (set `probe.keep_user_lr=false` to
+always train at T / margin).
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable, Optional
+
+import torch
+from torch import nn
+
+from ..diagnosis import Diagnosis
+from ..optim import make_optimizer
+from ..sampler import Sampler
+from .common import num, record
+from .config import DiagnosticsConfig
+
+
+def wanted(d: DiagnosticsConfig, stage) -> bool:
+    if stage.probe is not None:
+        return bool(stage.probe)
+    return d.probe.enabled and not stage.after and not getattr(stage, "inserted", False)
+
+
+def probe_once(build: Callable, knobs: dict, settings, lr: float, iterations: int, diverge: float) -> dict:
+    """Train fresh weights at `lr` for up to `iterations` steps. Reads the loss every 10 steps only."""
+    from ..trainer import to_device
+    problem = build(knobs)
+    model = problem.model.to(settings.device)
+    model.train()
+    opt = make_optimizer(model.parameters(), settings.optim, lr)
+    sampler = Sampler(problem.train_size, settings.batch_size, seed=settings.seed)
+    losses = torch.empty(iterations, device=settings.device)
+    first_bad, init, seen = None, None, 0
+    outcome = "clean"
+    for i in range(iterations):
+        batch = to_device(problem.get_batch(sampler.next()), settings.device)
+        loss = problem.loss(model, batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        if settings.optim.clip_norm:
+            nn.utils.clip_grad_norm_(model.parameters(), settings.optim.clip_norm)
+        opt.step()
+        losses[i] = loss.detach()
+        if (i + 1) % 10 == 0 or i + 1 == iterations:
+            chunk = losses[seen:i + 1].tolist()
+            if init is None:
+                init = chunk[0]
+            for j, v in enumerate(chunk):
+                if not math.isfinite(v):
+                    first_bad, outcome = seen + j + 1, "nonfinite"
+                    break
+                if init is not None and math.isfinite(init) and v > diverge * max(init, 1e-8):
+                    first_bad, outcome = seen + j + 1, "diverged"
+                    break
+            seen = i + 1
+            if outcome != "clean":
+                break
+    values = losses[:seen].tolist()
+    final = sum(values[-10:]) / len(values[-10:]) if values else float("nan")
+    if outcome == "clean" and init is not None and not final < init:
+        outcome = "no_progress"
+    return {"lr": lr, "outcome": outcome, "first_bad_iteration": first_bad, "iterations": seen,
+            "initial_loss": num(init if init is not None else float("nan"), 4), "final_loss": num(final, 4)}
+
+
+def run_probe(d: DiagnosticsConfig, cfg, stage, build: Callable, settings, sinks) -> Optional[float]:
+    p = d.probe
+    user_lr = settings.lr
+    lr = max(p.lr_max, user_lr)
+    probes, threshold = [], None
+    for k in range(p.max_probes):
+        result = probe_once(build, stage.knobs, settings, lr, p.iterations, p.diverge_factor)
+        probes.append(result)
+        sinks.scalars(stage, k, {"probe/lr": lr, "probe/log10_lr": math.log10(lr),
+                                 "probe/final_loss": _plottable(result["final_loss"]),
+                                 "probe/clean": float(result["outcome"] == "clean")})
+        if result["outcome"] == "clean":
+            threshold = lr
+            break
+        lr /= p.factor
+    evidence = {"probes": probes, "threshold": threshold, "configured_lr": user_lr, "margin": p.margin}
+    if threshold is None:
+        record(stage, sinks, Diagnosis(
+            "lr_too_high", "warning", f"no LR from {num(max(p.lr_max, user_lr))} down to {num(lr * p.factor)} "
+            f"trained cleanly for {p.iterations} iterations: the loss diverges at every LR tried",
+            evidence=evidence, fix="look for a bug (see the non-finite trace) or lower diagnostics.probe.lr_max"))
+        return None
+    if user_lr > threshold or not p.keep_user_lr:
+        train_lr = threshold / p.margin
+        severity, code = ("warning", "lr_too_high") if user_lr > threshold else ("info", "lr_probe")
+        record(stage, sinks, Diagnosis(
+            code, severity, f"the configured LR {num(user_lr)} is {'above' if user_lr > threshold else 'below'} "
+            f"the NaN threshold {num(threshold)} found by {len(probes)} probe(s); training at threshold/"
+            f"{num(p.margin)} = {num(train_lr)}", evidence={**evidence, "lr": train_lr},
+            fix=f"set optim.lr <= {num(train_lr)}", applied=f"LR {num(user_lr)} -> {num(train_lr)}"))
+        return train_lr
+    record(stage, sinks, Diagnosis(
+        "lr_probe", "info", f"the configured LR {num(user_lr)} is at or below the NaN threshold {num(threshold)} "
+        f"found by {len(probes)} probe(s); keeping it", evidence={**evidence, "lr": user_lr},
+        fix="none needed"))
+    return user_lr
+
+
+def _plottable(x) -> float:
+    return x if isinstance(x, float) and math.isfinite(x) else float("nan")

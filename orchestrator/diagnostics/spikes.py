@@ -1,0 +1,82 @@
+"""Gradient spikes (code `exploding_gradients`): the global gradient norm far above its running median.
+
+A step's norm (before clipping) is a spike when it exceeds `spikes.factor` (10) x the median of the last
+`spikes.window` (200) norms, judged once `spikes.min_history` (20) norms are known. `spikes.min_spikes`
+(3) spikes within the first `spikes.early` (1000) iterations -- the RNN pattern (Pascanu et al. 2013) --
+switch on global-norm clipping at the `spikes.clip_percentile` (50th) percentile of the norms seen so
+far (AutoClip, Seetharaman et al. 2020), unless the user set optim.clip_norm or `spikes.auto_clip=false`
+(then it is only recommended).
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+
+from ..diagnosis import Diagnosis
+from .common import num
+from .config import SpikeConfig
+
+
+class SpikeCheck:
+    def __init__(self, c: SpikeConfig):
+        self.c = c
+        self.history: deque = deque(maxlen=c.window)
+        self.seen: list = []          # every finite norm, for the clipping percentile (bounded below)
+        self.spikes: list = []        # (iteration, norm, median)
+        self.reported = False
+
+    def on_start(self, run, stats) -> None:
+        self.history.clear()
+        self.spikes, self.seen, self.reported = [], [], False
+
+    def on_window(self, run, stats, first: int, losses: list, norms: list) -> None:
+        median = _median(self.history) if len(self.history) >= self.c.min_history else None
+        for k, g in enumerate(norms):
+            if not math.isfinite(g):
+                continue
+            if median is not None and median > 0 and g > self.c.factor * median:
+                self.spikes.append((first + k, g, median))
+            self.history.append(g)
+            if len(self.seen) < 10000:
+                self.seen.append(g)
+        early = [s for s in self.spikes if s[0] <= self.c.early]
+        if not self.reported and len(early) >= self.c.min_spikes:
+            self.reported = True
+            self.report(run, early)
+
+    def clip_value(self) -> float:
+        values = sorted(self.seen or self.history)
+        if not values:
+            return 1.0
+        i = min(len(values) - 1, max(0, int(round(self.c.clip_percentile / 100 * (len(values) - 1)))))
+        return values[i]
+
+    def report(self, run, early: list) -> None:
+        clip = self.clip_value()
+        evidence = {"spikes": [{"iteration": i, "norm": num(g), "median": num(m)} for i, g, m in early[:20]],
+                    "spike_count": len(self.spikes), "factor": self.c.factor,
+                    "median_norm": num(_median(self.history)), "max_norm": num(max(self.history)),
+                    "clip_at": num(clip)}
+        applied = None
+        if run.clip_norm:
+            fix = f"clipping is already on (clip_norm={num(run.clip_norm)}); lower it or the LR"
+        elif self.c.auto_clip:
+            run.clip_norm = clip
+            applied = f"global-norm clipping at {num(clip)} (the {num(self.c.clip_percentile)}th percentile of observed norms)"
+            fix = f"set optim.clip_norm={num(clip)}"
+        else:
+            fix = f"set optim.clip_norm={num(clip)} (the {num(self.c.clip_percentile)}th percentile of observed norms)"
+        first = early[0]
+        run.diagnose(Diagnosis(
+            "exploding_gradients", "warning",
+            f"{len(early)} gradient-norm spikes above {num(self.c.factor)}x the running median in the first "
+            f"{self.c.early} iterations (first at iteration {first[0]}: {num(first[1])} vs median {num(first[2])})",
+            iteration=early[-1][0], evidence=evidence, fix=fix, applied=applied))
+
+
+def _median(values) -> float:
+    v = sorted(values)
+    n = len(v)
+    if not n:
+        return float("nan")
+    return v[n // 2] if n % 2 else (v[n // 2 - 1] + v[n // 2]) / 2
