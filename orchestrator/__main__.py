@@ -20,7 +20,7 @@ register()
 def main(cfg: DictConfig) -> int:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
-    task_name = hydra_cfg.runtime.choices.get("task") or "?"
+    task_name = hydra_cfg.runtime.choices.get("task") or ""
     where = task_file(hydra_cfg, task_name)
     try:
         run_cfg: RunConfig = to_run_config(cfg, where)

@@ -19,7 +19,7 @@ def task_file(hydra_cfg, task_name: str) -> str:
             path = Path(source.path) / "task" / f"{task_name}.yaml"
             if path.exists():
                 return str(path)
-    return f"task/{task_name}.yaml"
+    return f"task/{task_name}.yaml" if task_name else "conf/config.yaml"
 
 
 def to_run_config(cfg: DictConfig, where: str) -> RunConfig:
@@ -40,7 +40,9 @@ def instantiate_task(task_cfg, where: str):
     try:
         return instantiate(task_cfg, _convert_="all")
     except InstantiationException as e:
-        cause = e.__cause__ or e
+        cause = e
+        while cause.__cause__ is not None:  # the root cause says what is wrong (e.g. no such module)
+            cause = cause.__cause__
         raise ConfigError(f"cannot build {task_cfg._target_!r}: {_first_line(cause)}",
                           key="task._target_", where=where) from None
 

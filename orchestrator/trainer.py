@@ -95,8 +95,10 @@ def train(run: StageRun, resume: Optional[dict] = None) -> Outcome:
     decay = s.optim.decay
     last_save = time.monotonic()
     loss_sum, loss_count = torch.zeros((), device=s.device), 0
-    for m in run.monitors:
-        m.on_start(run)
+    hooks = {name: [getattr(m, name) for m in run.monitors if hasattr(m, name)]
+             for name in ("on_start", "after_backward", "on_eval", "on_end")}
+    for hook in hooks["on_start"]:
+        hook(run)
     model.train()
     while True:
         # one optimisation step
@@ -104,8 +106,8 @@ def train(run: StageRun, resume: Optional[dict] = None) -> Outcome:
         loss = problem.loss(model, batch)
         run.optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        for m in run.monitors:
-            m.after_backward(run, loss)
+        for hook in hooks["after_backward"]:
+            hook(run, loss)
         if run.clip_norm:
             nn.utils.clip_grad_norm_(model.parameters(), run.clip_norm)
         run.optimizer.step()
@@ -137,8 +139,8 @@ def train(run: StageRun, resume: Optional[dict] = None) -> Outcome:
                 run.best, run.evals_since_best = value, 0
             else:
                 run.evals_since_best += 1
-            for m in run.monitors:
-                m.on_eval(run, metrics)
+            for hook in hooks["on_eval"]:
+                hook(run, metrics)
             progress = Progress(it, s.budget, stage.goal.metric, value, run.best, run.evals_since_best)
             reason = first_reason(checks, progress)
             if reason:
@@ -150,8 +152,8 @@ def train(run: StageRun, resume: Optional[dict] = None) -> Outcome:
             model.train()
 
     # the stage is over: keep its weights for the stages that warm-start from it
-    for m in run.monitors:
-        m.on_end(run, outcome)
+    for hook in hooks["on_end"]:
+        hook(run, outcome)
     checkpoint.save({"model": model.state_dict(), "iteration": run.iteration}, run.ckpt_dir / "final.pt")
     return outcome
 

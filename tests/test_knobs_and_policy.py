@@ -1,0 +1,77 @@
+"""The insertion rule, the budget rule and the decisions, on plain objects (no training)."""
+from orchestrator.knobs import Knob, intermediate
+from orchestrator.ladder import CONVERGED, FAILED, Goal, Ladder, Stage
+from orchestrator.policy import ADVANCE, INSERT, STOP, Outcome, budget_for, decide
+
+GOAL = Goal("val/acc", 0.9)
+SUBSET = Knob("subset", 10, 1000, "log")
+LENGTH = Knob("max_len", 5, 15, "linear")
+VARIANT = Knob("variant", "lm", "translate", "categorical", ("lm", "first_word", "translate"))
+KNOBS = {"subset": SUBSET, "max_len": LENGTH, "variant": VARIANT}
+
+
+def test_halfway_is_measured_on_each_knobs_scale():
+    assert SUBSET.halfway(10, 1000) == 100            # geometric mean on a log scale
+    assert SUBSET.halfway(100, 101) == 100            # integers round toward the easier end
+    assert LENGTH.halfway(5, 15) == 10                # arithmetic mean on a linear scale
+    assert Knob("p", 0.0, 1.0).halfway(0.0, 1.0) == 0.5
+    assert VARIANT.halfway("lm", "translate") == "first_word"
+    assert VARIANT.halfway("first_word", "translate") == "first_word"  # neighbours: the easier one
+
+
+def chain(*specs) -> Ladder:
+    stages, prev = [], None
+    for name, knobs, status, iterations in specs:
+        stages.append(Stage(name, GOAL, knobs, after=[prev] if prev else [], status=status, iterations=iterations))
+        prev = name
+    return Ladder(stages)
+
+
+def test_budget_is_growth_times_what_the_predecessor_needed():
+    ladder = chain(("a", {}, CONVERGED, 40), ("b", {}, "pending", 0))
+    assert budget_for(ladder["a"], ladder, 2000, 10, 100) == 2000
+    assert budget_for(ladder["b"], ladder, 2000, 10, 100) == 400
+    assert budget_for(ladder["b"], ladder, 2000, 10, 1000) == 1000   # floored at min_budget
+    ladder["b"].budget_override = 77
+    assert budget_for(ladder["b"], ladder, 2000, 10, 1000) == 77
+
+
+def test_a_failed_stage_gets_a_stage_halfway_toward_its_converged_predecessor():
+    easy = {"subset": 10, "max_len": 5, "variant": "lm"}
+    hard = {"subset": 1000, "max_len": 15, "variant": "translate"}
+    ladder = chain(("a", easy, CONVERGED, 40), ("b", hard, FAILED, 400))
+    d = decide(ladder, ladder["b"], Outcome(False, 400, 0.5, "budget spent"), KNOBS, max_insertions=3)
+    assert d.kind == INSERT and d.after == "a" and d.new_stage == "b.half1"
+    assert d.knobs == {"subset": 100, "max_len": 10, "variant": "first_word"}
+    ladder.insert_between("a", "b", d.new_stage, d.knobs)
+    assert [s.name for s in ladder.order()] == ["a", "b.half1", "b"]
+    assert ladder["b"].after == ["b.half1"] and ladder["b.half1"].inserted
+
+
+def test_insertions_stop_at_the_limit_per_original_edge():
+    ladder = chain(("a", {"subset": 10}, CONVERGED, 40), ("b", {"subset": 10000}, FAILED, 400))
+    knobs = {"subset": SUBSET}
+    for i in range(2):
+        d = decide(ladder, ladder["b"], Outcome(False, 1, 0.1, "plateau"), knobs, max_insertions=2)
+        assert d.kind == INSERT
+        ladder.insert_between(ladder["b"].after[0], "b", d.new_stage, d.knobs)
+        ladder[d.new_stage].status = CONVERGED
+    d = decide(ladder, ladder["b"], Outcome(False, 1, 0.1, "plateau"), knobs, max_insertions=2)
+    assert d.kind == STOP and "max_insertions=2" in d.reason
+
+
+def test_no_setting_between_neighbours_stops_with_a_reason():
+    ladder = chain(("a", {"subset": 10}, CONVERGED, 40), ("b", {"subset": 11}, FAILED, 400))
+    d = decide(ladder, ladder["b"], Outcome(False, 400, 0.1, "budget spent"), {"subset": SUBSET}, 3)
+    assert d.kind == STOP and "no setting of the knobs lies between" in d.reason
+
+
+def test_first_stage_failure_stops_and_success_advances():
+    ladder = chain(("a", {"subset": 10}, FAILED, 2000))
+    assert decide(ladder, ladder["a"], Outcome(False, 2000, 0.1, "budget spent"), {"subset": SUBSET}, 3).kind == STOP
+    assert decide(ladder, ladder["a"], Outcome(True, 20, 1.0, "goal met"), {"subset": SUBSET}, 3).kind == ADVANCE
+
+
+def test_intermediate_moves_every_knob():
+    assert intermediate({"subset": SUBSET, "max_len": LENGTH}, {"subset": 10, "max_len": 5},
+                        {"subset": 1000, "max_len": 5}) == {"subset": 100, "max_len": 5}
