@@ -19,14 +19,14 @@ import torch
 from torch import nn
 
 from ..diagnosis import Diagnosis
-from .common import num, weight_layers
+from .common import Watch, num, weight_layers
 from .config import HealthConfig
 
 RELU = (nn.ReLU, nn.ReLU6)
 SATURATING = (nn.Tanh, nn.Sigmoid, nn.Hardtanh)
 
 
-class HealthMonitor:
+class HealthMonitor(Watch):
     def __init__(self, c: HealthConfig):
         self.c = c
         self.handles: list = []
@@ -55,9 +55,12 @@ class HealthMonitor:
 
     def on_start(self, run) -> None:
         self.fired, self.update_ratios, self.pending = set(), [], None
+        self.every = self.c.every or 1 << 62
         self.arm(run.model)
 
     def after_backward(self, run, loss) -> None:
+        if self.pending is None and not self.handles and (run.iteration + 2) % self.every:
+            return  # the common case, kept cheap
         step = run.iteration + 1
         if self.pending is not None:
             self.measure_update(run, step)
@@ -65,7 +68,7 @@ class HealthMonitor:
             self.disarm()
             self.analyse(run, step)
             self.pending = {n: p.detach().clone() for n, p in weight_layers(run.model)}
-        if self.c.every and (step + 1) % self.c.every == 0:
+        if (step + 1) % self.every == 0:
             self.arm(run.model)
 
     def on_end(self, run, outcome) -> None:

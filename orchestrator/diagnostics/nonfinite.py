@@ -123,7 +123,8 @@ class NonFiniteCheck:
         from ..trainer import to_device
         trace = {}
         try:
-            for k, idx in enumerate(stats.batches):
+            for k in range(len(stats.batches)):
+                idx = stats.batch_indices(k)
                 batch = to_device(problem.get_batch(idx), run.settings.device)
                 loss = problem.loss(model, batch)
                 run.optimizer.zero_grad(set_to_none=True)
