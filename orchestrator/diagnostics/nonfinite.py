@@ -34,7 +34,7 @@ class NonFiniteCheck:
         self.gave_up = False
 
     def on_start(self, run, stats) -> None:
-        self.recoveries, self.gave_up = 0, False
+        self.recoveries, self.gave_up, self.causes = 0, False, set()
         self.take_snapshot(run, stats, run.iteration + 1)
         stats.batches = []
 
@@ -100,7 +100,8 @@ class NonFiniteCheck:
         run.diagnose(Diagnosis(
             "nonfinite", "warning", f"loss/gradient non-finite at iteration {bad_step}{where}",
             iteration=bad_step, evidence=evidence, fix=self.fix(trace), applied="; ".join(applied)))
-        if cause:
+        if cause and not self.causes:  # the cause once per stage: later ones are its consequences
+            self.causes.add(cause)
             op = trace.get("op") or {}
             top = max((r["max"] for r in op.get("inputs", []) if isinstance(r.get("max"), (int, float))), default=None)
             message, fix = CAUSES[cause]
