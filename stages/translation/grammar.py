@@ -1,7 +1,7 @@
 """A generated language pair: English-like SVO source, a made-up SOV target with inflection.
 
 Source: ``Subj Verb [Obj] [Prep NP] .`` where an NP is ``Det Adj{0,2} Noun`` or (subject only) a
-pronoun; the verb takes ``-s`` with a third-person singular subject, plural nouns end in ``-s``.
+pronoun; the verb takes ``-s`` with a third-person singular subject, plural nouns end in ``-s`` (English spelling).
 Target (invented words, same meaning):
   * word order ``Subj [NP Postposition] [Obj] Verb .`` (verb last, prepositional phrase moved before the
     object, preposition becomes a postposition);
@@ -30,6 +30,17 @@ PRONOUNS = {"I": "1sg", "you": "2sg", "he": "3sg", "she": "3sg", "it": "3sg", "w
 AGREEMENT = {"1sg": "n", "2sg": "t", "3sg": "a", "1pl": "mme", "3pl": "vat"}
 
 _CONSONANTS = "ptkmnlrsvhjd"
+
+
+def english_s(word: str) -> str:
+    """The -s form: a plural noun or a third-person singular verb (boxes, cities, carries, children)."""
+    if word == "child":
+        return "children"
+    if word.endswith(("s", "x", "ch", "sh")):
+        return word + "es"
+    if word.endswith("y") and word[-2:-1] not in "aeiou":
+        return word[:-1] + "ies"
+    return word + "s"
 _VOWELS = "aeiouy"
 
 
@@ -69,7 +80,7 @@ class Grammar:
         n_adj = rng.choices((0, 1, 2), weights=(0.5, 0.35, 0.15))[0]
         adjs = rng.sample(ADJECTIVES, n_adj)
         det = rng.choice(("the", "some", "these") if plural else ("the", "a", "this"))
-        src = [det] + adjs + [noun + "s" if plural else noun]
+        src = [det] + adjs + [english_s(noun) if plural else noun]
         suffix = ("i" if plural else "") + {"nom": "", "acc": "m", "gen": "n"}[case]
         tgt = [self.noun[noun] + suffix] + [self.adj[a] + ("i" if plural else "") for a in reversed(adjs)]
         if det in ("this", "these"):
@@ -80,7 +91,7 @@ class Grammar:
         subj_s, subj_t, person = self._np(rng, "nom", pronoun_ok=True)
         transitive = rng.random() < 0.7
         verb = rng.choice(TRANSITIVE if transitive else INTRANSITIVE)
-        verb_s = verb + "s" if person == "3sg" else verb
+        verb_s = english_s(verb) if person == "3sg" else verb
         verb_t = self.verb[verb] + AGREEMENT[person]
         src, obj_t, pp_t = subj_s + [verb_s], [], []
         if transitive:
