@@ -11,6 +11,8 @@ from typing import Any, Dict, List, Optional
 from hydra.core.config_store import ConfigStore
 from omegaconf import MISSING
 
+from .diagnostics.config import DiagnosticsConfig
+
 
 @dataclass
 class GoalConfig:
@@ -72,7 +74,7 @@ class OptimConfig:
 
 @dataclass
 class LogConfig:
-    every: int = 10            # iterations between train/loss, lr and grad-norm points
+    every: int = 50            # iterations between train/loss, lr and grad-norm points (and at each evaluation)
     histograms_every: int = 500  # iterations between weight/grad histograms (0: never)
     console: bool = True       # live progress bars
     checkpoint_secs: float = 10.0  # at most one mid-stage checkpoint per this many seconds (0: every evaluation)
@@ -85,7 +87,7 @@ class RunConfig:
     ladder: LadderConfig = field(default_factory=LadderConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
     log: LogConfig = field(default_factory=LogConfig)
-    diagnostics: Any = field(default_factory=dict)  # see orchestrator/diagnostics
+    diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)  # see docs/diagnostics.md
     seed: int = 0              # same seed, same metrics (on CPU)
     device: str = "cpu"        # "cpu", "cuda" or "auto"
     resume: bool = True        # continue an interrupted run found in the run directory

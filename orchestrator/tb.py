@@ -25,7 +25,9 @@ class TensorBoardSink:
 
     def stage_started(self, stage, start_iteration: int) -> None:
         path = self.root / run_name(stage)
-        purge = start_iteration if path.exists() else None
+        # resuming from a checkpoint at step N: steps <= N were logged before it was saved; later ones
+        # (written by the killed run after it) are dropped by TensorBoard from step N + 1 on
+        purge = (start_iteration + 1 if start_iteration else 0) if path.exists() else None
         w = self.writers[stage.name] = SummaryWriter(path, purge_step=purge)
         if start_iteration == 0:
             knobs = ", ".join(f"{k}={v}" for k, v in stage.knobs.items())

@@ -121,9 +121,10 @@ def train(run: StageRun, resume: Optional[dict] = None) -> Outcome:
             if lr != run.lr:
                 run.set_lr(lr)
 
-        # log the training curve
+        # log the training curve (at every evaluation too, so short stages have one)
         it = run.iteration
-        if it % s.log_every == 0:
+        evaluating = it % s.eval_every == 0 or it >= s.budget
+        if it % s.log_every == 0 or evaluating:
             run.sinks.scalars(stage, it, {"train/loss": (loss_sum / loss_count).item(), "lr": run.lr,
                                           "grad_norm": grad_norm(model)})
             loss_sum.zero_()
@@ -132,7 +133,7 @@ def train(run: StageRun, resume: Optional[dict] = None) -> Outcome:
             run.sinks.histograms(stage, it, model)
 
         # evaluate and judge
-        if it % s.eval_every == 0 or it >= s.budget:
+        if evaluating:
             metrics = evaluate(run)
             value = metrics[stage.goal.metric]
             if stage.goal.better(value, run.best, s.min_delta):

@@ -7,7 +7,7 @@ import time
 from conftest import TESTS, ROOT, events, ladder_json, toy
 
 # the last stage is long enough to be killed in the middle of
-LONG = ["knobs.level.hard=60000", "ladder.stages.hard.budget=100000", "ladder.eval_every=100",
+LONG = ["knobs.level.hard=25000", "ladder.stages.hard.budget=40000", "ladder.eval_every=100",
         "log.checkpoint_secs=0", "seed=3"]
 
 

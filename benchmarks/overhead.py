@@ -1,0 +1,115 @@
+"""What does the orchestrator cost per step? A stage vs a bare hand-written PyTorch loop.
+
+Same model (the digits MLP), same data, same batches, same number of steps, and the same
+evaluations (a hand-written loop checks validation accuracy too); the stage adds TensorBoard
+logging, goal and plateau checks, checkpoints and, in the last row, every default diagnostic.
+Runs alternate and the median of several repeats is reported, since the machine is shared.
+
+    .venv/bin/python benchmarks/overhead.py [--steps 3000] [--repeats 5] [--hidden 128]
+"""
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from orchestrator import diagnostics  # noqa: E402
+from orchestrator.config import LogConfig, OptimConfig, RunConfig  # noqa: E402
+from orchestrator.ladder import Goal, Stage  # noqa: E402
+from orchestrator.sinks import Sinks  # noqa: E402
+from orchestrator.tb import TensorBoardSink  # noqa: E402
+from orchestrator.trainer import StageRun, TrainSettings, train  # noqa: E402
+from stages.digits import DigitsTask  # noqa: E402
+
+EVAL_EVERY = 50
+clock = time.perf_counter  # --cpu-time switches to this process's CPU time (robust to a busy machine)
+
+
+def bare_loop(task: DigitsTask, steps: int, batch_size: int, seed: int) -> float:
+    torch.manual_seed(seed)
+    problem = task.build({}, seed)
+    model, x, y = problem.model, task.x_train, task.y_train
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    gen = torch.Generator().manual_seed(seed)
+    perm, pos = torch.randperm(len(x), generator=gen), 0
+    start = clock()
+    for it in range(1, steps + 1):
+        if pos + batch_size > len(x):
+            perm, pos = torch.randperm(len(x), generator=gen), 0
+        idx = perm[pos:pos + batch_size]
+        pos += batch_size
+        loss = F.cross_entropy(model(x[idx]), y[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        if it % EVAL_EVERY == 0:
+            model.eval()
+            with torch.no_grad():
+                problem.evaluate(model)
+            model.train()
+    return clock() - start
+
+
+def stage_run(task: DigitsTask, steps: int, batch_size: int, seed: int, with_diagnostics: bool,
+              log_every: int = LogConfig.every) -> float:
+    torch.manual_seed(seed)
+    problem = task.build({}, seed)
+    stage = Stage("bench", Goal("val/acc", 2.0), knobs={"subset": len(task.x_train)}, budget=steps)
+    settings = TrainSettings(budget=steps, lr=1e-3, batch_size=batch_size, optim=OptimConfig(), seed=seed,
+                             eval_every=EVAL_EVERY, patience=0, log_every=log_every)
+    cfg = RunConfig(task=None)
+    monitors = diagnostics.monitors_for(cfg, stage, problem) if with_diagnostics else []
+    with tempfile.TemporaryDirectory() as tmp:
+        sinks = Sinks([TensorBoardSink(Path(tmp) / "tb")])
+        sinks.stage_started(stage, 0)
+        run = StageRun(stage=stage, problem=problem, settings=settings, sinks=sinks,
+                       ckpt_dir=Path(tmp) / "ckpt", monitors=monitors)
+        start = clock()
+        outcome = train(run)
+        elapsed = clock() - start
+        sinks.close()
+    assert outcome.iterations == steps
+    return elapsed
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--batch-size", type=int, default=32)
+    ap.add_argument("--hidden", type=int, default=128)
+    ap.add_argument("--threads", type=int, default=1, help="torch threads (1: least noise on a shared machine)")
+    ap.add_argument("--cpu-time", action="store_true", help="time CPU seconds of this process, not wall")
+    ap.add_argument("--log-every", type=int, default=LogConfig.every)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    if args.cpu_time:
+        global clock
+        clock = time.process_time
+    task = DigitsTask(hidden=args.hidden)
+    rows = {"bare PyTorch loop": [], "stage, default logging": [], "stage + default diagnostics": []}
+    stage_run(task, 200, args.batch_size, 0, True)  # warm up allocator and imports
+    for r in range(args.repeats):
+        rows["bare PyTorch loop"].append(bare_loop(task, args.steps, args.batch_size, r))
+        rows["stage, default logging"].append(stage_run(task, args.steps, args.batch_size, r, False, args.log_every))
+        rows["stage + default diagnostics"].append(stage_run(task, args.steps, args.batch_size, r, True, args.log_every))
+    base = statistics.median(rows["bare PyTorch loop"])
+    print(f"digits MLP (hidden {args.hidden}), {args.steps} steps, batch {args.batch_size}, "
+          f"eval every {EVAL_EVERY}, log every {args.log_every}, median of {args.repeats}, "
+          f"torch threads {torch.get_num_threads()}, {'CPU' if args.cpu_time else 'wall'} time")
+    print(f"{'':30} {'seconds':>8} {'ms/step':>8} {'ratio':>6}")
+    for name, times in rows.items():
+        t = statistics.median(times)
+        print(f"{name:30} {t:8.3f} {1000 * t / args.steps:8.3f} {t / base:6.3f}")
+
+
+if __name__ == "__main__":
+    main()
