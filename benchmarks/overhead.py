@@ -100,7 +100,8 @@ def main() -> None:
     for r in range(args.repeats):
         rows["bare PyTorch loop"].append(bare_loop(task, args.steps, args.batch_size, r))
         rows["stage, default logging"].append(stage_run(task, args.steps, args.batch_size, r, False, args.log_every))
-        rows["stage + default diagnostics"].append(stage_run(task, args.steps, args.batch_size, r, True, args.log_every))
+        rows["stage + default diagnostics"].append(
+            stage_run(task, args.steps, args.batch_size, r, True, args.log_every))
     base = statistics.median(rows["bare PyTorch loop"])
     print(f"digits MLP (hidden {args.hidden}), {args.steps} steps, batch {args.batch_size}, "
           f"eval every {EVAL_EVERY}, log every {args.log_every}, median of {args.repeats}, "

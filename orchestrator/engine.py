@@ -108,7 +108,8 @@ def run_stage(ctx: Context, stage: Stage) -> Outcome:
     # warm start: the same network, a harder problem
     source = stage.warm_start_source()
     if source and resume_state is None:
-        report = checkpoint.warm_start(problem.model, checkpoint.load(ctx.run_dir / "checkpoints" / source / "final.pt")["model"])
+        weights = checkpoint.load(ctx.run_dir / "checkpoints" / source / "final.pt")["model"]
+        report = checkpoint.warm_start(problem.model, weights)
         if report["wrong_shape"] or report["missing"]:
             run.diagnose(Diagnosis(
                 "warm_start_partial", "info", f"warm-started {report['loaded']} of {report['total']} tensors "

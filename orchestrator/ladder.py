@@ -146,7 +146,8 @@ def from_config(stages_cfg: Mapping[str, Any], knobs_cfg: Mapping[str, Any], met
             if pred not in stages_cfg:
                 fail(f"{key}.after", f"unknown predecessor {pred!r}")
         if s.goal.metric not in metrics:
-            fail(f"{key}.goal.metric", f"unknown metric {s.goal.metric!r} (the task reports: {', '.join(sorted(metrics))})")
+            fail(f"{key}.goal.metric",
+                 f"unknown metric {s.goal.metric!r} (the task reports: {', '.join(sorted(metrics))})")
         if s.goal.mode not in ("min", "max"):
             fail(f"{key}.goal.mode", f"{s.goal.mode!r} is neither 'min' nor 'max'")
         if s.budget is not None and s.budget <= 0:

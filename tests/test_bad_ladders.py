@@ -32,7 +32,8 @@ def test_bad_ladder_is_one_line_and_exit_code_2(override, message, run_dir):
 def test_a_ladder_with_no_stage(run_dir):
     r = cli("--config-dir", str(TESTS / "conf"), "+task=no_stages", run_dir=run_dir)
     assert r.returncode == 2
-    assert r.stderr.strip() == f"error: {TESTS / 'conf' / 'task' / 'no_stages.yaml'}: ladder.stages: the ladder has no stage"
+    path = TESTS / "conf" / "task" / "no_stages.yaml"
+    assert r.stderr.strip() == f"error: {path}: ladder.stages: the ladder has no stage"
 
 
 def test_no_task_chosen(run_dir):
