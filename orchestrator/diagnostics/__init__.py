@@ -15,20 +15,21 @@ from __future__ import annotations
 
 from typing import Any, Callable, Optional
 
+# Only the config at import time: orchestrator/config.py imports DiagnosticsConfig from here, so the
+# checks (which import the trainer and optimizers) load on first use.
 from .config import DiagnosticsConfig, ProbeConfig, of, validate  # noqa: F401
-from .failure import StartRecord, run_checks
-from .health import HealthMonitor
-from .inputs import InputScaleCheck
-from .nonfinite import NonFiniteCheck
-from .probe import run_probe, wanted
-from .spikes import SpikeCheck
-from .stepstats import StepStats
 
 # The LR a probe chose, per run config: later stages without their own `lr` train at it too.
 _probed: dict[int, float] = {}
 
 
 def monitors_for(cfg: Any, stage, problem) -> list:
+    from .failure import StartRecord
+    from .health import HealthMonitor
+    from .inputs import InputScaleCheck
+    from .nonfinite import NonFiniteCheck
+    from .spikes import SpikeCheck
+    from .stepstats import StepStats
     d = of(cfg)
     if not d.enabled:
         return []
@@ -51,6 +52,7 @@ def monitors_for(cfg: Any, stage, problem) -> list:
 
 
 def before_stage(cfg: Any, stage, build: Callable, settings, sinks) -> Optional[float]:
+    from .probe import run_probe, wanted
     d = of(cfg)
     if d.enabled and wanted(d, stage):
         lr = run_probe(d, cfg, stage, build, settings, sinks)
@@ -66,4 +68,5 @@ def after_failure(cfg: Any, run, outcome) -> list:
     d = of(cfg)
     if not (d.enabled and d.failure.enabled):
         return []
+    from .failure import run_checks
     return run_checks(d.failure, run, outcome)
