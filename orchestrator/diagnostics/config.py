@@ -61,7 +61,7 @@ class HealthConfig:
     """Per-layer health (codes `dead_units`, `saturated_units`, `vanishing_gradients`, `exploding_gradients`)."""
 
     enabled: bool = True
-    every: int = 200              # iterations between health samples (0: off); each hooks one training step
+    every: int = 500              # iterations between health samples (0: off); each hooks one training step
     histograms: bool = True       # activation histograms to TensorBoard at each sample
     dead_fraction: float = 0.5    # warn when more than this share of a ReLU layer's units never fire on a batch
     saturation: float = 0.99      # tanh |y| > this, sigmoid y < 1-this or y > this: at the rails

@@ -1,6 +1,6 @@
 """Layer health during training: activations, per-layer gradients, update/weight ratios.
 
-Every `health.every` iterations (default 200, and at the first step) the forward of one training step
+Every `health.every` iterations (default 500, and at the first step) the forward of one training step
 is watched with hooks (no extra forward pass), and after its backward:
 - `dead_units`: share of a ReLU layer's units that output 0 for every example of the batch
   > `health.dead_fraction` (0.5; cs231n: "as much as 40% of your network can be dead").
