@@ -92,8 +92,10 @@ def run_stage(ctx: Context, stage: Stage) -> Outcome:
     # the problem at this stage's knobs; the LR (probed on fresh weights if asked)
     seed = zlib.crc32(f"{cfg.seed}:{stage.name}:{stage.attempts}".encode()) % 2**31
     build = problem_builder(ctx, seed)
+    # a stage without its own LR trains at its predecessor's (which the LR probe may have lowered)
+    inherited = ladder[stage.after[0]].lr_used if stage.after else None
     settings = TrainSettings(
-        budget=stage.budget, lr=stage.lr or cfg.optim.lr, batch_size=stage.batch_size or cfg.optim.batch_size,
+        budget=stage.budget, lr=stage.lr or inherited or cfg.optim.lr, batch_size=stage.batch_size or cfg.optim.batch_size,
         optim=cfg.optim, seed=seed, eval_every=cfg.ladder.eval_every, patience=cfg.ladder.patience,
         min_delta=cfg.ladder.min_delta, log_every=cfg.log.every, histograms_every=cfg.log.histograms_every,
         checkpoint_secs=cfg.log.checkpoint_secs, device=device(cfg.device))

@@ -19,9 +19,6 @@ from typing import Any, Callable, Optional
 # checks (which import the trainer and optimizers) load on first use.
 from .config import DiagnosticsConfig, ProbeConfig, of, validate  # noqa: F401
 
-# The LR a probe chose, per run config: later stages without their own `lr` train at it too.
-_probed: dict[int, float] = {}
-
 
 def monitors_for(cfg: Any, stage, problem) -> list:
     from .failure import StartRecord
@@ -55,13 +52,8 @@ def before_stage(cfg: Any, stage, build: Callable, settings, sinks) -> Optional[
     from .probe import run_probe, wanted
     d = of(cfg)
     if d.enabled and wanted(d, stage):
-        lr = run_probe(d, cfg, stage, build, settings, sinks)
-        if lr is not None:
-            _probed[id(cfg)] = lr
-        return lr
-    if stage.lr is None and id(cfg) in _probed:
-        return min(_probed[id(cfg)], settings.lr)
-    return None
+        return run_probe(d, cfg, stage, build, settings, sinks)
+    return None  # the engine carries the predecessor's LR forward
 
 
 def after_failure(cfg: Any, run, outcome) -> list:
