@@ -323,7 +323,8 @@ def test_cli_runs_the_translation_ladder(tmp_path):
            "task.train_eval_sentences=20", "task.emb=32", "task.hidden=64", "knobs.subset.hard=1000",
            "ladder.eval_every=10", "ladder.max_insertions=0", "ladder.stages.overfit_100.knobs.subset=20",
            "ladder.stages.target_lm.goal.target=200", "ladder.stages.first_word.goal.target=0.1",
-           "ladder.stages.translate.goal.target=1", "log.console=false"]
+           "ladder.stages.translate.goal.metric=val/bleu", "ladder.stages.translate.goal.target=1",
+           "log.console=false"]
     done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-3000:]
     assert "Traceback" not in done.stderr
