@@ -315,6 +315,17 @@ def test_evaluate_wires_greedy_outputs_into_the_metrics(task, monkeypatch):
 
 # --- end to end through the CLI ----------------------------------------------------------------
 
+def test_cli_reports_a_malformed_corpus_in_one_line(tmp_path):
+    bad = tmp_path / "pairs.tsv"
+    bad.write_text("a b\tx y\nno tab here\n")
+    cmd = [sys.executable, "-m", "orchestrator", "+task=translation", f"task.data_path={bad}",
+           f"hydra.run.dir={tmp_path / 'run'}"]
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and f"{bad}:2" in lines[0] and "no tab" in lines[0], done.stderr
+
+
 def test_cli_runs_the_translation_ladder(tmp_path):
     """The whole ladder through the CLI, shrunk (small corpus and model, easy goals) to take seconds."""
     run_dir = tmp_path / "run"
