@@ -1,7 +1,8 @@
 """A generated language pair: English-like SVO source, a made-up SOV target with inflection.
 
 Source: ``Subj Verb [Obj] [Prep NP] .`` where an NP is ``Det Adj{0,2} Noun`` or (subject only) a
-pronoun; the verb takes ``-s`` with a third-person singular subject, plural nouns end in ``-s`` (English spelling).
+pronoun; the verb takes ``-s`` with a third-person singular subject, plural nouns end in ``-s``
+(English spelling: boxes, cities, children).
 Target (invented words, same meaning):
   * word order ``Subj [NP Postposition] [Obj] Verb .`` (verb last, prepositional phrase moved before the
     object, preposition becomes a postposition);
@@ -30,6 +31,7 @@ PRONOUNS = {"I": "1sg", "you": "2sg", "he": "3sg", "she": "3sg", "it": "3sg", "w
 AGREEMENT = {"1sg": "n", "2sg": "t", "3sg": "a", "1pl": "mme", "3pl": "vat"}
 
 _CONSONANTS = "ptkmnlrsvhjd"
+_VOWELS = "aeiouy"
 
 
 def english_s(word: str) -> str:
@@ -41,11 +43,10 @@ def english_s(word: str) -> str:
     if word.endswith("y") and word[-2:-1] not in "aeiou":
         return word[:-1] + "ies"
     return word + "s"
-_VOWELS = "aeiouy"
 
 
 def _lexicon(words, rng: random.Random, taken: set, syllables: int) -> dict:
-    """An invented stem for every word: CV syllables, ending in a consonant-free vowel, unique."""
+    """A unique invented stem for every word, made of consonant-vowel syllables."""
     out = {}
     for w in words:
         while True:
