@@ -16,6 +16,9 @@ class Knob:
     scale: str = "linear"
     values: tuple = ()  # categorical: ordered easy -> hard
 
+    def neighbours(self, a: Any, b: Any) -> bool:
+        return abs(self.values.index(a) - self.values.index(b)) == 1
+
     def halfway(self, easier: Any, harder: Any) -> Any:
         """The value between `easier` and `harder` (rounded toward `easier` for integers).
 
@@ -37,8 +40,20 @@ class Knob:
 
 
 def intermediate(knobs: Mapping[str, Knob], easier: Mapping[str, Any], harder: Mapping[str, Any]) -> dict:
-    """Knob values halfway between two stages' settings."""
-    return {name: knob.halfway(easier[name], harder[name]) for name, knob in knobs.items()}
+    """Knob values halfway between two stages' settings.
+
+    Each knob meets halfway on its scale. One exception keeps the intermediate stage a problem of
+    its own: where two neighbouring categories differ (e.g. first_word -> translate) and some numeric
+    knob can still move, the harder stage keeps its category and only the numbers move (translation
+    of shorter sentences); falling back to the easier category would just repeat the easier stage.
+    """
+    middle = {name: knob.halfway(easier[name], harder[name]) for name, knob in knobs.items()}
+    numbers_move = any(knob.scale != "categorical" and middle[name] not in (easier[name], harder[name])
+                       for name, knob in knobs.items())
+    for name, knob in knobs.items():
+        if knob.scale == "categorical" and numbers_move and knob.neighbours(easier[name], harder[name]):
+            middle[name] = harder[name]
+    return middle
 
 
 def resolve(knobs: Mapping[str, Knob], given: Mapping[str, Any]) -> dict:

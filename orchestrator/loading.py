@@ -43,6 +43,8 @@ def instantiate_task(task_cfg, where: str):
         cause = e
         while cause.__cause__ is not None:  # the root cause says what is wrong (e.g. no such module)
             cause = cause.__cause__
+        if isinstance(cause, ConfigError):  # the task found a problem in its own input: say that
+            raise cause from None
         raise ConfigError(f"cannot build {task_cfg._target_!r}: {_first_line(cause)}",
                           key="task._target_", where=where) from None
 

@@ -75,3 +75,17 @@ def test_first_stage_failure_stops_and_success_advances():
 def test_intermediate_moves_every_knob():
     assert intermediate({"subset": SUBSET, "max_len": LENGTH}, {"subset": 10, "max_len": 5},
                         {"subset": 1000, "max_len": 5}) == {"subset": 100, "max_len": 5}
+
+
+def test_neighbouring_categories_keep_the_harder_problem_while_numbers_can_move():
+    knobs = {"subset": SUBSET, "max_len": LENGTH, "variant": VARIANT}
+    first_word = {"subset": 1000, "max_len": 5, "variant": "first_word"}
+    translate = {"subset": 1000, "max_len": 15, "variant": "translate"}
+    # translation of shorter sentences, not another first-word stage
+    assert intermediate(knobs, first_word, translate) == {"subset": 1000, "max_len": 10, "variant": "translate"}
+    # nothing numeric left to move: the category steps toward the easy end
+    same_len = dict(translate, max_len=5)
+    assert intermediate(knobs, first_word, same_len)["variant"] == "first_word"
+    # categories two apart meet in the middle whatever the numbers do
+    lm = dict(first_word, variant="lm")
+    assert intermediate(knobs, lm, translate)["variant"] == "first_word"
