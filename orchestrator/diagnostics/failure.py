@@ -147,7 +147,13 @@ def batch_dependence(ctx: Context) -> Optional[Diagnosis]:
         return None
     idx = torch.arange(n)
     x = problem.extras.get("x_train")
-    x = x[:n] if isinstance(x, torch.Tensor) else first_tensor(problem.get_batch(idx))
+    if not isinstance(x, torch.Tensor):
+        batch = problem.get_batch(idx)
+        if isinstance(batch, dict):  # the model's call signature is the task's own: nothing safe to call
+            return None
+        x = first_tensor(batch)
+    else:
+        x = x[:n]
     was = model.training
     model.eval()
     try:
