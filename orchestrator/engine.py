@@ -95,7 +95,8 @@ def run_stage(ctx: Context, stage: Stage) -> Outcome:
     # a stage without its own LR trains at its predecessor's (which the LR probe may have lowered)
     inherited = ladder[stage.after[0]].lr_used if stage.after else None
     settings = TrainSettings(
-        budget=stage.budget, lr=stage.lr or inherited or cfg.optim.lr, batch_size=stage.batch_size or cfg.optim.batch_size,
+        budget=stage.budget, lr=stage.lr or inherited or cfg.optim.lr,
+        batch_size=stage.batch_size or cfg.optim.batch_size,
         optim=cfg.optim, seed=seed, eval_every=cfg.ladder.eval_every, patience=cfg.ladder.patience,
         min_delta=cfg.ladder.min_delta, log_every=cfg.log.every, histograms_every=cfg.log.histograms_every,
         checkpoint_secs=cfg.log.checkpoint_secs, device=device(cfg.device))

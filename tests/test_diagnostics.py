@@ -11,11 +11,9 @@ from torch import nn
 
 from orchestrator import diagnostics
 from orchestrator.config import DecayConfig, OptimConfig, RunConfig
-from orchestrator.diagnosis import Diagnosis
-from orchestrator.diagnostics.config import DiagnosticsConfig, HealthConfig, ProbeConfig
+from orchestrator.diagnostics.config import DiagnosticsConfig, ProbeConfig
 from orchestrator.errors import ConfigError
 from orchestrator.ladder import Goal, Stage
-from orchestrator.policy import Outcome
 from orchestrator.task import Problem
 from orchestrator.trainer import StageRun, TrainSettings, train
 

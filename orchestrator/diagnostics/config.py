@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any
 
 from ..errors import ConfigError
 
@@ -35,7 +35,7 @@ class NonFiniteConfig:
     """Non-finite loss/gradient (codes `nonfinite`, `unstable_softmax`, `division_by_zero`, `log_of_zero`)."""
 
     enabled: bool = True
-    check_every: int = 10         # iterations between host reads of the device-side flag (no per-step sync)
+    check_every: int = 50         # iterations between host reads of the device-side flag (no per-step sync)
     snapshot_every: int = 100     # iterations between in-memory snapshots of the last good weights
     max_recoveries: int = 3       # roll back to the snapshot and lower the LR at most this often per stage
     lr_factor: float = 3.0        # divide the LR by this at each recovery
@@ -161,7 +161,8 @@ def validate(cfg: Any) -> None:
         if value <= 0:
             raise ConfigError(f"must be > 0, got {value}", key=f"diagnostics.{key}", where=where)
     if d.nonfinite.lr_factor <= 1:
-        raise ConfigError(f"must be > 1, got {d.nonfinite.lr_factor}", key="diagnostics.nonfinite.lr_factor", where=where)
+        raise ConfigError(f"must be > 1, got {d.nonfinite.lr_factor}", key="diagnostics.nonfinite.lr_factor",
+                          where=where)
     if not 0 < d.spikes.clip_percentile <= 100:
         raise ConfigError(f"must be in (0, 100], got {d.spikes.clip_percentile}",
                           key="diagnostics.spikes.clip_percentile", where=where)

@@ -141,7 +141,7 @@ def params_not_updating(ctx: Context) -> Optional[Diagnosis]:
 
 
 def batch_dependence(ctx: Context) -> Optional[Diagnosis]:
-    run, problem, model = ctx.run, ctx.problem, ctx.run.model
+    problem, model = ctx.problem, ctx.run.model
     n = min(problem.train_size, 8)
     if n < 2:
         return None
@@ -199,7 +199,8 @@ def _batch_dependence_outputs(ctx: Context, model, x) -> Optional[Diagnosis]:
         out = model(xg)
         g, = torch.autograd.grad(out[0].sum(), xg, allow_unused=True)
         if g is not None:
-            leak = float(g[1:].abs().max() / (g[0].abs().max() + 1e-12)) if g[0].abs().max() > 0 else float(g[1:].abs().max())
+            own = g[0].abs().max()
+            leak = float(g[1:].abs().max() / (own + 1e-12)) if own > 0 else float(g[1:].abs().max())
     if diff <= tol and leak <= tol:
         return None
     first = None
@@ -234,7 +235,8 @@ def _batch_dependence_loss(ctx: Context, model, idx) -> Optional[Diagnosis]:
                      f"in eval mode the loss of a batch ({num(whole)}) is not the mean of its examples' losses "
                      f"({num(mean)}): examples may leak across the batch", evidence={"batch_loss": num(whole),
                      "mean_single_loss": num(mean), "relative_difference": num(diff)},
-                     fix="check reshapes that mix the batch dimension (or ignore this if the loss weights examples unequally)")
+                     fix="check reshapes that mix the batch dimension "
+                         "(or ignore this if the loss weights examples unequally)")
 
 
 def _train(ctx: Context, model, batch_fn, iterations: int) -> list:
@@ -288,7 +290,8 @@ def labels_not_learnable(ctx: Context) -> Optional[Diagnosis]:
     return Diagnosis("labels_not_learnable", "error",
                      f"fresh weights fit the real labels no faster than shuffled ones over {ctx.cfg.label_iterations} "
                      f"iterations (mean loss {num(fr)} vs {num(fs)}): the labels do not follow from the inputs",
-                     evidence={"real_mean_loss": num(fr), "shuffled_mean_loss": num(fs), "ratio": num(fr / max(fs, 1e-12)),
+                     evidence={"real_mean_loss": num(fr), "shuffled_mean_loss": num(fs),
+                               "ratio": num(fr / max(fs, 1e-12)),
                                "iterations": ctx.cfg.label_iterations, "real_final": num(real_losses[-1]),
                                "shuffled_final": num(shuf_losses[-1])},
                      fix="check that inputs and labels stay aligned (shuffling, sorting, augmentations, indexing)")

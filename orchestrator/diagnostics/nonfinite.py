@@ -12,7 +12,6 @@ per-step sync). Recovery, at most `nonfinite.max_recoveries` times per stage:
 """
 from __future__ import annotations
 
-import copy
 import math
 
 import torch
@@ -40,18 +39,17 @@ class NonFiniteCheck:
 
     def take_snapshot(self, run, stats, step: int) -> None:
         """The state before `step`'s update: the weights now, and the optimizer state."""
-        self.snapshot = ({k: v.detach().clone() for k, v in run.model.state_dict().items()},
-                         copy.deepcopy(run.optimizer.state_dict()))
+        self.snapshot = (_clone(run.model.state_dict()), _clone(run.optimizer.state_dict()))
         self.snapshot_step = step
 
     def restore(self, run) -> None:
         weights, opt = self.snapshot
         run.model.load_state_dict(weights)
-        run.optimizer.load_state_dict(copy.deepcopy(opt))
+        run.optimizer.load_state_dict(_clone(opt))
 
     def on_window(self, run, stats, first: int, losses: list, norms: list) -> None:
-        bad = next((k for k, (l, g) in enumerate(zip(losses, norms))
-                    if not (math.isfinite(l) and math.isfinite(g))), None)
+        bad = next((k for k, (loss, g) in enumerate(zip(losses, norms))
+                    if not (math.isfinite(loss) and (g is None or math.isfinite(g)))), None)
         step = first + len(losses) - 1
         if bad is None:
             if step - self.snapshot_step >= self.c.snapshot_every:
@@ -145,3 +143,14 @@ class NonFiniteCheck:
         except Exception as e:  # best effort
             trace = {"trace_error": f"{type(e).__name__}: {e}"}
         return trace
+
+
+def _clone(x):
+    """A copy of a (nested) state dict: tensors cloned, containers rebuilt (deepcopy is ~5x slower)."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().clone()
+    if isinstance(x, dict):
+        return {k: _clone(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return type(x)(_clone(v) for v in x)
+    return x

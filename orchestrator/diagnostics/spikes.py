@@ -32,7 +32,7 @@ class SpikeCheck:
     def on_window(self, run, stats, first: int, losses: list, norms: list) -> None:
         median = _median(self.history) if len(self.history) >= self.c.min_history else None
         for k, g in enumerate(norms):
-            if not math.isfinite(g):
+            if g is None or not math.isfinite(g):  # None: not measured at this step
                 continue
             if median is not None and median > 0 and g > self.c.factor * median:
                 self.spikes.append((first + k, g, median))
@@ -62,7 +62,8 @@ class SpikeCheck:
             fix = f"clipping is already on (clip_norm={num(run.clip_norm)}); lower it or the LR"
         elif self.c.auto_clip:
             run.clip_norm = clip
-            applied = f"global-norm clipping at {num(clip)} (the {num(self.c.clip_percentile)}th percentile of observed norms)"
+            applied = (f"global-norm clipping at {num(clip)} "
+                       f"(the {num(self.c.clip_percentile)}th percentile of observed norms)")
             fix = f"set optim.clip_norm={num(clip)}"
         else:
             fix = f"set optim.clip_norm={num(clip)} (the {num(self.c.clip_percentile)}th percentile of observed norms)"

@@ -14,9 +14,12 @@ from .common import Watch
 
 
 class StepStats(Watch):
-    def __init__(self, consumers: list, check_every: int = 10):
+    def __init__(self, consumers: list, check_every: int = 10, every_step_until: int = 0):
         self.consumers = consumers
         self.check_every = check_every
+        # gradient norms every step while spikes matter (early training), then one per window: the
+        # loss alone catches a non-finite step (a non-finite gradient makes the next loss non-finite)
+        self.every_step_until = every_step_until
         self.losses: list = []
         self.norms: list = []
         self.batches: list = []        # (permutation, end) of each step since the last snapshot, for replay
@@ -30,31 +33,37 @@ class StepStats(Watch):
                 c.on_start(run, self)
 
     def after_backward(self, run, loss: torch.Tensor) -> None:
-        grads = [p.grad for p in self.params]
-        if any(g is None for g in grads):
-            grads = [g for g in grads if g is not None]
-        self.norms.append(torch._foreach_norm(grads) if grads else [torch.zeros((), device=loss.device)])
+        step = run.iteration + 1  # the step now in progress (its update is not applied yet)
+        if step <= self.every_step_until or step % self.check_every == 0:
+            grads = [p.grad for p in self.params if p.grad is not None]
+            self.norms.append(torch._foreach_norm(grads) if grads else [torch.zeros((), device=loss.device)])
+        else:
+            self.norms.append(None)
         self.losses.append(loss.detach())
         s = run.sampler
         self.batches.append((s.perm, s.pos, s.batch_size))
-        step = run.iteration + 1  # the step now in progress (its update is not applied yet)
         if len(self.losses) >= self.check_every or step % self.eval_every == 0 or step >= self.budget:
             self.flush(run, step)
 
     def flush(self, run, step: int) -> None:
         n = len(self.losses)
-        widths = {len(x) for x in self.norms}
-        if len(widths) == 1:  # the usual case: one stack, one norm per window
-            per_param = torch.stack([t for x in self.norms for t in x]).float().reshape(n, -1)
+        measured = [x for x in self.norms if x is not None]
+        losses = torch.stack([loss.reshape(()) for loss in self.losses]).float()
+        widths = {len(x) for x in measured}
+        if not measured:
+            norms = losses.new_zeros(0)
+        elif len(widths) == 1:  # the usual case: one stack, one norm per step
+            per_param = torch.stack([t for x in measured for t in x]).float().reshape(len(measured), -1)
             norms = torch.linalg.vector_norm(per_param, dim=1)
         else:
-            norms = torch.stack([torch.linalg.vector_norm(torch.stack(x).float()) for x in self.norms])
-        losses = torch.stack([l.reshape(()) for l in self.losses]).float()
+            norms = torch.stack([torch.linalg.vector_norm(torch.stack(x).float()) for x in measured])
         values = torch.cat((losses, norms.to(losses.device))).tolist()  # the one host read per window
+        read = iter(values[n:])
+        step_norms = [None if x is None else next(read) for x in self.norms]  # None: not measured
         self.losses, self.norms = [], []
         first = step - n + 1
         for c in self.consumers:
-            c.on_window(run, self, first, values[:n], values[n:])
+            c.on_window(run, self, first, values[:n], step_norms)
 
     def batch_indices(self, k: int) -> torch.Tensor:
         perm, pos, size = self.batches[k]

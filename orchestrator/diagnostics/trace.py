@@ -13,7 +13,6 @@ names the cause:
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Callable, Optional
 
 import torch
