@@ -6,6 +6,7 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from orchestrator import engine
@@ -32,6 +33,8 @@ def main(cfg: DictConfig) -> int:
     except KeyboardInterrupt:
         print(f"interrupted: resume with the same command and hydra.run.dir={run_dir}", file=sys.stderr)
         sys.exit(130)
+    if hydra_cfg.mode == RunMode.MULTIRUN:  # a sweep goes on to its next job; each ladder.json has its status
+        return engine.exit_code(status)
     sys.exit(engine.exit_code(status))
 
 
