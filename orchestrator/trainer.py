@@ -152,9 +152,11 @@ def train(run: StageRun, resume: Optional[dict] = None) -> Outcome:
                 last_save = time.monotonic()
             model.train()
 
-    # the stage is over: keep its weights for the stages that warm-start from it
+    # the stage is over: its final histograms, and its weights for the stages that warm-start from it
     for hook in hooks["on_end"]:
         hook(run, outcome)
+    if s.histograms_every and run.iteration % s.histograms_every:
+        run.sinks.histograms(stage, run.iteration, model)
     checkpoint.save({"model": model.state_dict(), "iteration": run.iteration}, run.ckpt_dir / "final.pt")
     return outcome
 

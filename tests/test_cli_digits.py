@@ -23,6 +23,8 @@ def test_digits_ladder_converges_and_leaves_everything_behind(run_dir):
     for s in doc["stages"]:
         tags = events(run_dir / "tb" / s["name"]).Tags()
         assert {"train/loss", "lr", "grad_norm", s["goal"]["metric"]} <= set(tags["scalars"])
+        assert {"weights/0.weight", "grads/0.weight"} <= set(tags["histograms"])  # at least the final ones
+        assert "hparam/" + s["goal"]["metric"] in tags["scalars"]
     acc = events(run_dir / "tb" / "full")
     steps = [e.step for e in acc.Scalars("val/acc")]
     assert steps == sorted(set(steps)) and steps[-1] == full["iterations"]
