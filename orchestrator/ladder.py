@@ -163,6 +163,11 @@ def from_config(stages_cfg: Mapping[str, Any], knobs_cfg: Mapping[str, Any], met
         fail("ladder.stages", "the stages form a cycle: " + " -> ".join([a for a, _ in cycle] + [cycle[0][0]]))
     except nx.NetworkXNoCycle:
         pass
+    for stage in ladder.stages.values():  # warm starts need weights that exist by the time the stage runs
+        source = stage.init_from
+        if source not in (None, "none") and not nx.has_path(ladder.graph, source, stage.name):
+            fail(f"ladder.stages.{stage.name}.init_from", f"{source!r} does not run before {stage.name!r} "
+                 "(it must be one of its ancestors in the ladder)")
     return ladder, knobs
 
 

@@ -15,6 +15,7 @@ CASES = [
     ("ladder.budget=-5", "ladder.budget: must be > 0, got -5"),
     ("task._target_=nope.Task", "task._target_: cannot build 'nope.Task': No module named 'nope'"),
     ("knobs.level.scale=cubic", "knobs.level.scale: unknown scale 'cubic'"),
+    ("ladder.stages.middle.init_from=hard", "ladder.stages.middle.init_from: 'hard' does not run before 'middle'"),
 ]
 
 
