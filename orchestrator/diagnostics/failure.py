@@ -63,6 +63,7 @@ class Context:
     outcome: Any
     start: Optional[StartRecord]
     health: Any
+    lr_suspect: bool = False  # lr_too_low fired: checks that retrain at this LR prove nothing about bugs
 
     @property
     def problem(self):
@@ -287,6 +288,8 @@ def labels_not_learnable(ctx: Context) -> Optional[Diagnosis]:
     fr, fs = sum(real_losses) / len(real_losses), sum(shuf_losses) / len(shuf_losses)
     if not (math.isfinite(fr) and math.isfinite(fs)) or fr <= ctx.cfg.label_ratio * fs:
         return None
+    if ctx.lr_suspect or min(real_losses[-10:]) > 0.95 * real_losses[0]:
+        return None  # the real labels were not fitted at all either: this LR cannot tell labels apart
     return Diagnosis("labels_not_learnable", "error",
                      f"fresh weights fit the real labels no faster than shuffled ones over {ctx.cfg.label_iterations} "
                      f"iterations (mean loss {num(fr)} vs {num(fs)}): the labels do not follow from the inputs",
@@ -320,6 +323,11 @@ def overfit_batch_size_1(ctx: Context) -> Optional[Diagnosis]:
                          f"fresh weights fit one example (loss {num(start)} -> {num(end)}): the model can learn; "
                          f"the failure is more likely data, capacity or optimisation", evidence=evidence,
                          fix="look at the other diagnoses; try more iterations, a different LR or a larger model")
+    if ctx.lr_suspect:
+        return Diagnosis("overfit_batch_size_1", "warning",
+                         f"fresh weights cannot fit even one example in {ctx.cfg.overfit_iterations} iterations "
+                         f"(loss {num(start)} -> {num(end)}) at LR {num(run.base_lr)}, which looks too low "
+                         f"(see lr_too_low)", evidence=evidence, fix="raise the LR first, then look again")
     return Diagnosis("overfit_batch_size_1", "error",
                      f"fresh weights cannot fit even one example in {ctx.cfg.overfit_iterations} iterations "
                      f"(loss {num(start)} -> {num(end)}): likely a bug in the model, loss or data",
@@ -348,8 +356,9 @@ def lr_too_low(ctx: Context) -> Optional[Diagnosis]:
                      fix=f"raise the LR (e.g. x{num(min(1e3, 1e-3 / max(overall, 1e-12)))}) or run the LR probe")
 
 
-CHECKS = [bad_init_loss, params_not_updating, batch_dependence, labels_not_learnable, overfit_batch_size_1,
-          lr_too_low]
+# lr_too_low first: when it fires, the checks that retrain at the same LR are read in its light
+CHECKS = [lr_too_low, bad_init_loss, params_not_updating, batch_dependence, labels_not_learnable,
+          overfit_batch_size_1]
 
 
 def run_checks(c: FailureConfig, run, outcome) -> list[Diagnosis]:
@@ -369,6 +378,7 @@ def run_checks(c: FailureConfig, run, outcome) -> list[Diagnosis]:
                           evidence={"check": check.__name__}, fix="none")
         if d is not None:
             d.iteration = d.iteration or outcome.iterations
+            ctx.lr_suspect = ctx.lr_suspect or d.code == "lr_too_low"
             found.append(d)
     torch.set_rng_state(rng)
     return found
