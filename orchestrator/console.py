@@ -1,6 +1,8 @@
 """The live console view (rich): a progress bar per stage, decisions as they happen, a final table."""
 from __future__ import annotations
 
+import sys
+
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -13,7 +15,9 @@ STYLE = {"converged": "green", "failed": "red", "running": "yellow", "pending": 
 
 class ConsoleSink:
     def __init__(self, live: bool = True, console: Console | None = None):
-        self.console = console or Console(highlight=False)
+        # in a log file (not a terminal) lines stay whole instead of wrapping at 80 columns
+        self.console = console or Console(highlight=False, soft_wrap=not sys.stdout.isatty(),
+                                          width=None if sys.stdout.isatty() else 140)
         self.progress = Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("{task.fields[goal]}"), TimeElapsedColumn(),
                                  console=self.console, disable=not live)
