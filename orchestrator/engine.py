@@ -47,7 +47,7 @@ def run(cfg: RunConfig, task: Any, run_dir: Path, task_name: str, live: bool = T
         ladder, rec.decisions = record.ladder_from(previous), previous["decisions"]
         if previous["status"] != record.RUNNING:  # finished already: nothing to train again
             return previous["status"]
-    sinks = Sinks([TensorBoardSink(run_dir / "tb", resume_step=len(rec.decisions) + 1),
+    sinks = Sinks([TensorBoardSink(run_dir / "tb", resume_step=len(rec.decisions)),
                    ConsoleSink(live=live and cfg.log.console), ReportSink(run_dir / "report.md", task_name)])
     ctx = Context(cfg, task, knobs, ladder, rec, sinks, run_dir)
     try:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tensorboard.backend.event_processing.event_file_loader import LegacyEventFileLoader
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
@@ -17,20 +18,42 @@ def run_name(stage) -> str:
     return stage.name if stage.attempts <= 1 else f"{stage.name}@{stage.attempts}"
 
 
+def open_run(path: Path, keep_through: int) -> SummaryWriter:
+    """A writer for the run at `path`, keeping only the events a resumed run must not write again.
+
+    A killed run may have logged steps after its last checkpoint; the resumed run logs them anew.
+    So the old event files are rewritten into one holding the events with step <= keep_through
+    (once each, even if an earlier rewrite was itself interrupted), and then removed.
+    """
+    old = sorted(path.glob("events.out.tfevents.*")) if path.exists() else []
+    writer = SummaryWriter(path)
+    if old:
+        seen = set()
+        for f in old:
+            for event in LegacyEventFileLoader(str(f)).Load():  # raw events, as written
+                if event.step > keep_through or not event.HasField("summary"):
+                    continue
+                key = (event.step, event.summary.SerializeToString())
+                if key not in seen:
+                    seen.add(key)
+                    writer.file_writer.add_event(event, event.step, event.wall_time)
+        writer.flush()
+        for f in old:
+            f.unlink()
+    return writer
+
+
 class TensorBoardSink:
     def __init__(self, root: Path, resume_step: int = 0):
         self.root = root
         self.writers: dict[str, SummaryWriter] = {}
-        # on resume, steps at or after resume_step were written by the killed run: TensorBoard drops them
-        ladder_dir = root / "ladder"
-        self.ladder = SummaryWriter(ladder_dir, purge_step=resume_step if ladder_dir.exists() else None)
+        # decisions 1..resume_step are on record: the ladder's steps after those are redone
+        self.ladder = open_run(root / "ladder", keep_through=resume_step)
 
     def stage_started(self, stage, start_iteration: int) -> None:
-        path = self.root / run_name(stage)
-        # resuming from a checkpoint at step N: steps <= N were logged before it was saved; later ones
-        # (written by the killed run after it) are dropped by TensorBoard from step N + 1 on
-        purge = (start_iteration + 1 if start_iteration else 0) if path.exists() else None
-        w = self.writers[stage.name] = SummaryWriter(path, purge_step=purge)
+        # resuming from a checkpoint at step N: steps <= N were logged before it was saved
+        keep = start_iteration if start_iteration else -1
+        w = self.writers[stage.name] = open_run(self.root / run_name(stage), keep_through=keep)
         if start_iteration == 0:
             knobs = ", ".join(f"{k}={v}" for k, v in stage.knobs.items())
             w.add_text("stage", f"**{stage.name}** knobs: {knobs}; goal: {stage.goal.metric} "

@@ -47,11 +47,23 @@ def test_killed_run_resumes_where_it_stopped(tmp_path):
     assert [(s["iterations"], s["best"]) for s in after["stages"]] == \
            [(s["iterations"], s["best"]) for s in uninterrupted["stages"]]
 
-    # TensorBoard shows each step once (steps the killed run wrote past its checkpoint are purged)
+    # each step is in the event files once (those the killed run wrote past its checkpoint are gone)
     for tag in ("train/error", "train/loss"):
         steps = [e.step for e in events(killed / "tb" / "hard").Scalars(tag)]
         assert steps == sorted(set(steps))
         assert steps == [e.step for e in events(clean / "tb" / "hard").Scalars(tag)]
+    for run in ("hard", "ladder"):
+        written = raw_steps(killed / "tb" / run)
+        assert written and len(written) == len(set(written)), f"{run}: a (tag, step) written twice"
+        assert sorted(written) == sorted(raw_steps(clean / "tb" / run))
+
+
+def raw_steps(path):
+    """(tag, step) of every summary value in every event file of a run, read without TensorBoard's purging."""
+    from tensorboard.backend.event_processing.event_file_loader import EventFileLoader
+
+    return [(v.tag, e.step) for f in sorted(path.glob("events.out.tfevents.*"))
+            for e in EventFileLoader(str(f)).Load() if e.HasField("summary") for v in e.summary.value]
 
 
 def test_finished_run_is_not_trained_again(run_dir):
