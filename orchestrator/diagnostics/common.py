@@ -75,19 +75,3 @@ def weight_layers(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
 
 def leaf_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(n or "(root)", m) for n, m in model.named_modules() if not any(True for _ in m.children())]
-
-
-class Watch:
-    """Base of the diagnostics' Monitors: every trainer.Monitor hook, doing nothing."""
-
-    def on_start(self, run) -> None:
-        pass
-
-    def after_backward(self, run, loss) -> None:
-        pass
-
-    def on_eval(self, run, metrics: dict) -> None:
-        pass
-
-    def on_end(self, run, outcome) -> None:
-        pass

@@ -31,11 +31,11 @@ from torch import nn
 
 from ..diagnosis import Diagnosis
 from ..optim import make_optimizer
-from .common import Watch, first_tensor, fresh_copy, model_device, num, targets_of
+from .common import first_tensor, fresh_copy, model_device, num, targets_of
 from .config import FailureConfig
 
 
-class StartRecord(Watch):
+class StartRecord:
     """Monitor: the weights and the loss as the stage starts (for params_not_updating, bad_init_loss)."""
 
     def __init__(self, c: FailureConfig):

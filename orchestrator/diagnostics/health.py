@@ -19,14 +19,14 @@ import torch
 from torch import nn
 
 from ..diagnosis import Diagnosis
-from .common import Watch, num, weight_layers
+from .common import num, weight_layers
 from .config import HealthConfig
 
 RELU = (nn.ReLU, nn.ReLU6)
 SATURATING = (nn.Tanh, nn.Sigmoid, nn.Hardtanh)
 
 
-class HealthMonitor(Watch):
+class HealthMonitor:
     def __init__(self, c: HealthConfig):
         self.c = c
         self.handles: list = []

@@ -14,7 +14,7 @@ from typing import Optional
 import torch
 
 from ..diagnosis import Diagnosis
-from .common import Watch, first_tensor, num, targets_of
+from .common import first_tensor, num, targets_of
 from .config import InputScaleConfig
 
 
@@ -41,7 +41,7 @@ def feature_stats(x: torch.Tensor, c: InputScaleConfig) -> Optional[dict]:
             "constant_features": int((~live).sum()), "problems": problems}
 
 
-class InputScaleCheck(Watch):
+class InputScaleCheck:
     def __init__(self, c: InputScaleConfig):
         self.c = c
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import torch
 
-from .common import Watch
 
 
-class StepStats(Watch):
+class StepStats:
     def __init__(self, consumers: list, check_every: int = 10, every_step_until: int = 0):
         self.consumers = consumers
         self.check_every = check_every
