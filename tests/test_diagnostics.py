@@ -302,6 +302,18 @@ def test_labels_shuffled_against_inputs(tmp_path):
     assert "labels_not_learnable" in codes(run.stage)
 
 
+def test_labels_shuffled_in_a_big_stage_are_named_too(tmp_path):
+    # 10 or 100 random labels can be memorised, so the bug often surfaces only on a bigger stage
+    x, y = blobs(n=400)
+    bad = y[torch.randperm(len(y), generator=torch.Generator().manual_seed(3))]
+    run, _, _ = run_stage(tmp_path / "bad", classification(mlp(), x, bad, 3), cfg(), st=stage(2.0),
+                          s=settings(budget=50))
+    assert "labels_not_learnable" in codes(run.stage)
+    run, _, _ = run_stage(tmp_path / "good", classification(mlp(), x, y, 3), cfg(), st=stage(2.0),
+                          s=settings(budget=50))
+    assert codes(run.stage) <= {"lr_probe", "lr_too_low"}  # a hard goal on good labels: no bug named
+
+
 def test_tiny_lr_does_not_fit_and_says_lr_too_low(tmp_path):
     x, y = blobs()
     run, _, _ = run_stage(tmp_path, classification(mlp(), x, y, 3), cfg(), st=stage(2.0),

@@ -94,6 +94,7 @@ class FailureConfig:
     overfit_fraction: float = 0.05  # ... fits when the loss falls below this x its initial value
     label_iterations: int = 200   # `labels_not_learnable`: iterations on real and on shuffled labels
     label_ratio: float = 0.9      # ... fires when real-label loss > this x shuffled-label loss
+    label_examples: int = 256     # ... on at most this many training examples (it also runs for big stages)
     batch_tolerance: float = 1e-4  # `batch_dependence`: relative difference that counts
     update_ratio: float = 1e-5    # `lr_too_low`: median per-layer update/weight ratio below this (healthy ~1e-3)
 

@@ -240,15 +240,16 @@ def _batch_dependence_loss(ctx: Context, model, idx) -> Optional[Diagnosis]:
                          "(or ignore this if the loss weights examples unequally)")
 
 
-def _train(ctx: Context, model, batch_fn, iterations: int) -> list:
+def _train(ctx: Context, model, batch_fn, iterations: int, pool: int) -> list:
+    """Train `model` on random batches from the first `pool` training examples; the losses."""
     run = ctx.run
     model.train()
     opt = make_optimizer(model.parameters(), run.settings.optim, run.base_lr)
     losses = []
-    bs = min(run.settings.batch_size, ctx.problem.train_size)
+    bs = min(run.settings.batch_size, pool)
     g = torch.Generator().manual_seed(0)
     for i in range(iterations):
-        idx = torch.randperm(ctx.problem.train_size, generator=g)[:bs]
+        idx = torch.randperm(pool, generator=g)[:bs]
         loss = ctx.problem.loss(model, batch_fn(idx))
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -271,7 +272,8 @@ def labels_not_learnable(ctx: Context) -> Optional[Diagnosis]:
                          fix="check the data pipeline's labels")
     if targets_of(every) is None or not isinstance(every, (list, tuple)) or n < 4:
         return None
-    perm = torch.randperm(n, generator=torch.Generator().manual_seed(1))
+    pool = min(n, ctx.cfg.label_examples)  # a few hundred examples tell labels from noise
+    perm = torch.randperm(pool, generator=torch.Generator().manual_seed(1))
 
     def real(idx):
         return _to(run, problem.get_batch(idx))
@@ -282,8 +284,8 @@ def labels_not_learnable(ctx: Context) -> Optional[Diagnosis]:
 
     a = fresh_copy(run.model)
     b = copy.deepcopy(a)
-    real_losses = _train(ctx, a, real, ctx.cfg.label_iterations)
-    shuf_losses = _train(ctx, b, shuffled, ctx.cfg.label_iterations)
+    real_losses = _train(ctx, a, real, ctx.cfg.label_iterations, pool)
+    shuf_losses = _train(ctx, b, shuffled, ctx.cfg.label_iterations, pool)
     # the speed of fitting decides: the mean training loss over the run (area under the curve)
     fr, fs = sum(real_losses) / len(real_losses), sum(shuf_losses) / len(shuf_losses)
     if not (math.isfinite(fr) and math.isfinite(fs)) or fr <= ctx.cfg.label_ratio * fs:
@@ -361,16 +363,19 @@ CHECKS = [lr_too_low, bad_init_loss, params_not_updating, batch_dependence, labe
           overfit_batch_size_1]
 
 
+# a big stage that fails is usually just hard; these two still tell a bug (or a bad LR) from that
+ANY_SIZE = [lr_too_low, labels_not_learnable]
+
+
 def run_checks(c: FailureConfig, run, outcome) -> list[Diagnosis]:
-    if run.problem.train_size > c.small_data:
-        return []
+    checks = CHECKS if run.problem.train_size <= c.small_data else ANY_SIZE
     start = next((m for m in run.monitors if isinstance(m, StartRecord)), None)
     from .health import HealthMonitor
     health = next((m for m in run.monitors if isinstance(m, HealthMonitor)), None)
     ctx = Context(c, run, outcome, start, health)
     rng = torch.get_rng_state()
     found = []
-    for check in CHECKS:
+    for check in checks:
         try:
             d = check(ctx)
         except Exception as e:  # a check that cannot run on this task says so, and the others go on
