@@ -20,3 +20,12 @@ class Diagnosis:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def record(stage, sinks, d: Diagnosis, iteration: int = 0) -> Diagnosis:
+    """Put a Diagnosis on its stage (ladder.json) and show it everywhere (TensorBoard, console, report)."""
+    d.stage = d.stage or stage.name
+    d.iteration = d.iteration or iteration
+    stage.diagnoses.append(d.to_dict())
+    sinks.diagnosis(stage, d)
+    return d

@@ -11,6 +11,7 @@ from torch import nn
 
 from . import checkpoint
 from .config import OptimConfig
+from .diagnosis import record
 from .ladder import Stage
 from .optim import make_optimizer
 from .policy import Outcome
@@ -70,11 +71,7 @@ class StageRun:
         return self.iteration * self.sampler.batch_size / self.sampler.size
 
     def diagnose(self, diagnosis) -> None:
-        """Record a Diagnosis on the stage and show it everywhere (ladder.json, TensorBoard, console)."""
-        diagnosis.stage = diagnosis.stage or self.stage.name
-        diagnosis.iteration = diagnosis.iteration or self.iteration
-        self.stage.diagnoses.append(diagnosis.to_dict())
-        self.sinks.diagnosis(self.stage, diagnosis)
+        record(self.stage, self.sinks, diagnosis, self.iteration)
 
     def set_lr(self, lr: float) -> None:
         self.lr = lr

@@ -1,4 +1,4 @@
-"""Small pieces the checks share: recording a diagnosis outside a run, batches, fresh weights."""
+"""Small pieces the checks share: numbers for evidence, batches, fresh weights."""
 from __future__ import annotations
 
 import copy
@@ -8,15 +8,6 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
-from ..diagnosis import Diagnosis
-
-
-def record(stage, sinks, d: Diagnosis) -> Diagnosis:
-    """StageRun.diagnose for code that runs without a StageRun (e.g. the LR probe)."""
-    d.stage = d.stage or stage.name
-    stage.diagnoses.append(d.to_dict())
-    sinks.diagnosis(stage, d)
-    return d
 
 
 def num(x: float, digits: int = 3) -> float:

@@ -18,10 +18,10 @@ from typing import Callable, Optional
 import torch
 from torch import nn
 
-from ..diagnosis import Diagnosis
+from ..diagnosis import Diagnosis, record
 from ..optim import make_optimizer
 from ..sampler import Sampler
-from .common import num, record
+from .common import num
 from .config import DiagnosticsConfig
 
 
