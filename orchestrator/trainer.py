@@ -158,6 +158,18 @@ def train(run: StageRun, resume: Optional[dict] = None) -> Outcome:
     return outcome
 
 
+def optimisation_step(model: nn.Module, optimizer, problem: Problem, batch: Any,
+                      clip_norm: Optional[float] = None) -> torch.Tensor:
+    """One step outside the stage's own loop (the LR probe, the failure checks); the detached loss."""
+    loss = problem.loss(model, batch)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if clip_norm:
+        nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
+    optimizer.step()
+    return loss.detach()
+
+
 def evaluate(run: StageRun) -> dict:
     run.model.eval()
     with torch.no_grad():

@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 import torch
-from torch import nn
 
 from ..diagnosis import Diagnosis
 from ..optim import make_optimizer
+from ..trainer import optimisation_step, to_device
 from .common import first_tensor, fresh_copy, model_device, num, targets_of
 from .config import FailureConfig
 
@@ -71,7 +71,6 @@ class Context:
 
 
 def _to(run, batch):
-    from ..trainer import to_device
     return to_device(batch, run.settings.device)
 
 
@@ -250,13 +249,7 @@ def _train(ctx: Context, model, batch_fn, iterations: int, pool: int) -> list:
     g = torch.Generator().manual_seed(0)
     for i in range(iterations):
         idx = torch.randperm(pool, generator=g)[:bs]
-        loss = ctx.problem.loss(model, batch_fn(idx))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if run.clip_norm:
-            nn.utils.clip_grad_norm_(model.parameters(), run.clip_norm)
-        opt.step()
-        losses.append(loss.detach())
+        losses.append(optimisation_step(model, opt, ctx.problem, batch_fn(idx), run.clip_norm))
     return [float(v) for v in torch.stack(losses).tolist()] if losses else []
 
 
@@ -310,11 +303,7 @@ def overfit_batch_size_1(ctx: Context) -> Optional[Diagnosis]:
     opt = make_optimizer(model.parameters(), run.settings.optim, run.base_lr)
     losses = []
     for i in range(ctx.cfg.overfit_iterations):
-        loss = problem.loss(model, one)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        losses.append(loss.detach())
+        losses.append(optimisation_step(model, opt, problem, one))
     values = torch.stack(losses).tolist()
     start, end = values[0], min(values[-10:])
     fits = math.isfinite(end) and end <= ctx.cfg.overfit_fraction * start

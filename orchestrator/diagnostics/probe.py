@@ -16,7 +16,6 @@ import math
 from typing import Callable, Optional
 
 import torch
-from torch import nn
 
 from ..diagnosis import Diagnosis, record
 from ..optim import make_optimizer
@@ -33,7 +32,7 @@ def wanted(d: DiagnosticsConfig, stage) -> bool:
 
 def probe_once(build: Callable, knobs: dict, settings, lr: float, iterations: int, diverge: float) -> dict:
     """Train fresh weights at `lr` for up to `iterations` steps. Reads the loss every 10 steps only."""
-    from ..trainer import to_device
+    from ..trainer import optimisation_step, to_device
     problem = build(knobs)
     model = problem.model.to(settings.device)
     model.train()
@@ -44,13 +43,7 @@ def probe_once(build: Callable, knobs: dict, settings, lr: float, iterations: in
     outcome = "clean"
     for i in range(iterations):
         batch = to_device(problem.get_batch(sampler.next()), settings.device)
-        loss = problem.loss(model, batch)
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        if settings.optim.clip_norm:
-            nn.utils.clip_grad_norm_(model.parameters(), settings.optim.clip_norm)
-        opt.step()
-        losses[i] = loss.detach()
+        losses[i] = optimisation_step(model, opt, problem, batch, settings.optim.clip_norm)
         if (i + 1) % 10 == 0 or i + 1 == iterations:
             chunk = losses[seen:i + 1].tolist()
             if init is None:
