@@ -7,7 +7,6 @@ from tensorboard.backend.event_processing.event_file_loader import LegacyEventFi
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
-from .drawing import draw
 from .tables import decisions_markdown, diagnoses_markdown, stages_markdown
 
 HIST_BINS = 64  # 4x cheaper than torch's default ("tensorflow", ~1500 edges) and plenty to read a shape
@@ -102,6 +101,8 @@ class TensorBoardSink:
         w.close()
 
     def decision(self, ladder, decisions: list) -> None:
+        from .drawing import draw  # matplotlib loads on the first decision, not at start-up
+
         step = len(decisions)
         self.ladder.add_image("ladder", draw(ladder), step, dataformats="HWC")
         self.ladder.add_text("stages", stages_markdown(ladder), step)
