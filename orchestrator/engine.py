@@ -17,6 +17,7 @@ from .ladder import CONVERGED, FAILED, RUNNING, Ladder, Stage, from_config
 from .policy import INSERT, STOP, Decision, Outcome, budget_for, decide
 from .report import ReportSink
 from .sinks import Sinks
+from .tables import translations_markdown
 from .tb import TensorBoardSink
 from .trainer import StageRun, TrainSettings, train
 
@@ -161,9 +162,7 @@ def final_sections(ctx: Context) -> dict:
     problem.model.eval()
     with torch.no_grad():
         rows = show(problem.model)
-    lines = ["| source | reference | model |", "|---|---|---|"]
-    lines += [f"| {src} | {ref} | {out} |" for src, ref, out in rows]
-    return {f"Test translations ({stage.name})": "\n".join(lines)}
+    return {f"Test translations ({stage.name})": translations_markdown(rows)}
 
 
 def device(name: str) -> str:

@@ -23,6 +23,13 @@ def stages_markdown(ladder: Ladder) -> str:
     return "\n".join(rows)
 
 
+def translations_markdown(rows) -> str:
+    """(source, reference, model output) rows as a markdown table."""
+    lines = ["| source | reference | model |", "|---|---|---|"]
+    lines += ["| " + " | ".join(cell.replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
 def decisions_markdown(decisions: list[dict]) -> str:
     return "\n".join(f"{i + 1}. **{d['kind']}** `{d['stage']}`: {d['reason']}"
                      for i, d in enumerate(decisions)) or "(none yet)"

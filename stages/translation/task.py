@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 
 from orchestrator.errors import ConfigError
+from orchestrator.tables import translations_markdown
 from orchestrator.task import Problem
 
 from .data import PAD, Encoded, Pair, Vocab, collate, load_corpus
@@ -123,16 +124,12 @@ class TranslationTask:
             return collate([train.src[i] for i in ids], [train.tgt[i] for i in ids])
 
         def loss(model, batch) -> torch.Tensor:
-            logits = model(batch)
-            return F.cross_entropy(logits.reshape(-1, logits.size(-1)), batch["tgt_out"].reshape(-1),
-                                   ignore_index=PAD)
+            return token_loss(model(batch), batch["tgt_out"])
 
         def evaluate(model) -> dict[str, float]:
             device = next(model.parameters()).device
             vb = {k: v.to(device) for k, v in val_batch.items()}
-            logits = model(vb)
-            val_loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), vb["tgt_out"].reshape(-1),
-                                       ignore_index=PAD).item()
+            val_loss = token_loss(model(vb), vb["tgt_out"]).item()
             outs = self._decode(model, val_batch, decode_len)
             refs = [t for _, t in val.pairs]
             train_outs = self._decode(model, train_eval_batch, decode_len)
@@ -146,11 +143,11 @@ class TranslationTask:
             }
 
         def samples(model) -> dict[str, str]:
-            return {"translations": _markdown(self._translate(model, val, self.n_samples, decode_len))}
+            rows = self._translate(model, val, self.n_samples, decode_len)
+            return {"translations": translations_markdown(rows)}
 
         def test_translations(model, n: int = 5) -> list[tuple[str, str, str]]:
-            test = self.view(self.splits["test"], variant, max_len, n)
-            return self._translate(model, test, n, decode_len)
+            return self.test_translations(model, n, knobs)
 
         return Problem(model=model, train_size=len(train), get_batch=get_batch, loss=loss, evaluate=evaluate,
                        chance_loss=math.log(len(self.tgt_vocab)), samples=samples,
@@ -192,7 +189,6 @@ def _mean(flags) -> float:
     return sum(flags) / len(flags) if flags else 0.0
 
 
-def _markdown(rows: list[tuple[str, str, str]]) -> str:
-    lines = ["| source | reference | model |", "|---|---|---|"]
-    lines += [f"| {s} | {r} | {o} |" for s, r, o in (tuple(c.replace("|", "\\|") for c in row) for row in rows)]
-    return "\n".join(lines)
+def token_loss(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Mean cross-entropy over the target tokens, padding left out."""
+    return F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=PAD)
