@@ -26,6 +26,13 @@ class Problem:
     chance_loss: float | None = None                 # loss of an uninformed guess, e.g. ln(classes)
     samples: Callable[[nn.Module], dict[str, str]] | None = None  # optional text panels per eval
     extras: dict[str, Any] = field(default_factory=dict)  # task-specific values for diagnostics
+    # How the diagnostics run the model and find the targets. Optional: without them a batch is taken
+    # as (inputs, ..., targets) or a dict with x/input(s)/src and y/target(s)/labels/tgt keys; a model
+    # with several inputs (seq2seq: (src, tgt_in)) should give `forward`.
+    forward: Callable[[nn.Module, Batch], torch.Tensor] | None = None  # (model, batch) -> outputs, batch first
+    targets: Callable[[Batch], torch.Tensor] | None = None  # batch -> its targets, batch first
+    best_loss: float | None = None  # the lowest loss a correct model can reach (e.g. the data's entropy
+    #                                 rate); a validation loss clearly below it means leakage
 
 
 class Task(Protocol):

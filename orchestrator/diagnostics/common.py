@@ -42,6 +42,25 @@ def targets_of(batch: Any) -> Optional[torch.Tensor]:
     return None
 
 
+def run_model(problem, model: nn.Module, batch: Any) -> Optional[torch.Tensor]:
+    """The model's outputs on a batch (batch first): problem.forward if the task gives it, else
+    model(inputs) for the usual layouts; None when there is no safe way to call the model."""
+    if problem.forward is not None:
+        return problem.forward(model, batch)
+    x = first_tensor(batch)
+    if x is None:
+        return None
+    out = model(x)
+    return out if isinstance(out, torch.Tensor) else None
+
+
+def batch_targets(problem, batch: Any) -> Optional[torch.Tensor]:
+    """The targets of a batch: problem.targets if the task gives it, else the usual layouts."""
+    if problem.targets is not None:
+        return problem.targets(batch)
+    return targets_of(batch)
+
+
 def model_device(model: nn.Module) -> torch.device:
     p = next(model.parameters(), None)
     return p.device if p is not None else torch.device("cpu")

@@ -151,6 +151,7 @@ class TranslationTask:
 
         return Problem(model=model, train_size=len(train), get_batch=get_batch, loss=loss, evaluate=evaluate,
                        chance_loss=math.log(len(self.tgt_vocab)), samples=samples,
+                       forward=lambda model, batch: model(batch), targets=lambda batch: batch["tgt_out"],
                        extras={"test_translations": test_translations, "variant": variant,
                                "train_pairs": len(train), "val_pairs": len(val),
                                "src_vocab": len(self.src_vocab), "tgt_vocab": len(self.tgt_vocab)})
