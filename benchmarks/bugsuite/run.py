@@ -1,0 +1,224 @@
+"""Run the injected-bug suite through the CLI, as a new user would, and score the diagnoses.
+
+    PYTHONPATH=. python benchmarks/bugsuite/run.py [--only FAMILY] [--bugs a,b] [--seeds 5] [--jobs 2]
+
+Each bug runs once (seed 0), each clean family over `--seeds` seeds, all with default settings,
+`--jobs` at a time, each with OMP_NUM_THREADS=1 and a timeout. Scores, from each run's ladder.json:
+- named: some warning/error has a code in the bug's `named` set (bugs.py);
+- root first: the first warning/error (by `time` when every diagnosis has one, else stage order then
+  iteration; `check_skipped` and info ignored) has a code in the bug's `root` set;
+- cause: the run's or a stage's `cause` (the most likely cause line), when the run has one, in `root`;
+- false alarm: a clean run with any warning/error; crash: exit code not 0/3, a traceback or a timeout;
+- slowest verdict: the longest wall time of a run.
+Prints a row per run and the summary, and writes results.json into the runs folder.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CONF = Path(__file__).resolve().parent / "conf"
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.bugsuite.bugs import BUGS, FAMILIES, VOCABULARY, Bug, find  # noqa: E402
+
+ALARMS = ("warning", "error")
+IGNORED = ("check_skipped",)
+
+
+@dataclass
+class Job:
+    family: str
+    seed: int
+    bug: Bug | None  # None: the clean model
+
+    @property
+    def label(self) -> str:
+        return self.bug.id if self.bug else f"{self.family}/clean@{self.seed}"
+
+
+@dataclass
+class Outcome:
+    job: Job
+    rc: int | None
+    wall: float
+    status: str = "missing"            # ladder.json's status, or "missing"
+    alarms: list[str] = field(default_factory=list)  # warning/error codes in time order
+    cause: str | None = None
+    crashed: bool = False
+    why_crash: str = ""
+
+
+def command(job: Job, run_dir: Path) -> list[str]:
+    bug = job.bug.task_bug if job.bug else "none"
+    extra = list(job.bug.overrides) if job.bug else []
+    return [sys.executable, "-m", "orchestrator", "--config-dir", str(CONF), f"+task={job.family}",
+            f"task.bug={bug}", f"seed={job.seed}", f"hydra.run.dir={run_dir}", *extra]
+
+
+def ordered_alarms(doc: dict) -> list[dict]:
+    """Warnings and errors in the order they happened."""
+    found = []
+    for stage_index, stage in enumerate(doc.get("stages", [])):
+        for i, d in enumerate(stage.get("diagnoses", [])):
+            found.append((stage_index, d.get("iteration", 0), i, d))
+    for i, d in enumerate(doc.get("diagnoses", [])):  # run-level diagnoses, if a version keeps them
+        found.append((-1, d.get("iteration", 0), i, d))
+    diags = [x for x in found if x[3].get("severity") in ALARMS and x[3].get("code") not in IGNORED]
+    if diags and all("time" in x[3] for x in diags):
+        diags.sort(key=lambda x: x[3]["time"])
+    else:
+        diags.sort(key=lambda x: x[:3])
+    return [x[3] for x in diags]
+
+
+def cause_code(doc: dict) -> str | None:
+    """The code of the most likely cause: the run's `cause`, else the last stage's that has one."""
+    causes = [doc.get("cause")] + [s.get("cause") for s in reversed(doc.get("stages", []))]
+    for c in causes:
+        if not c:
+            continue
+        if isinstance(c, dict):
+            c = c.get("code") or c.get("message") or json.dumps(c)
+        words = re.findall(r"[a-z_0-9]+", str(c))
+        for w in words:
+            if w in VOCABULARY:
+                return w
+        return str(c)[:40]
+    return None
+
+
+def run_one(job: Job, runs: Path, timeout: float) -> Outcome:
+    run_dir = runs / job.label.replace("/", "__").replace("@", "_s")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+           "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+    start = time.monotonic()
+    try:
+        r = subprocess.run(command(job, run_dir), cwd=ROOT, env=env, capture_output=True, text=True,
+                           timeout=timeout)
+        rc, stderr = r.returncode, r.stderr
+    except subprocess.TimeoutExpired as e:
+        rc, stderr = None, (e.stderr or b"").decode() if isinstance(e.stderr, bytes) else (e.stderr or "")
+    out = Outcome(job, rc, time.monotonic() - start)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / "stderr.txt").write_text(stderr)
+    if rc is None:
+        out.crashed, out.why_crash = True, f"timeout {timeout:.0f}s"
+    elif rc not in (0, 3):
+        out.crashed, out.why_crash = True, f"exit {rc}"
+    elif "Traceback (most recent call last)" in stderr:
+        out.crashed, out.why_crash = True, "traceback on stderr"
+    ladder = run_dir / "ladder.json"
+    if ladder.exists():
+        try:
+            doc = json.loads(ladder.read_text())
+        except json.JSONDecodeError:
+            doc = {}
+            out.crashed, out.why_crash = True, out.why_crash or "ladder.json unreadable"
+        out.status = doc.get("status", "missing")
+        out.alarms = [d.get("code", "?") for d in ordered_alarms(doc)]
+        out.cause = cause_code(doc)
+    return out
+
+
+def score(outcomes: list[Outcome]) -> dict:
+    bugged = [o for o in outcomes if o.job.bug]
+    clean = [o for o in outcomes if not o.job.bug]
+    with_cause = [o for o in bugged if o.cause]
+    return {
+        "bugs": len(bugged),
+        "bugs_named": sum(bool(set(o.alarms) & o.job.bug.named) for o in bugged),
+        "root_first": sum(bool(o.alarms) and o.alarms[0] in o.job.bug.root for o in bugged),
+        "bugs_with_cause": len(with_cause),
+        "cause_is_root": sum(o.cause in o.job.bug.root for o in with_cause),
+        "clean_runs": len(clean),
+        "clean_false_alarms": sum(bool(o.alarms) for o in clean),
+        "clean_not_converged": sum(o.status != "converged" for o in clean),
+        "crashes": sum(o.crashed for o in outcomes),
+        "runs": len(outcomes),
+        "slowest_s": round(max((o.wall for o in outcomes), default=0.0), 1),
+        "slowest_run": max(outcomes, key=lambda o: o.wall).job.label if outcomes else None,
+    }
+
+
+def row(o: Outcome) -> str:
+    if o.job.bug:
+        named = "yes" if set(o.alarms) & o.job.bug.named else "NO"
+        first = "yes" if o.alarms and o.alarms[0] in o.job.bug.root else "NO"
+        expect = "|".join(sorted(o.job.bug.named))
+    else:
+        named = first = "-"
+        expect = "(nothing above info)"
+    crash = f"CRASH ({o.why_crash})" if o.crashed else ""
+    alarms = ",".join(dict.fromkeys(o.alarms)) or "-"
+    return (f"| {o.job.label} | {expect} | {alarms} | {named} | {first} | {o.cause or '-'} | "
+            f"{o.status} | {o.wall:.0f} | {crash} |")
+
+
+def summary_table(s: dict) -> str:
+    return "\n".join([
+        "| measure | now |",
+        "|---|---|",
+        f"| bugs named (a code describing the bug, warning or error) | {s['bugs_named']} of {s['bugs']} |",
+        f"| the first warning/error names the root cause | {s['root_first']} of {s['bugs']} |",
+        f"| the most likely cause names the root cause | {s['cause_is_root']} of {s['bugs_with_cause']} "
+        f"bug runs that have one |",
+        f"| clean runs with a false warning/error ({s['clean_runs']} runs) | {s['clean_false_alarms']} |",
+        f"| clean runs that did not converge | {s['clean_not_converged']} |",
+        f"| runs that crash (exit not 0/3, traceback, timeout) | {s['crashes']} of {s['runs']} |",
+        f"| slowest verdict | {s['slowest_s']} s ({s['slowest_run']}) |",
+    ])
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--only", choices=FAMILIES, help="one family")
+    p.add_argument("--bugs", help="comma-separated bug ids or names (e.g. frozen_conv,lm/naive_softmax); "
+                                  "'none' runs only the clean models")
+    p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 for each clean family (0: no clean runs)")
+    p.add_argument("--jobs", type=int, default=2, help="runs at a time")
+    p.add_argument("--timeout", type=float, default=300, help="seconds before a run counts as a crash")
+    p.add_argument("--runs", type=Path, default=None, help="folder for the run directories and results.json")
+    a = p.parse_args(argv)
+
+    families = [a.only] if a.only else list(FAMILIES)
+    if a.bugs == "none":
+        bugs = []
+    else:
+        bugs = find(a.bugs.split(",") if a.bugs else None, a.only)
+    jobs = [Job(f, s, None) for f in families for s in range(a.seeds)] + [Job(b.family, 0, b) for b in bugs]
+    runs = a.runs or ROOT / "outputs" / "bugsuite" / time.strftime("%Y-%m-%d_%H-%M-%S")
+    runs.mkdir(parents=True, exist_ok=True)
+    print(f"{len(jobs)} runs, {a.jobs} at a time, into {runs}", flush=True)
+    print("| run | expected | warnings/errors in order | named | root first | cause | status | s | crash |")
+    print("|---|---|---|---|---|---|---|---|---|", flush=True)
+    outcomes = []
+    with ThreadPoolExecutor(max_workers=max(1, a.jobs)) as pool:
+        for o in pool.map(lambda j: run_one(j, runs, a.timeout), jobs):
+            outcomes.append(o)
+            print(row(o), flush=True)
+    s = score(outcomes)
+    print()
+    print(summary_table(s))
+    results = {"summary": s, "runs": [
+        {"run": o.job.label, "family": o.job.family, "seed": o.job.seed, "bug": o.job.bug.name if o.job.bug else None,
+         "named_codes": sorted(o.job.bug.named) if o.job.bug else [],
+         "root_codes": sorted(o.job.bug.root) if o.job.bug else [], "alarms": o.alarms, "cause": o.cause,
+         "status": o.status, "rc": o.rc, "wall_s": round(o.wall, 1), "crashed": o.crashed,
+         "why_crash": o.why_crash} for o in outcomes]}
+    (runs / "results.json").write_text(json.dumps(results, indent=1))
+    print(f"\nresults: {runs / 'results.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
