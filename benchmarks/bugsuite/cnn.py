@@ -84,8 +84,11 @@ class CNNTask:
     def build(self, knobs: Mapping[str, Any], seed: int) -> Problem:
         torch.manual_seed(seed)
         n = subset_size(knobs, len(self.x_train))
-        loss_fn = F.cross_entropy
-        if self.bug == "loss_over_batch_squared":
-            loss_fn = lambda logits, y: F.cross_entropy(logits, y, reduction="sum") / len(y) ** 2  # BUG: / B twice
+
+        def loss_fn(logits, y):
+            if self.bug == "loss_over_batch_squared":
+                return F.cross_entropy(logits, y, reduction="sum") / len(y) ** 2  # BUG: divided by B twice
+            return F.cross_entropy(logits, y, reduction="sum") / len(y)
+
         return classifier_problem(ShapesCNN(self.bug), self.x_train[:n], self.y_train[:n], self.x_val, self.y_val,
                                   CLASSES, loss_fn)

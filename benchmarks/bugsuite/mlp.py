@@ -55,7 +55,10 @@ class MLPTask:
             if self.bug == "dead_relu":
                 first.bias.fill_(-10.0)  # BUG dead_relu: every hidden unit starts (and stays) off
         model = nn.Sequential(first, nn.ReLU(), last)
-        loss_fn = F.cross_entropy
-        if self.bug == "softmax_batch_dim":
-            loss_fn = lambda logits, y: F.nll_loss(F.log_softmax(logits, dim=0), y)  # BUG: normalised over the batch
+
+        def loss_fn(logits, y):
+            if self.bug == "softmax_batch_dim":
+                return F.nll_loss(F.log_softmax(logits, dim=0), y)  # BUG softmax_batch_dim: over the batch
+            return F.nll_loss(F.log_softmax(logits, dim=1), y)
+
         return classifier_problem(model, self.x_train[:n], self.y_train[:n], self.x_val, self.y_val, 10, loss_fn)

@@ -29,7 +29,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CONF = Path(__file__).resolve().parent / "conf"
 sys.path.insert(0, str(ROOT))
 
-from benchmarks.bugsuite.bugs import BUGS, FAMILIES, VOCABULARY, Bug, find  # noqa: E402
+from benchmarks.bugsuite.bugs import FAMILIES, VOCABULARY, Bug, find  # noqa: E402
 
 ALARMS = ("warning", "error")
 IGNORED = ("check_skipped",)
