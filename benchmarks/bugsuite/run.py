@@ -8,7 +8,8 @@ Each bug runs once (seed 0), each clean family over `--seeds` seeds, all with de
 - root first: the first warning/error (by `time` when every diagnosis has one, else stage order then
   iteration; `check_skipped` and info ignored) has a code in the bug's `root` set;
 - cause: the run's or a stage's `cause` (the most likely cause line), when the run has one, in `root`;
-- false alarm: a clean run with any warning/error; crash: exit code not 0/3, a traceback or a timeout;
+- false alarm: a clean run with any warning/error; crash: exit code not 0/3 or a traceback (a timeout
+  is counted apart);
 - slowest verdict: the longest wall time of a run.
 Prints a row per run and the summary, and writes results.json into the runs folder.
 """
@@ -56,6 +57,7 @@ class Outcome:
     cause: str | None = None
     crashed: bool = False
     why_crash: str = ""
+    timed_out: bool = False
 
 
 def command(job: Job, run_dir: Path) -> list[str]:
@@ -112,7 +114,7 @@ def run_one(job: Job, runs: Path, timeout: float) -> Outcome:
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "stderr.txt").write_text(stderr)
     if rc is None:
-        out.crashed, out.why_crash = True, f"timeout {timeout:.0f}s"
+        out.timed_out = True  # slow, not broken: counted apart and as the slowest verdict
     elif rc not in (0, 3):
         out.crashed, out.why_crash = True, f"exit {rc}"
     elif "Traceback (most recent call last)" in stderr:
@@ -144,6 +146,7 @@ def score(outcomes: list[Outcome]) -> dict:
         "clean_false_alarms": sum(bool(o.alarms) for o in clean),
         "clean_not_converged": sum(o.status != "converged" for o in clean),
         "crashes": sum(o.crashed for o in outcomes),
+        "timeouts": sum(o.timed_out for o in outcomes),
         "runs": len(outcomes),
         "slowest_s": round(max((o.wall for o in outcomes), default=0.0), 1),
         "slowest_run": max(outcomes, key=lambda o: o.wall).job.label if outcomes else None,
@@ -158,7 +161,7 @@ def row(o: Outcome) -> str:
     else:
         named = first = "-"
         expect = "(nothing above info)"
-    crash = f"CRASH ({o.why_crash})" if o.crashed else ""
+    crash = f"CRASH ({o.why_crash})" if o.crashed else "TIMEOUT" if o.timed_out else ""
     alarms = ",".join(dict.fromkeys(o.alarms)) or "-"
     return (f"| {o.job.label} | {expect} | {alarms} | {named} | {first} | {o.cause or '-'} | "
             f"{o.status} | {o.wall:.0f} | {crash} |")
@@ -174,7 +177,8 @@ def summary_table(s: dict) -> str:
         f"bug runs that have one |",
         f"| clean runs with a false warning/error ({s['clean_runs']} runs) | {s['clean_false_alarms']} |",
         f"| clean runs that did not converge | {s['clean_not_converged']} |",
-        f"| runs that crash (exit not 0/3, traceback, timeout) | {s['crashes']} of {s['runs']} |",
+        f"| runs that crash (exit not 0/3, traceback) | {s['crashes']} of {s['runs']} |",
+        f"| runs stopped at the timeout | {s['timeouts']} |",
         f"| slowest verdict | {s['slowest_s']} s ({s['slowest_run']}) |",
     ])
 
@@ -186,7 +190,7 @@ def main(argv=None) -> int:
                                   "'none' runs only the clean models")
     p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 for each clean family (0: no clean runs)")
     p.add_argument("--jobs", type=int, default=2, help="runs at a time")
-    p.add_argument("--timeout", type=float, default=300, help="seconds before a run counts as a crash")
+    p.add_argument("--timeout", type=float, default=300, help="seconds before a run is stopped (counted as a timeout)")
     p.add_argument("--runs", type=Path, default=None, help="folder for the run directories and results.json")
     a = p.parse_args(argv)
 
@@ -214,7 +218,7 @@ def main(argv=None) -> int:
          "named_codes": sorted(o.job.bug.named) if o.job.bug else [],
          "root_codes": sorted(o.job.bug.root) if o.job.bug else [], "alarms": o.alarms, "cause": o.cause,
          "status": o.status, "rc": o.rc, "wall_s": round(o.wall, 1), "crashed": o.crashed,
-         "why_crash": o.why_crash} for o in outcomes]}
+         "why_crash": o.why_crash, "timed_out": o.timed_out} for o in outcomes]}
     (runs / "results.json").write_text(json.dumps(results, indent=1))
     print(f"\nresults: {runs / 'results.json'}")
     return 0
