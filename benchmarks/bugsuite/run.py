@@ -157,7 +157,7 @@ def row(o: Outcome) -> str:
     if o.job.bug:
         named = "yes" if set(o.alarms) & o.job.bug.named else "NO"
         first = "yes" if o.alarms and o.alarms[0] in o.job.bug.root else "NO"
-        expect = "|".join(sorted(o.job.bug.named))
+        expect = " or ".join(sorted(o.job.bug.named))  # no "|": it splits a markdown cell
     else:
         named = first = "-"
         expect = "(nothing above info)"
