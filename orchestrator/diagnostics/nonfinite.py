@@ -20,7 +20,7 @@ from torch import nn
 from ..diagnosis import Diagnosis
 from .common import num
 from .config import NonFiniteConfig
-from .trace import CAUSES, trace_step
+from .trace import CAUSE_CODE, CAUSES, trace_step
 
 
 class NonFiniteCheck:
@@ -104,9 +104,9 @@ class NonFiniteCheck:
             top = max((r["max"] for r in op.get("inputs", []) if isinstance(r.get("max"), (int, float))), default=None)
             message, fix = CAUSES[cause]
             run.diagnose(Diagnosis(
-                cause, "error", message.format(top=top, phase=op.get("phase", "forward"))
+                CAUSE_CODE.get(cause, cause), "error", message.format(top=top, phase=op.get("phase", "forward"))
                 + f" (op {op.get('op')} in {op.get('module') or trace.get('module')})",
-                iteration=bad_step, evidence={"op": op, "module": trace.get("module"), "type": trace.get("type")},
+                iteration=bad_step, evidence={"op": op, "module": trace.get("module"), "type": trace.get("type"), "cause": cause},
                 fix=fix))
 
     def fix(self, trace: dict) -> str:

@@ -1,0 +1,77 @@
+"""The most likely cause of a stalled stage: its diagnoses (and its ancestors') ranked by evidence.
+
+A stage that fails often carries several diagnoses, and the loudest is rarely the root: unscaled inputs
+make the LR probe find a low NaN threshold (`lr_too_high`), a broken init makes the loss non-finite
+(`nonfinite`), a wrong label pipeline leaves dead units behind. The ranking, best first:
+
+1. the tier of the code: ROOT causes (bad data, bad init, a bug a check named precisely) before
+   SYMPTOMS (what a root cause, or a hard problem, looks like from the training curve);
+2. severity: error before warning (info never counts: it reports, it does not accuse);
+3. a symptom recorded after the orchestrator applied a fix (lowered LR, clipping) ranks below
+   symptoms seen before any fix: it may be the fix's consequence;
+4. the stage's own diagnoses before its ancestors' (their data and init checks still count);
+5. earlier before later (the first sign is nearer the root).
+
+A `nonfinite` whose trace named a cause (`unstable_softmax`, ...) is a symptom: the cause is recorded
+as its own diagnosis and ranks as a root. A `nonfinite` found before any update (the init check,
+evidence `before_update`) is a root: no LR made it.
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+# bad data, bad init, bugs: each says what to change
+ROOT = {"labels_not_learnable", "params_not_updating", "batch_dependence", "unstable_softmax",
+        "division_by_zero", "log_of_zero", "input_scale", "bad_init_loss", "leakage", "trivial_labels"}
+# what a root cause (or a hard problem) looks like from the outside
+SYMPTOM = {"nonfinite", "lr_too_high", "exploding_gradients", "vanishing_gradients", "dead_units",
+           "saturated_units", "overfit_batch_size_1", "lr_too_low", "loss_floor", "warm_start_partial"}
+SEVERITY = {"error": 0, "warning": 1}
+
+WHY = {0: "a root cause (data, init or a named bug)", 1: "a symptom, the strongest seen"}
+
+
+def tier(d: dict) -> int:
+    code = d.get("code")
+    if code == "nonfinite" and (d.get("evidence") or {}).get("before_update"):
+        return 0
+    if code in ROOT:
+        return 0
+    return 1
+
+
+def most_likely_cause(ladder, stage) -> Optional[dict]:
+    """{code, severity, message, why} for `stage`, or None when no warning/error points anywhere."""
+    ancestors = _ancestors(ladder, stage)
+    candidates = [(d, True) for d in stage.diagnoses] + [(d, False) for s in ancestors for d in s.diagnoses]
+    fix_times = [d.get("time", 0) for d, _ in candidates if d.get("applied")]
+    first_fix = min(fix_times) if fix_times else None
+    ranked = []
+    for order, (d, own) in enumerate(candidates):
+        if d.get("severity") not in SEVERITY:
+            continue
+        t = tier(d)
+        after_fix = (t == 1 and first_fix is not None and not d.get("applied")
+                     and d.get("time", 0) > first_fix)
+        ranked.append(((t, SEVERITY[d["severity"]], after_fix, not own, d.get("time", 0), order), d, own))
+    if not ranked:
+        return None
+    ranked.sort(key=lambda r: r[0])
+    key, best, own = ranked[0]
+    others = [r[1]["code"] for r in ranked[1:]]
+    why = WHY[key[0]] + f", {best['severity']}"
+    if not own:
+        why += f", found in stage {best.get('stage')}"
+    if others:
+        why += "; ranked above " + ", ".join(dict.fromkeys(others))
+    return {"code": best["code"], "severity": best["severity"], "message": best["message"], "why": why,
+            "stage": best.get("stage")}
+
+
+def _ancestors(ladder, stage) -> list:
+    try:
+        import networkx as nx
+        names = nx.ancestors(ladder.graph, stage.name)
+    except Exception:  # a stage outside the graph: no ancestors
+        return []
+    return [s for s in ladder.order() if s.name in names]
