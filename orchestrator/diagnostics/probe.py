@@ -3,7 +3,10 @@
 From `probe.lr_max` (or the configured LR, if larger) down by /`probe.factor`: each probe trains fresh
 weights (the same `build` the stage uses, so `optim.init_scale` applies) for `probe.iterations`
 iterations. A probe fails when the loss goes non-finite, rises above `diverge_factor` x its initial value,
-or ends above its initial value. The first clean LR is the NaN threshold T.
+or ends above its initial value. The first clean LR is the NaN threshold T. It runs after the data
+checks (input scale, the loss of fresh weights: see __init__.before_stage) and is skipped, keeping the
+configured LR (info `lr_probe`), when the loss of fresh weights is already non-finite or absurd: the
+LR is only blamed when the first loss is sane and the divergence follows the updates.
 
 Decision (documented choice): a configured LR above T is lowered to T / `margin` (warning
 `lr_too_high`, fix applied); a configured LR at or below T is kept (info `lr_probe`), since the user's
@@ -102,6 +105,16 @@ def run_probe(d: DiagnosticsConfig, cfg, stage, build: Callable, settings, sinks
         f"found by {len(probes)} probe(s); keeping it", evidence={**evidence, "lr": user_lr},
         fix="none needed"))
     return user_lr
+
+
+def skip_probe(stage, settings, sinks) -> Optional[float]:
+    """The loss of fresh weights is broken before any update: no LR is to blame, keep the configured one."""
+    record(stage, sinks, Diagnosis(
+        "lr_probe", "info", f"LR probe skipped: the loss of fresh weights is already broken before any update "
+        f"(see nonfinite / bad_init_loss), so no LR threshold can be measured; keeping the configured LR "
+        f"{num(settings.lr)}", evidence={"skipped": True, "lr": settings.lr},
+        fix="fix the initialisation or the loss first"))
+    return settings.lr
 
 
 def _plottable(x) -> float:
