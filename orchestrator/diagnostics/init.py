@@ -72,13 +72,11 @@ def check_init(c: InitConfig, stage, problem, settings, sinks) -> str:
 def nonfinite_at_init(stage, problem, model, batch, first: float, bad_grads: list, sinks) -> None:
     trace = trace_step(model, problem.loss, batch)
     where = ""
-    if trace.get("module"):
-        rng = trace.get("input") or {}
-        where = (f", first in the {trace.get('phase')} of {trace['module']} ({trace.get('type')})"
-                 + (f" on inputs in [{rng.get('min')}, {rng.get('max')}]" if rng else ""))
     op = trace.get("op") or {}
-    if op:
-        where += f", op {op.get('op')} ({op.get('phase')})"
+    if op:  # the op where the first bad value was born, and the module running it
+        where = f", born in op {op.get('op')} ({op.get('phase')}) of {op.get('module') or trace.get('module')}"
+    if trace.get("module"):
+        where += f", first non-finite module output: {trace['module']} ({trace.get('type')})"
     if trace.get("nonfinite_parameters"):
         where += f"; the weights are already non-finite: {', '.join(trace['nonfinite_parameters'][:3])}"
     what = "loss" if not math.isfinite(first) else "gradient"

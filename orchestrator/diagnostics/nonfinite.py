@@ -35,12 +35,14 @@ class NonFiniteCheck:
     def on_start(self, run, stats) -> None:
         self.recoveries, self.gave_up, self.causes = 0, False, set()
         self.take_snapshot(run, stats, run.iteration + 1)
+        self.snapshot_untrained = run.iteration == 0  # the weights as the stage got them, before any update
         stats.batches = []
 
     def take_snapshot(self, run, stats, step: int) -> None:
         """The state before `step`'s update: the weights now, and the optimizer state."""
         self.snapshot = (_clone(run.model.state_dict()), _clone(run.optimizer.state_dict()))
         self.snapshot_step = step
+        self.snapshot_untrained = False
 
     def restore(self, run) -> None:
         weights, opt = self.snapshot
@@ -66,11 +68,19 @@ class NonFiniteCheck:
         trace = self.replay(run, stats) if self.c.trace else {}
         if trace:
             evidence["trace"] = trace
+        if self.snapshot_untrained and bad_step == self.snapshot_step and trace.get("replayed_steps") == 0:
+            self.before_update(run, bad_step, evidence, trace)
+            return
         where = ""
         if trace.get("module"):
             rng = trace.get("input") or {}
             where = (f" first in {trace['phase']} of {trace['module']} ({trace['type']})"
-                     + (f" on inputs in [{rng.get('min')}, {rng.get('max')}]" if rng else ""))
+                     + (f" on inputs in [{rng.get('min')}, {rng.get('max')}]" if rng.get("min") is not None else ""))
+        op = trace.get("op") or {}
+        if op:
+            where += f", born in op {op.get('op')} ({op.get('phase')}) of {op.get('module') or trace.get('module')}"
+        if trace.get("nonfinite_parameters"):
+            where += f"; non-finite weights: {', '.join(trace['nonfinite_parameters'][:3])}"
         if self.recoveries >= self.c.max_recoveries:
             self.gave_up = True
             run.diagnose(Diagnosis(
@@ -108,6 +118,22 @@ class NonFiniteCheck:
                 + f" (op {op.get('op')} in {op.get('module') or trace.get('module')})",
                 iteration=bad_step, evidence={"op": op, "module": trace.get("module"), "type": trace.get("type"), "cause": cause},
                 fix=fix))
+
+    def before_update(self, run, bad_step: int, evidence: dict, trace: dict) -> None:
+        """The weights the stage started from give a non-finite loss/gradient on their first batch: no LR
+        made this, so the LR is not lowered and there is nothing to roll back to (checks stop here)."""
+        self.gave_up = True
+        if any(d["code"] == "nonfinite" and (d.get("evidence") or {}).get("before_update")
+               for d in run.stage.diagnoses):
+            return  # the init check (before the LR probe) reported it already, with its trace
+        where = f" first in {trace['module']} ({trace.get('type')})" if trace.get("module") else ""
+        op = trace.get("op") or {}
+        if op:
+            where += f", op {op.get('op')} ({op.get('phase')})"
+        run.diagnose(Diagnosis(
+            "nonfinite", "error", f"loss/gradient non-finite at iteration {bad_step}, on the weights the stage "
+            f"started from, before any update{where}: no learning rate causes this, the LR is left as it is",
+            iteration=bad_step, evidence={**evidence, "before_update": True}, fix=self.fix(trace)))
 
     def fix(self, trace: dict) -> str:
         cause = trace.get("cause")

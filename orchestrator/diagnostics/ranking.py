@@ -11,6 +11,8 @@ make the LR probe find a low NaN threshold (`lr_too_high`), a broken init makes 
    symptoms seen before any fix: it may be the fix's consequence;
 4. the stage's own diagnoses before its ancestors' (their data and init checks still count);
 5. earlier before later (the first sign is nearer the root).
+A failure check (params_not_updating, overfit_batch_size_1, ...) recorded after the stage's training went
+non-finite ranks last: it ran on NaN weights, where "no change" and "cannot fit" mean nothing.
 
 A `nonfinite` whose trace named a cause (`unstable_softmax`, ...) is a symptom: the cause is recorded
 as its own diagnosis and ranks as a root. A `nonfinite` found before any update (the init check,
@@ -27,8 +29,12 @@ ROOT = {"labels_not_learnable", "params_not_updating", "batch_dependence", "unst
 SYMPTOM = {"nonfinite", "lr_too_high", "exploding_gradients", "vanishing_gradients", "dead_units",
            "saturated_units", "overfit_batch_size_1", "lr_too_low", "loss_floor", "warm_start_partial"}
 SEVERITY = {"error": 0, "warning": 1}
+# checks that retrain or re-run the model after a failure: on weights that went non-finite they misfire
+AFTER_FAILURE = {"params_not_updating", "batch_dependence", "labels_not_learnable", "overfit_batch_size_1",
+                 "bad_init_loss", "lr_too_low"}
 
-WHY = {0: "a root cause (data, init or a named bug)", 1: "a symptom, the strongest seen"}
+WHY = {0: "a root cause (data, init or a named bug)", 1: "a symptom, the strongest seen",
+       2: "judged after the training went non-finite"}
 
 
 def tier(d: dict) -> int:
@@ -46,11 +52,17 @@ def most_likely_cause(ladder, stage) -> Optional[dict]:
     candidates = [(d, True) for d in stage.diagnoses] + [(d, False) for s in ancestors for d in s.diagnoses]
     fix_times = [d.get("time", 0) for d, _ in candidates if d.get("applied")]
     first_fix = min(fix_times) if fix_times else None
+    nan_times = [d.get("time", 0) for d in stage.diagnoses
+                 if d.get("code") == "nonfinite" and not (d.get("evidence") or {}).get("before_update")]
+    went_nonfinite = min(nan_times) if nan_times else None
     ranked = []
     for order, (d, own) in enumerate(candidates):
         if d.get("severity") not in SEVERITY:
             continue
         t = tier(d)
+        if (own and went_nonfinite is not None and d.get("code") in AFTER_FAILURE
+                and d.get("time", 0) > went_nonfinite):
+            t = 2
         after_fix = (t == 1 and first_fix is not None and not d.get("applied")
                      and d.get("time", 0) > first_fix)
         ranked.append(((t, SEVERITY[d["severity"]], after_fix, not own, d.get("time", 0), order), d, own))

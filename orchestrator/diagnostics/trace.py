@@ -72,7 +72,7 @@ def born_here(outs: list, tensors: list, scalars: list) -> bool:
       (exp(100) = inf next to masked -inf entries); when an input holding infinities has another shape
       (a reduction over a masked row), the infinity is taken as passed on.
     """
-    if any(not math.isfinite(v) for v in scalars) or not tensors:
+    if any(math.isinf(v) for v in scalars) or not tensors:
         return False
     floats = [t for t in tensors if t.is_floating_point()]
     if any(bool(torch.isnan(t).any()) for t in outs if t.numel()):
