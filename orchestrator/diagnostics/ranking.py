@@ -49,7 +49,8 @@ def tier(d: dict) -> int:
 def most_likely_cause(ladder, stage) -> Optional[dict]:
     """{code, severity, message, why} for `stage`, or None when no warning/error points anywhere."""
     ancestors = _ancestors(ladder, stage)
-    candidates = [(d, True) for d in stage.diagnoses] + [(d, False) for s in ancestors for d in s.diagnoses]
+    candidates = [(d, True) for d in stage.diagnoses] + [(dict(d, stage=s.name), False)
+                                                         for s in ancestors for d in s.diagnoses]
     fix_times = [d.get("time", 0) for d, _ in candidates if d.get("applied")]
     first_fix = min(fix_times) if fix_times else None
     nan_times = [d.get("time", 0) for d in stage.diagnoses
@@ -77,7 +78,7 @@ def most_likely_cause(ladder, stage) -> Optional[dict]:
     if others:
         why += "; ranked above " + ", ".join(dict.fromkeys(others))
     return {"code": best["code"], "severity": best["severity"], "message": best["message"], "why": why,
-            "stage": best.get("stage")}
+            "stage": best.get("stage") or stage.name}
 
 
 def _ancestors(ladder, stage) -> list:
