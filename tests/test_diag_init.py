@@ -135,3 +135,15 @@ def test_one_feature_a_thousand_times_the_others_is_mixed_scales():
     st, _ = before(problem, probe=ProbeConfig(enabled=False))
     d = next(d for d in st.diagnoses if d["code"] == "input_scale")
     assert "apart" in d["message"]
+
+
+def test_nan_in_a_few_training_inputs_is_data_not_the_lr():
+    def problem():
+        p = mlp_problem()
+        x = p.extras["x_train"]
+        x[37, 2] = float("nan")  # one bad example, beyond the first batch
+        return p
+    st, lr = before(problem, lr=1e-2)
+    first = st.diagnoses[0]
+    assert first["code"] == "nonfinite" and first["evidence"]["what"] == "input"
+    assert "lr_too_high" not in {d["code"] for d in st.diagnoses} and lr == 1e-2

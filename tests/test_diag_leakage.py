@@ -39,7 +39,7 @@ def codes(st):
 
 
 def test_an_lm_that_sees_the_future_is_leakage(tmp_path):
-    st = run_for(lm_problem(causal=False), tmp_path)   # the mask forgotten: each position sees its target
+    st = run_for(lm_problem(causal=False), tmp_path, budget=150)  # the mask forgotten: each position sees its target
     assert codes(st).count("leakage") == 1
     d = next(d for d in st.diagnoses if d["code"] == "leakage")
     assert d["severity"] == "error" and d["evidence"]["value"] < d["evidence"]["best_loss"]
@@ -47,7 +47,7 @@ def test_an_lm_that_sees_the_future_is_leakage(tmp_path):
 
 def test_a_causal_lm_reaches_its_best_loss_without_leakage(tmp_path):
     for seed in range(3):
-        st = run_for(lm_problem(seed=seed), tmp_path)
+        st = run_for(lm_problem(seed=seed), tmp_path, budget=200)
         assert [d for d in st.diagnoses if d["severity"] != "info"] == [], seed
 
 

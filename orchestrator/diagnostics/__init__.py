@@ -67,10 +67,10 @@ def before_stage(cfg: Any, stage, build: Callable, settings, sinks) -> Optional[
     state = None
     if inputs or init:
         problem = build(stage.knobs)
-        if inputs:
-            check_inputs(d.inputs, stage, problem, sinks)
+        if inputs and check_inputs(d.inputs, stage, problem, sinks):
+            state = BROKEN  # NaN/inf in the data: no LR can be measured on it
         if init:
-            state = check_init(d.init, stage, problem, settings, sinks)
+            state = check_init(d.init, stage, problem, settings, sinks) if state is None else state
     if not wanted(d, stage):
         return None  # the engine carries the predecessor's LR forward
     if state == BROKEN:

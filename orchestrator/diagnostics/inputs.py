@@ -53,22 +53,40 @@ def feature_stats(x: torch.Tensor, c: InputScaleConfig) -> Optional[dict]:
             "features": int(x.shape[1]), "ignored_constant_features": int((~live).sum()), "problems": problems}
 
 
-def check_inputs(c: InputScaleConfig, stage, problem, sinks) -> None:
-    """Record `input_scale` (warning) for badly scaled inputs or floating targets of `problem`."""
+def check_inputs(c: InputScaleConfig, stage, problem, sinks) -> bool:
+    """Record `input_scale` (warning) for badly scaled inputs or floating targets of `problem`, and
+    `nonfinite` (error) for NaN/inf among them. True when the data holds non-finite values."""
     try:
         x, y = data(problem, c.samples)
     except Exception as e:  # noqa: BLE001 - a task whose batches we cannot read: say so
         record(stage, sinks, Diagnosis("check_skipped", "info", f"input_scale: could not read a training batch "
                                        f"({type(e).__name__}: {e})", evidence={"check": "input_scale"},
                                        fix="give the Problem extras['x_train'] or a tensor batch"))
-        return
+        return False
+    broken = False
+    if not isinstance(x, torch.Tensor):
+        record(stage, sinks, Diagnosis("check_skipped", "info", "input_scale: no input tensor found in a batch "
+                                       "(a dict batch without an x/input/src key?)", evidence={"check": "input_scale"},
+                                       fix="give the Problem extras['x_train'] (the training inputs)"))
     for what, t in (("input", x), ("target", y)):
+        if isinstance(t, torch.Tensor) and t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            rows = t.reshape(t.shape[0], -1) if t.dim() else t.reshape(1, 1)
+            bad = ~torch.isfinite(rows)
+            broken = True
+            record(stage, sinks, Diagnosis(
+                "nonfinite", "error", f"the training {what}s hold {int(bad.sum())} NaN/inf value(s), in "
+                f"{int(bad.any(1).sum())} of the {rows.shape[0]} examples looked at: the data, not the model or "
+                "the LR, makes the loss non-finite", evidence={"what": what, "before_update": True,
+                                                               "nonfinite_values": int(bad.sum()),
+                                                               "examples": int(bad.any(1).sum())},
+                fix=f"clean the {what}s (missing values, a division by zero in preprocessing, log of 0)"))
         stats = feature_stats(t, c) if isinstance(t, torch.Tensor) else None
         if stats and stats["problems"]:
             record(stage, sinks, Diagnosis(
                 "input_scale", "warning", f"the {what}s are " + " and ".join(stats["problems"]),
                 evidence={"what": what, **stats},
                 fix=f"standardise the {what}s: (x - mean) / std per feature, computed on the training set"))
+    return broken
 
 
 def data(problem, samples: int):

@@ -104,10 +104,14 @@ class NonFiniteCheck:
         stats.batches = []
         self.snapshot_step = run.iteration + 1
         evidence["recovery"] = self.recoveries
-        cause = trace.get("cause")
         run.diagnose(Diagnosis(
             "nonfinite", "warning", f"loss/gradient non-finite at iteration {bad_step}{where}",
             iteration=bad_step, evidence=evidence, fix=self.fix(trace), applied="; ".join(applied)))
+        self.name_cause(run, bad_step, trace)
+
+    def name_cause(self, run, bad_step: int, trace: dict) -> None:
+        """The specific cause the trace found (unstable_softmax, ...), once per stage."""
+        cause = trace.get("cause")
         if cause and not self.causes:  # the cause once per stage: later ones are its consequences
             self.causes.add(cause)
             op = trace.get("op") or {}
@@ -125,7 +129,7 @@ class NonFiniteCheck:
         self.gave_up = True
         if any(d["code"] == "nonfinite" and (d.get("evidence") or {}).get("before_update")
                for d in run.stage.diagnoses):
-            return  # the init check (before the LR probe) reported it already, with its trace
+            return  # the data/init checks (before the LR probe) reported it already, with its trace
         where = f" first in {trace['module']} ({trace.get('type')})" if trace.get("module") else ""
         op = trace.get("op") or {}
         if op:
@@ -134,6 +138,7 @@ class NonFiniteCheck:
             "nonfinite", "error", f"loss/gradient non-finite at iteration {bad_step}, on the weights the stage "
             f"started from, before any update{where}: no learning rate causes this, the LR is left as it is",
             iteration=bad_step, evidence={**evidence, "before_update": True}, fix=self.fix(trace)))
+        self.name_cause(run, bad_step, trace)
 
     def fix(self, trace: dict) -> str:
         cause = trace.get("cause")

@@ -83,8 +83,15 @@ def run_probe(d: DiagnosticsConfig, cfg, stage, build: Callable, settings, sinks
         if result["outcome"] == "clean":
             threshold = lr
             break
+        if result["first_bad_iteration"] == 1:  # non-finite before any update: no LR can be the cause
+            return _not_the_lr(stage, sinks, probes, user_lr, "on its first batch, before any update")
         lr /= p.factor
     evidence = {"probes": probes, "threshold": threshold, "configured_lr": user_lr, "margin": p.margin}
+    low = probes[-3:]  # the lowest LRs tried
+    bad_at = {r["first_bad_iteration"] for r in low}
+    if threshold is None and len(low) == 3 and len(bad_at) == 1 and all(r["outcome"] == "nonfinite" for r in low):
+        # the same step goes non-finite at every LR over orders of magnitude: that step's batch, not the LR
+        return _not_the_lr(stage, sinks, probes, user_lr, f"at iteration {bad_at.pop()} at every LR tried")
     if threshold is None:
         record(stage, sinks, Diagnosis(
             "lr_too_high", "warning", f"no LR from {num(max(p.lr_max, user_lr))} down to {num(lr * p.factor)} "
@@ -104,6 +111,15 @@ def run_probe(d: DiagnosticsConfig, cfg, stage, build: Callable, settings, sinks
         "lr_probe", "info", f"the configured LR {num(user_lr)} is at or below the NaN threshold {num(threshold)} "
         f"found by {len(probes)} probe(s); keeping it", evidence={**evidence, "lr": user_lr},
         fix="none needed"))
+    return user_lr
+
+
+def _not_the_lr(stage, sinks, probes: list, user_lr: float, when: str) -> float:
+    record(stage, sinks, Diagnosis(
+        "nonfinite", "error", f"the LR probe's loss goes non-finite {when}: the data or the model, not the "
+        f"learning rate, makes it; keeping the configured LR {num(user_lr)}",
+        evidence={"probes": probes, "before_update": when.endswith("before any update"), "not_the_lr": True},
+        fix="look for NaN/inf in the training data and for ops that break on some inputs (log, sqrt, division)"))
     return user_lr
 
 
