@@ -64,18 +64,38 @@ def before_stage(cfg: Any, stage, build: Callable, settings, sinks) -> Optional[
         return None
     first = not stage.after and not getattr(stage, "inserted", False)
     inputs, init = d.inputs.enabled and first, d.init.enabled and stage.warm_start_source() is None
-    state = None
-    if inputs or init:
-        problem = build(stage.knobs)
-        if inputs and check_inputs(d.inputs, stage, problem, sinks):
-            state = BROKEN  # NaN/inf in the data: no LR can be measured on it
-        if init:
-            state = check_init(d.init, stage, problem, settings, sinks) if state is None else state
-    if not wanted(d, stage):
+    probe = wanted(d, stage)
+    if not (inputs or init or probe):
         return None  # the engine carries the predecessor's LR forward
+    problem = build(stage.knobs)
+    fresh = _fresh_weights(problem, build, settings.seed)
+    state = None
+    if inputs and check_inputs(d.inputs, stage, problem, sinks):
+        state = BROKEN  # NaN/inf in the data: no LR can be measured on it
+    if init and state is None:
+        state = check_init(d.init, stage, problem, settings, sinks)
+    if not probe:
+        return None
     if state == BROKEN:
         return skip_probe(stage, settings, sinks)
-    return run_probe(d, cfg, stage, build, settings, sinks)
+    return run_probe(d, cfg, stage, fresh, settings, sinks)
+
+
+def _fresh_weights(problem, build: Callable, seed: int) -> Callable:
+    """build(knobs) for the probe without building the data again (a second or more for a real task): the
+    problem with a copy of the model exactly as the task built it, taken before any check ran it."""
+    import copy
+    import dataclasses
+    try:
+        model = copy.deepcopy(problem.model)
+    except Exception:  # noqa: BLE001 - a model that cannot be copied: build it again each time
+        return build
+
+    def fresh(knobs):
+        import torch
+        torch.manual_seed(seed)  # as build does: each probe sees the same dropout masks
+        return dataclasses.replace(problem, model=copy.deepcopy(model))
+    return fresh
 
 
 def most_likely_cause(ladder, stage) -> Optional[dict]:
