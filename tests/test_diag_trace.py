@@ -48,3 +48,12 @@ def test_born_here_rules():
     m = torch.tensor([True, False, False])
     assert not born_here([x.masked_fill(m, float("-inf"))], [x, m], [float("-inf")])
     assert born_here([x - x], [x], [])                        # -inf - -inf: a NaN is born
+
+
+def test_the_lr_probe_names_an_unstable_softmax_before_blaming_the_lr():
+    from diag_families import lm_problem
+    from test_diag_init import before
+    st, lr = before(lambda: lm_problem(hand_softmax=True, score_scale=3.0), lr=3e-3)
+    codes = [d["code"] for d in st.diagnoses]
+    assert codes.index("unstable_softmax") < codes.index("lr_too_high")
+    assert st.diagnoses[codes.index("unstable_softmax")]["evidence"]["op"]["op"] == "exp"

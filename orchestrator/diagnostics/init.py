@@ -58,10 +58,12 @@ def check_init(c: InitConfig, stage, problem, settings, sinks) -> str:
             fix="set Problem.chance_loss (e.g. ln(classes) for cross-entropy, the target variance for MSE)"))
         return OK
     if first > c.loss_factor * chance:
+        unscaled = any(d["code"] == "input_scale" for d in stage.diagnoses)
+        blame = ("the unscaled inputs (input_scale) make the first outputs huge" if unscaled else
+                 "the initialisation (or the loss) is wrong")
         record(stage, sinks, Diagnosis(
             "bad_init_loss", "warning", f"the loss of fresh weights is {num(first)}, {num(first / chance)}x the "
-            f"chance loss {num(chance)}, before any update: the initialisation (or the loss) is wrong, "
-            "not the learning rate", evidence={"init_loss": num(first), "chance_loss": num(chance),
+            f"chance loss {num(chance)}, before any update: {blame}, not the learning rate", evidence={"init_loss": num(first), "chance_loss": num(chance),
                                                 "factor": c.loss_factor, "before_update": True, "batch": n},
             fix="initialise the last layer so that logits start near 0 (default init, or scale it down), check "
                 "optim.init_scale and the loss (reduction, targets)"))
