@@ -63,8 +63,9 @@ def check_init(c: InitConfig, stage, problem, settings, sinks) -> str:
                  "the initialisation (or the loss) is wrong")
         record(stage, sinks, Diagnosis(
             "bad_init_loss", "warning", f"the loss of fresh weights is {num(first)}, {num(first / chance)}x the "
-            f"chance loss {num(chance)}, before any update: {blame}, not the learning rate", evidence={"init_loss": num(first), "chance_loss": num(chance),
-                                                "factor": c.loss_factor, "before_update": True, "batch": n},
+            f"chance loss {num(chance)}, before any update: {blame}, not the learning rate",
+            evidence={"init_loss": num(first), "chance_loss": num(chance), "factor": c.loss_factor,
+                      "before_update": True, "batch": n},
             fix="initialise the last layer so that logits start near 0 (default init, or scale it down), check "
                 "optim.init_scale and the loss (reduction, targets)"))
         return BROKEN

@@ -120,7 +120,8 @@ class NonFiniteCheck:
             run.diagnose(Diagnosis(
                 CAUSE_CODE.get(cause, cause), "error", message.format(top=top, phase=op.get("phase", "forward"))
                 + f" (op {op.get('op')} in {op.get('module') or trace.get('module')})",
-                iteration=bad_step, evidence={"op": op, "module": trace.get("module"), "type": trace.get("type"), "cause": cause},
+                iteration=bad_step, evidence={"op": op, "module": trace.get("module"), "type": trace.get("type"),
+                                              "cause": cause},
                 fix=fix))
 
     def before_update(self, run, bad_step: int, evidence: dict, trace: dict) -> None:

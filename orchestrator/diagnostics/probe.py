@@ -6,10 +6,10 @@ iterations. A probe fails when the loss goes non-finite, rises above `diverge_fa
 or ends above its initial value. The first clean LR is the NaN threshold T. The first probe whose loss
 goes non-finite is replayed from its last clean 10-step boundary and traced (trace.trace_step); when the
 configured LR is above T and the trace names a cause (`unstable_softmax`, `division_by_zero`,
-`log_of_zero`), that cause is recorded as an error before `lr_too_high`: the LR triggers it, the op is the bug. It runs after the data
-checks (input scale, the loss of fresh weights: see __init__.before_stage) and is skipped, keeping the
-configured LR (info `lr_probe`), when the loss of fresh weights is already non-finite or absurd: the
-LR is only blamed when the first loss is sane and the divergence follows the updates.
+`log_of_zero`), that cause is recorded as an error before `lr_too_high`: the LR triggers it, the op is the bug.
+It runs after the data checks (input scale, the loss of fresh weights: see __init__.before_stage) and is
+skipped, keeping the configured LR (info `lr_probe`), when the loss of fresh weights is already non-finite
+or absurd: the LR is only blamed when the first loss is sane and the divergence follows the updates.
 
 Decision (documented choice): a configured LR above T is lowered to T / `margin` (warning
 `lr_too_high`, fix applied); a configured LR at or below T is kept (info `lr_probe`), since the user's
