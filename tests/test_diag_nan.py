@@ -86,3 +86,30 @@ def test_histograms_drop_non_finite_values_and_count_them(tmp_path):
     counts = {e.step: e.value for e in acc.Scalars("activations/x/nonfinite")}
     assert counts == {1: 2.0, 2: 4.0}
     assert [e.step for e in acc.Scalars("weights/weight/nonfinite")] == [3]
+
+
+def test_a_nan_in_one_training_batch_is_the_data_and_keeps_the_lr(tmp_path):
+    from diag_families import mlp_problem
+    from orchestrator import diagnostics
+    from orchestrator.config import OptimConfig, RunConfig
+    from orchestrator.diagnostics.config import DiagnosticsConfig
+    from orchestrator.ladder import Goal, Stage
+    from orchestrator.trainer import StageRun, TrainSettings, train
+
+    class Sinks:
+        def __getattr__(self, name):
+            if name.startswith("__"):
+                raise AttributeError(name)
+            return lambda *a, **k: None
+
+    problem = mlp_problem()
+    problem.extras["x_train"][37, 2] = float("nan")  # get_batch reads the same tensor
+    c, st = RunConfig(task=None, diagnostics=DiagnosticsConfig()), Stage("s", Goal("val/acc", 2.0), knobs={})
+    s = TrainSettings(budget=100, lr=3e-3, batch_size=16, optim=OptimConfig(), seed=0, eval_every=50, patience=0,
+                      histograms_every=0, checkpoint_secs=1e9)
+    run = StageRun(stage=st, problem=problem, settings=s, sinks=Sinks(), ckpt_dir=tmp_path,
+                   monitors=diagnostics.monitors_for(c, st, problem))
+    train(run)
+    bad = [x for x in st.diagnoses if x["code"] == "nonfinite"]
+    assert len(bad) == 1 and bad[0]["severity"] == "error" and bad[0]["evidence"]["what"] == "batch"
+    assert run.lr == 3e-3  # no LR made it, so none was lowered

@@ -85,3 +85,9 @@ def test_diagnoses_are_listed_in_recording_order_across_stages(tmp_path):
     ReportSink(tmp_path / "report.md", "t").finished(ladder, STALLED, tmp_path, {}, [])
     text = (tmp_path / "report.md").read_text()
     assert text.index("`input_scale`") < text.index("`lr_too_low`") < text.index("`dead_units`")
+
+
+def test_a_traced_nonfinite_ranks_below_the_cause_it_names():
+    nan = d("nonfinite", "error", t=1, evidence={"before_update": True, "trace": {"cause": "division_by_zero"}})
+    ladder, s = ladder_of([nan, d("division_by_zero", "error", t=2)])
+    assert most_likely_cause(ladder, s)["code"] == "division_by_zero"

@@ -33,7 +33,7 @@ class NonFiniteCheck:
         self.gave_up = False
 
     def on_start(self, run, stats) -> None:
-        self.recoveries, self.gave_up, self.causes = 0, False, set()
+        self.recoveries, self.gave_up, self.causes, self.bad_batch_seen = 0, False, set(), False
         self.take_snapshot(run, stats, run.iteration + 1)
         self.snapshot_untrained = run.iteration == 0  # the weights as the stage got them, before any update
         stats.batches = []
@@ -70,6 +70,9 @@ class NonFiniteCheck:
             evidence["trace"] = trace
         if self.snapshot_untrained and bad_step == self.snapshot_step and trace.get("replayed_steps") == 0:
             self.before_update(run, bad_step, evidence, trace)
+            return
+        if trace.get("batch_nonfinite"):
+            self.bad_batch(run, bad_step, evidence, trace)
             return
         where = ""
         if trace.get("module"):
@@ -123,6 +126,25 @@ class NonFiniteCheck:
                 iteration=bad_step, evidence={"op": op, "module": trace.get("module"), "type": trace.get("type"),
                                               "cause": cause},
                 fix=fix))
+
+    def bad_batch(self, run, bad_step: int, evidence: dict, trace: dict) -> None:
+        """The batch itself holds NaN/inf: restore the weights, keep the LR (no LR made this), say it once."""
+        restored = f"restored the weights of iteration {self.snapshot_step - 1}"
+        self.restore(run)
+        for p in run.model.parameters():
+            p.grad = None
+        self.snapshot_step = run.iteration + 1
+        if self.bad_batch_seen:
+            return
+        self.bad_batch_seen = True
+        if any(d["code"] == "nonfinite" and (d.get("evidence") or {}).get("what") for d in run.stage.diagnoses):
+            return  # the data check before the probe named the non-finite inputs already
+        run.diagnose(Diagnosis(
+            "nonfinite", "error", f"the batch of iteration {bad_step} holds {trace['batch_nonfinite']} NaN/inf "
+            "value(s): the data, not the LR, makes the loss non-finite (weights restored, LR kept)",
+            iteration=bad_step, evidence={**evidence, "what": "batch"},
+            fix="clean the data (missing values, a division by zero or log of 0 in preprocessing)",
+            applied=restored))
 
     def before_update(self, run, bad_step: int, evidence: dict, trace: dict) -> None:
         """The weights the stage started from give a non-finite loss/gradient on their first batch: no LR

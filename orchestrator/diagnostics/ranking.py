@@ -39,8 +39,13 @@ WHY = {0: "a root cause (data, init or a named bug)", 1: "a symptom, the stronge
 
 def tier(d: dict) -> int:
     code = d.get("code")
-    if code == "nonfinite" and (d.get("evidence") or {}).get("before_update"):
-        return 0
+    evidence = d.get("evidence") or {}
+    if code == "nonfinite":
+        named = (evidence.get("trace") or {}).get("cause")
+        if named and named in ROOT:
+            return 1  # its named cause (unstable_softmax, ...) is its own diagnosis, and ranks above it
+        if evidence.get("before_update"):
+            return 0
     if code in ROOT:
         return 0
     return 1
@@ -53,8 +58,7 @@ def most_likely_cause(ladder, stage) -> Optional[dict]:
                                                          for s in ancestors for d in s.diagnoses]
     fix_times = [d.get("time", 0) for d, _ in candidates if d.get("applied")]
     first_fix = min(fix_times) if fix_times else None
-    nan_times = [d.get("time", 0) for d in stage.diagnoses
-                 if d.get("code") == "nonfinite" and not (d.get("evidence") or {}).get("before_update")]
+    nan_times = [d.get("time", 0) for d in stage.diagnoses if d.get("code") == "nonfinite"]
     went_nonfinite = min(nan_times) if nan_times else None
     ranked = []
     for order, (d, own) in enumerate(candidates):

@@ -35,6 +35,7 @@ except ImportError:  # pragma: no cover - very old torch: module-level trace onl
 
 EXP_OPS = {"exp", "exp_", "exp2", "expm1", "sinh", "cosh"}
 DIV_OPS = {"div", "div_", "reciprocal", "reciprocal_", "true_divide", "floor_divide", "fmod", "remainder", "rsqrt"}
+VAR_OPS = {"std", "var", "std_mean", "var_mean"}  # NaN born here: n - 1 = 0 (one element): a division by zero
 LOG_OPS = {"log", "log_", "log2", "log10", "log1p", "xlogy"}
 
 
@@ -127,6 +128,11 @@ if TorchDispatchMode is not None:
             return out
 
 
+def batch_nonfinite(batch: Any) -> int:
+    """NaN/inf values among a batch's floating tensors: a non-finite input is the data's fault."""
+    return sum(int((~torch.isfinite(t)).sum()) for t in _floats(batch))
+
+
 def trace_step(model: nn.Module, loss_fn: Callable, batch: Any) -> dict:
     """Run loss_fn(model, batch) and its backward once with hooks; say where the first non-finite appears."""
     names = {m: (n or "(root)") for n, m in model.named_modules()}
@@ -163,6 +169,9 @@ def trace_step(model: nn.Module, loss_fn: Callable, batch: Any) -> dict:
     bad_weights = [n for n, p in model.named_parameters() if not _finite(p.detach())]
     if bad_weights:
         result["nonfinite_parameters"] = bad_weights[:10]
+    bad_inputs = batch_nonfinite(batch)
+    if bad_inputs:
+        result["batch_nonfinite"] = bad_inputs
     try:
         model.zero_grad(set_to_none=True)
         if mode is not None:
@@ -217,6 +226,8 @@ def classify(trace: dict) -> Optional[str]:
         return "unstable_softmax"
     if op.get("fully_masked_rows"):
         return "fully_masked_row"
+    if name in VAR_OPS:
+        return "division_by_zero"
     if name in DIV_OPS:
         den = ins[1] if len(ins) > 1 else (ins[0] if name in ("reciprocal", "reciprocal_", "rsqrt") else None)
         if (den is not None and den["zeros"] > 0) or 0 in op.get("scalars", [])[1:]:
