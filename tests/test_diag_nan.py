@@ -8,7 +8,7 @@ import math
 
 import torch
 
-from conftest import TESTS, cli, ladder_json
+from conftest import TESTS, cli, events, ladder_json
 
 from orchestrator.ladder import Goal, Ladder, Stage
 from orchestrator.tables import diagnoses_markdown, stages_markdown
@@ -37,6 +37,9 @@ def test_nan_in_activations_at_the_first_step_is_no_lr_problem(tmp_path):
     doc = ladder_json(tmp_path)
     assert doc["status"] == "stalled" and doc["cause"]["code"] == "nonfinite"
     assert "Most likely cause (`fit`)" in (tmp_path / "report.md").read_text()
+    assert "Most likely cause (fit): error nonfinite" in r.stdout  # the console's final summary
+    texts = events(tmp_path / "tb" / "ladder").Tensors("diagnoses/text_summary")
+    assert "Most likely cause" in texts[-1].tensor_proto.string_val[0].decode()  # and TensorBoard
 
 
 def test_nan_at_a_later_health_sample_stalls_cleanly(tmp_path):
@@ -71,7 +74,6 @@ def test_tables_and_drawing_take_nan_metrics():
 
 def test_histograms_drop_non_finite_values_and_count_them(tmp_path):
     from orchestrator.tb import TensorBoardSink
-    from conftest import events
     s = Stage("a", Goal("val/loss", 0.1, "min"), knobs={})
     sink = TensorBoardSink(tmp_path)
     sink.stage_started(s, 0)
