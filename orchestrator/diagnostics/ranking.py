@@ -16,7 +16,8 @@ non-finite ranks last: it ran on NaN weights, where "no change" and "cannot fit"
 
 A `nonfinite` whose trace named a cause (`unstable_softmax`, ...) is a symptom: the cause is recorded
 as its own diagnosis and ranks as a root. A `nonfinite` found before any update (the init check,
-evidence `before_update`) is a root: no LR made it.
+evidence `before_update`), in the data (evidence `what`) or at every LR the probe tried (`not_the_lr`)
+is a root: no LR made it.
 """
 from __future__ import annotations
 
@@ -44,8 +45,8 @@ def tier(d: dict) -> int:
         named = (evidence.get("trace") or {}).get("cause")
         if named and named in ROOT:
             return 1  # its named cause (unstable_softmax, ...) is its own diagnosis, and ranks above it
-        if evidence.get("before_update"):
-            return 0
+        if evidence.get("before_update") or evidence.get("not_the_lr") or evidence.get("what"):
+            return 0  # no update made it: the init, or the data (what: input / target / batch)
     if code in ROOT:
         return 0
     return 1
