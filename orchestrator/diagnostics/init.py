@@ -77,7 +77,10 @@ def nonfinite_at_init(stage, problem, model, batch, first: float, bad_grads: lis
     where = ""
     op = trace.get("op") or {}
     if op:  # the op where the first bad value was born, and the module running it
-        where = f", born in op {op.get('op')} ({op.get('phase')}) of {op.get('module') or trace.get('module')}"
+        module = op.get("module") or trace.get("module")
+        if module == "(root)":
+            module = f"the model's own forward ({type(model).__name__})"
+        where = f", born in op {op.get('op')} ({op.get('phase')}) of {module}"
     if trace.get("module"):
         where += f", first non-finite module output: {trace['module']} ({trace.get('type')})"
     if trace.get("nonfinite_parameters"):
