@@ -57,3 +57,12 @@ def test_the_lr_probe_names_an_unstable_softmax_before_blaming_the_lr():
     codes = [d["code"] for d in st.diagnoses]
     assert codes.index("unstable_softmax") < codes.index("lr_too_high")
     assert st.diagnoses[codes.index("unstable_softmax")]["evidence"]["op"]["op"] == "exp"
+
+
+def test_an_additive_mask_in_the_batch_is_no_bad_data():
+    from orchestrator.diagnostics.trace import batch_nonfinite
+    mask = torch.zeros(4, 4).masked_fill(torch.triu(torch.ones(4, 4, dtype=torch.bool), 1), float("-inf"))
+    x = torch.randn(2, 4)
+    assert batch_nonfinite((x, mask)) == 0
+    x[0, 1] = float("nan")
+    assert batch_nonfinite({"x": x, "mask": mask}) == 1

@@ -129,8 +129,14 @@ if TorchDispatchMode is not None:
 
 
 def batch_nonfinite(batch: Any) -> int:
-    """NaN/inf values among a batch's floating tensors: a non-finite input is the data's fault."""
-    return sum(int((~torch.isfinite(t)).sum()) for t in _floats(batch))
+    """NaN/inf values among a batch's floating tensors: a non-finite input is the data's fault. An additive
+    attention mask (0 and -inf only) in the batch is intended: its infinities do not count."""
+    bad = 0
+    for t in _floats(batch):
+        nan, inf = torch.isnan(t), torch.isinf(t)
+        mask_like = bool(inf.any()) and not bool(t[~(nan | inf)].any())
+        bad += int(nan.sum()) + (0 if mask_like else int(inf.sum()))
+    return bad
 
 
 def trace_step(model: nn.Module, loss_fn: Callable, batch: Any) -> dict:
