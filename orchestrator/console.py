@@ -7,7 +7,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .tables import fmt
+from .tables import cause_line, fmt
 
 STYLE = {"converged": "green", "failed": "red", "running": "yellow", "pending": "dim",
          "info": "cyan", "warning": "yellow", "error": "bold red"}
@@ -65,6 +65,21 @@ class ConsoleSink:
                           f"{s.iterations} / {fmt(s.budget)}", f"{s.goal.metric} {sign} {s.goal.target:g}",
                           fmt(s.best), fmt(s.lr_used))
         self.console.print(table)
+        self.summary(ladder)
         for title, text in extra.items():
             self.console.print(f"[bold]{title}[/]\n{text}")
         self.console.print(f"outputs: {run_dir}  (tensorboard --logdir {run_dir / 'tb'})")
+
+    def summary(self, ladder) -> None:
+        """Each failed stage's most likely cause; else (a converged ladder) its warnings and errors."""
+        failed = [s for s in ladder.order() if s.status == "failed"]
+        for s in failed:
+            self.console.print(cause_line(s).replace("**", "").replace("`", ""), markup=False)
+        if failed:
+            return
+        found = sorted(((s, d) for s in ladder.order() for d in s.diagnoses if d["severity"] != "info"),
+                       key=lambda sd: sd[1].get("time") or 0.0)
+        if found:
+            self.console.print(f"[yellow]converged with {len(found)} warning(s)/error(s):[/]")
+        for s, d in found:
+            self.console.print(f"  {d['severity']} {s.name} {d['code']}: {d['message']}", markup=False)

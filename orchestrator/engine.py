@@ -126,6 +126,7 @@ def run_stage(ctx: Context, stage: Stage) -> Outcome:
     if not outcome.converged:
         for d in diagnostics.after_failure(cfg, run, outcome):
             run.diagnose(d)
+        stage.cause = diagnostics.most_likely_cause(ladder, stage)
     ctx.sinks.stage_finished(stage, outcome)
     return outcome
 

@@ -51,6 +51,7 @@ class Stage:
     best: Optional[float] = None
     lr_used: Optional[float] = None
     diagnoses: list = field(default_factory=list)
+    cause: Optional[dict] = None     # a failed stage's most likely cause (diagnostics/ranking.py)
 
     def warm_start_source(self) -> Optional[str]:
         if self.init_from == "none":

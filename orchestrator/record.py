@@ -17,6 +17,7 @@ def stage_dict(s: Stage) -> dict:
     return {"name": s.name, "after": list(s.after), "knobs": s.knobs, "inserted": s.inserted,
             "status": s.status, "budget": s.budget, "iterations": s.iterations, "attempts": s.attempts,
             "goal": asdict(s.goal), "best": s.best, "lr": s.lr_used, "diagnoses": s.diagnoses,
+            "cause": s.cause,
             # what resuming needs to rebuild the stage exactly
             "edge": list(s.edge) if s.edge else None, "budget_override": s.budget_override,
             "init_from": s.init_from, "stage_lr": s.lr, "batch_size": s.batch_size, "probe": s.probe}
@@ -28,7 +29,7 @@ def stage_from_dict(d: dict) -> Stage:
                  batch_size=d["batch_size"], probe=d["probe"], inserted=d["inserted"],
                  edge=tuple(d["edge"]) if d["edge"] else None, status=d["status"], budget=d["budget"],
                  iterations=d["iterations"], attempts=d["attempts"], best=d["best"], lr_used=d["lr"],
-                 diagnoses=d["diagnoses"])
+                 diagnoses=d["diagnoses"], cause=d.get("cause"))
 
 
 class Record:
@@ -48,6 +49,9 @@ class Record:
     def write(self, ladder: Ladder) -> None:
         doc = {"task": self.task, "status": self.status, "seed": self.seed,
                "stages": [stage_dict(s) for s in ladder.order()], "decisions": self.decisions}
+        if self.status == STALLED:  # the most likely cause of the last stage that failed
+            doc["cause"] = next((s.cause for s in reversed(ladder.order())
+                                if s.cause and s.status == "failed"), None)
         tmp = self.path.with_suffix(".json.tmp")
         tmp.write_text(json.dumps(doc, indent=2))
         os.replace(tmp, self.path)

@@ -7,7 +7,22 @@ from .ladder import Ladder
 def fmt(v) -> str:
     if v is None:
         return "–"
-    return f"{v:.4g}" if isinstance(v, float) else str(v)
+    return f"{v:.4g}" if isinstance(v, float) else str(v)  # NaN/inf print as nan/inf
+
+
+def cause_line(stage) -> str:
+    """One line: a failed stage's most likely cause, or that none was found."""
+    c = stage.cause
+    if not c:
+        return (f"Most likely cause (`{stage.name}`): none found: no check raised a warning or error "
+                f"(the step may just be too hard for this budget)")
+    return (f"Most likely cause (`{stage.name}`): **{c['severity']}** `{c['code']}`: {c['message']} "
+            f"(why: {c['why']})")
+
+
+def causes_markdown(ladder: Ladder) -> str:
+    """The most likely cause of each failed stage, one line each ("" when no stage failed)."""
+    return "\n".join(f"- {cause_line(s)}" for s in ladder.order() if s.status == "failed")
 
 
 def stages_markdown(ladder: Ladder) -> str:
@@ -36,10 +51,14 @@ def decisions_markdown(decisions: list[dict]) -> str:
 
 
 def diagnoses_markdown(ladder: Ladder) -> str:
+    """Each failed stage's most likely cause, then every diagnosis in the order it was recorded."""
+    found = [(s, d) for s in ladder.order() for d in s.diagnoses]
+    found.sort(key=lambda sd: sd[1].get("time") or 0.0)  # stable: files without times keep stage order
     lines = []
-    for s in ladder.order():
-        for d in s.diagnoses:
-            applied = f" Applied: {d['applied']}." if d.get("applied") else ""
-            lines.append(f"- `{s.name}` it {d['iteration']} **{d['severity']}** `{d['code']}`: "
-                         f"{d['message']} Fix: {d['fix']}{applied}")
-    return "\n".join(lines) or "(none)"
+    for s, d in found:
+        applied = f" Applied: {d['applied']}." if d.get("applied") else ""
+        lines.append(f"- `{s.name}` it {d['iteration']} **{d['severity']}** `{d['code']}`: "
+                     f"{d['message']} Fix: {d['fix']}{applied}")
+    causes = causes_markdown(ladder)
+    body = "\n".join(lines) or "(none)"
+    return f"{causes}\n\n{body}" if causes else body

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from tensorboard.backend.event_processing.event_file_loader import LegacyEventFileLoader
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
@@ -70,14 +71,25 @@ class TensorBoardSink:
             self.writers[stage.name].add_text(tag, text, iteration)
 
     def histograms(self, stage, iteration: int, model) -> None:
-        w = self.writers[stage.name]
         for name, p in model.named_parameters():
-            w.add_histogram(f"weights/{name}", p.detach().float().cpu(), iteration, bins=HIST_BINS)
+            self.histogram(stage, iteration, f"weights/{name}", p.detach())
             if p.grad is not None:
-                w.add_histogram(f"grads/{name}", p.grad.detach().float().cpu(), iteration, bins=HIST_BINS)
+                self.histogram(stage, iteration, f"grads/{name}", p.grad.detach())
 
     def histogram(self, stage, iteration: int, tag: str, values) -> None:
-        self.writers[stage.name].add_histogram(tag, values, iteration, bins=HIST_BINS)
+        """A histogram of the finite values; non-finite ones are counted as `<tag>/nonfinite` instead
+        (np.histogram raises on a NaN range: a NaN must never end the run that is diagnosing it)."""
+        w = self.writers.get(stage.name)
+        if w is None:
+            return
+        t = torch.as_tensor(values).detach().float().flatten().cpu()
+        finite = torch.isfinite(t)
+        bad = int(t.numel() - finite.sum())
+        if bad:
+            w.add_scalar(f"{tag}/nonfinite", bad, iteration)
+            t = t[finite]
+        if t.numel():
+            w.add_histogram(tag, t, iteration, bins=HIST_BINS)
 
     def diagnosis(self, stage, d) -> None:
         w = self.writers[stage.name]

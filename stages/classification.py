@@ -33,7 +33,7 @@ def tensor_problem(model: nn.Module, x_train: torch.Tensor, y_train: torch.Tenso
 
     return Problem(model=model, train_size=len(x_train), get_batch=get_batch, loss=loss,
                    evaluate=evaluate, chance_loss=math.log(classes),
-                   extras={"x_train": x_train, "y_train": y_train, "classes": classes})
+                   extras={"x_train": x_train, "y_train": y_train, "y_val": y_val, "classes": classes})
 
 
 CLASSIFICATION_METRICS = ("train/loss", "train/acc", "val/acc", "val/loss")

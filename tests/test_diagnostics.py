@@ -335,12 +335,13 @@ def test_bad_init_loss(tmp_path):
     assert "bad_init_loss" in codes(run.stage)
 
 
-def test_unscaled_inputs_warn_at_start(tmp_path):
+def test_unscaled_inputs_warn_first_before_the_lr_probe():
     x, y = blobs()
-    run, _, _ = run_stage(tmp_path, classification(mlp(), x * 100 + 500, y, 3), cfg(), s=settings(budget=25),
-                          failure=False)
-    d = next(d for d in run.stage.diagnoses if d["code"] == "input_scale")
-    assert d["severity"] == "warning" and d["iteration"] == 0 and d["evidence"]["what"] == "input"
+    st = stage()
+    diagnostics.before_stage(cfg(probe=ProbeConfig(iterations=20, max_probes=3)), st,
+                             lambda knobs: classification(mlp(), x * 100 + 500, y, 3), settings(), RecordingSinks())
+    d = st.diagnoses[0]  # the data check comes first, the probe's verdict after it
+    assert d["code"] == "input_scale" and d["severity"] == "warning" and d["evidence"]["what"] == "input"
 
 
 # --- layer health ---------------------------------------------------------------------------------------

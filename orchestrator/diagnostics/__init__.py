@@ -2,14 +2,17 @@
 
 The engine calls these functions, and nothing else of this package:
 - `validate(cfg)`: at startup; ConfigError for a bad `diagnostics.*` value or `optim.decay` with k <= n
-- `before_stage(cfg, stage, build, settings, sinks)`: the LR probe; returns the LR to train at (or None)
+- `before_stage(cfg, stage, build, settings, sinks)`: the data checks (input scale, the loss of fresh
+  weights), then the LR probe; returns the LR to train at (or None)
 - `monitors_for(cfg, stage, problem)`: Monitors watching a stage's training (see trainer.Monitor)
 - `after_failure(cfg, run, outcome)`: checks that separate a bug from a hard problem
+- `most_likely_cause(ladder, stage)`: a failed stage's diagnoses ranked by evidence (ranking.py)
 
 Each check family lives in its own module; docs/diagnostics.md lists every code and threshold.
 Codes: lr_too_high, lr_probe, nonfinite, unstable_softmax, division_by_zero, log_of_zero,
 exploding_gradients, vanishing_gradients, dead_units, saturated_units, input_scale, bad_init_loss,
-params_not_updating, batch_dependence, labels_not_learnable, overfit_batch_size_1, lr_too_low.
+params_not_updating, batch_dependence, labels_not_learnable, overfit_batch_size_1, lr_too_low, leakage,
+trivial_labels, loss_floor, check_skipped.
 """
 from __future__ import annotations
 
@@ -23,7 +26,6 @@ from .config import DiagnosticsConfig, ProbeConfig, of, validate  # noqa: F401
 def monitors_for(cfg: Any, stage, problem) -> list:
     from .failure import StartRecord
     from .health import HealthMonitor
-    from .inputs import InputScaleCheck
     from .nonfinite import NonFiniteCheck
     from .spikes import SpikeCheck
     from .stepstats import StepStats
@@ -31,8 +33,6 @@ def monitors_for(cfg: Any, stage, problem) -> list:
     if not d.enabled:
         return []
     monitors: list = []
-    if d.inputs.enabled:
-        monitors.append(InputScaleCheck(d.inputs))
     consumers: list = []
     spikes = SpikeCheck(d.spikes) if d.spikes.enabled else None
     if spikes is not None:
@@ -46,15 +46,61 @@ def monitors_for(cfg: Any, stage, problem) -> list:
         monitors.append(HealthMonitor(d.health))
     if d.failure.enabled and problem.train_size <= d.failure.small_data:
         monitors.append(StartRecord(d.failure))
+    if d.leakage.enabled:
+        from .leakage import LeakageCheck
+        monitors.append(LeakageCheck(d.leakage))
     return monitors
 
 
 def before_stage(cfg: Any, stage, build: Callable, settings, sinks) -> Optional[float]:
-    from .probe import run_probe, wanted
+    """Data first, then the LR: input scale (once per run: first stages only) and the loss of fresh
+    weights (stages that start from fresh weights) come before the probe, so that a data or init problem
+    is reported first and the probe never blames, or lowers, the LR for it."""
+    from .init import BROKEN, check_init
+    from .inputs import check_inputs
+    from .probe import run_probe, skip_probe, wanted
     d = of(cfg)
-    if d.enabled and wanted(d, stage):
-        return run_probe(d, cfg, stage, build, settings, sinks)
-    return None  # the engine carries the predecessor's LR forward
+    if not d.enabled:
+        return None
+    first = not stage.after and not getattr(stage, "inserted", False)
+    inputs, init = d.inputs.enabled and first, d.init.enabled and stage.warm_start_source() is None
+    probe = wanted(d, stage)
+    if not (inputs or init or probe):
+        return None  # the engine carries the predecessor's LR forward
+    problem = build(stage.knobs)
+    fresh = _fresh_weights(problem, build, settings.seed)
+    state = None
+    if inputs and check_inputs(d.inputs, stage, problem, sinks):
+        state = BROKEN  # NaN/inf in the data: no LR can be measured on it
+    if init and state is None:
+        state = check_init(d.init, stage, problem, settings, sinks)
+    if not probe:
+        return None
+    if state == BROKEN:
+        return skip_probe(stage, settings, sinks)
+    return run_probe(d, cfg, stage, fresh, settings, sinks)
+
+
+def _fresh_weights(problem, build: Callable, seed: int) -> Callable:
+    """build(knobs) for the probe without building the data again (a second or more for a real task): the
+    problem with a copy of the model exactly as the task built it, taken before any check ran it."""
+    import copy
+    import dataclasses
+    try:
+        model = copy.deepcopy(problem.model)
+    except Exception:  # noqa: BLE001 - a model that cannot be copied: build it again each time
+        return build
+
+    def fresh(knobs):
+        import torch
+        torch.manual_seed(seed)  # as build does: each probe sees the same dropout masks
+        return dataclasses.replace(problem, model=copy.deepcopy(model))
+    return fresh
+
+
+def most_likely_cause(ladder, stage) -> Optional[dict]:
+    from .ranking import most_likely_cause as rank
+    return rank(ladder, stage)
 
 
 def after_failure(cfg: Any, run, outcome) -> list:

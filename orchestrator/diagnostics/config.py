@@ -81,6 +81,28 @@ class InputScaleConfig:
     min_std: float = 0.1          # median per-feature std outside [min_std, max_std]: not unit scale
     max_std: float = 10.0
     max_spread: float = 100.0     # largest / smallest non-constant feature std above this: mixed scales
+    constant_share: float = 0.95  # a feature with one value in more than this share of samples is ignored
+    min_relative_std: float = 1e-3  # ... and one whose std is below this x the median std (border pixels)
+
+
+@dataclass
+class InitConfig:
+    """The first forward of fresh weights, before the LR probe (codes `nonfinite`, `bad_init_loss`)."""
+
+    enabled: bool = True
+    loss_factor: float = 3.0      # `bad_init_loss`: the first loss above this x problem.chance_loss
+
+
+@dataclass
+class LeakageConfig:
+    """Too good to be true (codes `leakage`, `trivial_labels`), judged at each evaluation."""
+
+    enabled: bool = True
+    metric: str = "val/loss"      # the validation loss compared with problem.best_loss
+    ratio: float = 0.8            # `leakage`: metric < ratio x best_loss - margin
+    margin: float = 0.01
+    perfect: float = 0.999        # `trivial_labels`: validation accuracy at least this ...
+    majority: float = 0.999       # ... while one class makes up at least this share of the validation labels
 
 
 @dataclass
@@ -108,6 +130,8 @@ class DiagnosticsConfig:
     health: HealthConfig = field(default_factory=HealthConfig)
     inputs: InputScaleConfig = field(default_factory=InputScaleConfig)
     failure: FailureConfig = field(default_factory=FailureConfig)
+    init: InitConfig = field(default_factory=InitConfig)
+    leakage: LeakageConfig = field(default_factory=LeakageConfig)
 
 
 def _build(cls, value: Any, key: str):

@@ -1,11 +1,16 @@
-"""Input and target scale at stage start (code `input_scale`, warning only; LeCun et al. 1998, Efficient BackProp).
+"""Input and target scale, once per run before the LR probe (code `input_scale`, warning only;
+LeCun et al. 1998, Efficient BackProp).
 
-Looks at up to `inputs.samples` training examples (the task's `extras['x_train']`/`['y_train']` if it
-has them, else the first tensor of `get_batch`): per-feature mean and std over the examples (a feature
-is every non-batch position). It fires when the median |mean| > `inputs.max_mean` (1.0: not centred),
-the median std is outside [`inputs.min_std`, `inputs.max_std`] ([0.1, 10]: not unit scale), or the
-largest/smallest std of the non-constant features > `inputs.max_spread` (100: mixed scales). Integer
-inputs (token ids, class labels) are skipped; floating targets (regression) get the same test.
+Looks at up to `inputs.samples` training examples of a first stage (the task's `extras['x_train']` /
+`['y_train']` if it has them, else the first tensor of `get_batch`): per-feature mean and std over the
+examples (a feature is every non-batch position). Near-constant features are ignored, as they carry
+no scale: one value in more than `inputs.constant_share` (95%) of the samples (the border pixels of
+digits), or a std below `inputs.min_relative_std` (1e-3) x the median std. On the others it fires when
+the median |mean| > `inputs.max_mean` (1.0: not centred), the median std is outside [`inputs.min_std`,
+`inputs.max_std`] ([0.1, 10]: not unit scale), or the largest/smallest std > `inputs.max_spread`
+(100: mixed scales). Integer inputs (token ids, class labels) are skipped; floating targets
+(regression) get the same test. It runs before the LR probe, so unscaled inputs are reported before
+the too-high LR they cause.
 """
 from __future__ import annotations
 
@@ -13,7 +18,7 @@ from typing import Optional
 
 import torch
 
-from ..diagnosis import Diagnosis
+from ..diagnosis import Diagnosis, record
 from .common import first_tensor, num, targets_of
 from .config import InputScaleConfig
 
@@ -22,11 +27,18 @@ def feature_stats(x: torch.Tensor, c: InputScaleConfig) -> Optional[dict]:
     if x is None or not x.is_floating_point() or x.dim() < 1 or x.shape[0] < 2:
         return None
     x = x.detach().float().reshape(x.shape[0], -1)
+    x = x[torch.isfinite(x).all(1)]  # a sample with NaN/inf says nothing about scale
+    if x.shape[0] < 2:
+        return None
     mean, std = x.mean(0), x.std(0)
-    live = std > 1e-8
+    # the share of samples at each feature's most common value (that value is its median when > 50%)
+    share = (x == x.median(0).values).float().mean(0)
+    live = (std > 1e-8) & (share <= c.constant_share)
+    if bool(live.any()):
+        live &= std >= c.min_relative_std * std[live].median()
     if not bool(live.any()):
         return None
-    med_mean = float(mean.abs().median())
+    med_mean = float(mean[live].abs().median())
     med_std = float(std[live].median())
     spread = float(std[live].max() / std[live].min())
     problems = []
@@ -36,38 +48,56 @@ def feature_stats(x: torch.Tensor, c: InputScaleConfig) -> Optional[dict]:
         problems.append(f"not unit scale (median feature std {num(med_std)})")
     if spread > c.max_spread:
         problems.append(f"features on scales {num(spread)}x apart")
-    return {"median_abs_mean": num(med_mean), "max_abs_mean": num(mean.abs().max()), "median_std": num(med_std),
-            "min_std": num(std[live].min()), "max_std": num(std[live].max()), "features": int(x.shape[1]),
-            "constant_features": int((~live).sum()), "problems": problems}
+    return {"median_abs_mean": num(med_mean), "max_abs_mean": num(mean[live].abs().max()),
+            "median_std": num(med_std), "min_std": num(std[live].min()), "max_std": num(std[live].max()),
+            "features": int(x.shape[1]), "ignored_constant_features": int((~live).sum()), "problems": problems}
 
 
-class InputScaleCheck:
-    def __init__(self, c: InputScaleConfig):
-        self.c = c
+def check_inputs(c: InputScaleConfig, stage, problem, sinks) -> bool:
+    """Record `input_scale` (warning) for badly scaled inputs or floating targets of `problem`, and
+    `nonfinite` (error) for NaN/inf among them. True when the data holds non-finite values."""
+    try:
+        x, y = data(problem, c.samples)
+    except Exception as e:  # noqa: BLE001 - a task whose batches we cannot read: say so
+        record(stage, sinks, Diagnosis("check_skipped", "info", f"input_scale: could not read a training batch "
+                                       f"({type(e).__name__}: {e})", evidence={"check": "input_scale"},
+                                       fix="give the Problem extras['x_train'] or a tensor batch"))
+        return False
+    broken = False
+    if not isinstance(x, torch.Tensor):
+        record(stage, sinks, Diagnosis("check_skipped", "info", "input_scale: no input tensor found in a batch "
+                                       "(a dict batch without an x/input/src key?)", evidence={"check": "input_scale"},
+                                       fix="give the Problem extras['x_train'] (the training inputs)"))
+    for what, t in (("input", x), ("target", y)):
+        if isinstance(t, torch.Tensor) and t.is_floating_point() and not bool(torch.isfinite(t).all()):
+            rows = t.reshape(t.shape[0], -1) if t.dim() else t.reshape(1, 1)
+            bad = ~torch.isfinite(rows)
+            broken = True
+            record(stage, sinks, Diagnosis(
+                "nonfinite", "error", f"the training {what}s hold {int(bad.sum())} NaN/inf value(s), in "
+                f"{int(bad.any(1).sum())} of the {rows.shape[0]} examples looked at: the data, not the model or "
+                "the LR, makes the loss non-finite", evidence={"what": what, "before_update": True,
+                                                               "nonfinite_values": int(bad.sum()),
+                                                               "examples": int(bad.any(1).sum())},
+                fix=f"clean the {what}s (missing values, a division by zero in preprocessing, log of 0)"))
+        stats = feature_stats(t, c) if isinstance(t, torch.Tensor) else None
+        if stats and stats["problems"]:
+            record(stage, sinks, Diagnosis(
+                "input_scale", "warning", f"the {what}s are " + " and ".join(stats["problems"]),
+                evidence={"what": what, **stats},
+                fix=f"standardise the {what}s: (x - mean) / std per feature, computed on the training set"))
+    return broken
 
-    def on_start(self, run) -> None:
-        if run.iteration > 0:  # resumed: it was checked when the attempt started
-            return
-        try:
-            x, y = self.data(run.problem)
-        except Exception:
-            return
-        for what, t in (("input", x), ("target", y)):
-            stats = feature_stats(t, self.c) if t is not None else None
-            if stats and stats["problems"]:
-                run.diagnose(Diagnosis(
-                    "input_scale", "warning", f"the {what}s are " + " and ".join(stats["problems"]),
-                    iteration=run.iteration, evidence={"what": what, **stats},
-                    fix=f"standardise the {what}s: (x - mean) / std per feature, computed on the training set"))
 
-    def data(self, problem):
-        x, y = problem.extras.get("x_train"), problem.extras.get("y_train")
-        if not isinstance(x, torch.Tensor):
-            n = min(self.c.samples, problem.train_size)
-            batch = problem.get_batch(torch.arange(n))
-            x, y = first_tensor(batch), targets_of(batch)
-        if isinstance(x, torch.Tensor):
-            x = x[:self.c.samples]
-        if isinstance(y, torch.Tensor):
-            y = y[:self.c.samples]
-        return x, y
+def data(problem, samples: int):
+    x, y = problem.extras.get("x_train"), problem.extras.get("y_train")
+    if not isinstance(x, torch.Tensor):
+        n = min(samples, problem.train_size)
+        batch = problem.get_batch(torch.arange(n))
+        x = first_tensor(batch)
+        y = problem.targets(batch) if problem.targets is not None else targets_of(batch)
+    if isinstance(x, torch.Tensor):
+        x = x[:samples]
+    if isinstance(y, torch.Tensor):
+        y = y[:samples]
+    return x, y

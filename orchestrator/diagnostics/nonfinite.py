@@ -20,7 +20,7 @@ from torch import nn
 from ..diagnosis import Diagnosis
 from .common import num
 from .config import NonFiniteConfig
-from .trace import CAUSES, trace_step
+from .trace import CAUSE_CODE, CAUSES, trace_step
 
 
 class NonFiniteCheck:
@@ -33,14 +33,16 @@ class NonFiniteCheck:
         self.gave_up = False
 
     def on_start(self, run, stats) -> None:
-        self.recoveries, self.gave_up, self.causes = 0, False, set()
+        self.recoveries, self.gave_up, self.causes, self.bad_batch_seen = 0, False, set(), False
         self.take_snapshot(run, stats, run.iteration + 1)
+        self.snapshot_untrained = run.iteration == 0  # the weights as the stage got them, before any update
         stats.batches = []
 
     def take_snapshot(self, run, stats, step: int) -> None:
         """The state before `step`'s update: the weights now, and the optimizer state."""
         self.snapshot = (_clone(run.model.state_dict()), _clone(run.optimizer.state_dict()))
         self.snapshot_step = step
+        self.snapshot_untrained = False
 
     def restore(self, run) -> None:
         weights, opt = self.snapshot
@@ -66,11 +68,22 @@ class NonFiniteCheck:
         trace = self.replay(run, stats) if self.c.trace else {}
         if trace:
             evidence["trace"] = trace
+        if self.snapshot_untrained and bad_step == self.snapshot_step and trace.get("replayed_steps") == 0:
+            self.before_update(run, bad_step, evidence, trace)
+            return
+        if trace.get("batch_nonfinite"):
+            self.bad_batch(run, bad_step, evidence, trace)
+            return
         where = ""
         if trace.get("module"):
             rng = trace.get("input") or {}
             where = (f" first in {trace['phase']} of {trace['module']} ({trace['type']})"
-                     + (f" on inputs in [{rng.get('min')}, {rng.get('max')}]" if rng else ""))
+                     + (f" on inputs in [{rng.get('min')}, {rng.get('max')}]" if rng.get("min") is not None else ""))
+        op = trace.get("op") or {}
+        if op:
+            where += f", born in op {op.get('op')} ({op.get('phase')}) of {op.get('module') or trace.get('module')}"
+        if trace.get("nonfinite_parameters"):
+            where += f"; non-finite weights: {', '.join(trace['nonfinite_parameters'][:3])}"
         if self.recoveries >= self.c.max_recoveries:
             self.gave_up = True
             run.diagnose(Diagnosis(
@@ -94,20 +107,61 @@ class NonFiniteCheck:
         stats.batches = []
         self.snapshot_step = run.iteration + 1
         evidence["recovery"] = self.recoveries
-        cause = trace.get("cause")
         run.diagnose(Diagnosis(
             "nonfinite", "warning", f"loss/gradient non-finite at iteration {bad_step}{where}",
             iteration=bad_step, evidence=evidence, fix=self.fix(trace), applied="; ".join(applied)))
+        self.name_cause(run, bad_step, trace)
+
+    def name_cause(self, run, bad_step: int, trace: dict) -> None:
+        """The specific cause the trace found (unstable_softmax, ...), once per stage."""
+        cause = trace.get("cause")
         if cause and not self.causes:  # the cause once per stage: later ones are its consequences
             self.causes.add(cause)
             op = trace.get("op") or {}
             top = max((r["max"] for r in op.get("inputs", []) if isinstance(r.get("max"), (int, float))), default=None)
             message, fix = CAUSES[cause]
             run.diagnose(Diagnosis(
-                cause, "error", message.format(top=top, phase=op.get("phase", "forward"))
+                CAUSE_CODE.get(cause, cause), "error", message.format(top=top, phase=op.get("phase", "forward"))
                 + f" (op {op.get('op')} in {op.get('module') or trace.get('module')})",
-                iteration=bad_step, evidence={"op": op, "module": trace.get("module"), "type": trace.get("type")},
+                iteration=bad_step, evidence={"op": op, "module": trace.get("module"), "type": trace.get("type"),
+                                              "cause": cause},
                 fix=fix))
+
+    def bad_batch(self, run, bad_step: int, evidence: dict, trace: dict) -> None:
+        """The batch itself holds NaN/inf: restore the weights, keep the LR (no LR made this), say it once."""
+        restored = f"restored the weights of iteration {self.snapshot_step - 1}"
+        self.restore(run)
+        for p in run.model.parameters():
+            p.grad = None
+        self.snapshot_step = run.iteration + 1
+        if self.bad_batch_seen:
+            return
+        self.bad_batch_seen = True
+        if any(d["code"] == "nonfinite" and (d.get("evidence") or {}).get("what") for d in run.stage.diagnoses):
+            return  # the data check before the probe named the non-finite inputs already
+        run.diagnose(Diagnosis(
+            "nonfinite", "error", f"the batch of iteration {bad_step} holds {trace['batch_nonfinite']} NaN/inf "
+            "value(s): the data, not the LR, makes the loss non-finite (weights restored, LR kept)",
+            iteration=bad_step, evidence={**evidence, "what": "batch"},
+            fix="clean the data (missing values, a division by zero or log of 0 in preprocessing)",
+            applied=restored))
+
+    def before_update(self, run, bad_step: int, evidence: dict, trace: dict) -> None:
+        """The weights the stage started from give a non-finite loss/gradient on their first batch: no LR
+        made this, so the LR is not lowered and there is nothing to roll back to (checks stop here)."""
+        self.gave_up = True
+        if any(d["code"] == "nonfinite" and (d.get("evidence") or {}).get("before_update")
+               for d in run.stage.diagnoses):
+            return  # the data/init checks (before the LR probe) reported it already, with its trace
+        where = f" first in {trace['module']} ({trace.get('type')})" if trace.get("module") else ""
+        op = trace.get("op") or {}
+        if op:
+            where += f", op {op.get('op')} ({op.get('phase')})"
+        run.diagnose(Diagnosis(
+            "nonfinite", "error", f"loss/gradient non-finite at iteration {bad_step}, on the weights the stage "
+            f"started from, before any update{where}: no learning rate causes this, the LR is left as it is",
+            iteration=bad_step, evidence={**evidence, "before_update": True}, fix=self.fix(trace)))
+        self.name_cause(run, bad_step, trace)
 
     def fix(self, trace: dict) -> str:
         cause = trace.get("cause")

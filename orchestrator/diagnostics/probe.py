@@ -3,7 +3,13 @@
 From `probe.lr_max` (or the configured LR, if larger) down by /`probe.factor`: each probe trains fresh
 weights (the same `build` the stage uses, so `optim.init_scale` applies) for `probe.iterations`
 iterations. A probe fails when the loss goes non-finite, rises above `diverge_factor` x its initial value,
-or ends above its initial value. The first clean LR is the NaN threshold T.
+or ends above its initial value. The first clean LR is the NaN threshold T. The first probe whose loss
+goes non-finite is replayed from its last clean 10-step boundary and traced (trace.trace_step); when the
+configured LR is above T and the trace names a cause (`unstable_softmax`, `division_by_zero`,
+`log_of_zero`), that cause is recorded as an error before `lr_too_high`: the LR triggers it, the op is the bug.
+It runs after the data checks (input scale, the loss of fresh weights: see __init__.before_stage) and is
+skipped, keeping the configured LR (info `lr_probe`), when the loss of fresh weights is already non-finite
+or absurd: the LR is only blamed when the first loss is sane and the divergence follows the updates.
 
 Decision (documented choice): a configured LR above T is lowered to T / `margin` (warning
 `lr_too_high`, fix applied); a configured LR at or below T is kept (info `lr_probe`), since the user's
@@ -21,6 +27,8 @@ from ..diagnosis import Diagnosis, record
 from ..optim import make_optimizer
 from ..sampler import Sampler
 from .common import num
+from .nonfinite import _clone
+from .trace import CAUSE_CODE, CAUSES, trace_step
 from .config import DiagnosticsConfig
 
 
@@ -30,8 +38,10 @@ def wanted(d: DiagnosticsConfig, stage) -> bool:
     return d.probe.enabled and not stage.after and not getattr(stage, "inserted", False)
 
 
-def probe_once(build: Callable, knobs: dict, settings, lr: float, iterations: int, diverge: float) -> dict:
-    """Train fresh weights at `lr` for up to `iterations` steps. Reads the loss every 10 steps only."""
+def probe_once(build: Callable, knobs: dict, settings, lr: float, iterations: int, diverge: float,
+               trace: bool = False) -> dict:
+    """Train fresh weights at `lr` for up to `iterations` steps. Reads the loss every 10 steps only.
+    With `trace`, a non-finite loss is traced (trace.trace_step) from the last clean 10-step boundary."""
     from ..trainer import optimisation_step, to_device
     problem = build(knobs)
     model = problem.model.to(settings.device)
@@ -41,8 +51,11 @@ def probe_once(build: Callable, knobs: dict, settings, lr: float, iterations: in
     losses = torch.empty(iterations, device=settings.device)
     first_bad, init, seen = None, None, 0
     outcome = "clean"
+    snapshot, steps = (_clone(model.state_dict()), _clone(opt.state_dict())) if trace else None, []
     for i in range(iterations):
-        batch = to_device(problem.get_batch(sampler.next()), settings.device)
+        idx = sampler.next()
+        steps.append(idx)
+        batch = to_device(problem.get_batch(idx), settings.device)
         losses[i] = optimisation_step(model, opt, problem, batch, settings.optim.clip_norm)
         if (i + 1) % 10 == 0 or i + 1 == iterations:
             chunk = losses[seen:i + 1].tolist()
@@ -58,12 +71,39 @@ def probe_once(build: Callable, knobs: dict, settings, lr: float, iterations: in
             seen = i + 1
             if outcome != "clean":
                 break
+            if trace:
+                snapshot, steps = (_clone(model.state_dict()), _clone(opt.state_dict())), []
     values = losses[:seen].tolist()
     final = sum(values[-10:]) / len(values[-10:]) if values else float("nan")
     if outcome == "clean" and init is not None and not final < init:
         outcome = "no_progress"
-    return {"lr": lr, "outcome": outcome, "first_bad_iteration": first_bad, "iterations": seen,
-            "initial_loss": num(init if init is not None else float("nan"), 4), "final_loss": num(final, 4)}
+    result = {"lr": lr, "outcome": outcome, "first_bad_iteration": first_bad, "iterations": seen,
+              "initial_loss": num(init if init is not None else float("nan"), 4), "final_loss": num(final, 4)}
+    if trace and outcome == "nonfinite":
+        result["trace"] = _replay(problem, model, opt, snapshot, steps, settings)
+    return result
+
+
+def _replay(problem, model, opt, snapshot, steps: list, settings) -> dict:
+    """From the last clean snapshot, redo the steps one at a time; trace the first that breaks."""
+    from ..trainer import optimisation_step, to_device
+    model.load_state_dict(snapshot[0])
+    opt.load_state_dict(snapshot[1])
+    try:
+        for idx in steps:
+            batch = to_device(problem.get_batch(idx), settings.device)
+            loss = problem.loss(model, batch)
+            opt.zero_grad(set_to_none=True)
+            ok = bool(torch.isfinite(loss.detach()).all())
+            if ok:
+                loss.backward()
+                ok = all(bool(torch.isfinite(p.grad).all()) for p in model.parameters() if p.grad is not None)
+            if not ok:
+                return trace_step(model, problem.loss, batch)
+            optimisation_step(model, opt, problem, batch, settings.optim.clip_norm)
+    except Exception as e:  # noqa: BLE001 - best effort
+        return {"trace_error": f"{type(e).__name__}: {e}"}
+    return {"reproduced": False}
 
 
 def run_probe(d: DiagnosticsConfig, cfg, stage, build: Callable, settings, sinks) -> Optional[float]:
@@ -71,8 +111,12 @@ def run_probe(d: DiagnosticsConfig, cfg, stage, build: Callable, settings, sinks
     user_lr = settings.lr
     lr = max(p.lr_max, user_lr)
     probes, threshold = [], None
+    traced = None  # the first non-finite probe is traced: a named bug (unstable_softmax, ...) is no LR problem
     for k in range(p.max_probes):
-        result = probe_once(build, stage.knobs, settings, lr, p.iterations, p.diverge_factor)
+        result = probe_once(build, stage.knobs, settings, lr, p.iterations, p.diverge_factor, trace=traced is None)
+        if "trace" in result:
+            traced = result.pop("trace")
+            traced["lr"] = lr
         probes.append(result)
         sinks.scalars(stage, k, {"probe/lr": lr, "probe/log10_lr": math.log10(lr),
                                  "probe/final_loss": _plottable(result["final_loss"]),
@@ -80,8 +124,18 @@ def run_probe(d: DiagnosticsConfig, cfg, stage, build: Callable, settings, sinks
         if result["outcome"] == "clean":
             threshold = lr
             break
+        if result["first_bad_iteration"] == 1:  # non-finite before any update: no LR can be the cause
+            return _not_the_lr(stage, sinks, probes, user_lr, "on its first batch, before any update")
         lr /= p.factor
     evidence = {"probes": probes, "threshold": threshold, "configured_lr": user_lr, "margin": p.margin}
+    if traced and traced.get("cause") and (threshold is None or user_lr > threshold):
+        # only when the configured LR itself would break: at LRs far above it any exp overflows
+        _name_cause(stage, sinks, traced)
+    low = probes[-3:]  # the lowest LRs tried
+    bad_at = {r["first_bad_iteration"] for r in low}
+    if threshold is None and len(low) == 3 and len(bad_at) == 1 and all(r["outcome"] == "nonfinite" for r in low):
+        # the same step goes non-finite at every LR over orders of magnitude: that step's batch, not the LR
+        return _not_the_lr(stage, sinks, probes, user_lr, f"at iteration {bad_at.pop()} at every LR tried")
     if threshold is None:
         record(stage, sinks, Diagnosis(
             "lr_too_high", "warning", f"no LR from {num(max(p.lr_max, user_lr))} down to {num(lr * p.factor)} "
@@ -102,6 +156,39 @@ def run_probe(d: DiagnosticsConfig, cfg, stage, build: Callable, settings, sinks
         f"found by {len(probes)} probe(s); keeping it", evidence={**evidence, "lr": user_lr},
         fix="none needed"))
     return user_lr
+
+
+def _name_cause(stage, sinks, trace: dict) -> None:
+    """A probe's loss went non-finite and the trace named the op: record that cause (an error), so it
+    ranks above the LR the probe then lowers (the LR only triggers it; the op is the bug)."""
+    cause = trace["cause"]
+    op = trace.get("op") or {}
+    top = max((r["max"] for r in op.get("inputs", []) if isinstance(r.get("max"), (int, float))), default=None)
+    message, fix = CAUSES[cause]
+    record(stage, sinks, Diagnosis(
+        CAUSE_CODE.get(cause, cause), "error", message.format(top=top, phase=op.get("phase", "forward"))
+        + f" (op {op.get('op')} in {op.get('module') or trace.get('module')}, found by the LR probe at LR "
+        f"{num(trace['lr'])})", evidence={"op": op, "module": trace.get("module"), "type": trace.get("type"),
+                                          "cause": cause, "probe_lr": trace["lr"]}, fix=fix))
+
+
+def _not_the_lr(stage, sinks, probes: list, user_lr: float, when: str) -> float:
+    record(stage, sinks, Diagnosis(
+        "nonfinite", "error", f"the LR probe's loss goes non-finite {when}: the data or the model, not the "
+        f"learning rate, makes it; keeping the configured LR {num(user_lr)}",
+        evidence={"probes": probes, "before_update": when.endswith("before any update"), "not_the_lr": True},
+        fix="look for NaN/inf in the training data and for ops that break on some inputs (log, sqrt, division)"))
+    return user_lr
+
+
+def skip_probe(stage, settings, sinks) -> Optional[float]:
+    """The loss of fresh weights is broken before any update: no LR is to blame, keep the configured one."""
+    record(stage, sinks, Diagnosis(
+        "lr_probe", "info", f"LR probe skipped: the loss of fresh weights is already broken before any update "
+        f"(see nonfinite / bad_init_loss), so no LR threshold can be measured; keeping the configured LR "
+        f"{num(settings.lr)}", evidence={"skipped": True, "lr": settings.lr},
+        fix="fix the initialisation or the loss first"))
+    return settings.lr
 
 
 def _plottable(x) -> float:

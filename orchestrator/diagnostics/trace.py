@@ -9,10 +9,17 @@ names the cause:
   the inf/inf that follows is NaN. Fix: torch.softmax / log_softmax / logsumexp, or subtract the max.
 - `division_by_zero`: a division (or reciprocal) by an exact zero, forward or backward (e.g. sqrt at 0).
 - `log_of_zero`: log of zero or a negative number, e.g. log(softmax(x)) after the softmax underflowed.
+- a fully masked row (code `nonfinite`): a softmax (or x - max) over a row that is all -inf: 0/0.
+
+Intended infinities are not findings: masked attention writes -inf on purpose (masked_fill / where /
+full with an inf constant, or a tensor made from float('-inf')). The op-level watch names the first op
+where a NaN is born (no NaN in its inputs) or an Inf is born at a position whose inputs were finite
+(born_here), so a hand-written softmax under a causal mask is still named `unstable_softmax`.
 - otherwise plain overflow (e.g. matmul of exploding weights): the code stays `nonfinite`.
 """
 from __future__ import annotations
 
+import math
 from typing import Any, Callable, Optional
 
 import torch
@@ -28,6 +35,7 @@ except ImportError:  # pragma: no cover - very old torch: module-level trace onl
 
 EXP_OPS = {"exp", "exp_", "exp2", "expm1", "sinh", "cosh"}
 DIV_OPS = {"div", "div_", "reciprocal", "reciprocal_", "true_divide", "floor_divide", "fmod", "remainder", "rsqrt"}
+VAR_OPS = {"std", "var", "std_mean", "var_mean"}  # NaN born here: n - 1 = 0 (one element): a division by zero
 LOG_OPS = {"log", "log_", "log2", "log10", "log1p", "xlogy"}
 
 
@@ -47,9 +55,57 @@ def value_range(t: torch.Tensor) -> dict:
             "zeros": int((t == 0).sum()), "numel": t.numel()}
 
 
+SOFTMAX_OPS = {"_softmax", "softmax", "_log_softmax", "log_softmax", "logsumexp", "_safe_softmax"}
+
+
+def _scalars(tree) -> list:
+    """Numbers an op was given as constants (a 0-dim tensor constant is an input like any other)."""
+    return [float(a) for a in tree_flatten(tree)[0] if isinstance(a, (int, float)) and not isinstance(a, bool)]
+
+
+def born_here(outs: list, tensors: list, scalars: list) -> bool:
+    """Did this op turn values into NaN/Inf, rather than pass on (or deliberately write) them?
+
+    - an op given a non-finite constant (masked_fill(mask, -inf), full(..., -inf), where(m, x, -inf)) or
+      no tensor at all (a factory: torch.tensor(float('-inf'))) writes its infinities on purpose;
+    - NaN is born where an op outputs NaN from inputs without any NaN (exp(-inf) is 0, -inf - -inf is NaN);
+    - Inf is born where an output is infinite at a position where every input (broadcast) is finite
+      (exp(100) = inf next to masked -inf entries); when an input holding infinities has another shape
+      (a reduction over a masked row), the infinity is taken as passed on.
+    """
+    if any(math.isinf(v) for v in scalars) or not tensors:
+        return False
+    floats = [t for t in tensors if t.is_floating_point()]
+    if any(bool(torch.isnan(t).any()) for t in outs if t.numel()):
+        if not any(bool(torch.isnan(t).any()) for t in floats if t.numel()):
+            return True
+    for o in outs:
+        inf = torch.isinf(o)
+        if not bool(inf.any()):
+            continue
+        for t in floats:
+            if _finite(t):
+                continue
+            try:
+                inf = inf & torch.isfinite(t).expand(o.shape)
+            except RuntimeError:  # another shape: the infinity may be t's, passed on
+                inf = torch.zeros_like(inf)
+                break
+        if bool(inf.any()):
+            return True
+    return False
+
+
+def fully_masked_rows(t: torch.Tensor) -> int:
+    """Rows (last dimension) whose entries are all -inf: a softmax over them is 0/0."""
+    if t.dim() < 1 or t.numel() == 0 or not t.is_floating_point():
+        return 0
+    return int(torch.isneginf(t).all(-1).sum())
+
+
 if TorchDispatchMode is not None:
     class _FirstNonFinite(TorchDispatchMode):
-        """Records the first op whose floating output is non-finite while its floating inputs are finite."""
+        """Records the first op where a NaN or an unintended Inf is born (see born_here)."""
 
         def __init__(self, where: Callable[[], str]):
             super().__init__()
@@ -61,13 +117,26 @@ if TorchDispatchMode is not None:
             if self.found is None:
                 outs = _floats(out)
                 if outs and not all(_finite(t) for t in outs):
-                    ins = _floats((args, kwargs))
-                    if all(_finite(t) for t in ins):
+                    tensors = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)]
+                    if born_here(outs, tensors, _scalars((args, kwargs))):
+                        ins = [t for t in tensors if t.is_floating_point()]
                         self.found = {"op": func.overloadpacket.__name__, "phase": self.phase,
                                       "module": self.where() if self.phase == "forward" else None,
                                       "inputs": [value_range(t) for t in ins[:3]],
-                                      "scalars": [a for a in args if isinstance(a, (int, float))][:2]}
+                                      "scalars": [a for a in args if isinstance(a, (int, float))][:2],
+                                      "fully_masked_rows": fully_masked_rows(ins[0]) if ins else 0}
             return out
+
+
+def batch_nonfinite(batch: Any) -> int:
+    """NaN/inf values among a batch's floating tensors: a non-finite input is the data's fault. An additive
+    attention mask (0 and -inf only) in the batch is intended: its infinities do not count."""
+    bad = 0
+    for t in _floats(batch):
+        nan, inf = torch.isnan(t), torch.isinf(t)
+        mask_like = bool(inf.any()) and not bool(t[~(nan | inf)].any())
+        bad += int(nan.sum()) + (0 if mask_like else int(inf.sum()))
+    return bad
 
 
 def trace_step(model: nn.Module, loss_fn: Callable, batch: Any) -> dict:
@@ -87,6 +156,11 @@ def trace_step(model: nn.Module, loss_fn: Callable, batch: Any) -> dict:
             return
         outs = _floats(output)
         if outs and not all(_finite(t) for t in outs):
+            # an intended -inf (a mask) is no finding: wait for an op to give birth to a bad value, or
+            # for a NaN, which only a birth or a non-finite weight can make
+            born = mode is None or mode.found is not None
+            if not born and not any(bool(torch.isnan(t).any()) for t in outs):
+                return
             ins = _floats(inputs)
             first_module.update({"module": names[m], "type": type(m).__name__,
                                  "input": value_range(ins[0]) if ins else None,
@@ -98,6 +172,12 @@ def trace_step(model: nn.Module, loss_fn: Callable, batch: Any) -> dict:
         handles.append(m.register_forward_hook(post))
     mode = _FirstNonFinite(lambda: stack[-1] if stack else "(loss)") if TorchDispatchMode is not None else None
     result: dict = {}
+    bad_weights = [n for n, p in model.named_parameters() if not _finite(p.detach())]
+    if bad_weights:
+        result["nonfinite_parameters"] = bad_weights[:10]
+    bad_inputs = batch_nonfinite(batch)
+    if bad_inputs:
+        result["batch_nonfinite"] = bad_inputs
     try:
         model.zero_grad(set_to_none=True)
         if mode is not None:
@@ -150,6 +230,10 @@ def classify(trace: dict) -> Optional[str]:
     name, ins = op["op"], op["inputs"]
     if name in EXP_OPS:
         return "unstable_softmax"
+    if op.get("fully_masked_rows"):
+        return "fully_masked_row"
+    if name in VAR_OPS:
+        return "division_by_zero"
     if name in DIV_OPS:
         den = ins[1] if len(ins) > 1 else (ins[0] if name in ("reciprocal", "reciprocal_", "rsqrt") else None)
         if (den is not None and den["zeros"] > 0) or 0 in op.get("scalars", [])[1:]:
@@ -161,7 +245,13 @@ def classify(trace: dict) -> Optional[str]:
     return None
 
 
+# the diagnosis code of each cause (the others are codes themselves)
+CAUSE_CODE = {"fully_masked_row": "nonfinite"}
+
 CAUSES = {
+    "fully_masked_row": ("a softmax over a row whose entries are all -inf (every position masked) is 0/0 = NaN",
+                         "make sure every query keeps at least one unmasked key (e.g. padding masks on the keys "
+                         "only, never a whole row), or fill masked scores with a large negative finite number"),
     "unstable_softmax": ("an exp overflowed on inputs up to {top} (float32 overflows above 88.7): a hand-written "
                          "softmax/logsumexp turns that into inf/inf = NaN",
                          "use torch.softmax / F.log_softmax / torch.logsumexp, or subtract the row max before exp"),

@@ -1,0 +1,103 @@
+"""The first forward of fresh weights, before the LR probe: is the loss broken before any update?
+
+The model exactly as the task built it (the stage's own `build`, so the user's initialisation and
+`optim.init_scale` apply; never `reset_parameters`) computes the loss of one training batch, and its
+gradient, once:
+- the loss or a gradient is non-finite: `nonfinite` (error, evidence `before_update`), traced to the
+  first module and op (trace.trace_step) with the specific cause (`unstable_softmax`,
+  `division_by_zero`, `log_of_zero`) recorded too. No learning rate did this.
+- the loss is finite but above `init.loss_factor` (3) x `problem.chance_loss`: `bad_init_loss`
+  (warning). Karpathy 2019, "verify loss @ init". Without a chance_loss that part is skipped
+  (`check_skipped`, info).
+Either finding makes the LR probe stand down (it would blame, and lower, the LR for a broken init).
+Cost: one forward and backward on one batch (a trace only when something is non-finite).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..diagnosis import Diagnosis, record
+from ..trainer import to_device
+from .common import num
+from .config import InitConfig
+from .trace import CAUSE_CODE, CAUSES, trace_step
+
+OK, BROKEN = "ok", "broken"
+
+
+def check_init(c: InitConfig, stage, problem, settings, sinks) -> str:
+    """OK, or BROKEN when the loss of fresh weights is non-finite or absurd (a diagnosis says which)."""
+    model = problem.model.to(settings.device)
+    model.train()
+    n = min(problem.train_size, max(settings.batch_size, 2))
+    try:
+        batch = to_device(problem.get_batch(torch.arange(n)), settings.device)
+        loss = problem.loss(model, batch)
+        first = float(loss.detach())
+        bad_grads = []
+        if math.isfinite(first):
+            loss.backward()
+            bad_grads = [name for name, p in model.named_parameters()
+                         if p.grad is not None and not bool(torch.isfinite(p.grad).all())]
+        model.zero_grad(set_to_none=True)
+    except Exception as e:  # noqa: BLE001 - the stage's own training will raise it properly
+        record(stage, sinks, Diagnosis("check_skipped", "info", f"init check: the loss of the first batch could not "
+                                       f"be computed ({type(e).__name__}: {e})", evidence={"check": "init"},
+                                       fix="none"))
+        return OK
+    if not math.isfinite(first) or bad_grads:
+        nonfinite_at_init(stage, problem, model, batch, first, bad_grads, sinks)
+        return BROKEN
+    chance = problem.chance_loss
+    if chance is None or not chance > 0:
+        record(stage, sinks, Diagnosis(
+            "check_skipped", "info", "bad_init_loss: the task gives no chance_loss, so the first loss "
+            f"({num(first)}) cannot be judged", evidence={"check": "bad_init_loss", "init_loss": num(first)},
+            fix="set Problem.chance_loss (e.g. ln(classes) for cross-entropy, the target variance for MSE)"))
+        return OK
+    if first > c.loss_factor * chance:
+        unscaled = any(d["code"] == "input_scale" for d in stage.diagnoses)
+        blame = ("the unscaled inputs (input_scale) make the first outputs huge" if unscaled else
+                 "the initialisation (or the loss) is wrong")
+        record(stage, sinks, Diagnosis(
+            "bad_init_loss", "warning", f"the loss of fresh weights is {num(first)}, {num(first / chance)}x the "
+            f"chance loss {num(chance)}, before any update: {blame}, not the learning rate",
+            evidence={"init_loss": num(first), "chance_loss": num(chance), "factor": c.loss_factor,
+                      "before_update": True, "batch": n},
+            fix="initialise the last layer so that logits start near 0 (default init, or scale it down), check "
+                "optim.init_scale and the loss (reduction, targets)"))
+        return BROKEN
+    return OK
+
+
+def nonfinite_at_init(stage, problem, model, batch, first: float, bad_grads: list, sinks) -> None:
+    trace = trace_step(model, problem.loss, batch)
+    where = ""
+    op = trace.get("op") or {}
+    if op:  # the op where the first bad value was born, and the module running it
+        module = op.get("module") or trace.get("module")
+        if module == "(root)":
+            module = f"the model's own forward ({type(model).__name__})"
+        where = f", born in op {op.get('op')} ({op.get('phase')}) of {module}"
+    if trace.get("module"):
+        where += f", first non-finite module output: {trace['module']} ({trace.get('type')})"
+    if trace.get("nonfinite_parameters"):
+        where += f"; the weights are already non-finite: {', '.join(trace['nonfinite_parameters'][:3])}"
+    what = "loss" if not math.isfinite(first) else "gradient"
+    cause = trace.get("cause")
+    record(stage, sinks, Diagnosis(
+        "nonfinite", "error", f"the {what} of fresh weights is non-finite on the first batch, before any "
+        f"update{where}: no learning rate causes this", evidence={"before_update": True, "loss": num(first),
+        "nonfinite_gradients": bad_grads[:10], "trace": trace},
+        fix=CAUSES[cause][1] if cause else "look at the named module and op (and the initialisation); the LR "
+        "is not the cause"))
+    if cause:
+        top = max((r["max"] for r in op.get("inputs", []) if isinstance(r.get("max"), (int, float))), default=None)
+        message, fix = CAUSES[cause]
+        record(stage, sinks, Diagnosis(
+            CAUSE_CODE.get(cause, cause), "error", message.format(top=top, phase=op.get("phase", "forward"))
+            + f" (op {op.get('op')} in {op.get('module') or trace.get('module')}, before any update)",
+            evidence={"op": op, "module": trace.get("module"), "type": trace.get("type"), "cause": cause,
+                      "before_update": True}, fix=fix))

@@ -1,0 +1,74 @@
+"""Too good to be true, judged at each evaluation (codes `leakage`, `trivial_labels`; once per stage).
+
+- `leakage` (error): the validation loss (`leakage.metric`, default `val/loss`) is clearly below the
+  best loss a correct model can reach, `Problem.best_loss` (e.g. a source's entropy rate):
+  below `leakage.ratio` (0.8) x best_loss - `leakage.margin` (0.01). The model sees what it predicts:
+  targets in the inputs, validation examples in the training set, a causal mask that lets a position see
+  its future. A task without best_loss is not judged (it declared nothing to compare with).
+- `trivial_labels` (warning): a validation accuracy (a metric with `val` in its name ending in `acc`)
+  reaches `leakage.perfect` (0.999) while one class makes up at least `leakage.majority` (0.999) of
+  the validation labels (`Problem.extras['y_val']`): predicting a constant scores that. Without
+  y_val it is skipped (`check_skipped`, info).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..diagnosis import Diagnosis
+from .common import num
+from .config import LeakageConfig
+
+
+class LeakageCheck:
+    def __init__(self, c: LeakageConfig):
+        self.c = c
+        self.fired: set = set()
+
+    def on_start(self, run) -> None:
+        self.fired = set()
+
+    def on_eval(self, run, metrics: dict) -> None:
+        if "leakage" not in self.fired:
+            self.leakage(run, metrics)
+        if "trivial_labels" not in self.fired:
+            self.trivial(run, metrics)
+
+    def leakage(self, run, metrics: dict) -> None:
+        best, value = run.problem.best_loss, metrics.get(self.c.metric)
+        if best is None or not isinstance(value, (int, float)) or not math.isfinite(value):
+            return
+        if value < self.c.ratio * best - self.c.margin:
+            self.fired.add("leakage")
+            run.diagnose(Diagnosis(
+                "leakage", "error", f"{self.c.metric} {num(value)} is below the best loss a correct model can reach "
+                f"({num(best)}, Problem.best_loss): the model sees what it predicts",
+                evidence={"metric": self.c.metric, "value": num(value), "best_loss": num(best), "ratio": self.c.ratio,
+                          "margin": self.c.margin},
+                fix="look for targets among the inputs, validation examples in the training set, or a mask that "
+                    "lets a position see the future"))
+
+    def trivial(self, run, metrics: dict) -> None:
+        accs = {k: v for k, v in metrics.items() if "val" in k and k.endswith("acc") and isinstance(v, (int, float))}
+        perfect = {k: v for k, v in accs.items() if v >= self.c.perfect}
+        if not perfect:
+            return
+        self.fired.add("trivial_labels")
+        y = run.problem.extras.get("y_val")
+        if not isinstance(y, torch.Tensor) or y.numel() == 0 or y.is_floating_point():
+            run.diagnose(Diagnosis(
+                "check_skipped", "info", f"trivial_labels: {', '.join(perfect)} is perfect, but the task gives no "
+                "integer extras['y_val'] to tell whether its labels are trivially predictable",
+                evidence={"check": "trivial_labels"}, fix="give the Problem extras['y_val'] (the validation labels)"))
+            return
+        _, counts = torch.unique(y.reshape(-1), return_counts=True)
+        share = float(counts.max()) / y.numel()
+        if share >= self.c.majority:
+            metric = next(iter(perfect))
+            run.diagnose(Diagnosis(
+                "trivial_labels", "warning", f"{metric} is {num(perfect[metric])}, but "
+                f"{share:.1%} of the {y.numel()} validation labels are one class: a constant prediction scores "
+                "that", evidence={"metric": metric, "value": num(perfect[metric]), "majority_share": num(share),
+                                  "classes": int(counts.numel()), "labels": int(y.numel())},
+                fix="check how the labels are built (a constant, an off-by-one column, a filter that kept one class)"))

@@ -1,0 +1,149 @@
+"""The data checks before the LR probe: input scale, and the loss of fresh weights (nonfinite / bad_init_loss).
+
+Four model families (tests/diag_families.py): clean ones raise nothing above info over five seeds; a broken
+init is named as such and never blamed on (or fixed by lowering) the LR.
+"""
+from __future__ import annotations
+
+import time
+
+import pytest
+import torch
+
+from diag_families import FAMILIES, cnn_problem, lm_problem, mlp_problem, seq2seq_problem
+
+from orchestrator import diagnostics
+from orchestrator.config import OptimConfig, RunConfig
+from orchestrator.diagnostics.config import DiagnosticsConfig, InitConfig, ProbeConfig
+from orchestrator.diagnostics.init import check_init
+from orchestrator.ladder import Goal, Stage
+from orchestrator.trainer import TrainSettings
+
+torch.set_num_threads(1)
+
+
+class Sinks:
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return lambda *a, **k: None
+
+
+def cfg(**diag) -> RunConfig:
+    return RunConfig(task=None, diagnostics=DiagnosticsConfig(**diag))
+
+
+def settings(lr=1e-3, seed=0):
+    return TrainSettings(budget=100, lr=lr, batch_size=16, optim=OptimConfig(), seed=seed)
+
+
+def stage():
+    return Stage("s", Goal("val/loss", 0.0, "min"), knobs={})
+
+
+def before(problem_fn, lr=1e-3, **diag):
+    st = stage()
+    got = diagnostics.before_stage(cfg(**diag), st, lambda knobs: problem_fn(), settings(lr), Sinks())
+    return st, got
+
+
+def above_info(st):
+    return [(d["code"], d["message"]) for d in st.diagnoses if d["severity"] != "info"]
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_clean_families_raise_nothing_before_training(family):
+    for seed in range(5):
+        st, lr = before(lambda: FAMILIES[family](seed=seed))
+        assert above_info(st) == [], (family, seed)
+        assert lr == 1e-3  # the probe keeps a sane configured LR
+
+
+def test_the_init_check_costs_one_forward_and_backward():
+    problem = lm_problem()
+    start = time.perf_counter()
+    assert check_init(InitConfig(), stage(), problem, settings(), Sinks()) == "ok"
+    assert time.perf_counter() - start < 1.0  # ~10 ms on a laptop core: a generous bound
+
+
+def test_a_huge_last_layer_is_a_bad_init_not_a_high_lr():
+    st, lr = before(lambda: mlp_problem(last_scale=60.0), lr=3e-3)
+    codes = [d["code"] for d in st.diagnoses]
+    assert codes[0] == "bad_init_loss" and st.diagnoses[0]["evidence"]["before_update"]
+    assert "lr_too_high" not in codes
+    skipped = next(d for d in st.diagnoses if d["code"] == "lr_probe")
+    assert skipped["evidence"]["skipped"] and lr == 3e-3  # the LR is kept, not lowered
+
+
+def test_nan_at_init_in_a_masked_transformer_names_the_op():
+    # a query row that sees no key: torch.softmax over a row of -inf is 0/0, before any update
+    st, lr = before(lambda: lm_problem(mask_first_row=True))
+    first = st.diagnoses[0]
+    assert first["code"] == "nonfinite" and first["severity"] == "error" and first["evidence"]["before_update"]
+    assert first["evidence"]["trace"]["op"]["op"] == "_softmax"
+    assert first["evidence"]["trace"]["cause"] == "fully_masked_row"
+    assert "lr_too_high" not in {d["code"] for d in st.diagnoses} and lr == 1e-3
+
+
+def test_overflowing_hand_written_softmax_at_init_is_unstable_softmax():
+    st, _ = before(lambda: lm_problem(hand_softmax=True, score_scale=1000.0))
+    codes = [d["code"] for d in st.diagnoses]
+    assert codes[:2] == ["nonfinite", "unstable_softmax"] and "lr_too_high" not in codes
+    assert st.diagnoses[1]["evidence"]["op"]["op"] == "exp"
+
+
+def test_without_chance_loss_the_init_loss_check_says_it_skipped():
+    def problem():
+        p = seq2seq_problem()
+        p.chance_loss = None
+        return p
+    st, _ = before(problem, probe=ProbeConfig(enabled=False))
+    d = next(d for d in st.diagnoses if d["code"] == "check_skipped")
+    assert d["severity"] == "info" and d["evidence"]["check"] == "bad_init_loss"
+
+
+@pytest.mark.parametrize("make", [lambda: mlp_problem(x_scale=255.0, x_shift=128.0),
+                                  lambda: cnn_problem(pixel_scale=255.0)], ids=["mlp", "cnn"])
+def test_unscaled_inputs_are_reported_before_the_probe(make):
+    st, _ = before(make, lr=1e-2)
+    assert st.diagnoses[0]["code"] == "input_scale" and st.diagnoses[0]["severity"] == "warning"
+
+
+def test_input_scale_once_per_run_first_stages_only():
+    st = Stage("later", Goal("val/loss", 0.0, "min"), knobs={}, after=["s"])
+    diagnostics.before_stage(cfg(), st, lambda k: mlp_problem(x_scale=255.0), settings(), Sinks())
+    assert st.diagnoses == []
+
+
+def test_digits_and_standardised_data_raise_no_input_scale():
+    from stages.digits import DigitsTask
+    task = DigitsTask()
+    for n in (10, 100, 1437):
+        st, _ = before(lambda: task.build({"subset": n}, 0), probe=ProbeConfig(enabled=False))
+        assert "input_scale" not in {d["code"] for d in st.diagnoses}, n
+    raw = DigitsTask(scale_inputs=False)  # pixels 0..16: not centred
+    st, _ = before(lambda: raw.build({}, 0), probe=ProbeConfig(enabled=False))
+    assert "input_scale" in {d["code"] for d in st.diagnoses}
+
+
+def test_one_feature_a_thousand_times_the_others_is_mixed_scales():
+    def problem():
+        p = mlp_problem()
+        p.extras["x_train"] = p.extras["x_train"].clone()
+        p.extras["x_train"][:, 3] *= 1000
+        return p
+    st, _ = before(problem, probe=ProbeConfig(enabled=False))
+    d = next(d for d in st.diagnoses if d["code"] == "input_scale")
+    assert "apart" in d["message"]
+
+
+def test_nan_in_a_few_training_inputs_is_data_not_the_lr():
+    def problem():
+        p = mlp_problem()
+        x = p.extras["x_train"]
+        x[37, 2] = float("nan")  # one bad example, beyond the first batch
+        return p
+    st, lr = before(problem, lr=1e-2)
+    first = st.diagnoses[0]
+    assert first["code"] == "nonfinite" and first["evidence"]["what"] == "input"
+    assert "lr_too_high" not in {d["code"] for d in st.diagnoses} and lr == 1e-2

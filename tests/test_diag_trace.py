@@ -1,0 +1,68 @@
+"""The op-level trace in a masked Transformer: intended -inf is no finding, the op that breaks is named."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from diag_families import CausalLM
+
+from orchestrator.diagnostics.trace import born_here, trace_step
+
+torch.set_num_threads(1)
+
+
+def lm_loss(m, b):
+    return F.cross_entropy(m(b[:, :-1]).reshape(-1, 8), b[:, 1:].reshape(-1))
+
+
+def trace(**kw):
+    torch.manual_seed(0)
+    batch = torch.randint(0, 8, (4, 10), generator=torch.Generator().manual_seed(0))
+    return trace_step(CausalLM(8, **kw), lm_loss, batch)
+
+
+def test_a_clean_causal_mask_is_no_finding():
+    for hand in (False, True):
+        t = trace(hand_softmax=hand)
+        assert t["phase"] == "none" and "op" not in t and t["cause"] is None
+
+
+def test_hand_written_softmax_under_a_mask_is_unstable_softmax():
+    t = trace(hand_softmax=True, score_scale=1000.0)
+    assert t["op"]["op"] == "exp" and t["cause"] == "unstable_softmax"
+    assert t["op"]["inputs"][0]["inf"] > 0  # its input held the mask's -inf, and it was still named
+
+
+def test_softmax_over_a_fully_masked_row_is_named():
+    t = trace(mask_first_row=True)
+    assert t["op"]["op"] == "_softmax" and t["cause"] == "fully_masked_row"
+    t = trace(mask_first_row=True, hand_softmax=True)  # exp(-inf) = 0 everywhere: 0 / 0
+    assert t["op"]["op"] == "div" and t["cause"] == "division_by_zero"
+
+
+def test_born_here_rules():
+    x = torch.tensor([1.0, 100.0, float("-inf")])
+    assert born_here([x.exp()], [x], [])                      # exp(100) = inf beside an intended -inf
+    assert not born_here([x * 2], [x], [])                    # -inf passed on
+    assert not born_here([torch.full((2,), float("-inf"))], [], [float("-inf")])  # written on purpose
+    m = torch.tensor([True, False, False])
+    assert not born_here([x.masked_fill(m, float("-inf"))], [x, m], [float("-inf")])
+    assert born_here([x - x], [x], [])                        # -inf - -inf: a NaN is born
+
+
+def test_the_lr_probe_names_an_unstable_softmax_before_blaming_the_lr():
+    from diag_families import lm_problem
+    from test_diag_init import before
+    st, lr = before(lambda: lm_problem(hand_softmax=True, score_scale=3.0), lr=3e-3)
+    codes = [d["code"] for d in st.diagnoses]
+    assert codes.index("unstable_softmax") < codes.index("lr_too_high")
+    assert st.diagnoses[codes.index("unstable_softmax")]["evidence"]["op"]["op"] == "exp"
+
+
+def test_an_additive_mask_in_the_batch_is_no_bad_data():
+    from orchestrator.diagnostics.trace import batch_nonfinite
+    mask = torch.zeros(4, 4).masked_fill(torch.triu(torch.ones(4, 4, dtype=torch.bool), 1), float("-inf"))
+    x = torch.randn(2, 4)
+    assert batch_nonfinite((x, mask)) == 0
+    x[0, 1] = float("nan")
+    assert batch_nonfinite({"x": x, "mask": mask}) == 1
