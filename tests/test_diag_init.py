@@ -88,8 +88,8 @@ def test_nan_at_init_in_a_masked_transformer_names_the_op():
 def test_overflowing_hand_written_softmax_at_init_is_unstable_softmax():
     st, _ = before(lambda: lm_problem(hand_softmax=True, score_scale=1000.0))
     codes = [d["code"] for d in st.diagnoses]
-    assert codes[:2] == ["nonfinite", "unstable_softmax"] and "lr_too_high" not in codes
-    assert st.diagnoses[1]["evidence"]["op"]["op"] == "exp"
+    assert codes[:2] == ["unstable_softmax", "nonfinite"] and "lr_too_high" not in codes
+    assert st.diagnoses[0]["evidence"]["op"]["op"] == "exp"
 
 
 def test_without_chance_loss_the_init_loss_check_says_it_skipped():

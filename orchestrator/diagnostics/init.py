@@ -85,19 +85,19 @@ def nonfinite_at_init(stage, problem, model, batch, first: float, bad_grads: lis
         where += f", first non-finite module output: {trace['module']} ({trace.get('type')})"
     if trace.get("nonfinite_parameters"):
         where += f"; the weights are already non-finite: {', '.join(trace['nonfinite_parameters'][:3])}"
-    what = "loss" if not math.isfinite(first) else "gradient"
     cause = trace.get("cause")
+    if CAUSE_CODE.get(cause, cause) not in (None, "nonfinite"):  # a named bug: said first, it is the root
+        top = max((r["max"] for r in op.get("inputs", []) if isinstance(r.get("max"), (int, float))), default=None)
+        message, fix = CAUSES[cause]
+        record(stage, sinks, Diagnosis(
+            cause, "error", message.format(top=top, phase=op.get("phase", "forward"))
+            + f" (op {op.get('op')} in {op.get('module') or trace.get('module')}, before any update)",
+            evidence={"op": op, "module": trace.get("module"), "type": trace.get("type"), "cause": cause,
+                      "before_update": True}, fix=fix))
+    what = "loss" if not math.isfinite(first) else "gradient"
     record(stage, sinks, Diagnosis(
         "nonfinite", "error", f"the {what} of fresh weights is non-finite on the first batch, before any "
         f"update{where}: no learning rate causes this", evidence={"before_update": True, "loss": num(first),
         "nonfinite_gradients": bad_grads[:10], "trace": trace},
         fix=CAUSES[cause][1] if cause else "look at the named module and op (and the initialisation); the LR "
         "is not the cause"))
-    if cause:
-        top = max((r["max"] for r in op.get("inputs", []) if isinstance(r.get("max"), (int, float))), default=None)
-        message, fix = CAUSES[cause]
-        record(stage, sinks, Diagnosis(
-            CAUSE_CODE.get(cause, cause), "error", message.format(top=top, phase=op.get("phase", "forward"))
-            + f" (op {op.get('op')} in {op.get('module') or trace.get('module')}, before any update)",
-            evidence={"op": op, "module": trace.get("module"), "type": trace.get("type"), "cause": cause,
-                      "before_update": True}, fix=fix))

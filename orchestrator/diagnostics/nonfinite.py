@@ -107,21 +107,23 @@ class NonFiniteCheck:
         stats.batches = []
         self.snapshot_step = run.iteration + 1
         evidence["recovery"] = self.recoveries
+        self.name_cause(run, bad_step, trace)  # the root cause first, then what was done about it
         run.diagnose(Diagnosis(
             "nonfinite", "warning", f"loss/gradient non-finite at iteration {bad_step}{where}",
             iteration=bad_step, evidence=evidence, fix=self.fix(trace), applied="; ".join(applied)))
-        self.name_cause(run, bad_step, trace)
 
     def name_cause(self, run, bad_step: int, trace: dict) -> None:
         """The specific cause the trace found (unstable_softmax, ...), once per stage."""
         cause = trace.get("cause")
+        if CAUSE_CODE.get(cause, cause) == "nonfinite":  # no code of its own: the nonfinite diagnosis says it
+            return
         if cause and not self.causes:  # the cause once per stage: later ones are its consequences
             self.causes.add(cause)
             op = trace.get("op") or {}
             top = max((r["max"] for r in op.get("inputs", []) if isinstance(r.get("max"), (int, float))), default=None)
             message, fix = CAUSES[cause]
             run.diagnose(Diagnosis(
-                CAUSE_CODE.get(cause, cause), "error", message.format(top=top, phase=op.get("phase", "forward"))
+                cause, "error", message.format(top=top, phase=op.get("phase", "forward"))
                 + f" (op {op.get('op')} in {op.get('module') or trace.get('module')})",
                 iteration=bad_step, evidence={"op": op, "module": trace.get("module"), "type": trace.get("type"),
                                               "cause": cause},
