@@ -44,6 +44,10 @@ def decide(ladder: Ladder, stage: Stage, outcome: Outcome, knobs: Mapping[str, K
            max_insertions: int) -> Decision:
     if outcome.converged:
         return Decision(ADVANCE, stage.name, outcome.reason)
+    cause = stage.cause or {}
+    if cause.get("root") and cause.get("severity") == "error":  # an easier stage would not fix a bug
+        return Decision(STOP, stage.name, f"{outcome.reason}; the diagnostics found a bug ({cause['code']}): "
+                        "fix it first, an intermediate stage would only hide it")
     if not stage.after:
         return Decision(STOP, stage.name, f"{outcome.reason}; it is a first stage, so there is no easier "
                         "stage to insert before it: make it easier or look for a bug (see diagnoses)")

@@ -89,3 +89,15 @@ def test_neighbouring_categories_keep_the_harder_problem_while_numbers_can_move(
     # categories two apart meet in the middle whatever the numbers do
     lm = dict(first_word, variant="lm")
     assert intermediate(knobs, lm, translate)["variant"] == "first_word"
+
+
+def test_a_bug_named_as_the_cause_stops_instead_of_inserting():
+    ladder = chain(("a", {"subset": 10}, CONVERGED, 50), ("b", {"subset": 1000}, FAILED, 400))
+    failed = Outcome(False, 400, 0.1, "budget spent")
+    ladder["b"].cause = {"code": "input_scale", "severity": "warning", "root": True}
+    assert decide(ladder, ladder["b"], failed, {"subset": SUBSET}, 3).kind == INSERT  # a warning: maybe hard
+    ladder["b"].cause = {"code": "exploding_gradients", "severity": "error", "root": False}
+    assert decide(ladder, ladder["b"], failed, {"subset": SUBSET}, 3).kind == INSERT  # a symptom
+    ladder["b"].cause = {"code": "params_not_updating", "severity": "error", "root": True}
+    d = decide(ladder, ladder["b"], failed, {"subset": SUBSET}, 3)
+    assert d.kind == STOP and "params_not_updating" in d.reason
