@@ -66,6 +66,7 @@ class StageRun:
     base_lr: float = 0.0                # the LR before decay (diagnostics may lower it)
     clip_norm: Optional[float] = None   # diagnostics may switch clipping on mid-stage
     last_metrics: dict = field(default_factory=dict)
+    initial_state: Optional[dict] = None  # the model as the task built it (before a warm start): "fresh" weights
 
     def epoch(self) -> float:
         return self.iteration * self.sampler.batch_size / self.sampler.size

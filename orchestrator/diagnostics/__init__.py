@@ -9,7 +9,8 @@ The engine calls these functions, and nothing else of this package:
 Each check family lives in its own module; docs/diagnostics.md lists every code and threshold.
 Codes: lr_too_high, lr_probe, nonfinite, unstable_softmax, division_by_zero, log_of_zero,
 exploding_gradients, vanishing_gradients, dead_units, saturated_units, input_scale, bad_init_loss,
-params_not_updating, batch_dependence, labels_not_learnable, overfit_batch_size_1, lr_too_low.
+params_not_updating, batch_dependence, labels_not_learnable, overfit_batch_size_1, lr_too_low,
+loss_floor, check_skipped.
 """
 from __future__ import annotations
 
@@ -46,6 +47,10 @@ def monitors_for(cfg: Any, stage, problem) -> list:
         monitors.append(HealthMonitor(d.health))
     if d.failure.enabled and problem.train_size <= d.failure.small_data:
         monitors.append(StartRecord(d.failure))
+    if d.start.enabled:
+        from .startchecks import StartChecks
+        # right after the data check (the root cause first), before anything that watches the steps
+        monitors.insert(1 if d.inputs.enabled else 0, StartChecks(d.start, d.failure.small_data))
     return monitors
 
 
