@@ -118,8 +118,8 @@ class StartConfig:
 
     enabled: bool = True
     examples: int = 64            # training examples in the one forward/backward of the gradient check
-    frozen_share: float = 0.5     # requires_grad=False on less than this share of the weights: a frozen
-    #                               part (warning); on more: fine-tuning on purpose (info)
+    frozen_share: float = 0.9     # requires_grad=False on less than this share of the weights: a frozen
+    #                               part (warning); on more: a frozen backbone on purpose (info)
     zero_update: float = 0.05     # a parameter whose gradient was exactly zero at the start moved less than
     #                               this x the median relative change of the others by the end: stuck
     batch_examples: int = 8       # `batch_dependence`: a batch this large, two of its examples alone

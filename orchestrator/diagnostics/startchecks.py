@@ -4,8 +4,8 @@ A frozen or detached part, outputs that depend on batch-mates, constant labels: 
 stage still meet its goal, so waiting for a failure hides them. At the start of a stage whose weights
 are fresh (iteration 0, no warm start) the monitor runs, in a few forward passes:
 - `params_not_updating`: one forward/backward on `start.examples` (64) training examples. Parameters
-  with requires_grad=False (warning when they are less than `start.frozen_share` (50%) of the weights:
-  a frozen part; info above: fine-tuning on purpose), not in the optimizer (error), used by the forward
+  with requires_grad=False (warning when they are less than `start.frozen_share` (90%) of the weights:
+  a frozen part; info above: a frozen backbone on purpose), not in the optimizer (error), used by the forward
   but reached by no gradient (error: a .detach() or a non-differentiable op cuts them off). A parameter
   the forward never touches is `info` (another variant's part, e.g. an encoder an LM stage does not
   use). A gradient exactly zero everywhere is an error at once, unless some parameter is all zeros
@@ -101,7 +101,8 @@ class StartChecks:
                 evidence={"parameters": {n: "requires_grad is False (frozen)" for n in frozen[:50]},
                           "frozen_share": num(share)},
                 fix="set requires_grad=True on them" + ("" if part else " (ignore if you fine-tune on purpose)")))
-            self.reported.update(frozen)
+            if part:
+                self.reported.update(frozen)
         trainable = [(n, p) for n, p in named if p.requires_grad]
         in_opt = {id(p) for g in run.optimizer.param_groups for p in g["params"]}
         outside = [n for n, p in trainable if id(p) not in in_opt]
