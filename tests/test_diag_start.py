@@ -70,16 +70,16 @@ class MLP(nn.Module):
         return self.fc3(torch.relu(self.fc2(h)))
 
 
-def mlp_problem(seed=0, bug=None, labels=None, loss_fn=None):
-    x, y = blobs(seed=seed)
+def mlp_problem(seed=0, bug=None, labels=None, loss_fn=None, classes=3):
+    x, y = blobs(seed=seed, classes=classes)
     if labels is not None:
         y = labels(y)
     torch.manual_seed(seed)
-    model = MLP(bug=bug)
+    model = MLP(bug=bug, classes=classes)
     if bug == "frozen":
         model.fc1.weight.requires_grad_(False)
         model.fc1.bias.requires_grad_(False)
-    return tuple_problem(model, x, y, 3, loss_fn)
+    return tuple_problem(model, x, y, classes, loss_fn)
 
 
 def images(n=64, seed=0):
@@ -416,3 +416,28 @@ def test_warm_started_stages_are_not_checked_again():
     st = Stage("later", Goal("train/acc", 2.0, "max"), knobs={}, after=["first"])
     r, _ = run(mlp_problem(bug="frozen"), budget=10, stage=st)
     assert found(r, "params_not_updating") == []
+
+
+# --- loss_floor ---------------------------------------------------------------------------------------
+
+def double_softmax(out, t):
+    return F.cross_entropy(torch.softmax(out, -1), t)  # cross_entropy applies its own: the loss cannot reach 0
+
+
+@pytest.mark.parametrize("family,make", [("mlp", lambda: mlp_problem(loss_fn=double_softmax, classes=10)),
+                                         ("cnn", lambda: cnn_problem(loss_fn=double_softmax))])
+def test_a_loss_with_a_floor_is_named_when_the_goal_is_met(family, make):
+    r, outcome = run(make(), budget=400, lr=1e-2, target=1.0)
+    assert outcome.converged
+    d = found(r, "loss_floor")
+    assert d and d[0]["evidence"]["train_loss_later"] > d[0]["evidence"]["limit"]
+
+
+@pytest.mark.parametrize("family,make", [
+    ("mlp", lambda: mlp_problem(classes=10)),
+    ("mlp, label smoothing", lambda: mlp_problem(classes=10, loss_fn=lambda o, t: F.cross_entropy(o, t, label_smoothing=0.1))),
+    ("gru", lambda: gru_problem())])
+def test_a_memorised_clean_stage_has_no_floor(family, make):
+    r, outcome = run(make(), budget=400, lr=1e-2, target=1.0)
+    assert outcome.converged
+    assert above_info(r) == []

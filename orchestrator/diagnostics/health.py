@@ -16,8 +16,9 @@ recurrent layer's output sequence, a PackedSequence's data included), and after 
   `health.grad_weight_ratio` (10): huge from the first step, which no running median can call a spike.
 - the update/weight ratio ||dW|| / ||W|| of each weight layer over the next step (cs231n: ~1e-3 is
   healthy), kept for `lr_too_low` after a failure and plotted; its median over layers above
-  `health.update_ratio_high` (0.1) at `health.update_ratio_samples` (2) samples: `exploding_gradients`
-  (the steps are too large for the weights: LR too high). Zero weights (zero-initialised) are left out.
+  `health.update_ratio_high` (0.1) at `health.update_ratio_samples` (2) samples after the first step (Adam's
+  first step moves every weight by the LR, whatever the gradient): `exploding_gradients` (the steps are
+  too large for the weights: LR too high). Zero weights (zero-initialised) are left out.
 Scalars go to `sinks.scalars` under `health/...`; activation histograms (at most 32 modules) to
 `sinks.histogram(stage, iteration, "activations/<module>", values)`. Each code fires once per stage.
 """
@@ -112,7 +113,8 @@ class HealthMonitor:
         self.update_ratios.append((step - 1, ratios))
         run.sinks.scalars(run.stage, step - 1, {f"health/update_ratio/{n}": r for n, r in ratios.items()})
         finite = sorted(v for v in ratios.values() if math.isfinite(v))
-        if finite and finite[len(finite) // 2] > self.c.update_ratio_high:
+        # not the first step: Adam's first step moves every weight by the LR whatever the gradient
+        if step - 1 > 1 and finite and finite[len(finite) // 2] > self.c.update_ratio_high:
             self.high_updates += 1
             if self.high_updates >= self.c.update_ratio_samples:
                 median = finite[len(finite) // 2]
