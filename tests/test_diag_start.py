@@ -441,3 +441,39 @@ def test_a_memorised_clean_stage_has_no_floor(family, make):
     r, outcome = run(make(), budget=400, lr=1e-2, target=1.0)
     assert outcome.converged
     assert above_info(r) == []
+
+
+# --- labels_not_learnable after a failure (judged on final losses, only where it can tell) -----------
+
+def test_small_stage_with_good_labels_gets_no_label_verdict():
+    # 16 examples: shuffled labels are memorised as fast as real ones, so there is no verdict
+    problem = mlp_problem()
+    problem.train_size = 16
+    r, _ = run(problem, budget=20, target=2.0, after_failure=True)
+    assert found(r, "labels_not_learnable") == []
+
+
+@pytest.mark.parametrize("bug", ["frozen_all", "detach_output"])
+def test_a_broken_model_is_not_blamed_on_its_labels(bug):
+    x, y = blobs(n=200)
+    torch.manual_seed(0)
+    model = MLP()
+    loss_fn = None
+    if bug == "frozen_all":
+        for p in model.parameters():
+            p.requires_grad_(False)
+    else:
+        def loss_fn(out, t):
+            return F.cross_entropy(out.detach().requires_grad_(), t)  # trains nothing, raises nothing
+    r, _ = run(tuple_problem(model, x, y, 3, loss_fn), budget=20, after_failure=True)
+    assert found(r, "labels_not_learnable") == []
+    assert found(r, "params_not_updating")  # the real cause is named instead
+
+
+def test_labels_shuffled_against_inputs_are_named_in_a_gru_free_family():
+    # a CNN whose labels were permuted once in the data pipeline: no better than shuffled
+    x, y = images(n=256)
+    y = y[torch.randperm(len(y), generator=torch.Generator().manual_seed(3))]
+    torch.manual_seed(0)
+    r, _ = run(tuple_problem(CNN(), x, y, 4), budget=20, after_failure=True)
+    assert found(r, "labels_not_learnable", ("error",))

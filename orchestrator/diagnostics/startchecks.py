@@ -94,14 +94,15 @@ class StartChecks:
         if frozen:
             share = sum(p.numel() for n, p in named if not p.requires_grad) / total
             part = share < self.c.frozen_share
+            nothing = len(frozen) == len(named)  # nothing trains at all: never on purpose
             found.append(Diagnosis(
-                "params_not_updating", "warning" if part else "info",
+                "params_not_updating", "error" if nothing else "warning" if part else "info",
                 f"{len(frozen)} parameter tensor(s) have requires_grad=False and will not train "
                 f"({share:.0%} of the weights): {_names(frozen)}",
                 evidence={"parameters": {n: "requires_grad is False (frozen)" for n in frozen[:50]},
                           "frozen_share": num(share)},
                 fix="set requires_grad=True on them" + ("" if part else " (ignore if you fine-tune on purpose)")))
-            if part:
+            if part or nothing:
                 self.reported.update(frozen)
         trainable = [(n, p) for n, p in named if p.requires_grad]
         in_opt = {id(p) for g in run.optimizer.param_groups for p in g["params"]}
