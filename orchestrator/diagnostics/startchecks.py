@@ -11,6 +11,8 @@ are fresh (iteration 0, no warm start) the monitor runs, in a few forward passes
   use). A gradient exactly zero everywhere is an error at once, unless some parameter is all zeros
   (a zero-initialised layer blocks the first gradient on purpose): then it is confirmed at the stage's
   end when the parameter moved less than `start.zero_update` (5%) x the others' median relative change.
+  Only info when no weight matrix is among them (a norm's scale before attention over a single key
+  gets exactly zero by design).
 - `batch_dependence`: in eval mode, two examples alone vs inside a batch of `start.batch_examples` (8),
   at the output (Problem.forward, cropped to the shorter padded length, relative tolerance
   `start.batch_tolerance` 1e-3; error) and at the loss (warning): a batch loss must lie within its
@@ -160,8 +162,10 @@ class StartChecks:
             blocker = next((n for n, p in named if not n.endswith("bias") and p.numel() and not _any_nonzero(p)),
                            None)
             if blocker is None:
-                found.append(_zero_gradient(zero, "at the first step"))
-                self.reported.update(zero)
+                d = _zero_gradient(zero, "at the first step", _has_matrix(model, zero))
+                found.append(d)
+                if d.severity != "info":
+                    self.reported.update(zero)
             else:
                 self.zero = zero
                 self.suspects = {n: p.detach().clone() for n, p in trainable}
@@ -182,8 +186,10 @@ class StartChecks:
         stuck = [n for n in zero if change.get(n, 1.0) == 0.0 or change.get(n, 1.0) < self.c.zero_update * typical]
         if not stuck:
             return []
-        self.reported.update(stuck)
-        return [_zero_gradient(stuck, "at the start and they did not move during the stage")]
+        d = _zero_gradient(stuck, "at the start and they did not move during the stage", _has_matrix(run.model, stuck))
+        if d.severity != "info":
+            self.reported.update(stuck)
+        return [d]
 
     # --- a loss that cannot reach zero --------------------------------------------------------------
 
@@ -470,8 +476,15 @@ def _full_loss(run, model) -> float:
         model.train(was)
 
 
-def _zero_gradient(names: list, when: str) -> Diagnosis:
-    return Diagnosis("params_not_updating", "error",
+def _has_matrix(model, names: list) -> bool:
+    chosen = set(names)
+    return any(p.dim() >= 2 for n, p in model.named_parameters() if n in chosen)
+
+
+def _zero_gradient(names: list, when: str, matrix: bool) -> Diagnosis:
+    # a weight matrix that gets no signal is a dead layer; norm scales and biases alone can get exactly zero
+    # by design (a LayerNorm before attention over a single key, whose softmax is constant)
+    return Diagnosis("params_not_updating", "error" if matrix else "info",
                      f"{len(names)} parameter tensor(s) got a gradient exactly zero {when}: {_names(names)}",
                      evidence={"parameters": {n: "its gradient is exactly zero" for n in names[:50]}},
                      fix="check for a multiplication by a zero constant, dead ReLUs before them (init/bias), "
