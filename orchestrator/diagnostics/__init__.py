@@ -42,7 +42,9 @@ def monitors_for(cfg: Any, stage, problem) -> list:
         consumers.append(NonFiniteCheck(d.nonfinite, spikes))
     if consumers:
         monitors.append(StepStats(consumers, d.nonfinite.check_every,
-                                  every_step_until=d.spikes.early if spikes is not None else 0))
+                                  every_step_until=d.spikes.dense if spikes is not None else 0,
+                                  sparse_until=d.spikes.early if spikes is not None else 0,
+                                  sparse_every=d.spikes.sparse_every))
     if d.health.enabled and d.health.every:
         monitors.append(HealthMonitor(d.health))
     if d.failure.enabled and problem.train_size <= d.failure.small_data:

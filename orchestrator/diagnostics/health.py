@@ -19,7 +19,8 @@ recurrent layer's output sequence, a PackedSequence's data included), and after 
   `health.update_ratio_high` (0.1) at `health.update_ratio_samples` (2) samples after the first step (Adam's
   first step moves every weight by the LR, whatever the gradient): `exploding_gradients` (the steps are
   too large for the weights: LR too high). Zero weights (zero-initialised) are left out.
-Scalars go to `sinks.scalars` under `health/...`; activation histograms (at most 32 modules) to
+Scalars go to `sinks.scalars` under `health/...`; histograms of activations (parameter-free modules and
+recurrent layers, at most 32) to
 `sinks.histogram(stage, iteration, "activations/<module>", values)`. Each code fires once per stage.
 """
 from __future__ import annotations
@@ -130,7 +131,10 @@ class HealthMonitor:
         drawn = 0
         for name, (m, y) in self.acts.items():
             y = y.float()
-            if self.c.histograms and drawn < MAX_HISTOGRAMS and not isinstance(m, NOT_DEAD):
+            # histograms of the activations (parameter-free modules, recurrent states): the layers' own
+            # outputs are summarised by their scalars, and each histogram costs a TensorBoard write
+            activation = isinstance(m, RECURRENT) or not any(True for _ in m.parameters(recurse=False))
+            if self.c.histograms and drawn < MAX_HISTOGRAMS and activation and not isinstance(m, NOT_DEAD):
                 drawn += 1
                 run.sinks.histogram(stage, step, f"activations/{name}", y.flatten().cpu())
             self.dead(run, step, name, m, y, scalars)

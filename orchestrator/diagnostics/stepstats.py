@@ -13,12 +13,15 @@ import torch
 
 
 class StepStats:
-    def __init__(self, consumers: list, check_every: int = 10, every_step_until: int = 0):
+    def __init__(self, consumers: list, check_every: int = 10, every_step_until: int = 0, sparse_until: int = 0,
+                 sparse_every: int = 5):
         self.consumers = consumers
         self.check_every = check_every
-        # gradient norms every step while spikes matter (early training), then one per window: the
-        # loss alone catches a non-finite step (a non-finite gradient makes the next loss non-finite)
+        # gradient norms every step while spikes matter most (the first iterations), then every few steps
+        # while early spikes still count, then one per window: the loss alone catches a non-finite step
+        # (a non-finite gradient makes the next loss non-finite). Each norm costs a fused kernel + a list.
         self.every_step_until = every_step_until
+        self.sparse_until, self.sparse_every = sparse_until, max(1, sparse_every)
         self.losses: list = []
         self.norms: list = []
         self.batches: list = []        # (permutation, end) of each step since the last snapshot, for replay
@@ -33,7 +36,8 @@ class StepStats:
 
     def after_backward(self, run, loss: torch.Tensor) -> None:
         step = run.iteration + 1  # the step now in progress (its update is not applied yet)
-        if step <= self.every_step_until or step % self.check_every == 0:
+        if step <= self.every_step_until or step % self.check_every == 0 or (
+                step <= self.sparse_until and step % self.sparse_every == 0):
             grads = [p.grad for p in self.params if p.grad is not None]
             self.norms.append(torch._foreach_norm(grads) if grads else [torch.zeros((), device=loss.device)])
         else:
@@ -47,7 +51,10 @@ class StepStats:
     def flush(self, run, step: int) -> None:
         n = len(self.losses)
         measured = [x for x in self.norms if x is not None]
-        losses = torch.stack([loss.reshape(()) for loss in self.losses]).float()
+        try:  # scalar losses, the usual case: one stack
+            losses = torch.stack(self.losses).float().reshape(n)
+        except RuntimeError:  # a loss of shape (1,) here and () there
+            losses = torch.stack([loss.reshape(()) for loss in self.losses]).float()
         widths = {len(x) for x in measured}
         if not measured:
             norms = losses.new_zeros(0)
