@@ -3,8 +3,9 @@
 Same model (the digits MLP), same data, same batches, same number of steps, and the same
 evaluations (a hand-written loop checks validation accuracy too); the stage adds TensorBoard
 logging, goal and plateau checks, checkpoints and, in the last row, every default diagnostic.
-Runs alternate; the ratio of medians and the ratio of the fastest runs are both reported, since
-the machine is shared and noisy.
+Runs alternate; the ratio of medians, the ratio of the fastest runs and the median of the paired
+ratios (each repeat's run over the bare run just before it, which cancels slow drifts in the load)
+are all reported, since the machine is shared and noisy.
 
     .venv/bin/python benchmarks/overhead.py [--steps 3000] [--repeats 5] [--hidden 128]
 """
@@ -108,10 +109,12 @@ def main() -> None:
     print(f"digits MLP (hidden {args.hidden}), {args.steps} steps, batch {args.batch_size}, "
           f"eval every {EVAL_EVERY}, log every {args.log_every}, median of {args.repeats}, "
           f"torch threads {torch.get_num_threads()}, {'CPU' if args.cpu_time else 'wall'} time")
-    print(f"{'':30} {'seconds':>8} {'ms/step':>8} {'ratio':>6} {'ratio of fastest runs':>22}")
+    print(f"{'':30} {'seconds':>8} {'ms/step':>8} {'ratio':>6} {'ratio of fastest runs':>22} {'paired ratio':>13}")
     for name, times in rows.items():
         t = statistics.median(times)
-        print(f"{name:30} {t:8.3f} {1000 * t / args.steps:8.3f} {t / base:6.3f} {min(times) / fastest:22.3f}")
+        paired = statistics.median(a / b for a, b in zip(times, rows["bare PyTorch loop"]))
+        print(f"{name:30} {t:8.3f} {1000 * t / args.steps:8.3f} {t / base:6.3f} {min(times) / fastest:22.3f} "
+              f"{paired:13.3f}")
 
 
 if __name__ == "__main__":
