@@ -270,11 +270,18 @@ def above_info(r):
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_clean_models_raise_nothing_above_info(family):
-    for seed in range(3):
+    for seed in range(5):
         r, _ = run(FAMILIES[family](seed=seed), budget=30)
         assert above_info(r) == [], (family, seed)
         skipped = [d for d in r.stage.diagnoses if d["code"] == "check_skipped"]
         assert skipped == [], (family, seed, skipped)  # every check could run on every family
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_clean_models_pass_the_failure_checks_too(family):
+    # forced on a stage that cannot meet its goal: the checks that separate a bug from a hard problem
+    r, outcome = run(FAMILIES[family](), budget=30, after_failure=True)
+    assert not outcome.converged and above_info(r) == []
 
 
 # --- params_not_updating ------------------------------------------------------------------------------
