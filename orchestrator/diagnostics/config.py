@@ -52,7 +52,7 @@ class SpikeConfig:
     min_history: int = 20         # norms needed before spikes are judged
     early: int = 1000             # "early": spikes in the first this-many iterations count toward clipping
     dense: int = 200              # gradient norms at every step for this many iterations, then every
-    sparse_every: int = 5         # this-many-th step until `early`, then once per nonfinite.check_every (cost)
+    sparse_every: int = 10        # this-many-th step until `early`, then once per nonfinite.check_every (cost)
     min_spikes: int = 3           # this many early spikes switch clipping on (or recommend it)
     auto_clip: bool = True        # False: only recommend clipping
     clip_percentile: float = 50.0  # clip at this percentile of the observed norms (AutoClip, Seetharaman 2020)
