@@ -75,9 +75,12 @@ class HealthMonitor:
     def on_start(self, run) -> None:
         self.fired, self.update_ratios, self.pending, self.high_updates = set(), [], None, 0
         self.every = self.c.every or 1 << 62
-        self.next_sample = run.iteration + 1  # the first step
-        self.arm(run.model)
-        self.next_sample = self._after(run.iteration + 1)
+        # the first step, then the schedule; a resumed stage keeps the schedule of a run never interrupted
+        nxt = 1 if run.iteration == 0 else self._after(run.iteration)
+        if nxt == run.iteration + 1:
+            self.arm(run.model)
+            nxt = self._after(nxt)
+        self.next_sample = nxt
 
     def _after(self, step: int) -> int:
         """The next sampled step after `step`."""

@@ -444,16 +444,19 @@ class UsedTensors(TorchFunctionMode):
 
 @contextmanager
 def preserved(run):
-    """Run checks without disturbing training: RNG, buffers (BatchNorm statistics), mode and gradients."""
+    """Run checks without disturbing training: RNG, buffers (BatchNorm statistics), mode and gradients
+    (the checks' own gradients are dropped; the training's are put back)."""
     model = run.model
     rng = torch.get_rng_state()
     cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
     buffers = {k: v.detach().clone() for k, v in model.named_buffers()}
+    grads = [(p, p.grad) for p in model.parameters()]  # the training's own (the final histograms read them)
     was = model.training
     try:
         yield
     finally:
-        model.zero_grad(set_to_none=True)
+        for p, g in grads:
+            p.grad = g
         with torch.no_grad():
             for k, v in model.named_buffers():
                 if k in buffers:
