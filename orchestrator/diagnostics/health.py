@@ -185,7 +185,8 @@ class HealthMonitor:
         unit_dim = 1 if y.dim() in (4, 5) or (y.dim() == 3 and isinstance(m, CHANNELS_FIRST)) else y.dim() - 1
         fired = (y != 0).transpose(0, unit_dim).reshape(y.shape[unit_dim], -1).any(dim=1)
         dead = 1.0 - fired.float().mean().item()
-        scalars[f"health/dead_fraction/{name}"] = dead
+        if dead > 0 or not own:  # a layer with weights is plotted only when some of its outputs are dead
+            scalars[f"health/dead_fraction/{name}"] = dead
         if dead > self.c.dead_fraction:
             self.fire(run, step, "dead_units",
                       f"{dead:.0%} of the units of {type(m).__name__} {name} output 0 for every example of a "
