@@ -1,6 +1,7 @@
 """Layer health during training, on any architecture: activations, per-layer gradients, update/weight ratios.
 
-At the first step, at iteration `health.early_sample` (50) and every `health.every` iterations (500), the
+At the first step, at iteration `health.early_sample` (50; stages shorter than 2 x `health.every` only)
+and every `health.every` iterations (500), the
 forward of one training step is watched with hooks on every leaf module (no extra forward pass; a
 recurrent layer's output sequence, a PackedSequence's data included), and after its backward:
 - `dead_units`: share of a module's units (channels, or the last dimension of a sequence) whose output
@@ -75,6 +76,8 @@ class HealthMonitor:
     def on_start(self, run) -> None:
         self.fired, self.update_ratios, self.pending, self.high_updates = set(), [], None, 0
         self.every = self.c.every or 1 << 62
+        # the early sample gives a short stage its second update ratio; a long one has the regular samples
+        self.early = self.c.early_sample if run.settings.budget < 2 * self.every else 0
         # the first step, then the schedule; a resumed stage keeps the schedule of a run never interrupted
         nxt = 1 if run.iteration == 0 else self._after(run.iteration)
         if nxt == run.iteration + 1:
@@ -85,7 +88,7 @@ class HealthMonitor:
     def _after(self, step: int) -> int:
         """The next sampled step after `step`."""
         nxt = (step // self.every + 1) * self.every
-        return self.c.early_sample if step < self.c.early_sample < nxt else nxt
+        return self.early if step < self.early < nxt else nxt
 
     def after_backward(self, run, loss) -> None:
         step = run.iteration + 1
