@@ -3,8 +3,11 @@
 Same model (the digits MLP), same data, same batches, same number of steps, and the same
 evaluations (a hand-written loop checks validation accuracy too); the stage adds TensorBoard
 logging, goal and plateau checks, checkpoints and, in the last row, every default diagnostic.
-Runs alternate; the ratio of medians and the ratio of the fastest runs are both reported, since
-the machine is shared and noisy.
+Runs alternate; the ratio of medians, the ratio of the fastest runs and the median of the paired
+ratios (each repeat's run over the bare run just before it, which cancels slow drifts in the load)
+are all reported, since the machine is shared and noisy. The last line adds to the stage's ratio
+the time spent inside the diagnostics' own hooks, timed as they run: on a loaded machine that share
+is steadier than a difference of two noisy totals.
 
     .venv/bin/python benchmarks/overhead.py [--steps 3000] [--repeats 5] [--hidden 128]
 """
@@ -68,6 +71,11 @@ def stage_run(task: DigitsTask, steps: int, batch_size: int, seed: int, with_dia
                              eval_every=EVAL_EVERY, patience=0, log_every=log_every)
     cfg = RunConfig(task=None)
     monitors = diagnostics.monitors_for(cfg, stage, problem) if with_diagnostics else []
+    for m in monitors:
+        for name in ("on_start", "after_backward", "on_eval", "on_end"):
+            if hasattr(m, name):
+                setattr(m, name, timed(getattr(m, name)))
+    HOOK_SECONDS[0] = 0.0
     with tempfile.TemporaryDirectory() as tmp:
         sinks = Sinks([TensorBoardSink(Path(tmp) / "tb")])
         sinks.stage_started(stage, 0)
@@ -79,6 +87,19 @@ def stage_run(task: DigitsTask, steps: int, batch_size: int, seed: int, with_dia
         sinks.close()
     assert outcome.iterations == steps
     return elapsed
+
+
+HOOK_SECONDS = [0.0]  # time spent inside the diagnostics' hooks in the last stage_run
+
+
+def timed(hook):
+    def run_hook(*args, **kwargs):
+        start = clock()
+        try:
+            return hook(*args, **kwargs)
+        finally:
+            HOOK_SECONDS[0] += clock() - start
+    return run_hook
 
 
 def main() -> None:
@@ -98,20 +119,28 @@ def main() -> None:
     task = DigitsTask(hidden=args.hidden)
     rows = {"bare PyTorch loop": [], "stage, default logging": [], "stage + default diagnostics": []}
     stage_run(task, 200, args.batch_size, 0, True)  # warm up allocator and imports
+    hooks = []
     for r in range(args.repeats):
         rows["bare PyTorch loop"].append(bare_loop(task, args.steps, args.batch_size, r))
         rows["stage, default logging"].append(stage_run(task, args.steps, args.batch_size, r, False, args.log_every))
         rows["stage + default diagnostics"].append(
             stage_run(task, args.steps, args.batch_size, r, True, args.log_every))
+        hooks.append(HOOK_SECONDS[0])
     base = statistics.median(rows["bare PyTorch loop"])
     fastest = min(rows["bare PyTorch loop"])
     print(f"digits MLP (hidden {args.hidden}), {args.steps} steps, batch {args.batch_size}, "
           f"eval every {EVAL_EVERY}, log every {args.log_every}, median of {args.repeats}, "
           f"torch threads {torch.get_num_threads()}, {'CPU' if args.cpu_time else 'wall'} time")
-    print(f"{'':30} {'seconds':>8} {'ms/step':>8} {'ratio':>6} {'ratio of fastest runs':>22}")
+    print(f"{'':30} {'seconds':>8} {'ms/step':>8} {'ratio':>6} {'ratio of fastest runs':>22} {'paired ratio':>13}")
     for name, times in rows.items():
         t = statistics.median(times)
-        print(f"{name:30} {t:8.3f} {1000 * t / args.steps:8.3f} {t / base:6.3f} {min(times) / fastest:22.3f}")
+        paired = statistics.median(a / b for a, b in zip(times, rows["bare PyTorch loop"]))
+        print(f"{name:30} {t:8.3f} {1000 * t / args.steps:8.3f} {t / base:6.3f} {min(times) / fastest:22.3f} "
+              f"{paired:13.3f}")
+    logging = statistics.median(a / b for a, b in zip(rows["stage, default logging"], rows["bare PyTorch loop"]))
+    share = statistics.median(h / b for h, b in zip(hooks, rows["bare PyTorch loop"]))
+    print(f"diagnostics' hooks: {1000 * statistics.median(hooks):.1f} ms per stage = {share:.3f} of the bare loop; "
+          f"logging ratio + hooks = {logging + share:.3f}")
 
 
 if __name__ == "__main__":

@@ -107,7 +107,8 @@ def run_stage(ctx: Context, stage: Stage) -> Outcome:
     settings.lr = stage.lr_used
     problem = build(stage.knobs)
     run = StageRun(stage=stage, problem=problem, settings=settings, sinks=ctx.sinks, ckpt_dir=ckpt_dir,
-                   monitors=diagnostics.monitors_for(cfg, stage, problem))
+                   monitors=diagnostics.monitors_for(cfg, stage, problem),
+                   initial_state={k: v.detach().clone() for k, v in problem.model.state_dict().items()})
 
     # warm start: the same network, a harder problem
     source = stage.warm_start_source()

@@ -66,6 +66,7 @@ class StageRun:
     base_lr: float = 0.0                # the LR before decay (diagnostics may lower it)
     clip_norm: Optional[float] = None   # diagnostics may switch clipping on mid-stage
     last_metrics: dict = field(default_factory=dict)
+    initial_state: Optional[dict] = None  # the model as the task built it (before a warm start): "fresh" weights
 
     def epoch(self) -> float:
         return self.iteration * self.sampler.batch_size / self.sampler.size
@@ -102,7 +103,8 @@ def train(run: StageRun, resume: Optional[dict] = None) -> Outcome:
         batch = to_device(problem.get_batch(run.sampler.next()), s.device)
         loss = problem.loss(model, batch)
         run.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
+        if loss.requires_grad:  # else no weight reaches the loss (all frozen, detached): nothing trains, and
+            loss.backward()     # params_not_updating says why, instead of a traceback
         for hook in hooks["after_backward"]:
             hook(run, loss)
         if run.clip_norm:
@@ -163,7 +165,8 @@ def optimisation_step(model: nn.Module, optimizer, problem: Problem, batch: Any,
     """One step outside the stage's own loop (the LR probe, the failure checks); the detached loss."""
     loss = problem.loss(model, batch)
     optimizer.zero_grad(set_to_none=True)
-    loss.backward()
+    if loss.requires_grad:
+        loss.backward()
     if clip_norm:
         nn.utils.clip_grad_norm_(model.parameters(), clip_norm)
     optimizer.step()

@@ -41,11 +41,17 @@ def monitors_for(cfg: Any, stage, problem) -> list:
         consumers.append(NonFiniteCheck(d.nonfinite, spikes))
     if consumers:
         monitors.append(StepStats(consumers, d.nonfinite.check_every,
-                                  every_step_until=d.spikes.early if spikes is not None else 0))
+                                  every_step_until=d.spikes.dense if spikes is not None else 0,
+                                  sparse_until=d.spikes.early if spikes is not None else 0,
+                                  sparse_every=d.spikes.sparse_every))
     if d.health.enabled and d.health.every:
         monitors.append(HealthMonitor(d.health))
     if d.failure.enabled and problem.train_size <= d.failure.small_data:
         monitors.append(StartRecord(d.failure))
+    if d.start.enabled:
+        from .startchecks import StartChecks
+        # right after the data check (the root cause first), before anything that watches the steps
+        monitors.insert(1 if d.inputs.enabled else 0, StartChecks(d.start, d.failure.small_data))
     if d.leakage.enabled:
         from .leakage import LeakageCheck
         monitors.append(LeakageCheck(d.leakage))

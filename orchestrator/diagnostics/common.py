@@ -66,9 +66,14 @@ def model_device(model: nn.Module) -> torch.device:
     return p.device if p is not None else torch.device("cpu")
 
 
-def fresh_copy(model: nn.Module) -> nn.Module:
-    """A copy of the model with its weights re-initialised by each module's own reset_parameters()."""
+def fresh_copy(model: nn.Module, initial_state: Optional[dict] = None) -> nn.Module:
+    """A copy of the model as the task built it: `initial_state` is its state_dict captured before any
+    training or warm start (StageRun.initial_state), so the user's own initialisation, which may be the
+    bug, is kept. Without it, each module's reset_parameters() (a custom init is lost)."""
     fresh = copy.deepcopy(model)
+    if initial_state is not None:
+        fresh.load_state_dict(initial_state)
+        return fresh
     for m in fresh.modules():
         if hasattr(m, "reset_parameters") and callable(m.reset_parameters):
             try:
@@ -76,6 +81,11 @@ def fresh_copy(model: nn.Module) -> nn.Module:
             except Exception:  # a custom module's reset may need arguments: keep its copied weights
                 pass
     return fresh
+
+
+def state_copy(model: nn.Module) -> dict:
+    """A detached copy of the model's state_dict (weights and buffers)."""
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
 
 
 def weight_layers(model: nn.Module) -> list[tuple[str, nn.Parameter]]:

@@ -51,9 +51,15 @@ class SpikeConfig:
     window: int = 200             # norms in the running median
     min_history: int = 20         # norms needed before spikes are judged
     early: int = 1000             # "early": spikes in the first this-many iterations count toward clipping
+    dense: int = 200              # gradient norms at every step for this many iterations, then every
+    sparse_every: int = 10        # this-many-th step until `early`, then once per nonfinite.check_every (cost)
     min_spikes: int = 3           # this many early spikes switch clipping on (or recommend it)
     auto_clip: bool = True        # False: only recommend clipping
     clip_percentile: float = 50.0  # clip at this percentile of the observed norms (AutoClip, Seetharaman 2020)
+    # a memorised loss near zero makes Adam's normalised steps burst: no spike counts once the loss is
+    # below tiny_loss x its first value or tiny_chance x problem.chance_loss
+    tiny_loss: float = 1e-3
+    tiny_chance: float = 0.01
 
 
 @dataclass
@@ -69,6 +75,12 @@ class HealthConfig:
     vanishing_ratio: float = 1e-3  # first/last weight-layer grad norm below this: vanishing
     exploding_ratio: float = 1e3   # ... above this: exploding
     min_batch: int = 8            # dead units are judged only on batches at least this large
+    early_sample: int = 50        # one more sample at this iteration, so short stages get two update ratios
+    grad_weight_ratio: float = 10.0  # `exploding_gradients`: median per-layer ||grad|| / ||W|| at the first
+    #                                  step above this (healthy nets: ~1e-3..1): huge from the start
+    update_ratio_high: float = 0.1  # `exploding_gradients`: median per-layer update/weight ratio above this
+    #                                 at this many samples (cs231n: ~1e-3 healthy) ...
+    update_ratio_samples: int = 2   # ... (sustained, not one burst)
 
 
 @dataclass
@@ -118,7 +130,30 @@ class FailureConfig:
     label_ratio: float = 0.9      # ... fires when real-label loss > this x shuffled-label loss
     label_examples: int = 256     # ... on at most this many training examples (it also runs for big stages)
     batch_tolerance: float = 1e-4  # `batch_dependence`: relative difference that counts
+    label_memorised: float = 0.1  # ... no verdict when shuffled labels also fall below this x their first loss
     update_ratio: float = 1e-5    # `lr_too_low`: median per-layer update/weight ratio below this (healthy ~1e-3)
+
+
+@dataclass
+class StartConfig:
+    """Cheap checks at the start of every stage built from fresh weights, whatever its outcome
+    (codes `params_not_updating`, `batch_dependence`, `labels_not_learnable`), and `loss_floor` at the
+    end of a memorised small stage."""
+
+    enabled: bool = True
+    examples: int = 64            # training examples in the one forward/backward of the gradient check
+    frozen_share: float = 0.9     # requires_grad=False on less than this share of the weights: a frozen
+    #                               part (warning); on more: a frozen backbone on purpose (info)
+    zero_update: float = 0.05     # a parameter whose gradient was exactly zero at the start moved less than
+    #                               this x the median relative change of the others by the end: stuck
+    batch_examples: int = 8       # `batch_dependence`: a batch this large, two of its examples alone
+    batch_tolerance: float = 1e-3  # ... relative difference that counts (float noise between batch sizes ~1e-6)
+    label_examples: int = 512     # `labels_not_learnable`: constant targets among this many examples ...
+    label_min_examples: int = 10  # ... judged only from this many (3 examples may share a class by chance)
+    floor_fraction: float = 0.5   # `loss_floor`: training loss above this x chance_loss (or x the loss at
+    #                               start) at the end of a memorised stage; label smoothing 0.1 stays below
+    floor_min: float = 0.05       # ... and above this absolute value
+    floor_iterations: int = 200   # ... and still there after this many more steps on a copy
 
 
 @dataclass
@@ -132,6 +167,7 @@ class DiagnosticsConfig:
     failure: FailureConfig = field(default_factory=FailureConfig)
     init: InitConfig = field(default_factory=InitConfig)
     leakage: LeakageConfig = field(default_factory=LeakageConfig)
+    start: StartConfig = field(default_factory=StartConfig)
 
 
 def _build(cls, value: Any, key: str):

@@ -7,17 +7,23 @@ examples: a network that cannot fit 100 examples usually has a bug. Each check i
 - `bad_init_loss`: loss at init (fresh-weight stages only, measured at stage start) differs from
   problem.chance_loss by more than `failure.init_loss_tolerance` (50%) of it (Karpathy 2019, "verify loss @ init").
 - `params_not_updating`: parameters that did not change during the stage, each with its reason
-  (requires_grad off, not in the optimizer, no gradient reaches it, gradient exactly zero).
-- `batch_dependence`: in eval mode an example's output alone differs from its output inside a batch, or
-  the gradient of one example's output reaches another example's input; names the first module where the
-  outputs part (needs inputs as the first tensor of a batch or extras['x_train']; otherwise compares the
-  batch loss with the mean of per-example losses).
+  (requires_grad off, not in the optimizer, no gradient reaches it, gradient exactly zero); those the
+  start checks (startchecks.py) already named are not repeated.
+- `batch_dependence`: the start check's test (startchecks.batch_dependence), for stages that did not
+  start fresh (a fresh stage ran it at its start).
 - `labels_not_learnable`: constant targets, or fresh weights fit the real labels no better than randomly
-  permuted ones in `failure.label_iterations` (200) steps (mean training loss > `failure.label_ratio` (0.9) x shuffled).
+  permuted ones in `failure.label_iterations` (200) steps: the best loss of the last 10% of the run on
+  real labels > `failure.label_ratio` (0.9) x the shuffled one. No verdict (`check_skipped`) when the
+  real labels did not train either (a broken model or a bad LR, not the labels), or when shuffled labels
+  were memorised too (below `failure.label_memorised` (0.1) x their first loss: too few examples to
+  tell), or when the batch layout has no targets to swap ((inputs, ..., targets) tuples only).
 - `overfit_batch_size_1`: fresh weights trained on one example for `failure.overfit_iterations` (300);
   error when the loss does not fall below `failure.overfit_fraction` (5%) of its start, info when it does.
 - `lr_too_low`: median per-layer update/weight ratio (HealthMonitor) below `failure.update_ratio`
   (1e-5; ~1e-3 is healthy, cs231n).
+"Fresh weights" are the model exactly as the task built it (StageRun.initial_state, kept before any
+warm start), never reset_parameters(): the user's own initialisation may be the bug.
+A check that cannot run records `check_skipped` (info) with the reason.
 """
 from __future__ import annotations
 
@@ -31,8 +37,10 @@ import torch
 from ..diagnosis import Diagnosis
 from ..optim import make_optimizer
 from ..trainer import optimisation_step, to_device
-from .common import first_tensor, fresh_copy, model_device, num, targets_of
+from .common import batch_targets, fresh_copy, num, state_copy
 from .config import FailureConfig
+from .startchecks import StartChecks, constant_targets, is_fresh, preserved, skipped
+from .startchecks import batch_dependence as startchecks_batch_dependence
 
 
 class StartRecord:
@@ -41,11 +49,14 @@ class StartRecord:
     def __init__(self, c: FailureConfig):
         self.c = c
         self.weights: dict = {}
+        self.initial: Optional[dict] = None  # the fresh weights, when the engine did not keep them
         self.init_loss: Optional[float] = None
 
     def on_start(self, run) -> None:
         self.weights = {n: p.detach().clone() for n, p in run.model.named_parameters()}
-        fresh = run.stage.warm_start_source() is None and run.iteration == 0
+        fresh = is_fresh(run)
+        if fresh and run.initial_state is None:
+            self.initial = state_copy(run.model)
         if fresh and run.problem.chance_loss is not None:
             model = run.model
             was = model.training
@@ -63,11 +74,22 @@ class Context:
     outcome: Any
     start: Optional[StartRecord]
     health: Any
+    startchecks: Optional[StartChecks] = None
     lr_suspect: bool = False  # lr_too_low fired: checks that retrain at this LR prove nothing about bugs
 
     @property
     def problem(self):
         return self.run.problem
+
+    def fresh_model(self):
+        """The model as the task built it (not reset_parameters(): a custom init may be the bug)."""
+        state = self.run.initial_state
+        if state is None and self.start is not None:
+            state = self.start.initial
+        return fresh_copy(self.run.model, state)
+
+    def ran_at_start(self, check: str) -> bool:
+        return self.startchecks is not None and check in self.startchecks.ran
 
 
 def _to(run, batch):
@@ -98,8 +120,9 @@ def params_not_updating(ctx: Context) -> Optional[Diagnosis]:
         return None
     run, model = ctx.run, ctx.run.model
     in_opt = {id(p) for g in run.optimizer.param_groups for p in g["params"]}
+    named_at_start = ctx.startchecks.reported if ctx.startchecks is not None else set()
     stuck = [(n, p) for n, p in model.named_parameters()
-             if n in ctx.start.weights and torch.equal(p.detach(), ctx.start.weights[n])]
+             if n in ctx.start.weights and n not in named_at_start and torch.equal(p.detach(), ctx.start.weights[n])]
     if not stuck:
         return None
     # one forward/backward to see which of them get a gradient
@@ -140,103 +163,13 @@ def params_not_updating(ctx: Context) -> Optional[Diagnosis]:
                          "parameter is used in the loss without .detach()")
 
 
-def batch_dependence(ctx: Context) -> Optional[Diagnosis]:
-    problem, model = ctx.problem, ctx.run.model
-    n = min(problem.train_size, 8)
-    if n < 2:
-        return None
-    idx = torch.arange(n)
-    x = problem.extras.get("x_train")
-    if not isinstance(x, torch.Tensor):
-        batch = problem.get_batch(idx)
-        if isinstance(batch, dict):  # the model's call signature is the task's own: nothing safe to call
-            return None
-        x = first_tensor(batch)
-    else:
-        x = x[:n]
-    was = model.training
-    model.eval()
-    try:
-        if isinstance(x, torch.Tensor) and x.shape[0] == n:
-            return _batch_dependence_outputs(ctx, model, x.to(model_device(model)))
-        return _batch_dependence_loss(ctx, model, idx)
-    except Exception:
-        return None
-    finally:
-        model.train(was)
-        model.zero_grad(set_to_none=True)
-
-
-def _capture(model):
-    outs, handles = [], []
-    for name, m in model.named_modules():
-        def hook(mod, inp, out, name=name or "(root)"):
-            if isinstance(out, torch.Tensor):
-                outs.append((name, type(mod).__name__, out.detach()))
-        handles.append(m.register_forward_hook(hook))
-    return outs, handles
-
-
-def _batch_dependence_outputs(ctx: Context, model, x) -> Optional[Diagnosis]:
-    tol = ctx.cfg.batch_tolerance
-    outs_b, handles = _capture(model)
-    with torch.no_grad():
-        y_batch = model(x)
-    for h in handles:
-        h.remove()
-    outs_1, handles = _capture(model)
-    with torch.no_grad():
-        y_one = model(x[1:2])
-    for h in handles:
-        h.remove()
-    if not isinstance(y_batch, torch.Tensor):
-        return None
-    diff = float((y_batch[1:2] - y_one).abs().max() / (y_one.abs().max() + 1e-12))
-    # gradient of example 0's output with respect to the other examples' inputs
-    leak = 0.0
-    if x.is_floating_point():
-        xg = x.clone().requires_grad_(True)
-        out = model(xg)
-        g, = torch.autograd.grad(out[0].sum(), xg, allow_unused=True)
-        if g is not None:
-            own = g[0].abs().max()
-            leak = float(g[1:].abs().max() / (own + 1e-12)) if own > 0 else float(g[1:].abs().max())
-    if diff <= tol and leak <= tol:
-        return None
-    first = None
-    one = {name: o for name, _, o in outs_1}
-    for name, typ, o in outs_b:
-        o1 = one.get(name)
-        if o1 is None or o.dim() == 0 or o.shape[0] != x.shape[0] or o1.shape[1:] != o.shape[1:]:
-            continue
-        if float((o[1:2] - o1).abs().max() / (o1.abs().max() + 1e-12)) > tol:
-            first = (name, typ)
-            break
-    where = f"; outputs first part at {first[0]} ({first[1]})" if first else ""
-    return Diagnosis("batch_dependence", "error",
-                     f"example outputs depend on the other examples in the batch (eval mode): alone vs in a batch "
-                     f"differ by {num(diff)} (relative), gradient leak to other inputs {num(leak)}{where}",
-                     evidence={"relative_difference": num(diff), "gradient_leak": num(leak), "batch": int(x.shape[0]),
-                               "first_module": first[0] if first else None, "first_type": first[1] if first else None},
-                     fix="check reshape/view/transpose that mix the batch dimension (view(-1, batch) instead of "
-                         "view(batch, -1)), and normalisation over the batch")
-
-
-def _batch_dependence_loss(ctx: Context, model, idx) -> Optional[Diagnosis]:
-    run, problem = ctx.run, ctx.problem
-    with torch.no_grad():
-        whole = float(problem.loss(model, _to(run, problem.get_batch(idx))))
-        singles = [float(problem.loss(model, _to(run, problem.get_batch(idx[i:i + 1])))) for i in range(len(idx))]
-    mean, total = sum(singles) / len(singles), sum(singles)
-    diff = min(abs(whole - mean) / (abs(mean) + 1e-12), abs(whole - total) / (abs(total) + 1e-12))
-    if diff <= max(ctx.cfg.batch_tolerance, 1e-3):
-        return None
-    return Diagnosis("batch_dependence", "warning",
-                     f"in eval mode the loss of a batch ({num(whole)}) is not the mean of its examples' losses "
-                     f"({num(mean)}): examples may leak across the batch", evidence={"batch_loss": num(whole),
-                     "mean_single_loss": num(mean), "relative_difference": num(diff)},
-                     fix="check reshapes that mix the batch dimension "
-                         "(or ignore this if the loss weights examples unequally)")
+def batch_dependence(ctx: Context):
+    if ctx.ran_at_start("batch_dependence"):
+        return None  # checked on the fresh weights at the stage's start
+    from .config import StartConfig
+    c = ctx.startchecks.c if ctx.startchecks is not None else StartConfig()
+    with preserved(ctx.run):
+        return startchecks_batch_dependence(c, ctx.run)
 
 
 def _train(ctx: Context, model, batch_fn, iterations: int, pool: int) -> list:
@@ -253,51 +186,71 @@ def _train(ctx: Context, model, batch_fn, iterations: int, pool: int) -> list:
     return [float(v) for v in torch.stack(losses).tolist()] if losses else []
 
 
-def labels_not_learnable(ctx: Context) -> Optional[Diagnosis]:
-    run, problem = ctx.run, ctx.problem
+def labels_not_learnable(ctx: Context):
+    run, problem, c = ctx.run, ctx.problem, ctx.cfg
     n = problem.train_size
-    every = _to(run, problem.get_batch(torch.arange(n)))
-    y = problem.extras.get("y_train")
-    y = y if isinstance(y, torch.Tensor) else targets_of(every)
-    if isinstance(y, torch.Tensor) and y.numel() > 1 and bool((y == y.reshape(-1)[0]).all()):
-        return Diagnosis("labels_not_learnable", "error", f"every target in the {n} training examples is "
-                         f"{y.reshape(-1)[0].item()}: nothing to learn", evidence={"unique_targets": 1},
-                         fix="check the data pipeline's labels")
-    if targets_of(every) is None or not isinstance(every, (list, tuple)) or n < 4:
-        return None
-    pool = min(n, ctx.cfg.label_examples)  # a few hundred examples tell labels from noise
+    pool = min(n, c.label_examples)  # a few hundred examples tell labels from noise
+    every = _to(run, problem.get_batch(torch.arange(pool)))
+    targets = batch_targets(problem, every)
+    if not ctx.ran_at_start("labels") and isinstance(targets, torch.Tensor) and targets.dim() and pool >= 2:
+        constant = constant_targets(targets)
+        if constant:
+            return constant
+    if pool < 4:
+        return skipped("labels_not_learnable", f"only {pool} training examples")
     perm = torch.randperm(pool, generator=torch.Generator().manual_seed(1))
 
     def real(idx):
         return _to(run, problem.get_batch(idx))
 
     def shuffled(idx):
-        b, t = problem.get_batch(idx), problem.get_batch(perm[idx])
-        return _to(run, type(b)([*b[:-1], t[-1]]))
+        return _with_targets(problem, problem.get_batch(idx), problem.get_batch(perm[idx]))
 
-    a = fresh_copy(run.model)
+    if shuffled(torch.arange(min(pool, 2))) is None:
+        return skipped("labels_not_learnable", "no targets to swap in this batch layout ((inputs, ..., targets) "
+                       "tuples only)")
+    a = ctx.fresh_model()
     b = copy.deepcopy(a)
-    real_losses = _train(ctx, a, real, ctx.cfg.label_iterations, pool)
-    shuf_losses = _train(ctx, b, shuffled, ctx.cfg.label_iterations, pool)
-    # the speed of fitting decides: the mean training loss over the run (area under the curve)
-    fr, fs = sum(real_losses) / len(real_losses), sum(shuf_losses) / len(shuf_losses)
-    if not (math.isfinite(fr) and math.isfinite(fs)) or fr <= ctx.cfg.label_ratio * fs:
+    real_losses = _train(ctx, a, real, c.label_iterations, pool)
+    shuf_losses = _train(ctx, b, lambda idx: _to(run, shuffled(idx)), c.label_iterations, pool)
+    # the best loss near the end decides (the speed of fitting depends on the LR, the endpoint less so)
+    k = max(1, len(real_losses) // 10)
+    fr, fs = min(real_losses[-k:]), min(shuf_losses[-k:])
+    r0, s0 = real_losses[0], shuf_losses[0]
+    if not all(math.isfinite(v) for v in (fr, fs, r0, s0)):
+        return skipped("labels_not_learnable", "non-finite losses while training on real or shuffled labels")
+    evidence = {"real_final": num(fr), "shuffled_final": num(fs), "real_start": num(r0), "shuffled_start": num(s0),
+                "iterations": c.label_iterations, "examples": pool}
+    if ctx.lr_suspect or fr > 0.9 * r0:
+        return skipped("labels_not_learnable", f"the real labels did not train either (loss {num(r0)} -> {num(fr)}): "
+                       "a broken model or a bad LR, not a label problem")
+    if fs < c.label_memorised * s0:
+        return skipped("labels_not_learnable", f"shuffled labels were memorised too (loss {num(s0)} -> {num(fs)}): "
+                       f"{pool} examples are too few to tell real labels from noise")
+    if fr <= c.label_ratio * fs:
         return None
-    if ctx.lr_suspect or min(real_losses[-10:]) > 0.95 * real_losses[0]:
-        return None  # the real labels were not fitted at all either: this LR cannot tell labels apart
     return Diagnosis("labels_not_learnable", "error",
-                     f"fresh weights fit the real labels no faster than shuffled ones over {ctx.cfg.label_iterations} "
-                     f"iterations (mean loss {num(fr)} vs {num(fs)}): the labels do not follow from the inputs",
-                     evidence={"real_mean_loss": num(fr), "shuffled_mean_loss": num(fs),
-                               "ratio": num(fr / max(fs, 1e-12)),
-                               "iterations": ctx.cfg.label_iterations, "real_final": num(real_losses[-1]),
-                               "shuffled_final": num(shuf_losses[-1])},
+                     f"fresh weights fit the real labels no better than shuffled ones in {c.label_iterations} "
+                     f"iterations (best final loss {num(fr)} vs {num(fs)}): the labels do not follow from the inputs",
+                     evidence={**evidence, "ratio": num(fr / max(fs, 1e-12))},
                      fix="check that inputs and labels stay aligned (shuffling, sorting, augmentations, indexing)")
+
+
+def _with_targets(problem, batch, other):
+    """`batch` with the targets of `other` (None when the layout has no targets that can be swapped)."""
+    # tuples only: in a dict batch the targets may also be an input (a decoder's shifted target words)
+    if not (isinstance(batch, (list, tuple)) and len(batch) >= 2):
+        return None
+    t = batch_targets(problem, batch)
+    at = next((i for i, v in enumerate(batch) if v is t), None)
+    if at is None or not isinstance(other[at], torch.Tensor) or other[at].shape != t.shape:
+        return None
+    return type(batch)([other[at] if i == at else v for i, v in enumerate(batch)])
 
 
 def overfit_batch_size_1(ctx: Context) -> Optional[Diagnosis]:
     run, problem = ctx.run, ctx.problem
-    model = fresh_copy(run.model)
+    model = ctx.fresh_model()
     one = _to(run, problem.get_batch(torch.tensor([0])))
     model.train()
     opt = make_optimizer(model.parameters(), run.settings.optim, run.base_lr)
@@ -361,16 +314,16 @@ def run_checks(c: FailureConfig, run, outcome) -> list[Diagnosis]:
     start = next((m for m in run.monitors if isinstance(m, StartRecord)), None)
     from .health import HealthMonitor
     health = next((m for m in run.monitors if isinstance(m, HealthMonitor)), None)
-    ctx = Context(c, run, outcome, start, health)
+    startchecks = next((m for m in run.monitors if isinstance(m, StartChecks)), None)
+    ctx = Context(c, run, outcome, start, health, startchecks)
     rng = torch.get_rng_state()
     found = []
     for check in checks:
         try:
-            d = check(ctx)
+            result = check(ctx)
         except Exception as e:  # a check that cannot run on this task says so, and the others go on
-            d = Diagnosis("check_failed", "info", f"the check {check.__name__} could not run: {type(e).__name__}: {e}",
-                          evidence={"check": check.__name__}, fix="none")
-        if d is not None:
+            result = skipped(check.__name__, f"{type(e).__name__}: {e}")
+        for d in result if isinstance(result, list) else [result] if result is not None else []:
             d.iteration = d.iteration or outcome.iterations
             ctx.lr_suspect = ctx.lr_suspect or d.code == "lr_too_low"
             found.append(d)

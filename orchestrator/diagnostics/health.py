@@ -1,19 +1,32 @@
-"""Layer health during training: activations, per-layer gradients, update/weight ratios.
+"""Layer health during training, on any architecture: activations, per-layer gradients, update/weight ratios.
 
-Every `health.every` iterations (default 500, and at the first step) the forward of one training step
-is watched with hooks (no extra forward pass), and after its backward:
-- `dead_units`: share of a ReLU layer's units that output 0 for every example of the batch
-  > `health.dead_fraction` (0.5; cs231n: "as much as 40% of your network can be dead").
-- `saturated_units`: share of a Tanh/Sigmoid layer's outputs at the rails (|tanh| > 0.99,
-  sigmoid outside [0.01, 0.99]) > `health.saturated_fraction` (0.5; LeCun et al. 1998, Glorot & Bengio 2010).
+At the first step, at iteration `health.early_sample` (50; stages shorter than 2 x `health.every` only)
+and every `health.every` iterations (500), the
+forward of one training step is watched with hooks on every leaf module (no extra forward pass; a
+recurrent layer's output sequence, a PackedSequence's data included), and after its backward:
+- `dead_units`: share of a module's units (channels, or the last dimension of a sequence) whose output
+  is exactly 0 for every example of the batch > `health.dead_fraction` (0.5; cs231n: "as much as 40% of
+  your network can be dead"). Any module type; not Dropout (random zeros), not a module whose own
+  parameters are all zero (a zero init, which the first update ends).
+- `saturated_units`: share of the outputs at the rails > `health.saturated_fraction` (0.5): Tanh and
+  recurrent layers (GRU/LSTM/tanh-RNN hidden states) |y| > 0.99, Sigmoid outside [0.01, 0.99]
+  (LeCun et al. 1998, Glorot & Bengio 2010).
 - `vanishing_gradients` / `exploding_gradients`: gradient norm of the first weight layer / the last one
   below `health.vanishing_ratio` (1e-3) or above `health.exploding_ratio` (1e3).
+- `exploding_gradients` judged against the weights: the median over layers of ||grad|| / ||W|| above
+  `health.grad_weight_ratio` (10): huge from the first step, which no running median can call a spike.
 - the update/weight ratio ||dW|| / ||W|| of each weight layer over the next step (cs231n: ~1e-3 is
-  healthy), kept for `lr_too_low` after a failure and plotted.
-Scalars go to `sinks.scalars` under `health/...`; activation histograms to
+  healthy), kept for `lr_too_low` after a failure and plotted; its median over layers above
+  `health.update_ratio_high` (0.1) at `health.update_ratio_samples` (2) samples after the first step (Adam's
+  first step moves every weight by the LR, whatever the gradient): `exploding_gradients` (the steps are
+  too large for the weights: LR too high). Zero weights (zero-initialised) are left out.
+Scalars go to `sinks.scalars` under `health/...`; histograms of activations (parameter-free modules and
+recurrent layers, at most 32) to
 `sinks.histogram(stage, iteration, "activations/<module>", values)`. Each code fires once per stage.
 """
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import nn
@@ -22,54 +35,74 @@ from ..diagnosis import Diagnosis
 from .common import num, weight_layers
 from .config import HealthConfig
 
-RELU = (nn.ReLU, nn.ReLU6)
 SATURATING = (nn.Tanh, nn.Sigmoid, nn.Hardtanh)
+RECURRENT = (nn.RNNBase, nn.RNNCellBase)  # hidden states in (-1, 1) (tanh), ReLU-RNNs aside
+NOT_DEAD = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout, nn.Identity)
+CHANNELS_FIRST = (nn.Conv1d, nn.ConvTranspose1d, nn.BatchNorm1d, nn.InstanceNorm1d, nn.MaxPool1d, nn.AvgPool1d,
+                  nn.AdaptiveAvgPool1d, nn.AdaptiveMaxPool1d)
+MAX_HISTOGRAMS = 32
 
 
 class HealthMonitor:
     def __init__(self, c: HealthConfig):
         self.c = c
         self.handles: list = []
+        self.armed = False
         self.acts: dict = {}
         self.pending = None         # weights before an update, to measure it
         self.update_ratios: list = []  # (iteration, {layer: ratio})
+        self.high_updates = 0       # samples whose median update/weight ratio was above update_ratio_high
         self.fired: set = set()
 
     # the watched forward
     def arm(self, model: nn.Module) -> None:
-        self.acts = {}
+        self.acts, self.armed = {}, True
         for name, m in model.named_modules():
-            if isinstance(m, RELU + SATURATING):
+            if not any(True for _ in m.children()) or isinstance(m, RECURRENT):
                 self.handles.append(m.register_forward_hook(self._hook(name or "(root)")))
 
     def _hook(self, name):
         def hook(m, inputs, output):
-            if isinstance(output, torch.Tensor) and name not in self.acts:
-                self.acts[name] = (m, output.detach())
+            y = _first_tensor(output)
+            if y is not None and name not in self.acts and (y.is_floating_point() or y.is_complex()):
+                self.acts[name] = (m, y.detach())
         return hook
 
     def disarm(self) -> None:
         for h in self.handles:
             h.remove()
-        self.handles = []
+        self.handles, self.armed = [], False
 
     def on_start(self, run) -> None:
-        self.fired, self.update_ratios, self.pending = set(), [], None
+        self.fired, self.update_ratios, self.pending, self.high_updates = set(), [], None, 0
         self.every = self.c.every or 1 << 62
-        self.arm(run.model)
+        # the early sample gives a short stage its second update ratio; a long one has the regular samples
+        self.early = self.c.early_sample if run.settings.budget < 2 * self.every else 0
+        # the first step, then the schedule; a resumed stage keeps the schedule of a run never interrupted
+        nxt = 1 if run.iteration == 0 else self._after(run.iteration)
+        if nxt == run.iteration + 1:
+            self.arm(run.model)
+            nxt = self._after(nxt)
+        self.next_sample = nxt
+
+    def _after(self, step: int) -> int:
+        """The next sampled step after `step`."""
+        nxt = (step // self.every + 1) * self.every
+        return self.early if step < self.early < nxt else nxt
 
     def after_backward(self, run, loss) -> None:
-        if self.pending is None and not self.handles and (run.iteration + 2) % self.every:
-            return  # the common case, kept cheap
         step = run.iteration + 1
+        if self.pending is None and not self.armed and step + 1 != self.next_sample:
+            return  # the common case, kept cheap
         if self.pending is not None:
             self.measure_update(run, step)
-        if self.handles:
+        if self.armed:
             self.disarm()
             self.analyse(run, step)
             self.pending = {n: p.detach().clone() for n, p in weight_layers(run.model)}
-        if (step + 1) % self.every == 0:
+        if step + 1 == self.next_sample:
             self.arm(run.model)
+            self.next_sample = self._after(step + 1)
 
     def on_end(self, run, outcome) -> None:
         self.disarm()
@@ -80,47 +113,55 @@ class HealthMonitor:
         for n, p in weight_layers(run.model):
             before = self.pending.get(n)
             if before is not None:
-                ratios[n] = float(torch.linalg.vector_norm(p.detach() - before) /
-                                  (torch.linalg.vector_norm(before) + 1e-12))
+                size = float(torch.linalg.vector_norm(before))
+                if size > 0:  # a zero-initialised weight has no scale to compare with
+                    ratios[n] = float(torch.linalg.vector_norm(p.detach() - before)) / size
         self.pending = None
         self.update_ratios.append((step - 1, ratios))
         run.sinks.scalars(run.stage, step - 1, {f"health/update_ratio/{n}": r for n, r in ratios.items()})
+        finite = sorted(v for v in ratios.values() if math.isfinite(v))
+        # not the first step: Adam's first step moves every weight by the LR whatever the gradient
+        if step - 1 > 1 and finite and finite[len(finite) // 2] > self.c.update_ratio_high:
+            self.high_updates += 1
+            if self.high_updates >= self.c.update_ratio_samples:
+                median = finite[len(finite) // 2]
+                self.fire(run, step - 1, "exploding_gradients",
+                          f"each update changes the weights by {num(median)} of their size (median over layers; "
+                          f"healthy ~1e-3) at {self.high_updates} samples: the steps are too large",
+                          {"update_ratio": {k: num(v) for k, v in ratios.items()}, "median": num(median),
+                           "threshold": self.c.update_ratio_high, "lr": num(run.lr)},
+                          "lower the LR (or the loss scale), or clip gradients (optim.clip_norm)")
 
     def analyse(self, run, step: int) -> None:
         scalars, stage = {}, run.stage
+        drawn = 0
         for name, (m, y) in self.acts.items():
             y = y.float()
-            if self.c.histograms:
+            # histograms of the activations (parameter-free modules, recurrent states): the layers' own
+            # outputs are summarised by their scalars, and each histogram costs a TensorBoard write
+            activation = isinstance(m, RECURRENT) or not any(True for _ in m.parameters(recurse=False))
+            if self.c.histograms and drawn < MAX_HISTOGRAMS and activation and not isinstance(m, NOT_DEAD):
+                drawn += 1
                 run.sinks.histogram(stage, step, f"activations/{name}", y.flatten().cpu())
-            if isinstance(m, RELU):
-                if y.dim() < 2 or y.shape[0] < self.c.min_batch:
-                    continue
-                unit_dim = 1 if y.dim() in (2, 4, 5) else y.dim() - 1
-                fired = (y > 0).transpose(0, unit_dim).reshape(y.shape[unit_dim], -1).any(dim=1)
-                dead = 1.0 - fired.float().mean().item()
-                scalars[f"health/dead_fraction/{name}"] = dead
-                if dead > self.c.dead_fraction:
-                    self.fire(run, step, "dead_units",
-                              f"{dead:.0%} of the units of ReLU {name} never fire on a batch of {y.shape[0]}",
-                              {"layer": name, "dead_fraction": num(dead), "units": int(fired.numel())},
-                              "lower the LR, use a smaller init scale or LeakyReLU/GELU, or check the input scale")
-            else:
-                if isinstance(m, nn.Sigmoid):
-                    rails = ((y < 1 - self.c.saturation) | (y > self.c.saturation)).float().mean().item()
-                else:
-                    lim = m.max_val if isinstance(m, nn.Hardtanh) and not isinstance(m, nn.Tanh) else 1.0
-                    rails = (y.abs() > self.c.saturation * lim).float().mean().item()
-                scalars[f"health/saturated_fraction/{name}"] = rails
-                if rails > self.c.saturated_fraction:
-                    self.fire(run, step, "saturated_units",
-                              f"{rails:.0%} of the outputs of {type(m).__name__} {name} are at the rails "
-                              f"(gradients through them vanish)",
-                              {"layer": name, "saturated_fraction": num(rails), "threshold": self.c.saturation},
-                              "scale the inputs, lower the init scale or LR, or add normalisation before it")
+            self.dead(run, step, name, m, y, scalars)
+            self.saturated(run, step, name, m, y, scalars)
         self.acts = {}
         layers = [(n, p.grad) for n, p in weight_layers(run.model) if p.grad is not None]
         norms = {n: float(torch.linalg.vector_norm(g)) for n, g in layers}
         scalars.update({f"health/grad_norm/{n}": v for n, v in norms.items()})
+        sizes = {n: float(torch.linalg.vector_norm(p.detach())) for n, p in weight_layers(run.model) if n in norms}
+        relative = sorted(norms[n] / sizes[n] for n in norms if sizes[n] > 0 and math.isfinite(norms[n]))
+        if relative:
+            median = relative[len(relative) // 2]
+            scalars["health/grad_weight_ratio"] = median
+            if median > self.c.grad_weight_ratio:
+                self.fire(run, step, "exploding_gradients",
+                          f"the gradients are {num(median)}x the weights they update (median over layers, at "
+                          f"iteration {step}; healthy nets are well below 1): huge from the start, so no spike shows",
+                          {"grad_weight_ratio": num(median), "threshold": self.c.grad_weight_ratio,
+                           "grad_norms": {n: num(v) for n, v in list(norms.items())[:20]}},
+                          "check the loss scale (a sum over a large batch/sequence, a factor), the init scale "
+                          "and the target scale; clip gradients (optim.clip_norm)")
         if len(layers) >= 2:
             (first, g0), (last, g1) = (layers[0][0], norms[layers[0][0]]), (layers[-1][0], norms[layers[-1][0]])
             ratio = g0 / g1 if g1 > 0 else float("inf") if g0 > 0 else 1.0
@@ -138,8 +179,56 @@ class HealthMonitor:
         if scalars:
             run.sinks.scalars(stage, step, scalars)
 
+    def dead(self, run, step, name, m, y, scalars) -> None:
+        if isinstance(m, NOT_DEAD) or y.dim() < 2 or y.shape[0] < self.c.min_batch:
+            return
+        own = list(m.parameters(recurse=False))
+        if own and not any(bool(p.detach().any()) for p in own):
+            return  # zero-initialised: its output is zero until the first update, on purpose
+        unit_dim = 1 if y.dim() in (4, 5) or (y.dim() == 3 and isinstance(m, CHANNELS_FIRST)) else y.dim() - 1
+        fired = (y != 0).transpose(0, unit_dim).reshape(y.shape[unit_dim], -1).any(dim=1)
+        dead = 1.0 - fired.float().mean().item()
+        if dead > 0 or not own:  # a layer with weights is plotted only when some of its outputs are dead
+            scalars[f"health/dead_fraction/{name}"] = dead
+        if dead > self.c.dead_fraction:
+            self.fire(run, step, "dead_units",
+                      f"{dead:.0%} of the units of {type(m).__name__} {name} output 0 for every example of a "
+                      f"batch of {y.shape[0]}",
+                      {"layer": name, "type": type(m).__name__, "dead_fraction": num(dead), "units": int(fired.numel())},
+                      "lower the LR, use a smaller init scale or LeakyReLU/GELU, or check the input scale and biases")
+
+    def saturated(self, run, step, name, m, y, scalars) -> None:
+        if isinstance(m, nn.Sigmoid):
+            rails = ((y < 1 - self.c.saturation) | (y > self.c.saturation)).float().mean().item()
+        elif isinstance(m, SATURATING) or (isinstance(m, RECURRENT) and getattr(m, "nonlinearity", "tanh") == "tanh"):
+            lim = m.max_val if isinstance(m, nn.Hardtanh) and not isinstance(m, nn.Tanh) else 1.0
+            rails = (y.abs() > self.c.saturation * lim).float().mean().item()
+        else:
+            return
+        scalars[f"health/saturated_fraction/{name}"] = rails
+        if rails > self.c.saturated_fraction:
+            self.fire(run, step, "saturated_units",
+                      f"{rails:.0%} of the outputs of {type(m).__name__} {name} are at the rails "
+                      f"(gradients through them vanish)",
+                      {"layer": name, "type": type(m).__name__, "saturated_fraction": num(rails),
+                       "threshold": self.c.saturation},
+                      "scale the inputs, lower the init scale or LR, or add normalisation before it")
+
     def fire(self, run, step, code, message, evidence, fix) -> None:
         if code in self.fired:
             return
         self.fired.add(code)
         run.diagnose(Diagnosis(code, "warning", message, iteration=step, evidence=evidence, fix=fix))
+
+
+def _first_tensor(output):
+    """A module's main output: a tensor, the first tensor of a tuple (RNNs: the output sequence), or
+    a PackedSequence's data (no padding in it)."""
+    if isinstance(output, torch.Tensor):
+        return output
+    data = getattr(output, "data", None)
+    if isinstance(output, tuple) and isinstance(data, torch.Tensor) and hasattr(output, "batch_sizes"):
+        return data
+    if isinstance(output, (tuple, list)) and output:
+        return _first_tensor(output[0])
+    return None

@@ -6,6 +6,10 @@ A step's norm (before clipping) is a spike when it exceeds `spikes.factor` (10) 
 switch on global-norm clipping at the `spikes.clip_percentile` (50th) percentile of the norms seen so
 far (AutoClip, Seetharaman et al. 2020), unless the user set optim.clip_norm or `spikes.auto_clip=false`
 (then it is only recommended).
+No spike counts once the loss is tiny (below `spikes.tiny_loss` (1e-3) x the stage's first loss or
+`spikes.tiny_chance` (0.01) x problem.chance_loss): near a memorised zero loss Adam's normalised steps
+burst, and that is not an explosion. A norm huge from the first step has no spike to show: the health
+check judges it against the weights (health.py, `health.grad_weight_ratio`).
 """
 from __future__ import annotations
 
@@ -28,13 +32,21 @@ class SpikeCheck:
     def on_start(self, run, stats) -> None:
         self.history.clear()
         self.spikes, self.seen, self.reported = [], [], False
+        self.tiny = None  # losses below this are "memorised": no spike counts there
+        chance = run.problem.chance_loss
+        self.tiny_chance = self.c.tiny_chance * chance if chance and math.isfinite(chance) else 0.0
 
     def on_window(self, run, stats, first: int, losses: list, norms: list) -> None:
         median = _median(self.history) if len(self.history) >= self.c.min_history else None
+        if self.tiny is None:
+            start = next((v for v in losses if math.isfinite(v)), None)
+            if start is not None:
+                self.tiny = max(self.c.tiny_loss * abs(start), self.tiny_chance)
         for k, g in enumerate(norms):
             if g is None or not math.isfinite(g):  # None: not measured at this step
                 continue
-            if median is not None and median > 0 and g > self.c.factor * median:
+            memorised = self.tiny is not None and math.isfinite(losses[k]) and abs(losses[k]) < self.tiny
+            if median is not None and median > 0 and g > self.c.factor * median and not memorised:
                 self.spikes.append((first + k, g, median))
             self.history.append(g)
             if len(self.seen) < 10000:

@@ -13,12 +13,15 @@ import torch
 
 
 class StepStats:
-    def __init__(self, consumers: list, check_every: int = 10, every_step_until: int = 0):
+    def __init__(self, consumers: list, check_every: int = 10, every_step_until: int = 0, sparse_until: int = 0,
+                 sparse_every: int = 5):
         self.consumers = consumers
         self.check_every = check_every
-        # gradient norms every step while spikes matter (early training), then one per window: the
-        # loss alone catches a non-finite step (a non-finite gradient makes the next loss non-finite)
+        # gradient norms every step while spikes matter most (the first iterations), then every few steps
+        # while early spikes still count, then one per window: the loss alone catches a non-finite step
+        # (a non-finite gradient makes the next loss non-finite). Each norm costs a fused kernel + a list.
         self.every_step_until = every_step_until
+        self.sparse_until, self.sparse_every = sparse_until, max(1, sparse_every)
         self.losses: list = []
         self.norms: list = []
         self.batches: list = []        # (permutation, end) of each step since the last snapshot, for replay
@@ -27,27 +30,49 @@ class StepStats:
         self.losses, self.norms, self.batches = [], [], []
         self.params = [p for p in run.model.parameters() if p.requires_grad]
         self.eval_every, self.budget = run.settings.eval_every, run.settings.budget
+        # the steps that take a norm and the step that reads the window, as plain numbers: the per-step
+        # work is a comparison and three appends
+        self.next_norm = self.norm_after(run.iteration)
+        self.next_flush = self.flush_after(run.iteration)
         for c in self.consumers:
             if hasattr(c, "on_start"):
                 c.on_start(run, self)
 
     def after_backward(self, run, loss: torch.Tensor) -> None:
         step = run.iteration + 1  # the step now in progress (its update is not applied yet)
-        if step <= self.every_step_until or step % self.check_every == 0:
+        if step >= self.next_norm:
             grads = [p.grad for p in self.params if p.grad is not None]
             self.norms.append(torch._foreach_norm(grads) if grads else [torch.zeros((), device=loss.device)])
+            self.next_norm = self.norm_after(step)
         else:
             self.norms.append(None)
         self.losses.append(loss.detach())
         s = run.sampler
         self.batches.append((s.perm, s.pos, s.batch_size))
-        if len(self.losses) >= self.check_every or step % self.eval_every == 0 or step >= self.budget:
+        if step >= self.next_flush:
             self.flush(run, step)
+            self.next_flush = self.flush_after(step)
+
+    def norm_after(self, step: int) -> int:
+        """The next step after `step` whose gradient norm is taken."""
+        nxt = step + 1
+        if nxt <= self.every_step_until:
+            return nxt
+        every = self.sparse_every if nxt <= self.sparse_until else self.check_every
+        return min(-(-nxt // every) * every, -(-nxt // self.check_every) * self.check_every)
+
+    def flush_after(self, step: int) -> int:
+        """The next step after `step` that reads the window: a full window, an evaluation, the budget's end."""
+        nxt = step + 1
+        return min(step + self.check_every, -(-nxt // self.eval_every) * self.eval_every, max(self.budget, nxt))
 
     def flush(self, run, step: int) -> None:
         n = len(self.losses)
         measured = [x for x in self.norms if x is not None]
-        losses = torch.stack([loss.reshape(()) for loss in self.losses]).float()
+        try:  # scalar losses, the usual case: one stack
+            losses = torch.stack(self.losses).float().reshape(n)
+        except RuntimeError:  # a loss of shape (1,) here and () there
+            losses = torch.stack([loss.reshape(()) for loss in self.losses]).float()
         widths = {len(x) for x in measured}
         if not measured:
             norms = losses.new_zeros(0)

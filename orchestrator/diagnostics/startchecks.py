@@ -1,0 +1,504 @@
+"""Cheap checks at the start of every stage built from fresh weights, whatever its outcome.
+
+A frozen or detached part, outputs that depend on batch-mates, constant labels: each lets a small
+stage still meet its goal, so waiting for a failure hides them. At the start of a stage whose weights
+are fresh (iteration 0, no warm start) the monitor runs, in a few forward passes:
+- `params_not_updating`: one forward/backward on `start.examples` (64) training examples. Parameters
+  with requires_grad=False (warning when they are less than `start.frozen_share` (90%) of the weights:
+  a frozen part; info above: a frozen backbone on purpose), not in the optimizer (error), used by the forward
+  but reached by no gradient (error: a .detach() or a non-differentiable op cuts them off). A parameter
+  the forward never touches is `info` (another variant's part, e.g. an encoder an LM stage does not
+  use). A gradient exactly zero everywhere is an error at once, unless some parameter is all zeros
+  (a zero-initialised layer blocks the first gradient on purpose): then it is confirmed at the stage's
+  end when the parameter moved less than `start.zero_update` (5%) x the others' median relative change.
+  Only info when no weight matrix is among them (a norm's scale before attention over a single key
+  gets exactly zero by design).
+- `batch_dependence`: in eval mode, two examples alone vs inside a batch of `start.batch_examples` (8),
+  at the output (Problem.forward, cropped to the shorter padded length, relative tolerance
+  `start.batch_tolerance` 1e-3; error) and at the loss (warning): a batch loss must lie within its
+  examples' losses (any weighted mean, e.g. per token) and stay when the batch is repeated twice, or
+  be their sum and double. A loss normalised over the batch (by B**2, a softmax over the batch) fails.
+- `labels_not_learnable`: every one of up to `start.label_examples` (512) targets is the same (needs at
+  least `start.label_min_examples`, 10).
+And at the end of a stage that met its goal on at most `failure.small_data` examples:
+- `loss_floor` (warning): the training loss stays above `start.floor_fraction` (0.5) x chance_loss (or x
+  the loss at start) and `start.floor_min`, and does not fall in `start.floor_iterations` (200) more steps
+  on a copy: a bug in the loss (a softmax before cross_entropy, a wrong target scale).
+A check that cannot run records `check_skipped` (info) with the reason. Training is not disturbed: the
+RNG state, buffers (BatchNorm statistics) and gradients are put back as they were.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from contextlib import contextmanager
+from typing import Any, Optional
+
+import torch
+from torch.overrides import TorchFunctionMode
+
+from ..diagnosis import Diagnosis
+from ..optim import make_optimizer
+from ..trainer import optimisation_step, to_device
+from .common import batch_targets, num, run_model
+from .config import StartConfig
+
+
+def skipped(check: str, why: str) -> Diagnosis:
+    return Diagnosis("check_skipped", "info", f"{check} could not run: {why}", evidence={"check": check, "why": why},
+                     fix="give the task's Problem `forward` and `targets` if the batch layout is unusual")
+
+
+def is_fresh(run) -> bool:
+    return run.iteration == 0 and run.stage.warm_start_source() is None
+
+
+class StartChecks:
+    """Monitor: the start checks on fresh stages, `loss_floor` and the confirmation of zero gradients at the end."""
+
+    def __init__(self, c: StartConfig, small_data: int):
+        self.c, self.small_data = c, small_data
+        self.ran: set = set()            # the checks that ran at this stage's start (after_failure skips them)
+        self.reported: set = set()       # parameters already named by params_not_updating
+        self.suspects: dict = {}         # name -> value at start, for gradients exactly zero at the start
+        self.zero: list = []
+        self.start_loss: Optional[float] = None
+
+    def on_start(self, run) -> None:
+        self.ran, self.reported, self.suspects, self.start_loss = set(), set(), {}, None
+        if not is_fresh(run):
+            return
+        with preserved(run):
+            for name, check in (("labels", lambda: constant_labels(self.c, run)),
+                                ("gradients", lambda: self.gradient_flow(run)),
+                                ("batch_dependence", lambda: batch_dependence(self.c, run))):
+                try:
+                    found = check()
+                except Exception as e:  # a check that cannot run says so; training goes on
+                    found = [skipped(name, f"{type(e).__name__}: {e}")]
+                self.ran.add(name)
+                for d in found:
+                    run.diagnose(d)
+
+    def on_end(self, run, outcome) -> None:
+        for d in self.confirm_zero_gradients(run) + self.loss_floor(run, outcome):
+            d.iteration = run.iteration
+            run.diagnose(d)
+
+    # --- parameters that get no gradient ------------------------------------------------------------
+
+    def gradient_flow(self, run) -> list:
+        model, problem = run.model, run.problem
+        named = list(model.named_parameters())
+        total = sum(p.numel() for _, p in named) or 1
+        found = []
+        frozen = [n for n, p in named if not p.requires_grad]
+        if frozen:
+            share = sum(p.numel() for n, p in named if not p.requires_grad) / total
+            part = share < self.c.frozen_share
+            nothing = len(frozen) == len(named)  # nothing trains at all: never on purpose
+            found.append(Diagnosis(
+                "params_not_updating", "error" if nothing else "warning" if part else "info",
+                f"{len(frozen)} parameter tensor(s) have requires_grad=False and will not train "
+                f"({share:.0%} of the weights): {_names(frozen)}",
+                evidence={"parameters": {n: "requires_grad is False (frozen)" for n in frozen[:50]},
+                          "frozen_share": num(share)},
+                fix="set requires_grad=True on them" + ("" if part else " (ignore if you fine-tune on purpose)")))
+            if part or nothing:
+                self.reported.update(frozen)
+        trainable = [(n, p) for n, p in named if p.requires_grad]
+        in_opt = {id(p) for g in run.optimizer.param_groups for p in g["params"]}
+        outside = [n for n, p in trainable if id(p) not in in_opt]
+        if outside:
+            found.append(Diagnosis(
+                "params_not_updating", "error", f"{len(outside)} trainable parameter tensor(s) are not in the "
+                f"optimizer: {_names(outside)}", evidence={"parameters": {n: "not in the optimizer" for n in outside[:50]}},
+                fix="pass model.parameters() (all of them) to the optimizer"))
+            self.reported.update(outside)
+        if not trainable:
+            return found
+        n = min(problem.train_size, self.c.examples)
+        batch = to_device(problem.get_batch(torch.arange(n)), run.settings.device)
+        model.train()
+        model.zero_grad(set_to_none=True)
+        ids = {id(p) for _, p in trainable}
+        with UsedTensors(ids) as used:
+            loss = problem.loss(model, batch)
+        self.start_loss = float(loss.detach().float().mean())
+        if loss.requires_grad:
+            loss.backward()
+        reasons, unused, zero = {}, [], []
+        for name, p in trainable:
+            if p.grad is None:
+                if id(p) in used.seen:
+                    reasons[name] = "used by the forward, but no gradient reaches it (detached?)"
+                elif id(p) not in in_opt:
+                    continue
+                else:
+                    unused.append(name)
+            elif not _any_nonzero(p.grad):
+                zero.append(name)
+        model.zero_grad(set_to_none=True)
+        if reasons:
+            cut_all = not loss.requires_grad
+            found.append(Diagnosis(
+                "params_not_updating", "error",
+                (f"the loss does not depend on any trainable parameter (the output is detached or computed "
+                 f"without gradients): {len(reasons)} tensor(s) get no gradient, e.g. {_names(list(reasons))}"
+                 if cut_all else f"{len(reasons)} parameter tensor(s) are used by the forward but get no "
+                 f"gradient: {_names(list(reasons))}"),
+                evidence={"parameters": dict(list(reasons.items())[:50]), "loss_requires_grad": loss.requires_grad},
+                fix="remove .detach() / .data / torch.no_grad() / .item() / numpy round trips on the path "
+                    "from these parameters to the loss"))
+            self.reported.update(reasons)
+        if unused:
+            found.append(Diagnosis(
+                "params_not_updating", "info", f"{len(unused)} parameter tensor(s) are not used by this stage's "
+                f"forward pass: {_names(unused)}", evidence={"parameters": {n: "not used" for n in unused[:50]}},
+                fix="expected when a stage uses part of the model (e.g. no encoder); otherwise call the layer"))
+        if zero:
+            # a zero-initialised weight (ReZero, a zero last layer) blocks the very first gradient on
+            # purpose; then wait for the end of the stage to see whether these parameters moved
+            blocker = next((n for n, p in named if not n.endswith("bias") and p.numel() and not _any_nonzero(p)),
+                           None)
+            if blocker is None:
+                d = _zero_gradient(zero, "at the first step", _has_matrix(model, zero))
+                found.append(d)
+                if d.severity != "info":
+                    self.reported.update(zero)
+            else:
+                self.zero = zero
+                self.suspects = {n: p.detach().clone() for n, p in trainable}
+        return found
+
+    def confirm_zero_gradients(self, run) -> list:
+        if not self.suspects:
+            return []
+        start, zero, self.suspects = self.suspects, self.zero, {}
+        change = {}
+        for n, p in run.model.named_parameters():
+            if n in start:  # relative to the larger of the two norms: a zero-initialised tensor moves by 1
+                a, b = start[n].float(), p.detach().float()
+                scale = max(float(torch.linalg.vector_norm(a)), float(torch.linalg.vector_norm(b)), 1e-12)
+                change[n] = float(torch.linalg.vector_norm(b - a)) / scale
+        moved = sorted(v for n, v in change.items() if n not in zero)
+        typical = moved[len(moved) // 2] if moved else 0.0
+        stuck = [n for n in zero if change.get(n, 1.0) == 0.0 or change.get(n, 1.0) < self.c.zero_update * typical]
+        if not stuck:
+            return []
+        d = _zero_gradient(stuck, "at the start and they did not move during the stage", _has_matrix(run.model, stuck))
+        if d.severity != "info":
+            self.reported.update(stuck)
+        return [d]
+
+    # --- a loss that cannot reach zero --------------------------------------------------------------
+
+    def loss_floor(self, run, outcome) -> list:
+        problem = run.problem
+        if not outcome.converged or problem.train_size > self.small_data:
+            return []
+        reference = problem.chance_loss or self.start_loss
+        if not reference or not math.isfinite(reference):
+            return [skipped("loss_floor", "the task gives no chance_loss and the stage did not start fresh")]
+        limit = max(self.c.floor_fraction * reference, self.c.floor_min)
+        with preserved(run):
+            now = _full_loss(run, run.model)
+            if not math.isfinite(now) or now <= limit:
+                return []
+            # the goal may have been met before the loss had time to fall: train a copy a little longer
+            model = copy.deepcopy(run.model)
+            model.train()
+            opt = make_optimizer(model.parameters(), run.settings.optim, run.lr or run.base_lr)
+            g = torch.Generator().manual_seed(0)
+            n, bs = problem.train_size, min(run.settings.batch_size, problem.train_size)
+            for _ in range(self.c.floor_iterations):
+                idx = torch.randperm(n, generator=g)[:bs]
+                optimisation_step(model, opt, problem, to_device(problem.get_batch(idx), run.settings.device),
+                                  run.clip_norm)
+            later = _full_loss(run, model)
+        if not math.isfinite(later) or later <= limit or later < 0.8 * now:
+            return []
+        return [Diagnosis(
+            "loss_floor", "warning",
+            f"the goal is met on {problem.train_size} memorised examples, but the training loss stays at "
+            f"{num(later)} (above {num(self.c.floor_fraction)} x the {'chance' if problem.chance_loss else 'start'} "
+            f"loss {num(reference)}) even {self.c.floor_iterations} steps later: the loss has a floor",
+            evidence={"train_loss": num(now), "train_loss_later": num(later), "reference": num(reference),
+                      "limit": num(limit), "extra_iterations": self.c.floor_iterations},
+            fix="check the loss: a softmax/sigmoid before a loss that applies its own (cross_entropy, "
+                "BCEWithLogits), targets on the wrong scale, a constant term; or ignore it for label smoothing")]
+
+
+# --- batch dependence ---------------------------------------------------------------------------------
+
+def batch_dependence(c: StartConfig, run) -> list:
+    problem, model = run.problem, run.model
+    n = min(problem.train_size, c.batch_examples)
+    if n < 2:
+        return [skipped("batch_dependence", "the stage has fewer than 2 training examples")]
+    idx = torch.arange(n)
+    dev = run.settings.device
+
+    def get(i):
+        return to_device(problem.get_batch(i), dev)
+
+    model.eval()
+    found = []
+    with torch.no_grad():
+        if not _same(problem.get_batch(idx), problem.get_batch(idx)):
+            return [skipped("batch_dependence", "get_batch returns different batches for the same indices")]
+        picks = sorted({1, n - 1})
+        # at the output
+        batch = get(idx)
+        out_b = run_model(problem, model, batch)
+        if isinstance(out_b, torch.Tensor) and out_b.dim() >= 1 and out_b.shape[0] == n:
+            if not _close(run_model(problem, model, batch), out_b, c.batch_tolerance):
+                return [skipped("batch_dependence", "the model's eval-mode output is random")]
+            worst, where = 0.0, None
+            for i in picks:
+                one = get(idx[i:i + 1])
+                diff = _difference(out_b[i], run_model(problem, model, one)[0])
+                if diff > worst:
+                    worst, where = diff, i
+            if worst > c.batch_tolerance:
+                first = _first_module(problem, model, get(idx), get(idx[where:where + 1]), where, c.batch_tolerance)
+                at = f"; outputs first part at {first[0]} ({first[1]})" if first else ""
+                found.append(Diagnosis(
+                    "batch_dependence", "error",
+                    f"in eval mode an example's output alone differs from its output inside a batch of {n} by "
+                    f"{num(worst)} (relative){at}: examples mix across the batch",
+                    evidence={"relative_difference": num(worst), "batch": n, "example": where,
+                              "tolerance": c.batch_tolerance, "first_module": first[0] if first else None,
+                              "first_type": first[1] if first else None},
+                    fix="check reshape/view/transpose that mix the batch dimension (view(-1, batch) instead of "
+                        "view(batch, -1)), and softmax/normalisation over dim 0"))
+                return found
+        else:
+            found.append(skipped("batch_dependence (output)", "no batch-first tensor output (give Problem.forward)"))
+        # at the loss
+        whole = float(problem.loss(model, batch))
+        if not _near(float(problem.loss(model, batch)), whole, 1e-6):
+            return found + [skipped("batch_dependence (loss)", "the eval-mode loss is random")]
+        singles = [float(problem.loss(model, get(idx[i:i + 1]))) for i in range(n)]
+        twice = float(problem.loss(model, get(torch.cat([idx, idx]))))
+    values = singles + [whole, twice]
+    if not all(math.isfinite(v) for v in values):
+        return found + [skipped("batch_dependence (loss)", "non-finite losses at init")]
+    tol = max(c.batch_tolerance, 1e-4)
+    scale = max(abs(whole), max(abs(v) for v in singles), 1e-8)
+    margin = tol * scale
+    mean_like = min(singles) - margin <= whole <= max(singles) + margin and abs(twice - whole) <= margin
+    total = sum(singles)
+    sum_like = abs(whole - total) <= tol * max(abs(total), 1e-8) and abs(twice - 2 * whole) <= 2 * margin
+    if mean_like or sum_like:
+        return found
+    found.append(Diagnosis(
+        "batch_dependence", "warning",
+        f"in eval mode the loss of a batch of {n} ({num(whole)}) is neither a mean nor the sum of its examples' "
+        f"losses ({num(min(singles))}..{num(max(singles))}, sum {num(total)}), and the same batch twice gives "
+        f"{num(twice)}: the loss is normalised over the batch",
+        evidence={"batch_loss": num(whole), "single_losses": [num(v) for v in singles], "batch_twice_loss": num(twice),
+                  "tolerance": tol},
+        fix="reduce the loss with a plain mean (or sum) over examples; check divisions by the batch size "
+            "(squared?) and softmax/normalisation over dim 0 in the loss"))
+    return found
+
+
+def _difference(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Relative max difference of one example's outputs computed two ways; padded lengths may differ:
+    compare the common part, aligned at the start (right padding) or at the end (left padding)."""
+    if a.dim() != b.dim():
+        return 0.0
+    if a.shape == b.shape:
+        return _rel(a, b)
+    common = [min(x, y) for x, y in zip(a.shape, b.shape)]
+    head = tuple(slice(0, k) for k in common)
+    tail_a = tuple(slice(x - k, x) for x, k in zip(a.shape, common))
+    tail_b = tuple(slice(y - k, y) for y, k in zip(b.shape, common))
+    return min(_rel(a[head], b[head]), _rel(a[tail_a], b[tail_b]))
+
+
+def _rel(a, b) -> float:
+    a, b = a.float(), b.float()
+    ok = torch.isfinite(a) & torch.isfinite(b)
+    if not bool(ok.any()):
+        return 0.0
+    a, b = a[ok], b[ok]
+    return float((a - b).abs().max() / (b.abs().max() + a.abs().max() + 1e-6) * 2)
+
+
+def _close(a, b, tol) -> bool:
+    return isinstance(a, torch.Tensor) and a.shape == b.shape and _rel(a, b) <= tol
+
+
+def _near(a: float, b: float, tol: float) -> bool:
+    return abs(a - b) <= tol * max(abs(a), abs(b), 1e-8)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, torch.Tensor):
+        if not (isinstance(b, torch.Tensor) and a.shape == b.shape):
+            return False
+        return bool(torch.equal(a, b)) or (a.is_floating_point() and bool(((a == b) | (a.isnan() & b.isnan())).all()))
+    if isinstance(a, (list, tuple)):
+        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return True
+
+
+def _first_module(problem, model, batch, one, i: int, tol: float) -> Optional[tuple]:
+    """The first module (in call order) whose output for example i differs alone vs in the batch."""
+    def capture():
+        outs, handles = [], []
+        for name, m in model.named_modules():
+            def hook(mod, inp, out, name=name or "(root)"):
+                t = out[0] if isinstance(out, (tuple, list)) and out and isinstance(out[0], torch.Tensor) else out
+                if isinstance(t, torch.Tensor) and t.dim() >= 1:
+                    outs.append((name, type(mod).__name__, t.detach()))
+            handles.append(m.register_forward_hook(hook))
+        return outs, handles
+
+    outs_b, handles = capture()
+    try:
+        run_model(problem, model, batch)
+    finally:
+        for h in handles:
+            h.remove()
+    outs_1, handles = capture()
+    try:
+        run_model(problem, model, one)
+    finally:
+        for h in handles:
+            h.remove()
+    single = {}
+    for name, typ, o in outs_1:
+        single.setdefault(name, o)
+    seen = set()
+    n = None
+    for name, typ, o in outs_b:
+        if name in seen:
+            continue
+        seen.add(name)
+        o1 = single.get(name)
+        if n is None:
+            n = o.shape[0]
+        if o1 is None or o.shape[0] != n or o1.shape[0] != 1 or o.dim() != o1.dim():
+            continue
+        if _difference(o[i], o1[0]) > tol:
+            return name, typ
+    return None
+
+
+# --- labels -------------------------------------------------------------------------------------------
+
+def constant_labels(c: StartConfig, run) -> list:
+    problem = run.problem
+    n = min(problem.train_size, c.label_examples)
+    if n < c.label_min_examples:
+        return []  # a few examples may share a class by chance
+    t = batch_targets(problem, problem.get_batch(torch.arange(n)))
+    if not isinstance(t, torch.Tensor) or t.dim() == 0 or t.shape[0] != n:
+        return [skipped("labels_not_learnable (constant targets)", "no batch-first targets (give Problem.targets)")]
+    return constant_targets(t)
+
+
+def constant_targets(t: torch.Tensor) -> list:
+    rows = t.detach().reshape(t.shape[0], -1)
+    if not bool((rows == rows[:1]).all()):
+        return []
+    value = rows[0, 0].item() if rows.shape[1] == 1 else f"the same {tuple(t.shape[1:])} tensor"
+    return [Diagnosis("labels_not_learnable", "error",
+                      f"all {t.shape[0]} training targets looked at are {value}: there is nothing to learn",
+                      evidence={"examples": int(t.shape[0]), "unique_targets": 1},
+                      fix="check the data pipeline's labels (a column index, a label read once, an overwrite)")]
+
+
+# --- helpers ------------------------------------------------------------------------------------------
+
+class UsedTensors(TorchFunctionMode):
+    """Records which of the given tensors (by id) any torch function receives: the parameters a forward uses,
+    on any architecture (GRU/LSTM flat weights and attention projections included)."""
+
+    def __init__(self, ids: set):
+        super().__init__()
+        self.ids, self.seen = ids, set()
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        self._visit(args)
+        self._visit(kwargs)
+        return func(*args, **kwargs)
+
+    def _visit(self, a) -> None:
+        if isinstance(a, torch.Tensor):
+            if id(a) in self.ids:
+                self.seen.add(id(a))
+        elif isinstance(a, (list, tuple)):
+            for b in a:
+                self._visit(b)
+        elif isinstance(a, dict):
+            for b in a.values():
+                self._visit(b)
+
+
+@contextmanager
+def preserved(run):
+    """Run checks without disturbing training: RNG, buffers (BatchNorm statistics), mode and gradients
+    (the checks' own gradients are dropped; the training's are put back)."""
+    model = run.model
+    rng = torch.get_rng_state()
+    cuda = torch.cuda.get_rng_state_all() if torch.cuda.is_available() and torch.cuda.is_initialized() else None
+    buffers = {k: v.detach().clone() for k, v in model.named_buffers()}
+    grads = [(p, p.grad) for p in model.parameters()]  # the training's own (the final histograms read them)
+    was = model.training
+    try:
+        yield
+    finally:
+        for p, g in grads:
+            p.grad = g
+        with torch.no_grad():
+            for k, v in model.named_buffers():
+                if k in buffers:
+                    v.copy_(buffers[k])
+        model.train(was)
+        torch.set_rng_state(rng)
+        if cuda is not None:
+            torch.cuda.set_rng_state_all(cuda)
+
+
+def _full_loss(run, model) -> float:
+    problem = run.problem
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            idx = torch.arange(problem.train_size)
+            return float(problem.loss(model, to_device(problem.get_batch(idx), run.settings.device)))
+    finally:
+        model.train(was)
+
+
+def _has_matrix(model, names: list) -> bool:
+    chosen = set(names)
+    return any(p.dim() >= 2 for n, p in model.named_parameters() if n in chosen)
+
+
+def _zero_gradient(names: list, when: str, matrix: bool) -> Diagnosis:
+    # a weight matrix that gets no signal is a dead layer; norm scales and biases alone can get exactly zero
+    # by design (a LayerNorm before attention over a single key, whose softmax is constant)
+    return Diagnosis("params_not_updating", "error" if matrix else "info",
+                     f"{len(names)} parameter tensor(s) got a gradient exactly zero {when}: {_names(names)}",
+                     evidence={"parameters": {n: "its gradient is exactly zero" for n in names[:50]}},
+                     fix="check for a multiplication by a zero constant, dead ReLUs before them (init/bias), "
+                         "or a mask that blocks every path to the loss")
+
+
+def _any_nonzero(t: torch.Tensor) -> bool:
+    if t.is_sparse:
+        t = t.coalesce().values()
+    return bool(t.any())
+
+
+def _names(names: list, k: int = 5) -> str:
+    return ", ".join(names[:k]) + (f" and {len(names) - k} more" if len(names) > k else "")
