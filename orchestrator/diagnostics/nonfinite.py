@@ -62,6 +62,31 @@ class NonFiniteCheck:
             return
         self.handle(run, stats, first + bad, losses[bad], norms[bad])
 
+    def on_eval(self, run, stats, metrics: dict) -> None:
+        """Metrics that went non-finite before the training loss did (the stage stops on them): say why."""
+        bad = [k for k, v in metrics.items() if isinstance(v, (int, float)) and not math.isfinite(v)]
+        if not bad or self.recoveries or self.gave_up or any(d["code"] == "nonfinite" for d in run.stage.diagnoses):
+            return
+        from ..trainer import to_device
+        params = [n for n, p in run.model.named_parameters() if not bool(torch.isfinite(p).all())]
+        trace = {}
+        if self.c.trace:
+            idx = torch.arange(min(run.problem.train_size, run.settings.batch_size))
+            trace = trace_step(run.model, run.problem.loss, to_device(run.problem.get_batch(idx), run.settings.device))
+        if params:
+            where = f": the weights themselves hold NaN/inf ({', '.join(params[:3])}), without a non-finite step"
+        elif trace.get("module"):
+            where = f"; on a training batch the first non-finite output is {trace['module']} ({trace.get('type')})"
+        else:
+            where = ": the weights and the training loss are finite, so the evaluation itself produces them"
+        self.name_cause(run, run.iteration, trace)
+        run.diagnose(Diagnosis(
+            "nonfinite", "error", f"the metrics {', '.join(bad[:3])} are non-finite at iteration {run.iteration}"
+            f"{where}", iteration=run.iteration, evidence={"metrics": bad, "nonfinite_parameters": params[:10],
+                                                           "trace": trace},
+            fix=self.fix(trace) if trace.get("cause") else "look for an in-place write to the weights (e.g. under "
+            "torch.no_grad) or a non-finite op in the evaluation code"))
+
     def handle(self, run, stats, bad_step: int, loss: float, norm: float) -> None:
         evidence = {"first_bad_iteration": bad_step, "loss": num(loss), "grad_norm": num(norm),
                     "snapshot_iteration": self.snapshot_step - 1, "lr": num(run.lr)}

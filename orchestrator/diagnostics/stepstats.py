@@ -53,6 +53,11 @@ class StepStats:
             self.flush(run, step)
             self.next_flush = self.flush_after(step)
 
+    def on_eval(self, run, metrics: dict) -> None:
+        for c in self.consumers:
+            if hasattr(c, "on_eval"):
+                c.on_eval(run, self, metrics)
+
     def norm_after(self, step: int) -> int:
         """The next step after `step` whose gradient norm is taken."""
         nxt = step + 1
