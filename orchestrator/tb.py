@@ -7,6 +7,7 @@ from tensorboard.backend.event_processing.event_file_loader import LegacyEventFi
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
+from . import files
 from .tables import decisions_markdown, diagnoses_markdown, stages_markdown
 
 HIST_BINS = 64  # 4x cheaper than torch's default ("tensorflow", ~1500 edges) and plenty to read a shape
@@ -52,7 +53,7 @@ class TensorBoardSink:
     def stage_started(self, stage, start_iteration: int) -> None:
         # resuming from a checkpoint at step N: steps <= N were logged before it was saved
         keep = start_iteration if start_iteration else -1
-        w = self.writers[stage.name] = open_run(self.root / run_name(stage), keep_through=keep)
+        w = self.writers[stage.name] = open_run(files.inside(self.root, run_name(stage)), keep_through=keep)
         if start_iteration == 0:
             knobs = ", ".join(f"{k}={v}" for k, v in stage.knobs.items())
             w.add_text("stage", f"**{stage.name}** knobs: {knobs}; goal: {stage.goal.metric} "
