@@ -115,9 +115,15 @@ def run_stage(ctx: Context, stage: Stage) -> Outcome:
     ckpt_dir = files.inside(ctx.run_dir, "checkpoints", stage.name)
     resume_state = None
     if stage.status == RUNNING:  # this attempt was interrupted: continue it
-        saved = resumable(ckpt_dir / "last.pt", ctx.run_dir)
+        saved = resumable(ckpt_dir / "last.pt")
         resume_state = saved if saved and saved["attempt"] == stage.attempts else None
-    else:
+    # warm start: the same network, a harder problem. Read before the stage changes: a missing file
+    # stops the run with ladder.json as it was
+    source = stage.warm_start_source()
+    weights = None
+    if source and resume_state is None:
+        weights = warm_start_weights(files.inside(ctx.run_dir, "checkpoints", source, "final.pt"), source, stage)
+    if stage.status != RUNNING:
         stage.attempts += 1
         stage.status, stage.iterations = RUNNING, 0
         stage.budget = budget_for(stage, ladder, cfg.ladder.budget, cfg.ladder.growth, cfg.ladder.min_budget)
@@ -144,10 +150,7 @@ def run_stage(ctx: Context, stage: Stage) -> Outcome:
     run = StageRun(stage=stage, problem=problem, settings=settings, sinks=ctx.sinks, ckpt_dir=ckpt_dir,
                    monitors=diagnostics.monitors_for(cfg, stage, problem))
 
-    # warm start: the same network, a harder problem
-    source = stage.warm_start_source()
-    if source and resume_state is None:
-        weights = warm_start_weights(files.inside(ctx.run_dir, "checkpoints", source, "final.pt"), source, stage)
+    if weights is not None:
         report = checkpoint.warm_start(problem.model, weights)
         if report["wrong_shape"] or report["missing"]:
             run.diagnose(Diagnosis(
@@ -201,7 +204,7 @@ def final_sections(ctx: Context) -> dict:
     return {f"Test translations ({stage.name})": translations_markdown(rows)}
 
 
-def resumable(path: Path, run_dir: Path) -> Optional[dict]:
+def resumable(path: Path) -> Optional[dict]:
     """The interrupted attempt's checkpoint, or None: an unreadable one restarts the attempt (with a note)."""
     try:
         saved = checkpoint.load(path)
