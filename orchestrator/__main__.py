@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import traceback
 from pathlib import Path
 
@@ -72,6 +73,9 @@ def remove_if_empty(run_dir: Path) -> None:
 def crashed(e: BaseException, run_dir: Path) -> None:
     full = files.disk_full_in(e)
     if full:
+        if full == files.UNNAMED:  # e.g. TensorBoard's event writer, which does not say which file
+            tb = any("tensorboard" in f.filename for f in traceback.extract_tb(e.__traceback__))
+            full = f"cannot write {'the TensorBoard event files under ' + str(run_dir / 'tb') if tb else 'under ' + str(run_dir)}"
         print(f"error: {full}: the disk is full; free some space and run the same command to resume",
               file=sys.stderr)
         sys.exit(1)
@@ -88,11 +92,22 @@ def crashed(e: BaseException, run_dir: Path) -> None:
     sys.exit(1)
 
 
+def quiet_when_disk_full(args) -> None:
+    """TensorBoard writes from a thread: a full disk there is reported once, by the main thread's error."""
+    if files.disk_full_in(args.exc_value):
+        return
+    DEFAULT_THREAD_HOOK(args)
+
+
+DEFAULT_THREAD_HOOK = threading.excepthook
+
+
 def entry() -> None:
     """Run `main`, turning Hydra's own errors (raised before `main` runs) into one line."""
     from hydra._internal.utils import get_args_parser
 
     os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises instead of printing its multi-line report
+    threading.excepthook = quiet_when_disk_full
     args, _ = get_args_parser().parse_known_args()
     config_dirs = [composing.CONF] + ([Path(args.config_dir)] if args.config_dir else [])
     try:

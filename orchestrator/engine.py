@@ -104,9 +104,12 @@ def _run(cfg, task, run_dir, task_name, live, ladder, knobs, on_start) -> str:
             rec.write(ladder)
         except Exception:
             pass  # e.g. the disk is full: the previous ladder.json stays, which is also a valid state
+        try:
+            sinks.close()
+        except Exception:
+            pass  # the first error is the one to report
         raise
-    finally:
-        sinks.close()
+    sinks.close()
     return rec.status
 
 

@@ -14,6 +14,7 @@ from typing import Union
 
 from .errors import DiskFullError, RunStateError
 
+UNNAMED = "cannot write a file"  # what disk_full_in says when the failed write named no file
 NO_SPACE = {errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)}
 
 
@@ -66,6 +67,6 @@ def disk_full_in(e: BaseException):
         if isinstance(e, DiskFullError):
             return e.where
         if isinstance(e, OSError) and e.errno in NO_SPACE:
-            return f"cannot write {e.filename or 'a file'}"
+            return f"cannot write {e.filename}" if e.filename else UNNAMED
         e = e.__cause__ or e.__context__
     return None

@@ -182,3 +182,29 @@ def test_paths_stay_inside_the_run_directory(tmp_path):
     assert all(valid_name(n) for n in ("easy", "hard.half1", "hard.half1.half2", "a-b_c9"))
     assert not any(valid_name(n) for n in ("..", "../x", "a/b", "a\\b", ".hidden", "a..b", "a.", "x@2", "", "a b",
                                            "é" * 2, "a" * 101, 3))
+
+
+def test_a_really_full_disk_then_freed_space_resumes_to_the_same_result(finished, tmp_path):
+    """A 1 MiB tmpfs, filled to its last 32 KiB: the run stops in one line; freed, it resumes to the same end."""
+    disk = tmp_path / "disk"
+    disk.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(disk)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root); test_a_full_disk_is_one_line covers the helper")
+    try:
+        filler = disk / "filler"
+        filler.write_bytes(b"\0" * (1024 - 32) * 1024)
+        run_dir = disk / "run"
+        r = toy(*QUICK, run_dir=run_dir)
+        assert r.returncode == 1
+        line = one_line(r)
+        assert line.startswith("error: cannot write ") and "the disk is full" in line
+        assert not list(run_dir.rglob("*.tmp"))
+        json.loads((run_dir / "ladder.json").read_text())  # still a valid state
+        filler.unlink()
+        r = toy(*QUICK, run_dir=run_dir)
+        assert r.returncode == 0, r.stderr
+        assert [(s["iterations"], s["best"]) for s in ladder_json(run_dir)["stages"]] == \
+               [(s["iterations"], s["best"]) for s in ladder_json(finished)["stages"]]
+    finally:
+        subprocess.run(["umount", str(disk)], capture_output=True)
