@@ -18,6 +18,7 @@ from omegaconf.errors import OmegaConfBaseException
 from .errors import ConfigError
 
 COMMAND_LINE = "command line"
+GROUPS = {"task"}  # config groups (a choice of file, not a value)
 CONF = Path(__file__).resolve().parents[1] / "conf"
 
 
@@ -30,6 +31,8 @@ def typed_on_command_line(key: str, overrides: Sequence[str]) -> bool:
     """Whether `key` was set by (or contains, or lies inside) a command-line override."""
     for o in overrides:
         k = override_key(o)
+        if k in GROUPS or "/" in k:  # `+task=toy` chooses the task file: its values stay the file's
+            continue
         if k and (k == key or key.startswith(k + ".") or k.startswith(key + ".")):
             return True
     return False
@@ -46,7 +49,7 @@ def blame(e: ConfigError, overrides: Sequence[str], task_file: str) -> ConfigErr
 def config_file(name: str, config_dirs: Sequence[Path]) -> str:
     """'task/toy' -> the YAML file Hydra read it from (the first config dir that has it, as in Hydra)."""
     for d in config_dirs:
-        path = Path(d) / f"{name}.yaml"
+        path = Path(d).resolve() / f"{name}.yaml"
         if path.exists():
             return str(path)
     return f"{name}.yaml"
