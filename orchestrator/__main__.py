@@ -17,7 +17,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from orchestrator import composing, engine, files
+from orchestrator import composing, files
 from orchestrator.config import RunConfig, register
 from orchestrator.errors import ConfigError
 from orchestrator.loading import instantiate_task, task_file, to_run_config
@@ -35,6 +35,8 @@ def main(cfg: DictConfig) -> int:
     try:
         run_cfg: RunConfig = to_run_config(cfg, where, overrides)
         task = instantiate_task(cfg.task, where)
+        from orchestrator import engine  # torch loads here: a config refused earlier is refused in ~1 s
+
         prepared = engine.prepare(run_cfg, task)  # every check; nothing is written before it passes
 
         def save_config():  # what Hydra would have saved in .hydra/, written once the run owns the directory

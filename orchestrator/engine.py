@@ -73,11 +73,16 @@ def _run(cfg, task, run_dir, task_name, live, ladder, knobs, on_start) -> str:
         ladder, rec.decisions = record.ladder_from(previous, rec.path), previous["decisions"]
         if previous["status"] != record.RUNNING:  # finished already: nothing to train again
             return previous["status"]
+    check_warm_starts(ladder, run_dir)  # a missing final.pt stops a resumed run before anything is touched
     if on_start:
         on_start()
     sinks = Sinks([TensorBoardSink(files.inside(run_dir, "tb"), resume_step=len(rec.decisions)),
                    ConsoleSink(live=live and cfg.log.console), ReportSink(run_dir / "report.md", task_name)])
     ctx = Context(cfg, task, knobs, ladder, rec, sinks, run_dir)
+    if rec.decisions:  # resumed: the last decision's picture and tables, which a kill may have kept from the sinks
+        for sink in sinks.sinks:
+            if isinstance(sink, (TensorBoardSink, ReportSink)):
+                sink.decision(ladder, rec.decisions)
     try:
         while True:
             # the next stage whose predecessors all converged
@@ -97,6 +102,9 @@ def _run(cfg, task, run_dir, task_name, live, ladder, knobs, on_start) -> str:
         rec.status = record.CONVERGED if ladder.all_converged() else record.STALLED
         rec.write(ladder)
         sinks.finished(ladder, rec.status, run_dir, final_sections(ctx), rec.decisions)
+    except ConfigError:  # a file of the run directory is unusable: ladder.json holds every change already
+        _close_quietly(sinks)
+        raise
     except BaseException:
         # whatever stopped the run (a bug, a fault, Ctrl-C): ladder.json keeps every diagnosis found so
         # far, with status "running" so that the same command resumes
@@ -104,13 +112,25 @@ def _run(cfg, task, run_dir, task_name, live, ladder, knobs, on_start) -> str:
             rec.write(ladder)
         except Exception:
             pass  # e.g. the disk is full: the previous ladder.json stays, which is also a valid state
-        try:
-            sinks.close()
-        except Exception:
-            pass  # the first error is the one to report
+        _close_quietly(sinks)
         raise
     sinks.close()
     return rec.status
+
+
+def _close_quietly(sinks: Sinks) -> None:
+    try:
+        sinks.close()
+    except Exception:
+        pass  # the error that stopped the run is the one to report
+
+
+def check_warm_starts(ladder: Ladder, run_dir: Path) -> None:
+    """Each final.pt a stage still to train will warm-start from: present and readable (RunStateError if not)."""
+    for stage in ladder.order():
+        source = stage.warm_start_source()
+        if stage.status != CONVERGED and source and ladder[source].status == CONVERGED:
+            warm_start_weights(files.inside(run_dir, "checkpoints", source, "final.pt"), source, stage)
 
 
 def run_stage(ctx: Context, stage: Stage) -> Outcome:

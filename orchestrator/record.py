@@ -92,6 +92,8 @@ def _check(doc) -> Optional[str]:
     if not isinstance(stages, list) or not stages:
         return "stages: not a non-empty list"
     names = [s.get("name") if isinstance(s, dict) else None for s in stages]
+    if len(set(map(str, names))) != len(names):
+        return "stages: a name appears twice"
     for i, s in enumerate(stages):
         if not isinstance(s, dict):
             return f"stages[{i}]: not an object"
@@ -111,8 +113,6 @@ def _check(doc) -> Optional[str]:
             return f"stages[{i}]: negative iterations or attempts"
         if not isinstance(s["goal"], dict) or set(s["goal"]) != {"metric", "target", "mode"}:
             return f"stages[{i}].goal: not a goal"
-    if len(set(names)) != len(names):
-        return "stages: a name appears twice"
     return None
 
 

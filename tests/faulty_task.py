@@ -25,3 +25,51 @@ class CrashingTask(ToyTask):
 
         problem.evaluate = crashing
         return problem
+
+
+class NoisyTask:
+    """A small classifier with dropout on random data: training draws on the RNG every step (dropout,
+    batch order), so a resume that restores less than the whole state shows up as a different result.
+
+    `kill_size`/`kill_after`: the process SIGKILLs itself at its `kill_after`-th batch of the stage whose
+    knob `size` is `kill_size` (a kill at an exact, repeatable point).
+    """
+
+    metrics = ("train/nll",)
+
+    def __init__(self, dropout: float = 0.3, kill_size: int = 0, kill_after: int = 0):
+        self.dropout, self.kill_size, self.kill_after = dropout, kill_size, kill_after
+
+    def build(self, knobs, seed):
+        import math
+        import os
+        import signal
+
+        import torch
+        from torch import nn
+
+        from orchestrator.task import Problem
+
+        n = int(knobs["size"])
+        g = torch.Generator().manual_seed(0)
+        x = torch.randn(n, 16, generator=g)
+        y = (x @ torch.randn(16, 4, generator=g)).argmax(1)
+        model = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Dropout(self.dropout), nn.Linear(64, 4))
+        calls = [0]
+        kill = n == self.kill_size and self.kill_after > 0
+
+        def get_batch(idx):
+            calls[0] += 1
+            if kill and calls[0] >= self.kill_after:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return x[idx], y[idx]
+
+        def loss(model, batch):
+            return nn.functional.cross_entropy(model(batch[0]), batch[1])
+
+        def evaluate(model):
+            with torch.no_grad():
+                return {"train/nll": nn.functional.cross_entropy(model(x), y).item()}
+
+        return Problem(model=model, train_size=n, get_batch=get_batch, loss=loss, evaluate=evaluate,
+                       chance_loss=math.log(4))

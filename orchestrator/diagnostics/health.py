@@ -56,7 +56,20 @@ class HealthMonitor:
     def on_start(self, run) -> None:
         self.fired, self.update_ratios, self.pending = set(), [], None
         self.every = self.c.every or 1 << 62
-        self.arm(run.model)
+        restored, self.restored = getattr(self, "restored", None), None
+        if restored:  # resumed: the same samples as a run never interrupted, not an extra one now
+            self.fired, self.update_ratios = set(restored["fired"]), list(restored["update_ratios"])
+            self.pending = restored["pending"]
+            if (run.iteration + 1) % self.every == 0:
+                self.arm(run.model)
+        else:
+            self.arm(run.model)
+
+    def state_dict(self) -> dict:
+        return {"fired": sorted(self.fired), "update_ratios": list(self.update_ratios), "pending": self.pending}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.restored = state  # applied by on_start, which the trainer calls after restoring
 
     def after_backward(self, run, loss) -> None:
         if self.pending is None and not self.handles and (run.iteration + 2) % self.every:
