@@ -15,9 +15,9 @@ from .config import RunConfig
 from .console import ConsoleSink
 from .diagnosis import Diagnosis
 from .errors import ConfigError, RunStateError
+from .ladder import CONVERGED, FAILED, RUNNING, Ladder, Stage, from_config
 from .lock import RunLock
 from .optim import OPTIMIZERS
-from .ladder import CONVERGED, FAILED, RUNNING, Ladder, Stage, from_config
 from .policy import INSERT, STOP, Decision, Outcome, budget_for, decide
 from .report import ReportSink
 from .sinks import Sinks

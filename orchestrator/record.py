@@ -14,7 +14,6 @@ from .policy import Decision
 
 RUNNING, CONVERGED, STALLED = "running", "converged", "stalled"
 STATUSES = (PENDING, STAGE_RUNNING, STAGE_CONVERGED, FAILED)
-NUMBER = (int, float)
 OPT_INT, OPT_NUM, OPT_STR = (int, type(None)), (int, float, type(None)), (str, type(None))
 # every field a stage needs on resume, with its JSON types
 FIELDS = {"name": str, "after": list, "knobs": dict, "inserted": bool, "status": str, "budget": OPT_INT,

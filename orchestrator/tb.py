@@ -23,6 +23,9 @@ def run_name(stage) -> str:
 PROBE_TAGS = ("probe/", "diagnoses/lr_probe", "diagnoses/lr_too_high")
 # the hparams plugin's summaries carry no step (0): written at the stage's end, which a resumed stage redoes
 HPARAMS_TAGS = ("_hparams_/",)
+# logged for step N by step N + 1 (the health monitor's update ratio): a run resumed from a checkpoint at
+# N writes them again
+LATE_TAGS = ("health/update_ratio/",)
 
 
 def open_run(path: Path, keep_through: int, keep_probe: bool = False) -> SummaryWriter:
@@ -46,6 +49,8 @@ def open_run(path: Path, keep_through: int, keep_probe: bool = False) -> Summary
                     continue
                 probe = keep_probe and tags and all(t.startswith(PROBE_TAGS) for t in tags)
                 if event.step > keep_through and not probe:
+                    continue
+                if event.step == keep_through and any(t.startswith(LATE_TAGS) for t in tags):
                     continue
                 key = (event.step, event.summary.SerializeToString())
                 if key not in seen:

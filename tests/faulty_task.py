@@ -29,7 +29,8 @@ class CrashingTask(ToyTask):
 
 class NoisyTask:
     """A small classifier with dropout on random data: training draws on the RNG every step (dropout,
-    batch order), so a resume that restores less than the whole state shows up as a different result.
+    batch order), and a few outliers make gradient spikes (so the diagnostics switch clipping on), so a
+    resume that restores less than the whole state shows up as a different result.
 
     `kill_size`/`kill_after`: the process SIGKILLs itself at its `kill_after`-th batch of the stage whose
     knob `size` is `kill_size` (a kill at an exact, repeatable point).
@@ -54,6 +55,7 @@ class NoisyTask:
         g = torch.Generator().manual_seed(0)
         x = torch.randn(n, 16, generator=g)
         y = (x @ torch.randn(16, 4, generator=g)).argmax(1)
+        x[::37] *= 30  # a few outliers: gradient spikes now and then, so the spike check switches clipping on
         model = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Dropout(self.dropout), nn.Linear(64, 4))
         calls = [0]
         kill = n == self.kill_size and self.kill_after > 0

@@ -235,6 +235,17 @@ def run_state(case, finished: Path, tmp: Path) -> str:
     return check(r, f"{run_dir}/{expected}", lambda: "" if snapshot(run_dir) == before else "the run directory changed")
 
 
+def small_corpus(tmp: Path) -> str:
+    """12 pairs of 8-word sentences: overfit_10 (max_len 5) has no training pair; found before any writing."""
+    corpus = tmp / "pairs.tsv"
+    corpus.write_text("".join(" ".join(f"w{i}{j}" for j in range(8)) + "\t" + " ".join(f"v{i}{j}" for j in range(8))
+                              + "\n" for i in range(12)))
+    r = cli("+task=translation", f"task.data_path={corpus}", run_dir=tmp / "run")
+    expected = (f"translation.yaml: ladder.stages.overfit_10.knobs.max_len: stage 'overfit_10': no training pair "
+                f"has a source of at most 5 words (in the corpus {corpus})")
+    return check(r, expected, lambda: "wrote" if (tmp / "run").exists() else "")
+
+
 def test_the_corpus_of_bad_configs_and_states(tmp_path):
     finished = tmp_path / "finished"
     r = toy(*QUICK, run_dir=finished)
@@ -247,6 +258,8 @@ def test_the_corpus_of_bad_configs_and_states(tmp_path):
                                                    lambda: "wrote" if (tmp / "run").exists() else ""), ()))
     jobs.append(("no task", lambda tmp: check(cli(run_dir=tmp / "run"), CL + "task: no task chosen: add +task=NAME",
                                               lambda: "wrote" if (tmp / "run").exists() else ""), ()))
+
+    jobs.append(("translation corpus too small for a stage", small_corpus, ()))
 
     def one(i_job):
         i, (name, fn, args) = i_job
