@@ -79,6 +79,7 @@ def _run(cfg, task, run_dir, task_name, live, ladder, knobs, on_start) -> str:
     sinks = Sinks([TensorBoardSink(files.inside(run_dir, "tb"), resume_step=len(rec.decisions)),
                    ConsoleSink(live=live and cfg.log.console), ReportSink(run_dir / "report.md", task_name)])
     ctx = Context(cfg, task, knobs, ladder, rec, sinks, run_dir)
+    sinks.sinks.append(SaveOnDiagnosis(ctx))
     if rec.decisions:  # resumed: the last decision's picture and tables, which a kill may have kept from the sinks
         for sink in sinks.sinks:
             if isinstance(sink, (TensorBoardSink, ReportSink)):
@@ -118,6 +119,19 @@ def _run(cfg, task, run_dir, task_name, live, ladder, knobs, on_start) -> str:
     return rec.status
 
 
+class SaveOnDiagnosis:
+    """A sink: ladder.json is rewritten as soon as a diagnosis is found, so that a kill cannot lose it.
+
+    A resumed stage drops the diagnoses found after its checkpoint (run_stage): it finds them again.
+    """
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def diagnosis(self, stage, d) -> None:
+        self.ctx.record.write(self.ctx.ladder)
+
+
 def _close_quietly(sinks: Sinks) -> None:
     try:
         sinks.close()
@@ -137,6 +151,7 @@ def run_stage(ctx: Context, stage: Stage) -> Outcome:
     cfg, ladder = ctx.cfg, ctx.ladder
     ckpt_dir = files.inside(ctx.run_dir, "checkpoints", stage.name)
     resume_state = None
+    restarting = stage.status == RUNNING
     if stage.status == RUNNING:  # this attempt was interrupted: continue it
         saved = resumable(ckpt_dir / "last.pt")
         resume_state = saved if saved and saved["attempt"] == stage.attempts else None
@@ -169,6 +184,14 @@ def run_stage(ctx: Context, stage: Stage) -> Outcome:
         stage.lr_used = diagnostics.before_stage(cfg, stage, build, settings, ctx.sinks) or settings.lr
         ctx.record.write(ladder)
     settings.lr = stage.lr_used
+    # the diagnoses this attempt's training found after the point it resumes from are found again: drop them
+    if resume_state is not None:
+        del stage.diagnoses[resume_state.get("diagnoses", len(stage.diagnoses)):]
+    elif restarting and stage.diagnoses_at_start is not None:
+        del stage.diagnoses[stage.diagnoses_at_start:]
+    else:
+        stage.diagnoses_at_start = len(stage.diagnoses)  # earlier attempts' and the LR probe's
+    ctx.record.write(ladder)
     problem = build(stage.knobs)
     run = StageRun(stage=stage, problem=problem, settings=settings, sinks=ctx.sinks, ckpt_dir=ckpt_dir,
                    monitors=diagnostics.monitors_for(cfg, stage, problem))

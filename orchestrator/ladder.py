@@ -62,6 +62,7 @@ class Stage:
     best: Optional[float] = None
     lr_used: Optional[float] = None
     diagnoses: list = field(default_factory=list)
+    diagnoses_at_start: Optional[int] = None  # len(diagnoses) when this attempt's training began
 
     def warm_start_source(self) -> Optional[str]:
         if self.init_from == "none":

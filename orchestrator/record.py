@@ -28,7 +28,8 @@ def stage_dict(s: Stage) -> dict:
             "goal": asdict(s.goal), "best": s.best, "lr": s.lr_used, "diagnoses": s.diagnoses,
             # what resuming needs to rebuild the stage exactly
             "edge": list(s.edge) if s.edge else None, "budget_override": s.budget_override,
-            "init_from": s.init_from, "stage_lr": s.lr, "batch_size": s.batch_size, "probe": s.probe}
+            "init_from": s.init_from, "stage_lr": s.lr, "batch_size": s.batch_size, "probe": s.probe,
+            "diagnoses_at_start": s.diagnoses_at_start}
 
 
 def stage_from_dict(d: dict) -> Stage:
@@ -37,7 +38,7 @@ def stage_from_dict(d: dict) -> Stage:
                  batch_size=d["batch_size"], probe=d["probe"], inserted=d["inserted"],
                  edge=tuple(d["edge"]) if d["edge"] else None, status=d["status"], budget=d["budget"],
                  iterations=d["iterations"], attempts=d["attempts"], best=d["best"], lr_used=d["lr"],
-                 diagnoses=d["diagnoses"])
+                 diagnoses=d["diagnoses"], diagnoses_at_start=d.get("diagnoses_at_start"))
 
 
 class Record:

@@ -22,7 +22,7 @@ def noisy(run_dir, *args):
 
 
 def result(run_dir):
-    stages = [(s["name"], s["status"], s["iterations"], s["best"], s["lr"], [d["code"] for d in s["diagnoses"]])
+    stages = [(s["name"], s["status"], s["iterations"], s["best"], s["lr"], [(d["code"], d["iteration"]) for d in s["diagnoses"]])
               for s in ladder_json(run_dir)["stages"]]
     weights = torch.load(run_dir / "checkpoints" / "large" / "final.pt", weights_only=True)["model"]
     return stages, weights
