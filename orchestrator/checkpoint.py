@@ -27,7 +27,7 @@ def load(path: Path) -> Optional[Any]:
     except Exception as e:
         text = str(e)
         why = "it holds objects other than tensors and plain values (refused, never unpickled)" \
-            if "Unsupported global" in text else "truncated or not a checkpoint"
+            if "unsupported global" in text.lower() else "truncated or not a checkpoint"
         raise RunStateError(f"unreadable checkpoint: {why}", where=str(path)) from None
 
 
