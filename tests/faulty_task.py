@@ -38,8 +38,9 @@ class NoisyTask:
 
     metrics = ("train/nll",)
 
-    def __init__(self, dropout: float = 0.3, kill_size: int = 0, kill_after: int = 0):
+    def __init__(self, dropout: float = 0.3, kill_size: int = 0, kill_after: int = 0, kill_at_eval: int = 0):
         self.dropout, self.kill_size, self.kill_after = dropout, kill_size, kill_after
+        self.kill_at_eval = kill_at_eval  # or SIGKILL at the start of this evaluation of that stage
 
     def build(self, knobs, seed):
         import math
@@ -57,8 +58,9 @@ class NoisyTask:
         y = (x @ torch.randn(16, 4, generator=g)).argmax(1)
         x[::37] *= 30  # a few outliers: gradient spikes now and then, so the spike check switches clipping on
         model = nn.Sequential(nn.Linear(16, 64), nn.ReLU(), nn.Dropout(self.dropout), nn.Linear(64, 4))
-        calls = [0]
+        calls, evals = [0], [0]
         kill = n == self.kill_size and self.kill_after > 0
+        kill_eval = n == self.kill_size and self.kill_at_eval > 0
 
         def get_batch(idx):
             calls[0] += 1
@@ -70,6 +72,9 @@ class NoisyTask:
             return nn.functional.cross_entropy(model(batch[0]), batch[1])
 
         def evaluate(model):
+            evals[0] += 1
+            if kill_eval and evals[0] >= self.kill_at_eval:
+                os.kill(os.getpid(), signal.SIGKILL)
             with torch.no_grad():
                 return {"train/nll": nn.functional.cross_entropy(model(x), y).item()}
 

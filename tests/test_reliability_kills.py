@@ -57,3 +57,18 @@ def test_two_kills_in_one_stage_resume_bit_identical(tmp_path):
     for i in range(TRIALS):
         written = raw_steps(tmp_path / f"trial{i}" / "tb" / "large")
         assert len(written) == len(set(written)), f"trial {i}: a (tag, step) written twice"
+
+
+def test_a_kill_before_the_first_checkpoint_keeps_the_probe_plots_once(tmp_path):
+    """Killed at its first evaluation (no last.pt yet): the stage restarts from 0 without probing again,
+    and its event files hold what a run never interrupted holds, each (tag, step) once."""
+    clean, killed = tmp_path / "clean", tmp_path / "killed"
+    assert noisy(clean, "ladder.stages.large.budget=40").returncode == 3
+    r = noisy(killed, "ladder.stages.large.budget=40", "+task.kill_size=16", "+task.kill_at_eval=1")
+    assert r.returncode == -9
+    assert noisy(killed, "ladder.stages.large.budget=40").returncode == 3
+    for run in ("small", "ladder"):
+        written = raw_steps(killed / "tb" / run)
+        assert len(written) == len(set(written)), f"{run}: a (tag, step) written twice"
+        assert sorted(written) == sorted(raw_steps(clean / "tb" / run)), run
+    assert any(tag.startswith("probe/") for tag, _ in raw_steps(killed / "tb" / "small"))
