@@ -1,15 +1,23 @@
-"""python -m orchestrator +task=NAME [overrides]: run (or resume) a ladder in Hydra's run directory."""
+"""python -m orchestrator +task=NAME [overrides]: run (or resume) a ladder in Hydra's run directory.
+
+Whatever goes wrong ends in one line on stderr (see docs/reliability.md for the exit codes): Hydra's
+own composition errors are caught around `main`, the config is checked in full before anything is
+written, and an unexpected crash leaves ladder.json current and its traceback in `crash.log`.
+"""
 from __future__ import annotations
 
+import os
 import sys
+import threading
+import traceback
 from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from orchestrator import engine
+from orchestrator import composing, files
 from orchestrator.config import RunConfig, register
 from orchestrator.errors import ConfigError
 from orchestrator.loading import instantiate_task, task_file, to_run_config
@@ -23,20 +31,100 @@ def main(cfg: DictConfig) -> int:
     run_dir = Path(hydra_cfg.runtime.output_dir)
     task_name = hydra_cfg.runtime.choices.get("task") or ""
     where = task_file(hydra_cfg, task_name)
+    overrides = list(hydra_cfg.overrides.task)
     try:
-        run_cfg: RunConfig = to_run_config(cfg, where)
+        run_cfg: RunConfig = to_run_config(cfg, where, overrides)
         task = instantiate_task(cfg.task, where)
-        status = engine.run(run_cfg, task, run_dir, task_name, live=sys.stdout.isatty())
+        from orchestrator import engine  # torch loads here: a config refused earlier is refused in ~1 s
+
+        prepared = engine.prepare(run_cfg, task)  # every check; nothing is written before it passes
+
+        def save_config():  # what Hydra would have saved in .hydra/, written once the run owns the directory
+            files.write_text(run_dir / ".hydra" / "config.yaml", OmegaConf.to_yaml(cfg))
+            files.write_text(run_dir / ".hydra" / "overrides.yaml", OmegaConf.to_yaml(overrides))
+
+        status = engine.run(run_cfg, task, run_dir, task_name, live=sys.stdout.isatty(), prepared=prepared,
+                            on_start=save_config)
     except ConfigError as e:
-        print(f"error: {e.line()}", file=sys.stderr)
-        sys.exit(e.exit_code)
+        fail(composing.blame(e, overrides, where), run_dir)
     except KeyboardInterrupt:
         print(f"interrupted: resume with the same command and hydra.run.dir={run_dir}", file=sys.stderr)
         sys.exit(130)
+    except Exception as e:  # a bug or a fault of the machine: one line, the traceback in the run directory
+        crashed(e, run_dir)
     if hydra_cfg.mode == RunMode.MULTIRUN:  # a sweep goes on to its next job; each ladder.json has its status
         return engine.exit_code(status)
     sys.exit(engine.exit_code(status))
 
 
+def fail(e: ConfigError, run_dir: Path | None = None) -> None:
+    if run_dir is not None:
+        remove_if_empty(run_dir)
+    print(f"error: {e.line()}", file=sys.stderr)
+    sys.exit(e.exit_code)
+
+
+def remove_if_empty(run_dir: Path) -> None:
+    """Hydra creates the run directory before our checks: a refused config leaves no empty folder."""
+    try:
+        run_dir.rmdir()  # only succeeds when empty
+    except OSError:
+        pass
+
+
+def crashed(e: BaseException, run_dir: Path) -> None:
+    full = files.disk_full_in(e)
+    if full:
+        if full == files.UNNAMED:  # e.g. TensorBoard's event writer, which does not say which file
+            tb = any("tensorboard" in f.filename for f in traceback.extract_tb(e.__traceback__))
+            full = f"cannot write {'the TensorBoard event files under ' + str(run_dir / 'tb') if tb else 'under ' + str(run_dir)}"
+        print(f"error: {full}: the disk is full; free some space and run the same command to resume",
+              file=sys.stderr)
+        sys.exit(1)
+    where = "(traceback not saved)"
+    try:
+        log = run_dir / "crash.log"
+        files.write_text(log, "".join(traceback.format_exception(e)))
+        where = f"traceback in {log}"
+    except Exception:
+        pass
+    message = " ".join(str(e).split())[:200]
+    print(f"error: unexpected {type(e).__name__}: {message} ({where}); the same command resumes the run",
+          file=sys.stderr)
+    sys.exit(1)
+
+
+def quiet_when_disk_full(args) -> None:
+    """TensorBoard writes from a thread: a full disk there is reported once, by the main thread's error."""
+    if files.disk_full_in(args.exc_value):
+        return
+    DEFAULT_THREAD_HOOK(args)
+
+
+DEFAULT_THREAD_HOOK = threading.excepthook
+
+
+def entry() -> None:
+    """Run `main`, turning Hydra's own errors (raised before `main` runs) into one line."""
+    from hydra._internal.utils import get_args_parser
+
+    os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra raises instead of printing its multi-line report
+    threading.excepthook = quiet_when_disk_full
+    args, _ = get_args_parser().parse_known_args()
+    config_dirs = [composing.CONF] + ([Path(args.config_dir)] if args.config_dir else [])
+    try:
+        main()
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        sys.exit(130)
+    except Exception as e:
+        try:
+            error = composing.translate(e, args.overrides or [], config_dirs)
+        except Exception:
+            print(f"error: {type(e).__name__}: {' '.join(str(e).split())[:300]}", file=sys.stderr)
+            sys.exit(1)
+        fail(error)
+
+
 if __name__ == "__main__":
-    main()
+    entry()

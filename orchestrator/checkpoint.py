@@ -1,24 +1,34 @@
-"""Checkpoints written atomically (temp file + rename) and read back with weights_only=True."""
+"""Checkpoints written atomically (files.write_torch) and read back with weights_only=True only."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any, Optional
 
 import torch
 
+from . import files
+from .errors import RunStateError
+
 
 def save(obj: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)  # a reader sees the old file or the new one, never half of one
+    files.write_torch(path, obj)  # a reader sees the old file or the new one, never half of one
 
 
 def load(path: Path) -> Optional[Any]:
+    """The checkpoint, None when there is none; RunStateError when it cannot be read.
+
+    Never with weights_only=False (torch's own message suggests it for a refused pickle; a file in a
+    run directory is not trusted code), and torch's message is not passed on for the same reason.
+    """
     if not path.exists():
         return None
-    return torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        text = str(e)
+        why = "it holds objects other than tensors and plain values (refused, never unpickled)" \
+            if "unsupported global" in text.lower() else "truncated or not a checkpoint"
+        raise RunStateError(f"unreadable checkpoint: {why}", where=str(path)) from None
 
 
 def warm_start(model: torch.nn.Module, state: dict) -> dict:

@@ -1,19 +1,23 @@
 """The ladder loop: pick the next stage, train it, judge it, decide, record, repeat."""
 from __future__ import annotations
 
+import math
+import sys
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Optional
 
 import torch
 
-from . import checkpoint, diagnostics, record
+from . import checkpoint, diagnostics, files, record
 from .config import RunConfig
 from .console import ConsoleSink
 from .diagnosis import Diagnosis
-from .errors import ConfigError
+from .errors import ConfigError, RunStateError
 from .ladder import CONVERGED, FAILED, RUNNING, Ladder, Stage, from_config
+from .lock import RunLock
+from .optim import OPTIMIZERS
 from .policy import INSERT, STOP, Decision, Outcome, budget_for, decide
 from .report import ReportSink
 from .sinks import Sinks
@@ -22,6 +26,7 @@ from .tb import TensorBoardSink
 from .trainer import StageRun, TrainSettings, train
 
 EXIT_CODES = {record.CONVERGED: 0, record.STALLED: 3}
+RESUME_KEYS = {"model", "optimizer", "sampler", "rng", "iteration", "attempt"}  # what trainer._restore reads
 
 
 @dataclass
@@ -37,20 +42,48 @@ class Context:
     run_dir: Path
 
 
-def run(cfg: RunConfig, task: Any, run_dir: Path, task_name: str, live: bool = True) -> str:
-    """Run (or resume) the ladder in run_dir. Returns "converged" or "stalled"."""
+def prepare(cfg: RunConfig, task: Any) -> tuple[Ladder, dict]:
+    """Every check of the config, the ladder and each stage's problem: nothing is written before it passes."""
     ladder, knobs = from_config(cfg.ladder.stages, cfg.knobs, (*task.metrics, "train/loss"), where=cfg.task_file)
     validate(cfg)
+    build_each_stage(cfg, task, ladder)
+    return ladder, knobs
+
+
+def run(cfg: RunConfig, task: Any, run_dir: Path, task_name: str, live: bool = True,
+        prepared: Optional[tuple] = None, on_start: Optional[Callable[[], None]] = None) -> str:
+    """Run (or resume) the ladder in run_dir. Returns "converged" or "stalled".
+
+    `prepared`: what `prepare` returned (else it runs here); `on_start`: called once this process
+    holds the run directory's lock, before training (the entry point saves the config there).
+    """
+    ladder, knobs = prepared or prepare(cfg, task)
     run_dir.mkdir(parents=True, exist_ok=True)
+    lock = RunLock(run_dir).acquire()  # a second run in this directory stops here, having written nothing
+    try:
+        return _run(cfg, task, run_dir, task_name, live, ladder, knobs, on_start)
+    finally:
+        lock.release()
+
+
+def _run(cfg, task, run_dir, task_name, live, ladder, knobs, on_start) -> str:
     rec = record.Record(run_dir / "ladder.json", task_name, cfg.seed)
     previous = record.load(rec.path) if cfg.resume else None
     if previous:  # resume: the saved ladder (with its inserted stages) replaces the configured one
-        ladder, rec.decisions = record.ladder_from(previous), previous["decisions"]
+        ladder, rec.decisions = record.ladder_from(previous, rec.path), previous["decisions"]
         if previous["status"] != record.RUNNING:  # finished already: nothing to train again
             return previous["status"]
-    sinks = Sinks([TensorBoardSink(run_dir / "tb", resume_step=len(rec.decisions)),
+    check_warm_starts(ladder, run_dir)  # a missing final.pt stops a resumed run before anything is touched
+    if on_start:
+        on_start()
+    sinks = Sinks([TensorBoardSink(files.inside(run_dir, "tb"), resume_step=len(rec.decisions)),
                    ConsoleSink(live=live and cfg.log.console), ReportSink(run_dir / "report.md", task_name)])
     ctx = Context(cfg, task, knobs, ladder, rec, sinks, run_dir)
+    sinks.sinks.append(SaveOnDiagnosis(ctx))
+    if rec.decisions:  # resumed: the last decision's picture and tables, which a kill may have kept from the sinks
+        for sink in sinks.sinks:
+            if isinstance(sink, (TensorBoardSink, ReportSink)):
+                sink.decision(ladder, rec.decisions)
     try:
         while True:
             # the next stage whose predecessors all converged
@@ -70,19 +103,65 @@ def run(cfg: RunConfig, task: Any, run_dir: Path, task_name: str, live: bool = T
         rec.status = record.CONVERGED if ladder.all_converged() else record.STALLED
         rec.write(ladder)
         sinks.finished(ladder, rec.status, run_dir, final_sections(ctx), rec.decisions)
-    finally:
-        sinks.close()
+    except ConfigError:  # a file of the run directory is unusable: ladder.json holds every change already
+        _close_quietly(sinks)
+        raise
+    except BaseException:
+        # whatever stopped the run (a bug, a fault, Ctrl-C): ladder.json keeps every diagnosis found so
+        # far, with status "running" so that the same command resumes
+        try:
+            rec.write(ladder)
+        except Exception:
+            pass  # e.g. the disk is full: the previous ladder.json stays, which is also a valid state
+        _close_quietly(sinks)
+        raise
+    sinks.close()
     return rec.status
+
+
+class SaveOnDiagnosis:
+    """A sink: ladder.json is rewritten as soon as a diagnosis is found, so that a kill cannot lose it.
+
+    A resumed stage drops the diagnoses found after its checkpoint (run_stage): it finds them again.
+    """
+
+    def __init__(self, ctx: Context):
+        self.ctx = ctx
+
+    def diagnosis(self, stage, d) -> None:
+        self.ctx.record.write(self.ctx.ladder)
+
+
+def _close_quietly(sinks: Sinks) -> None:
+    try:
+        sinks.close()
+    except Exception:
+        pass  # the error that stopped the run is the one to report
+
+
+def check_warm_starts(ladder: Ladder, run_dir: Path) -> None:
+    """Each final.pt a stage still to train will warm-start from: present and readable (RunStateError if not)."""
+    for stage in ladder.order():
+        source = stage.warm_start_source()
+        if stage.status != CONVERGED and source and ladder[source].status == CONVERGED:
+            warm_start_weights(files.inside(run_dir, "checkpoints", source, "final.pt"), source, stage)
 
 
 def run_stage(ctx: Context, stage: Stage) -> Outcome:
     cfg, ladder = ctx.cfg, ctx.ladder
-    ckpt_dir = ctx.run_dir / "checkpoints" / stage.name
+    ckpt_dir = files.inside(ctx.run_dir, "checkpoints", stage.name)
     resume_state = None
+    restarting = stage.status == RUNNING
     if stage.status == RUNNING:  # this attempt was interrupted: continue it
-        saved = checkpoint.load(ckpt_dir / "last.pt")
+        saved = resumable(ckpt_dir / "last.pt")
         resume_state = saved if saved and saved["attempt"] == stage.attempts else None
-    else:
+    # warm start: the same network, a harder problem. Read before the stage changes: a missing file
+    # stops the run with ladder.json as it was
+    source = stage.warm_start_source()
+    weights = None
+    if source and resume_state is None:
+        weights = warm_start_weights(files.inside(ctx.run_dir, "checkpoints", source, "final.pt"), source, stage)
+    if stage.status != RUNNING:
         stage.attempts += 1
         stage.status, stage.iterations = RUNNING, 0
         stage.budget = budget_for(stage, ladder, cfg.ladder.budget, cfg.ladder.growth, cfg.ladder.min_budget)
@@ -96,8 +175,8 @@ def run_stage(ctx: Context, stage: Stage) -> Outcome:
     # a stage without its own LR trains at its predecessor's (which the LR probe may have lowered)
     inherited = ladder[stage.after[0]].lr_used if stage.after else None
     settings = TrainSettings(
-        budget=stage.budget, lr=stage.lr or inherited or cfg.optim.lr,
-        batch_size=stage.batch_size or cfg.optim.batch_size,
+        budget=stage.budget, lr=stage.lr if stage.lr is not None else inherited or cfg.optim.lr,
+        batch_size=stage.batch_size if stage.batch_size is not None else cfg.optim.batch_size,
         optim=cfg.optim, seed=seed, eval_every=cfg.ladder.eval_every, patience=cfg.ladder.patience,
         min_delta=cfg.ladder.min_delta, log_every=cfg.log.every, histograms_every=cfg.log.histograms_every,
         checkpoint_secs=cfg.log.checkpoint_secs, device=device(cfg.device))
@@ -105,15 +184,20 @@ def run_stage(ctx: Context, stage: Stage) -> Outcome:
         stage.lr_used = diagnostics.before_stage(cfg, stage, build, settings, ctx.sinks) or settings.lr
         ctx.record.write(ladder)
     settings.lr = stage.lr_used
+    # the diagnoses this attempt's training found after the point it resumes from are found again: drop them
+    if resume_state is not None:
+        del stage.diagnoses[resume_state.get("diagnoses", len(stage.diagnoses)):]
+    elif restarting and stage.diagnoses_at_start is not None:
+        del stage.diagnoses[stage.diagnoses_at_start:]
+    else:
+        stage.diagnoses_at_start = len(stage.diagnoses)  # earlier attempts' and the LR probe's
+    ctx.record.write(ladder)
     problem = build(stage.knobs)
     run = StageRun(stage=stage, problem=problem, settings=settings, sinks=ctx.sinks, ckpt_dir=ckpt_dir,
                    monitors=diagnostics.monitors_for(cfg, stage, problem),
                    initial_state={k: v.detach().clone() for k, v in problem.model.state_dict().items()})
 
-    # warm start: the same network, a harder problem
-    source = stage.warm_start_source()
-    if source and resume_state is None:
-        weights = checkpoint.load(ctx.run_dir / "checkpoints" / source / "final.pt")["model"]
+    if weights is not None:
         report = checkpoint.warm_start(problem.model, weights)
         if report["wrong_shape"] or report["missing"]:
             run.diagnose(Diagnosis(
@@ -160,11 +244,37 @@ def final_sections(ctx: Context) -> dict:
     show = problem.extras.get("test_translations")
     if not show:
         return {}
-    problem.model.load_state_dict(checkpoint.load(ctx.run_dir / "checkpoints" / stage.name / "final.pt")["model"])
+    problem.model.load_state_dict(warm_start_weights(files.inside(ctx.run_dir, "checkpoints", stage.name, "final.pt"),
+                                                     stage.name, None))
     problem.model.eval()
     with torch.no_grad():
         rows = show(problem.model)
     return {f"Test translations ({stage.name})": translations_markdown(rows)}
+
+
+def resumable(path: Path) -> Optional[dict]:
+    """The interrupted attempt's checkpoint, or None: an unreadable one restarts the attempt (with a note)."""
+    try:
+        saved = checkpoint.load(path)
+        if saved is not None and not (isinstance(saved, dict) and RESUME_KEYS <= set(saved)):
+            raise RunStateError("not a checkpoint of an interrupted stage", where=str(path))
+        return saved
+    except RunStateError as e:
+        print(f"note: {e.line()}; restarting this stage's attempt from iteration 0", file=sys.stderr)
+        return None
+
+
+def warm_start_weights(path: Path, source: str, stage: Optional[Stage]) -> dict:
+    """final.pt of a converged stage. Missing or unreadable: an error naming it (its stage is not retrained:
+    the ladder's decisions rest on it; restore the file, or start the run afresh in a new directory)."""
+    need = f"stage {stage.name!r} warm-starts from it" if stage else "the report's last section needs it"
+    saved = checkpoint.load(path)  # RunStateError for an unreadable file
+    if saved is None:
+        raise RunStateError(f"missing, but {need} (restore it, or start afresh in a new hydra.run.dir)",
+                            where=str(path))
+    if not isinstance(saved, dict) or not isinstance(saved.get("model"), dict):
+        raise RunStateError(f"holds no model weights, but {need}", where=str(path))
+    return saved["model"]
 
 
 def device(name: str) -> str:
@@ -173,17 +283,84 @@ def device(name: str) -> str:
     return name
 
 
+def check_device(name: str, where: str) -> None:
+    """cpu, auto, cuda[:N] (when this machine has it), mps (when available)."""
+    if name in ("cpu", "auto"):
+        return
+    try:
+        dev = torch.device(name)
+    except (RuntimeError, ValueError):
+        raise ConfigError(f"unknown device {name!r} (expected cpu, cuda, cuda:N or auto)", key="device",
+                          where=where) from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ConfigError(f"{name!r}: this machine has no usable CUDA GPU (use device=cpu or device=auto)",
+                              key="device", where=where)
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise ConfigError(f"{name!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s)", key="device",
+                              where=where)
+    elif dev.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ConfigError(f"{name!r}: MPS is not available on this machine", key="device", where=where)
+    else:
+        raise ConfigError(f"unsupported device {name!r} (expected cpu, cuda, cuda:N or auto)", key="device",
+                          where=where)
+
+
+def build_each_stage(cfg: RunConfig, task: Any, ladder: Ladder) -> None:
+    """Build every stage's problem once, so that e.g. a corpus too small for a stage's knobs is found now.
+
+    Cheap next to training (no step is taken); the RNG is restored, so results do not change.
+    """
+    rng = torch.get_rng_state()
+    try:
+        for stage in ladder.order():
+            try:
+                task.build(stage.knobs, 0)
+            except ConfigError as e:
+                key = f"ladder.stages.{stage.name}.{e.key}" if e.key.startswith("knobs") else e.key
+                data = (cfg.task or {}).get("data_path") if isinstance(cfg.task, dict) else None
+                message = e.message + (f" (in the corpus {data})" if data and not e.where else "")
+                raise ConfigError(f"stage {stage.name!r}: {message}", key=key, where=e.where or cfg.task_file) from None
+            except Exception as e:
+                first = (str(e).strip().splitlines() or [""])[0]
+                raise ConfigError(f"the task cannot build this stage: {type(e).__name__}: {first}",
+                                  key=f"ladder.stages.{stage.name}.knobs", where=cfg.task_file) from None
+    finally:
+        torch.set_rng_state(rng)
+
+
 def validate(cfg: RunConfig) -> None:
+    """Every run-level setting, checked before anything is written. ConfigError names the key."""
     where = cfg.task_file
+
+    def need(ok: bool, key: str, rule: str, value) -> None:
+        if not ok:
+            raise ConfigError(f"must be {rule}, got {value}", key=key, where=where)
+
+    def finite(x) -> bool:
+        return isinstance(x, (int, float)) and math.isfinite(x)
+
+    lad, opt, log = cfg.ladder, cfg.optim, cfg.log
     for key in ("budget", "min_budget", "eval_every"):
-        if getattr(cfg.ladder, key) <= 0:
-            raise ConfigError(f"must be > 0, got {getattr(cfg.ladder, key)}", key=f"ladder.{key}", where=where)
-    if cfg.ladder.growth <= 0:
-        raise ConfigError(f"must be > 0, got {cfg.ladder.growth}", key="ladder.growth", where=where)
-    if cfg.optim.lr <= 0:
-        raise ConfigError(f"must be > 0, got {cfg.optim.lr}", key="optim.lr", where=where)
-    if cfg.log.every <= 0:
-        raise ConfigError(f"must be > 0, got {cfg.log.every}", key="log.every", where=where)
+        need(getattr(lad, key) > 0, f"ladder.{key}", "> 0", getattr(lad, key))
+    need(finite(lad.growth) and lad.growth > 0, "ladder.growth", "> 0", lad.growth)
+    for key in ("patience", "max_insertions"):
+        need(getattr(lad, key) >= 0, f"ladder.{key}", ">= 0", getattr(lad, key))
+    need(finite(lad.min_delta) and lad.min_delta >= 0, "ladder.min_delta", ">= 0", lad.min_delta)
+    need(finite(opt.lr) and opt.lr > 0, "optim.lr", "> 0", opt.lr)
+    need(opt.batch_size > 0, "optim.batch_size", "> 0", opt.batch_size)
+    if opt.name not in OPTIMIZERS:
+        raise ConfigError(f"unknown optimizer {opt.name!r} (expected {', '.join(OPTIMIZERS)})", key="optim.name",
+                          where=where)
+    need(opt.clip_norm is None or (finite(opt.clip_norm) and opt.clip_norm >= 0), "optim.clip_norm",
+         ">= 0 (0 or null: no clipping)", opt.clip_norm)
+    need(finite(opt.momentum) and opt.momentum >= 0, "optim.momentum", ">= 0", opt.momentum)
+    need(finite(opt.weight_decay) and opt.weight_decay >= 0, "optim.weight_decay", ">= 0", opt.weight_decay)
+    need(log.every > 0, "log.every", "> 0", log.every)
+    need(log.histograms_every >= 0, "log.histograms_every", ">= 0 (0: never)", log.histograms_every)
+    need(finite(log.checkpoint_secs) and log.checkpoint_secs >= 0, "log.checkpoint_secs", ">= 0", log.checkpoint_secs)
+    check_device(cfg.device, where)
     if hasattr(diagnostics, "validate"):
         diagnostics.validate(cfg)
 

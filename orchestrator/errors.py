@@ -1,10 +1,14 @@
-"""User errors: a bad ladder or config. Reported as one line, never a traceback."""
+"""Errors a user can act on: each is reported as one line, never a traceback.
+
+Exit codes (documented in docs/reliability.md): 2 a bad config or an unusable file in the run
+directory, 4 the run directory is in use by another run, 1 the disk is full or an unexpected crash.
+"""
 
 
 class ConfigError(Exception):
     """A mistake in the user's configuration, found before (or instead of) training.
 
-    `where` names the file, `key` the dotted config key; the message says what is wrong.
+    `where` names the file (or "command line"), `key` the dotted config key; the message says what is wrong.
     """
 
     exit_code = 2
@@ -16,3 +20,22 @@ class ConfigError(Exception):
     def line(self) -> str:
         parts = [p for p in (self.where, self.key) if p]
         return f"{': '.join(parts)}: {self.message}" if parts else self.message
+
+
+class RunStateError(ConfigError):
+    """A file of the run directory (ladder.json, a checkpoint) cannot be used; `where` names it."""
+
+
+class RunBusyError(ConfigError):
+    """Another live process holds the run directory's lock."""
+
+    exit_code = 4
+
+
+class DiskFullError(ConfigError):
+    """A write failed for lack of space; the file was left as it was before the write."""
+
+    exit_code = 1
+
+    def __init__(self, path):
+        super().__init__("the disk is full", where=f"cannot write {path}")

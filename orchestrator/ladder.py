@@ -4,6 +4,8 @@ The engine is the only code that changes a Ladder (by `insert_between`); everyth
 """
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping, Optional
 
@@ -13,6 +15,15 @@ from .errors import ConfigError
 from .knobs import SCALES, Knob, resolve
 
 PENDING, RUNNING, CONVERGED, FAILED = "pending", "running", "converged", "failed"
+
+# A stage name is a folder name under tb/ and checkpoints/: no "/", "\\", "..", leading dot or "@" (tb/<stage>@2
+# is a retry). Dots between parts are allowed: inserted stages are named <stage>.half1.
+_NAME = re.compile(r"[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")
+NAME_RULE = "letters, digits, '_', '-', and '.' between them; at most 100 characters"
+
+
+def valid_name(name) -> bool:
+    return isinstance(name, str) and len(name) <= 100 and _NAME.fullmatch(name) is not None
 
 
 @dataclass(frozen=True)
@@ -52,6 +63,7 @@ class Stage:
     lr_used: Optional[float] = None
     diagnoses: list = field(default_factory=list)
     cause: Optional[dict] = None     # a failed stage's most likely cause (diagnostics/ranking.py)
+    diagnoses_at_start: Optional[int] = None  # len(diagnoses) when this attempt's training began
 
     def warm_start_source(self) -> Optional[str]:
         if self.init_from == "none":
@@ -131,6 +143,10 @@ def from_config(stages_cfg: Mapping[str, Any], knobs_cfg: Mapping[str, Any], met
                     fail(f"{key}.{end}", f"{getattr(k, end)!r} is not one of values {list(values)}")
         elif k.scale == "log" and not (_positive(k.easy) and _positive(k.hard)):
             fail(key, "a log-scale knob needs positive easy and hard values")
+        elif k.scale == "linear" and not (_number(k.easy) and _number(k.hard)):
+            fail(key, f"a linear knob needs numbers, got easy={k.easy!r}, hard={k.hard!r}")
+        if k.easy == k.hard:
+            fail(key, f"easy and hard are the same value ({k.easy!r}): the knob cannot make a stage easier")
         knobs[name] = Knob(name, k.easy, k.hard, k.scale, values)
 
     if not stages_cfg:
@@ -138,11 +154,17 @@ def from_config(stages_cfg: Mapping[str, Any], knobs_cfg: Mapping[str, Any], met
     stages = []
     for name, s in stages_cfg.items():
         key = f"ladder.stages.{name}"
+        if not valid_name(name):
+            fail(key, f"{name!r} is not a valid stage name ({NAME_RULE})")
         for knob, value in s.knobs.items():
             if knob not in knobs:
                 fail(f"{key}.knobs.{knob}", f"unknown knob {knob!r} (the task's knobs: {', '.join(knobs) or 'none'})")
             if knobs[knob].scale == "categorical" and value not in knobs[knob].values:
                 fail(f"{key}.knobs.{knob}", f"{value!r} is not one of {list(knobs[knob].values)}")
+            if knobs[knob].scale != "categorical":
+                problem = _out_of_range(knobs[knob], value)
+                if problem:
+                    fail(f"{key}.knobs.{knob}", problem)
         for pred in s.after:
             if pred not in stages_cfg:
                 fail(f"{key}.after", f"unknown predecessor {pred!r}")
@@ -153,6 +175,12 @@ def from_config(stages_cfg: Mapping[str, Any], knobs_cfg: Mapping[str, Any], met
             fail(f"{key}.goal.mode", f"{s.goal.mode!r} is neither 'min' nor 'max'")
         if s.budget is not None and s.budget <= 0:
             fail(f"{key}.budget", f"budget must be > 0, got {s.budget}")
+        if s.lr is not None and not (math.isfinite(s.lr) and s.lr > 0):
+            fail(f"{key}.lr", f"must be > 0, got {s.lr}")
+        if s.batch_size is not None and s.batch_size <= 0:
+            fail(f"{key}.batch_size", f"must be > 0, got {s.batch_size} (omit it for optim.batch_size)")
+        if not math.isfinite(float(s.goal.target)):
+            fail(f"{key}.goal.target", f"must be a finite number, got {s.goal.target}")
         if s.init_from not in (None, "none") and s.init_from not in stages_cfg:
             fail(f"{key}.init_from", f"unknown stage {s.init_from!r}")
         stages.append(Stage(name=name, goal=Goal(s.goal.metric, float(s.goal.target), s.goal.mode),
@@ -172,5 +200,21 @@ def from_config(stages_cfg: Mapping[str, Any], knobs_cfg: Mapping[str, Any], met
     return ladder, knobs
 
 
+def _number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+
+
 def _positive(x) -> bool:
-    return isinstance(x, (int, float)) and x > 0
+    return _number(x) and x > 0
+
+
+def _out_of_range(knob: Knob, value) -> Optional[str]:
+    """Why a stage's value for a numeric knob is unusable, or None."""
+    if not _number(value):
+        return f"{value!r} is not a number"
+    if knob.scale == "log" and value <= 0:
+        return f"{value!r}: a log-scale knob needs a positive value"
+    harder = 1 if knob.hard > knob.easy else -1
+    if (value - knob.hard) * harder > 0:
+        return f"{value!r} is past the knob's hard end ({knob.hard!r})"
+    return None

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Sequence
 
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from .composing import check_known_keys
 from .config import RunConfig
 from .errors import ConfigError
 
@@ -22,9 +24,10 @@ def task_file(hydra_cfg, task_name: str) -> str:
     return f"task/{task_name}.yaml" if task_name else "conf/config.yaml"
 
 
-def to_run_config(cfg: DictConfig, where: str) -> RunConfig:
+def to_run_config(cfg: DictConfig, where: str, overrides: Sequence[str] = ()) -> RunConfig:
     if "task" not in cfg or cfg.task is None or OmegaConf.is_missing(cfg, "task"):
-        raise ConfigError("no task chosen: add +task=NAME (e.g. +task=digits)", key="task", where=where)
+        raise ConfigError("no task chosen: add +task=NAME (e.g. +task=digits)", key="task", where="command line")
+    check_known_keys(cfg, overrides, where)
     try:
         run_cfg = OmegaConf.to_object(cfg)
     except OmegaConfBaseException as e:

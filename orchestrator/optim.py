@@ -6,6 +6,8 @@ import torch
 from .config import OptimConfig
 from .errors import ConfigError
 
+OPTIMIZERS = ("adam", "adamw", "sgd")  # engine.validate refuses any other name before the run starts
+
 
 def make_optimizer(params, cfg: OptimConfig, lr: float) -> torch.optim.Optimizer:
     if cfg.name == "adam":
@@ -14,4 +16,4 @@ def make_optimizer(params, cfg: OptimConfig, lr: float) -> torch.optim.Optimizer
         return torch.optim.AdamW(params, lr=lr, weight_decay=cfg.weight_decay)
     if cfg.name == "sgd":
         return torch.optim.SGD(params, lr=lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    raise ConfigError(f"unknown optimizer {cfg.name!r} (expected adam, adamw or sgd)", key="optim.name")
+    raise ConfigError(f"unknown optimizer {cfg.name!r} (expected {', '.join(OPTIMIZERS)})", key="optim.name")

@@ -2,15 +2,24 @@
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import asdict
 from pathlib import Path
 from typing import Optional
 
-from .ladder import Goal, Ladder, Stage
+from . import files
+from .errors import RunStateError
+from .ladder import CONVERGED as STAGE_CONVERGED, FAILED, NAME_RULE, PENDING, RUNNING as STAGE_RUNNING
+from .ladder import Goal, Ladder, Stage, valid_name
 from .policy import Decision
 
 RUNNING, CONVERGED, STALLED = "running", "converged", "stalled"
+STATUSES = (PENDING, STAGE_RUNNING, STAGE_CONVERGED, FAILED)
+OPT_INT, OPT_NUM, OPT_STR = (int, type(None)), (int, float, type(None)), (str, type(None))
+# every field a stage needs on resume, with its JSON types
+FIELDS = {"name": str, "after": list, "knobs": dict, "inserted": bool, "status": str, "budget": OPT_INT,
+          "iterations": int, "attempts": int, "goal": dict, "best": OPT_NUM, "lr": OPT_NUM, "diagnoses": list,
+          "edge": (list, type(None)), "budget_override": OPT_INT, "init_from": OPT_STR, "stage_lr": OPT_NUM,
+          "batch_size": OPT_INT, "probe": (bool, type(None))}
 
 
 def stage_dict(s: Stage) -> dict:
@@ -20,7 +29,8 @@ def stage_dict(s: Stage) -> dict:
             "cause": s.cause,
             # what resuming needs to rebuild the stage exactly
             "edge": list(s.edge) if s.edge else None, "budget_override": s.budget_override,
-            "init_from": s.init_from, "stage_lr": s.lr, "batch_size": s.batch_size, "probe": s.probe}
+            "init_from": s.init_from, "stage_lr": s.lr, "batch_size": s.batch_size, "probe": s.probe,
+            "diagnoses_at_start": s.diagnoses_at_start}
 
 
 def stage_from_dict(d: dict) -> Stage:
@@ -29,7 +39,7 @@ def stage_from_dict(d: dict) -> Stage:
                  batch_size=d["batch_size"], probe=d["probe"], inserted=d["inserted"],
                  edge=tuple(d["edge"]) if d["edge"] else None, status=d["status"], budget=d["budget"],
                  iterations=d["iterations"], attempts=d["attempts"], best=d["best"], lr_used=d["lr"],
-                 diagnoses=d["diagnoses"], cause=d.get("cause"))
+                 diagnoses=d["diagnoses"], cause=d.get("cause"), diagnoses_at_start=d.get("diagnoses_at_start"))
 
 
 class Record:
@@ -52,14 +62,68 @@ class Record:
         if self.status == STALLED:  # the most likely cause of the last stage that failed
             doc["cause"] = next((s.cause for s in reversed(ladder.order())
                                 if s.cause and s.status == "failed"), None)
-        tmp = self.path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(doc, indent=2))
-        os.replace(tmp, self.path)
+        files.write_text(self.path, json.dumps(doc, indent=2))
 
 
 def load(path: Path) -> Optional[dict]:
-    return json.loads(path.read_text()) if path.exists() else None
+    """The saved state, None when there is none; RunStateError (naming the file) when it is not valid."""
+    if not path.exists():
+        return None
+    try:
+        doc = json.loads(path.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise RunStateError(f"not valid JSON ({str(e).splitlines()[0]}); {KEEP}", where=str(path)) from None
+    except OSError as e:
+        raise RunStateError(f"cannot read it: {e.strerror or e}", where=str(path)) from None
+    problem = _check(doc)
+    if problem:
+        raise RunStateError(f"{problem}; {KEEP}", where=str(path))
+    return doc
 
 
-def ladder_from(doc: dict) -> Ladder:
-    return Ladder(stage_from_dict(d) for d in doc["stages"])
+KEEP = "left as it is: fix or remove it, or resume in another hydra.run.dir"
+
+
+def _check(doc) -> Optional[str]:
+    """What is wrong with a ladder.json document, or None. Written by `Record.write`, read on resume."""
+    if not isinstance(doc, dict):
+        return "not a ladder.json (the document is not an object)"
+    if doc.get("status") not in (RUNNING, CONVERGED, STALLED):
+        return f"status: {doc.get('status')!r} is not running, converged or stalled"
+    if not isinstance(doc.get("decisions"), list) or not all(isinstance(d, dict) for d in doc["decisions"]):
+        return "decisions: not a list of decisions"
+    stages = doc.get("stages")
+    if not isinstance(stages, list) or not stages:
+        return "stages: not a non-empty list"
+    names = [s.get("name") if isinstance(s, dict) else None for s in stages]
+    if len(set(map(str, names))) != len(names):
+        return "stages: a name appears twice"
+    for i, s in enumerate(stages):
+        if not isinstance(s, dict):
+            return f"stages[{i}]: not an object"
+        missing = [k for k in FIELDS if k not in s]
+        if missing:
+            return f"stages[{i}]: missing {', '.join(missing)}"
+        if not valid_name(s["name"]):
+            return f"stages[{i}].name: {s['name']!r} is not a valid stage name ({NAME_RULE})"
+        for key, types in FIELDS.items():
+            if not isinstance(s[key], types) or (types == int and isinstance(s[key], bool)):
+                return f"stages[{i}].{key}: {s[key]!r} has the wrong type"
+        if s["status"] not in STATUSES:
+            return f"stages[{i}].status: {s['status']!r} is not one of {', '.join(STATUSES)}"
+        if any(p not in names for p in s["after"]):
+            return f"stages[{i}].after: names a stage that is not in the ladder"
+        if s["iterations"] < 0 or s["attempts"] < 0:
+            return f"stages[{i}]: negative iterations or attempts"
+        if not isinstance(s["goal"], dict) or set(s["goal"]) != {"metric", "target", "mode"}:
+            return f"stages[{i}].goal: not a goal"
+    return None
+
+
+def ladder_from(doc: dict, path: Path = Path("ladder.json")) -> Ladder:
+    try:
+        ladder = Ladder(stage_from_dict(d) for d in doc["stages"])
+        ladder.order()  # a cycle fails here
+    except Exception as e:
+        raise RunStateError(f"cannot rebuild the ladder ({type(e).__name__}: {e}); {KEEP}", where=str(path)) from None
+    return ladder

@@ -1,9 +1,9 @@
 """report.md: the ladder, the decisions and the diagnoses, for a human; rewritten as the run goes."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from . import files
 from .tables import decisions_markdown, diagnoses_markdown, stages_markdown
 
 
@@ -21,6 +21,4 @@ class ReportSink:
         parts = [f"# Ladder report: {self.task}", f"Status: **{status}**", "## Stages", stages_markdown(ladder),
                  "## Decisions", decisions_markdown(decisions), "## Diagnoses", diagnoses_markdown(ladder)]
         parts += [f"## {title}\n{text}" for title, text in extra.items()]
-        tmp = self.path.with_suffix(".md.tmp")
-        tmp.write_text("\n\n".join(parts) + "\n")
-        os.replace(tmp, self.path)
+        files.write_text(self.path, "\n\n".join(parts) + "\n")  # atomic; a full disk is said in one line

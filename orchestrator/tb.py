@@ -8,6 +8,7 @@ from tensorboard.backend.event_processing.event_file_loader import LegacyEventFi
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
+from . import files
 from .tables import decisions_markdown, diagnoses_markdown, stages_markdown
 
 HIST_BINS = 64  # 4x cheaper than torch's default ("tensorflow", ~1500 edges) and plenty to read a shape
@@ -18,12 +19,23 @@ def run_name(stage) -> str:
     return stage.name if stage.attempts <= 1 else f"{stage.name}@{stage.attempts}"
 
 
-def open_run(path: Path, keep_through: int) -> SummaryWriter:
+# written once per attempt before its training (the LR probe): kept by a restart from iteration 0,
+# which does not probe again
+PROBE_TAGS = ("probe/", "diagnoses/lr_probe", "diagnoses/lr_too_high")
+# the hparams plugin's summaries carry no step (0): written at the stage's end, which a resumed stage redoes
+HPARAMS_TAGS = ("_hparams_/",)
+# logged for step N by step N + 1 (the health monitor's update ratio): a run resumed from a checkpoint at
+# N writes them again
+LATE_TAGS = ("health/update_ratio/",)
+
+
+def open_run(path: Path, keep_through: int, keep_probe: bool = False) -> SummaryWriter:
     """A writer for the run at `path`, keeping only the events a resumed run must not write again.
 
     A killed run may have logged steps after its last checkpoint; the resumed run logs them anew.
     So the old event files are rewritten into one holding the events with step <= keep_through
-    (once each, even if an earlier rewrite was itself interrupted), and then removed.
+    (once each, even if an earlier rewrite was itself interrupted), and then removed. The hparams
+    summaries always go (the stage's end writes them again); the LR probe's stay when `keep_probe`.
     """
     old = sorted(path.glob("events.out.tfevents.*")) if path.exists() else []
     writer = SummaryWriter(path)
@@ -31,7 +43,15 @@ def open_run(path: Path, keep_through: int) -> SummaryWriter:
         seen = set()
         for f in old:
             for event in LegacyEventFileLoader(str(f)).Load():  # raw events, as written
-                if event.step > keep_through or not event.HasField("summary"):
+                if not event.HasField("summary"):
+                    continue
+                tags = [v.tag for v in event.summary.value]
+                if any(t.startswith(HPARAMS_TAGS) for t in tags):
+                    continue
+                probe = keep_probe and tags and all(t.startswith(PROBE_TAGS) for t in tags)
+                if event.step > keep_through and not probe:
+                    continue
+                if event.step == keep_through and any(t.startswith(LATE_TAGS) for t in tags):
                     continue
                 key = (event.step, event.summary.SerializeToString())
                 if key not in seen:
@@ -47,13 +67,15 @@ class TensorBoardSink:
     def __init__(self, root: Path, resume_step: int = 0):
         self.root = root
         self.writers: dict[str, SummaryWriter] = {}
-        # decisions 1..resume_step are on record: the ladder's steps after those are redone
-        self.ladder = open_run(root / "ladder", keep_through=resume_step)
+        # decisions 1..resume_step are on record; the last one's picture is drawn again (engine.run does),
+        # as a kill may have come between writing ladder.json and drawing it
+        self.ladder = open_run(root / "ladder", keep_through=resume_step - 1)
 
     def stage_started(self, stage, start_iteration: int) -> None:
         # resuming from a checkpoint at step N: steps <= N were logged before it was saved
         keep = start_iteration if start_iteration else -1
-        w = self.writers[stage.name] = open_run(self.root / run_name(stage), keep_through=keep)
+        w = self.writers[stage.name] = open_run(files.inside(self.root, run_name(stage)), keep_through=keep,
+                                                keep_probe=stage.lr_used is not None)
         if start_iteration == 0:
             knobs = ", ".join(f"{k}={v}" for k, v in stage.knobs.items())
             w.add_text("stage", f"**{stage.name}** knobs: {knobs}; goal: {stage.goal.metric} "

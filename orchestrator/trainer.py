@@ -207,7 +207,8 @@ def _state(run: StageRun) -> dict:
             "sampler": run.sampler.state_dict(), "rng": torch.get_rng_state(),
             "iteration": run.iteration, "best": run.best, "evals_since_best": run.evals_since_best,
             "lr": run.lr, "base_lr": run.base_lr, "clip_norm": run.clip_norm, "attempt": run.stage.attempts,
-            "monitors": {type(m).__name__: m.state_dict() for m in run.monitors if hasattr(m, "state_dict")}}
+            "monitors": {type(m).__name__: m.state_dict() for m in run.monitors if hasattr(m, "state_dict")},
+            "diagnoses": len(run.stage.diagnoses)}  # found so far: a resume drops those found after this point
 
 
 def _restore(run: StageRun, state: dict) -> None:

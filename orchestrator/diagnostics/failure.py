@@ -52,7 +52,17 @@ class StartRecord:
         self.initial: Optional[dict] = None  # the fresh weights, when the engine did not keep them
         self.init_loss: Optional[float] = None
 
+    def state_dict(self) -> dict:
+        return {"weights": self.weights, "init_loss": self.init_loss}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.restored = state  # applied by on_start, which the trainer calls after restoring
+
     def on_start(self, run) -> None:
+        restored, self.restored = getattr(self, "restored", None), None
+        if restored:  # resumed: the weights the attempt started from, not those of the checkpoint
+            self.weights, self.init_loss = restored["weights"], restored["init_loss"]
+            return
         self.weights = {n: p.detach().clone() for n, p in run.model.named_parameters()}
         fresh = is_fresh(run)
         if fresh and run.initial_state is None:

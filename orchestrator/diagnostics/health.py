@@ -78,6 +78,10 @@ class HealthMonitor:
         self.every = self.c.every or 1 << 62
         # the early sample gives a short stage its second update ratio; a long one has the regular samples
         self.early = self.c.early_sample if run.settings.budget < 2 * self.every else 0
+        restored, self.restored = getattr(self, "restored", None), None
+        if restored:  # resumed: what the samples before the checkpoint found
+            self.fired, self.update_ratios = set(restored["fired"]), list(restored["update_ratios"])
+            self.pending, self.high_updates = restored["pending"], restored.get("high_updates", 0)
         # the first step, then the schedule; a resumed stage keeps the schedule of a run never interrupted
         nxt = 1 if run.iteration == 0 else self._after(run.iteration)
         if nxt == run.iteration + 1:
@@ -89,6 +93,13 @@ class HealthMonitor:
         """The next sampled step after `step`."""
         nxt = (step // self.every + 1) * self.every
         return self.early if step < self.early < nxt else nxt
+
+    def state_dict(self) -> dict:
+        return {"fired": sorted(self.fired), "update_ratios": list(self.update_ratios), "pending": self.pending,
+                "high_updates": self.high_updates}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.restored = state  # applied by on_start, which the trainer calls after restoring
 
     def after_backward(self, run, loss) -> None:
         step = run.iteration + 1

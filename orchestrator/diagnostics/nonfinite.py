@@ -38,6 +38,15 @@ class NonFiniteCheck:
         self.snapshot_untrained = run.iteration == 0  # the weights as the stage got them, before any update
         stats.batches = []
 
+    def state_dict(self) -> dict:
+        return {"snapshot": self.snapshot, "snapshot_step": self.snapshot_step, "recoveries": self.recoveries,
+                "gave_up": self.gave_up, "causes": sorted(self.causes)}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.snapshot = (state["snapshot"][0], state["snapshot"][1])
+        self.snapshot_step, self.recoveries = state["snapshot_step"], state["recoveries"]
+        self.gave_up, self.causes = state["gave_up"], set(state["causes"])
+
     def take_snapshot(self, run, stats, step: int) -> None:
         """The state before `step`'s update: the weights now, and the optimizer state."""
         self.snapshot = (_clone(run.model.state_dict()), _clone(run.optimizer.state_dict()))

@@ -36,6 +36,16 @@ class SpikeCheck:
         chance = run.problem.chance_loss
         self.tiny_chance = self.c.tiny_chance * chance if chance and math.isfinite(chance) else 0.0
 
+    def state_dict(self) -> dict:
+        return {"history": list(self.history), "seen": list(self.seen), "spikes": list(self.spikes),
+                "reported": self.reported}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.history.clear()
+        self.history.extend(state["history"])
+        self.seen, self.spikes = list(state["seen"]), [tuple(x) for x in state["spikes"]]
+        self.reported = state["reported"]
+
     def on_window(self, run, stats, first: int, losses: list, norms: list) -> None:
         median = _median(self.history) if len(self.history) >= self.c.min_history else None
         if self.tiny is None:

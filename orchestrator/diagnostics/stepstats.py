@@ -37,6 +37,22 @@ class StepStats:
         for c in self.consumers:
             if hasattr(c, "on_start"):
                 c.on_start(run, self)
+        restored, self.restored = getattr(self, "restored", None), None
+        if restored:  # resumed from a checkpoint: carry on exactly where the interrupted run was
+            self.batches = list(restored["batches"])
+            for c, state in zip(self.consumers, restored["consumers"]):
+                if state is not None:
+                    c.load_state_dict(state)
+
+    # a checkpoint holds this (trainer._state), so that a resumed stage judges spikes and non-finite
+    # steps against the same history as a run never interrupted (checkpoints fall on evaluation
+    # steps, where the window was just read: losses and norms are empty then)
+    def state_dict(self) -> dict:
+        return {"batches": list(self.batches),
+                "consumers": [c.state_dict() if hasattr(c, "state_dict") else None for c in self.consumers]}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.restored = state  # applied by on_start, which the trainer calls after restoring
 
     def after_backward(self, run, loss: torch.Tensor) -> None:
         step = run.iteration + 1  # the step now in progress (its update is not applied yet)
