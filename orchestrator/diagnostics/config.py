@@ -131,6 +131,8 @@ class FailureConfig:
     label_examples: int = 256     # ... on at most this many training examples (it also runs for big stages)
     batch_tolerance: float = 1e-4  # `batch_dependence`: relative difference that counts
     label_memorised: float = 0.1  # ... no verdict when shuffled labels also fall below this x their first loss
+    label_held_out: int = 64      # ... with at least this many more examples, judged on held-out ones instead:
+    label_held_ratio: float = 0.95  # ... fires unless the real labels' held-out loss < this x the shuffled ones'
     update_ratio: float = 1e-5    # `lr_too_low`: median per-layer update/weight ratio below this (healthy ~1e-3)
 
 

@@ -182,18 +182,25 @@ def batch_dependence(ctx: Context):
         return startchecks_batch_dependence(c, ctx.run)
 
 
-def _train(ctx: Context, model, batch_fn, iterations: int, pool: int) -> list:
-    """Train `model` on random batches from the first `pool` training examples; the losses."""
+def _train(ctx: Context, model, batch_fn, iterations: int, pool: int, held=None) -> tuple[list, list]:
+    """Train `model` on random batches from the first `pool` training examples: the training losses, and
+    the loss on the `held` batch (examples it never trains on) at 5 points of the run (empty without)."""
     run = ctx.run
     model.train()
     opt = make_optimizer(model.parameters(), run.settings.optim, run.base_lr)
-    losses = []
+    losses, held_losses = [], []
     bs = min(run.settings.batch_size, pool)
     g = torch.Generator().manual_seed(0)
+    marks = {max(1, iterations * k // 5) for k in range(1, 6)}
     for i in range(iterations):
         idx = torch.randperm(pool, generator=g)[:bs]
         losses.append(optimisation_step(model, opt, ctx.problem, batch_fn(idx), run.clip_norm))
-    return [float(v) for v in torch.stack(losses).tolist()] if losses else []
+        if held is not None and i + 1 in marks:
+            model.eval()
+            with torch.no_grad():
+                held_losses.append(float(ctx.problem.loss(model, held)))
+            model.train()
+    return ([float(v) for v in torch.stack(losses).tolist()] if losses else []), held_losses
 
 
 def labels_not_learnable(ctx: Context):
@@ -219,10 +226,18 @@ def labels_not_learnable(ctx: Context):
     if shuffled(torch.arange(min(pool, 2))) is None:
         return skipped("labels_not_learnable", "no targets to swap in this batch layout ((inputs, ..., targets) "
                        "tuples only)")
+    # examples neither run trains on: real labels generalise to them, labels unrelated to the inputs do not
+    # (memorising says nothing about that: a few hundred random labels are memorised as fast as real ones)
+    held_real = held_shuf = None
+    if n >= pool + c.label_held_out:
+        held_idx = torch.arange(pool, min(n, pool + c.label_examples))
+        held_perm = held_idx[torch.randperm(len(held_idx), generator=torch.Generator().manual_seed(2))]
+        held_real = _to(run, problem.get_batch(held_idx))
+        held_shuf = _to(run, _with_targets(problem, problem.get_batch(held_idx), problem.get_batch(held_perm)))
     a = ctx.fresh_model()
     b = copy.deepcopy(a)
-    real_losses = _train(ctx, a, real, c.label_iterations, pool)
-    shuf_losses = _train(ctx, b, lambda idx: _to(run, shuffled(idx)), c.label_iterations, pool)
+    real_losses, real_held = _train(ctx, a, real, c.label_iterations, pool, held_real)
+    shuf_losses, shuf_held = _train(ctx, b, lambda idx: _to(run, shuffled(idx)), c.label_iterations, pool, held_shuf)
     # the best loss near the end decides (the speed of fitting depends on the LR, the endpoint less so)
     k = max(1, len(real_losses) // 10)
     fr, fs = min(real_losses[-k:]), min(shuf_losses[-k:])
@@ -234,6 +249,16 @@ def labels_not_learnable(ctx: Context):
     if ctx.lr_suspect or fr > 0.9 * r0:
         return skipped("labels_not_learnable", f"the real labels did not train either (loss {num(r0)} -> {num(fr)}): "
                        "a broken model or a bad LR, not a label problem")
+    if real_held and shuf_held and all(math.isfinite(v) for v in real_held + shuf_held):
+        hr, hs = min(real_held), min(shuf_held)
+        evidence.update(held_out_real=num(hr), held_out_shuffled=num(hs), held_out_examples=int(len(held_idx)))
+        if hr < c.label_held_ratio * hs:
+            return None  # the real labels generalise beyond what shuffled ones do: they follow from the inputs
+        return Diagnosis("labels_not_learnable", "error",
+                         f"fresh weights trained on {pool} examples predict {len(held_idx)} unseen ones no better "
+                         f"with the real labels than with shuffled ones (held-out loss {num(hr)} vs {num(hs)}): the "
+                         "labels do not follow from the inputs", evidence=evidence,
+                         fix="check that inputs and labels stay aligned (shuffling, sorting, augmentations, indexing)")
     if fs < c.label_memorised * s0:
         return skipped("labels_not_learnable", f"shuffled labels were memorised too (loss {num(s0)} -> {num(fs)}): "
                        f"{pool} examples are too few to tell real labels from noise")

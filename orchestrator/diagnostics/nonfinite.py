@@ -142,6 +142,15 @@ class NonFiniteCheck:
         self.snapshot_step = run.iteration + 1
         evidence["recovery"] = self.recoveries
         self.name_cause(run, bad_step, trace)  # the root cause first, then what was done about it
+        if self.spikes is not None and self.spikes.spikes and not trace.get("cause") and not any(
+                d["code"] == "exploding_gradients" and d["severity"] != "info" for d in run.stage.diagnoses):
+            spikes = self.spikes.spikes
+            run.diagnose(Diagnosis(
+                "exploding_gradients", "warning", f"the loss went non-finite after {len(spikes)} gradient-norm "
+                f"spike(s) (the largest {num(max(g / m for _, g, m in spikes))}x the running median): exploding "
+                "gradients, the recurrent nets' classic", iteration=bad_step,
+                evidence={"spikes": [{"iteration": i, "norm": num(g), "median": num(m)} for i, g, m in spikes[:10]]},
+                fix="clip the global gradient norm (optim.clip_norm), or lower the LR"))
         run.diagnose(Diagnosis(
             "nonfinite", "warning", f"loss/gradient non-finite at iteration {bad_step}{where}",
             iteration=bad_step, evidence=evidence, fix=self.fix(trace), applied="; ".join(applied)))
