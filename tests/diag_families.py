@@ -15,6 +15,15 @@ from torch import nn
 from orchestrator.task import Problem
 
 
+class Sinks:
+    """Sinks that drop every event: for checks called directly, without a run directory."""
+
+    def __getattr__(self, name):
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return lambda *a, **k: None
+
+
 def _classifier(model, x, y, xv, yv, classes, **extras) -> Problem:
     def evaluate(m):
         out, outv = m(x), m(xv)

@@ -10,7 +10,7 @@ import time
 import pytest
 import torch
 
-from diag_families import FAMILIES, cnn_problem, lm_problem, mlp_problem, seq2seq_problem
+from diag_families import Sinks, FAMILIES, cnn_problem, lm_problem, mlp_problem, seq2seq_problem
 
 from orchestrator import diagnostics
 from orchestrator.config import OptimConfig, RunConfig
@@ -20,13 +20,6 @@ from orchestrator.ladder import Goal, Stage
 from orchestrator.trainer import TrainSettings
 
 torch.set_num_threads(1)
-
-
-class Sinks:
-    def __getattr__(self, name):
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return lambda *a, **k: None
 
 
 def cfg(**diag) -> RunConfig:

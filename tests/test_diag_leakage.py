@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from diag_families import lm_problem, mlp_problem
+from diag_families import Sinks, lm_problem, mlp_problem
 
 from orchestrator import diagnostics
 from orchestrator.config import OptimConfig, RunConfig
@@ -14,13 +14,6 @@ from orchestrator.ladder import Goal, Stage
 from orchestrator.trainer import StageRun, TrainSettings, train
 
 torch.set_num_threads(1)
-
-
-class Sinks:
-    def __getattr__(self, name):
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return lambda *a, **k: None
 
 
 def run_for(problem, tmp_path, budget=300, lr=3e-3):
