@@ -72,6 +72,7 @@ class HealthConfig:
     dead_fraction: float = 0.5    # warn when more than this share of a ReLU layer's units never fire on a batch
     saturation: float = 0.99      # tanh |y| > this, sigmoid y < 1-this or y > this: at the rails
     saturated_fraction: float = 0.5  # warn when more than this share of a tanh/sigmoid layer's outputs is at the rails
+    saturated_fraction_recurrent: float = 0.2  # ... of a recurrent layer's hidden states (fed back, so stuck)
     vanishing_ratio: float = 1e-3  # first/last weight-layer grad norm below this: vanishing
     exploding_ratio: float = 1e3   # ... above this: exploding
     min_batch: int = 8            # dead units are judged only on batches at least this large

@@ -217,12 +217,15 @@ class HealthMonitor:
         else:
             return
         scalars[f"health/saturated_fraction/{name}"] = rails
-        if rails > self.c.saturated_fraction:
+        # a recurrent state at the rails stays there step after step (it is fed back): a lower share already
+        # stalls learning, and healthy GRU/LSTM states rarely go past |h| > 0.99 (clean seq2seq: < 10%)
+        limit = self.c.saturated_fraction_recurrent if isinstance(m, RECURRENT) else self.c.saturated_fraction
+        if rails > limit:
             self.fire(run, step, "saturated_units",
                       f"{rails:.0%} of the outputs of {type(m).__name__} {name} are at the rails "
                       f"(gradients through them vanish)",
                       {"layer": name, "type": type(m).__name__, "saturated_fraction": num(rails),
-                       "threshold": self.c.saturation},
+                       "threshold": self.c.saturation, "share_limit": limit},
                       "scale the inputs, lower the init scale or LR, or add normalisation before it")
 
     def fire(self, run, step, code, message, evidence, fix) -> None:
