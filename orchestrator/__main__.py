@@ -77,7 +77,8 @@ def crashed(e: BaseException, run_dir: Path) -> None:
     if full:
         if full == files.UNNAMED:  # e.g. TensorBoard's event writer, which does not say which file
             tb = any("tensorboard" in f.filename for f in traceback.extract_tb(e.__traceback__))
-            full = f"cannot write {'the TensorBoard event files under ' + str(run_dir / 'tb') if tb else 'under ' + str(run_dir)}"
+            where = f"the TensorBoard event files under {run_dir / 'tb'}" if tb else f"under {run_dir}"
+            full = f"cannot write {where}"
         print(f"error: {full}: the disk is full; free some space and run the same command to resume",
               file=sys.stderr)
         sys.exit(1)

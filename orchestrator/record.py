@@ -107,7 +107,7 @@ def _check(doc) -> Optional[str]:
         if not valid_name(s["name"]):
             return f"stages[{i}].name: {s['name']!r} is not a valid stage name ({NAME_RULE})"
         for key, types in FIELDS.items():
-            if not isinstance(s[key], types) or (types == int and isinstance(s[key], bool)):
+            if not isinstance(s[key], types) or (types is int and isinstance(s[key], bool)):
                 return f"stages[{i}].{key}: {s[key]!r} has the wrong type"
         if s["status"] not in STATUSES:
             return f"stages[{i}].status: {s['status']!r} is not one of {', '.join(STATUSES)}"

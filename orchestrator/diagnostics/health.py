@@ -205,7 +205,8 @@ class HealthMonitor:
             self.fire(run, step, "dead_units",
                       f"{dead:.0%} of the units of {type(m).__name__} {name} output 0 for every example of a "
                       f"batch of {y.shape[0]}",
-                      {"layer": name, "type": type(m).__name__, "dead_fraction": num(dead), "units": int(fired.numel())},
+                      {"layer": name, "type": type(m).__name__, "dead_fraction": num(dead),
+                       "units": int(fired.numel())},
                       "lower the LR, use a smaller init scale or LeakyReLU/GELU, or check the input scale and biases")
 
     def saturated(self, run, step, name, m, y, scalars) -> None:

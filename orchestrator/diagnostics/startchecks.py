@@ -112,7 +112,8 @@ class StartChecks:
         if outside:
             found.append(Diagnosis(
                 "params_not_updating", "error", f"{len(outside)} trainable parameter tensor(s) are not in the "
-                f"optimizer: {_names(outside)}", evidence={"parameters": {n: "not in the optimizer" for n in outside[:50]}},
+                f"optimizer: {_names(outside)}",
+                evidence={"parameters": {n: "not in the optimizer" for n in outside[:50]}},
                 fix="pass model.parameters() (all of them) to the optimizer"))
             self.reported.update(outside)
         if not trainable:
