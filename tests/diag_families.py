@@ -152,8 +152,8 @@ def lm_problem(seed=0, n=128, length=16, vocab=8, **model_kw) -> Problem:
     def loss_on(m, b):
         return F.cross_entropy(m(b[:, :-1]).reshape(-1, vocab), b[:, 1:].reshape(-1))
 
-    # the first token of a sequence is unpredictable: the best loss is a little above the entropy rate
-    best = (math.log(vocab) + (length - 1) * entropy) / length
+    # every predicted token (positions 1..length) has a previous one: the best loss is the entropy rate
+    best = entropy
     return Problem(model=model, train_size=n, get_batch=lambda i: train[i], loss=loss_on,
                    evaluate=lambda m: {"val/loss": float(loss_on(m, val))}, chance_loss=math.log(vocab),
                    forward=lambda m, b: m(b[:, :-1]), targets=lambda b: b[:, 1:], best_loss=best)

@@ -112,8 +112,8 @@ class LeakageConfig:
 
     enabled: bool = True
     metric: str = "val/loss"      # the validation loss compared with problem.best_loss
-    ratio: float = 0.8            # `leakage`: metric < ratio x best_loss - margin
-    margin: float = 0.01
+    ratio: float = 0.9            # `leakage`: metric < ratio x best_loss - margin
+    margin: float = 0.02          # ... (room for the sampling noise of a small validation set)
     perfect: float = 0.999        # `trivial_labels`: validation accuracy at least this ...
     majority: float = 0.999       # ... while one class makes up at least this share of the validation labels
 

@@ -2,7 +2,7 @@
 
 - `leakage` (error): the validation loss (`leakage.metric`, default `val/loss`) is clearly below the
   best loss a correct model can reach, `Problem.best_loss` (e.g. a source's entropy rate):
-  below `leakage.ratio` (0.8) x best_loss - `leakage.margin` (0.01). The model sees what it predicts:
+  below `leakage.ratio` (0.9) x best_loss - `leakage.margin` (0.02). The model sees what it predicts:
   targets in the inputs, validation examples in the training set, a causal mask that lets a position see
   its future. A task without best_loss is not judged (it declared nothing to compare with).
 - `trivial_labels` (warning): a validation accuracy (a metric with `val` in its name ending in `acc`)
