@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from orchestrator.task import Problem
+from stages.classification import tensor_problem
 
 
 class Sinks:
@@ -24,18 +25,6 @@ class Sinks:
         return lambda *a, **k: None
 
 
-def _classifier(model, x, y, xv, yv, classes, **extras) -> Problem:
-    def evaluate(m):
-        out, outv = m(x), m(xv)
-        return {"train/acc": (out.argmax(-1) == y).float().mean().item(),
-                "val/acc": (outv.argmax(-1) == yv).float().mean().item(),
-                "val/loss": F.cross_entropy(outv, yv).item()}
-
-    return Problem(model=model, train_size=len(x), get_batch=lambda i: (x[i], y[i]),
-                   loss=lambda m, b: F.cross_entropy(m(b[0]), b[1]), evaluate=evaluate,
-                   chance_loss=math.log(classes), extras={"x_train": x, "y_train": y, "y_val": yv, **extras})
-
-
 def mlp_problem(seed=0, n=64, x_scale=1.0, x_shift=0.0, last_scale=1.0) -> Problem:
     g = torch.Generator().manual_seed(seed)
     centres = torch.randn(3, 8, generator=g)
@@ -45,7 +34,7 @@ def mlp_problem(seed=0, n=64, x_scale=1.0, x_shift=0.0, last_scale=1.0) -> Probl
     model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 3))
     with torch.no_grad():
         model[2].weight.mul_(last_scale)
-    return _classifier(model, x[:n], y[:n], x[n:], y[n:], 3)
+    return tensor_problem(model, x[:n], y[:n], x[n:], y[n:], 3)
 
 
 def cnn_problem(seed=0, n=64, pixel_scale=1.0) -> Problem:
@@ -56,7 +45,7 @@ def cnn_problem(seed=0, n=64, pixel_scale=1.0) -> Problem:
     torch.manual_seed(seed)
     model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
                           nn.Linear(8 * 4 * 4, 4))
-    return _classifier(model, x[:n], y[:n], x[n:], y[n:], 4)
+    return tensor_problem(model, x[:n], y[:n], x[n:], y[n:], 4)
 
 
 class Seq2Seq(nn.Module):

@@ -10,13 +10,11 @@
 """
 from __future__ import annotations
 
-import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
-from orchestrator.task import Problem
+from stages.classification import tensor_problem
 
 
 class BuggyNet(nn.Module):
@@ -53,15 +51,4 @@ class NanTask:
         self.bug, self.at = bug, at
 
     def build(self, knobs, seed):
-        model = BuggyNet(self.bug, self.at)
-        x, y, xv, yv = self.x, self.y, self.xv, self.yv
-
-        def evaluate(m):
-            out, outv = m(x), m(xv)
-            return {"train/acc": (out.argmax(-1) == y).float().mean().item(),
-                    "val/acc": (outv.argmax(-1) == yv).float().mean().item(),
-                    "val/loss": F.cross_entropy(outv, yv).item()}
-
-        return Problem(model=model, train_size=len(x), get_batch=lambda i: (x[i], y[i]),
-                       loss=lambda m, b: F.cross_entropy(m(b[0]), b[1]), evaluate=evaluate,
-                       chance_loss=math.log(3), extras={"x_train": x, "y_train": y, "y_val": yv})
+        return tensor_problem(BuggyNet(self.bug, self.at), self.x, self.y, self.xv, self.yv, classes=3)

@@ -350,7 +350,8 @@ def _same(a: Any, b: Any) -> bool:
 
 def _first_module(problem, model, batch, one, i: int, tol: float) -> Optional[tuple]:
     """The first module (in call order) whose output for example i differs alone vs in the batch."""
-    def capture():
+    def outputs(b) -> list:
+        """(module name, type, output) of every module, in completion order, for one forward of `b`."""
         outs, handles = [], []
         for name, m in model.named_modules():
             def hook(mod, inp, out, name=name or "(root)"):
@@ -358,20 +359,14 @@ def _first_module(problem, model, batch, one, i: int, tol: float) -> Optional[tu
                 if isinstance(t, torch.Tensor) and t.dim() >= 1:
                     outs.append((name, type(mod).__name__, t.detach()))
             handles.append(m.register_forward_hook(hook))
-        return outs, handles
+        try:
+            run_model(problem, model, b)
+        finally:
+            for h in handles:
+                h.remove()
+        return outs
 
-    outs_b, handles = capture()
-    try:
-        run_model(problem, model, batch)
-    finally:
-        for h in handles:
-            h.remove()
-    outs_1, handles = capture()
-    try:
-        run_model(problem, model, one)
-    finally:
-        for h in handles:
-            h.remove()
+    outs_b, outs_1 = outputs(batch), outputs(one)
     single = {}
     for name, typ, o in outs_1:
         single.setdefault(name, o)
