@@ -152,7 +152,7 @@ def run_stage(ctx: Context, stage: Stage) -> Outcome:
     ckpt_dir = files.inside(ctx.run_dir, "checkpoints", stage.name)
     resume_state = None
     restarting = stage.status == RUNNING
-    if stage.status == RUNNING:  # this attempt was interrupted: continue it
+    if restarting:  # this attempt was interrupted: continue it
         saved = resumable(ckpt_dir / "last.pt")
         resume_state = saved if saved and saved["attempt"] == stage.attempts else None
     # warm start: the same network, a harder problem. Read before the stage changes: a missing file
