@@ -69,3 +69,50 @@ def test_perfect_accuracy_on_varied_labels_is_fine_and_unknown_labels_are_said_s
 def test_the_built_in_classification_tasks_give_their_validation_labels():
     from stages.digits import DigitsTask
     assert isinstance(DigitsTask().build({"subset": 10}, 0).extras["y_val"], torch.Tensor)
+
+
+# --- the answer key: the label written into the inputs ------------------------------------------------
+
+def digits_problem(leak=None, n=400):
+    from sklearn.datasets import load_digits
+    from stages.classification import tensor_problem
+    d = load_digits()
+    x, y = torch.tensor(d.data[:n], dtype=torch.float32) / 16, torch.tensor(d.target[:n])
+    if leak == "one_hot":
+        x = torch.cat([x, torch.nn.functional.one_hot(y, 10).float()], 1)
+    if leak == "class_id_pixel":  # a marker pixel: the class id drawn into one corner
+        x = x.clone()
+        x[:, 0] = y.float() / 9
+    if leak == "threshold":  # a task whose classes a feature separates by thresholds: no leak
+        x = x.clone()
+        x[:, 0] = y.float() + torch.rand(len(y), generator=torch.Generator().manual_seed(0))
+    model = torch.nn.Sequential(torch.nn.Linear(x.shape[1], 32), torch.nn.ReLU(), torch.nn.Linear(32, 10))
+    return tensor_problem(model, x[:300], y[:300], x[300:], y[300:], 10)
+
+
+def start_codes(problem):
+    run, check = bare_run(problem), LeakageCheck(LeakageConfig())
+    check.on_start(run)
+    return run.stage
+
+
+def test_labels_written_into_the_inputs_are_leakage_at_the_start():
+    for leak in ("one_hot", "class_id_pixel"):
+        st = start_codes(digits_problem(leak))
+        assert codes(st) == ["leakage"], leak
+        d = st.diagnoses[0]
+        assert d["severity"] == "error" and d["evidence"]["check"] == "answer_key" and d["evidence"]["classes"] == 10
+    one_hot = start_codes(digits_problem("one_hot")).diagnoses[0]["evidence"]["keys"]
+    assert one_hot["3"] == 64 + 3  # the appended column of class 3
+
+
+def test_no_answer_key_in_clean_data_a_threshold_task_or_too_few_examples():
+    assert codes(start_codes(digits_problem())) == []
+    assert codes(start_codes(digits_problem("threshold"))) == []
+    few = digits_problem("one_hot", n=320)  # 300 training examples ...
+    few.extras["x_train"], few.extras["y_train"] = few.extras["x_train"][:20], few.extras["y_train"][:20]
+    assert codes(start_codes(few)) == []    # ... but 20 looked at: about 2 per class, too few to tell a key
+    for seed in range(3):
+        from diag_families import cnn_problem, lm_problem, seq2seq_problem
+        for problem in (mlp_problem(seed), cnn_problem(seed), seq2seq_problem(seed), lm_problem(seed)):
+            assert "leakage" not in codes(start_codes(problem))

@@ -116,6 +116,9 @@ class LeakageConfig:
     margin: float = 0.02          # ... (room for the sampling noise of a small validation set)
     perfect: float = 0.999        # `trivial_labels`: validation accuracy at least this ...
     majority: float = 0.999       # ... while one class makes up at least this share of the validation labels
+    key_samples: int = 512        # `leakage` (answer key): training examples looked at, at each stage's start
+    key_per_class: int = 5        # ... a class counts with at least this many examples among them
+    key_classes: int = 3          # ... fires when at least this many classes, and every counted one, have a key
 
 
 @dataclass

@@ -1,5 +1,7 @@
 """Too good to be true, judged at each evaluation (codes `leakage`, `trivial_labels`; once per stage).
 
+- `leakage` (error), at the stage's start: the labels can be read off the inputs (answerkey.py).
+
 - `leakage` (error): the validation loss (`leakage.metric`, default `val/loss`) is clearly below the
   best loss a correct model can reach, `Problem.best_loss` (e.g. a source's entropy rate):
   below `leakage.ratio` (0.9) x best_loss - `leakage.margin` (0.02). The model sees what it predicts:
@@ -17,7 +19,9 @@ import math
 import torch
 
 from ..diagnosis import Diagnosis
+from .answerkey import answer_key
 from .common import num
+from .inputs import data
 from .config import LeakageConfig
 
 
@@ -28,6 +32,16 @@ class LeakageCheck:
 
     def on_start(self, run) -> None:
         self.fired = set()
+        try:
+            x, y = data(run.problem, self.c.key_samples)
+        except Exception as e:  # noqa: BLE001 - a batch we cannot read: say so, training goes on
+            run.diagnose(Diagnosis("check_skipped", "info", f"leakage (answer key): could not read a training "
+                                   f"batch ({type(e).__name__}: {e})", evidence={"check": "answer_key"}))
+            return
+        found = answer_key(x, y, self.c)
+        if found is not None:
+            self.fired.add("leakage")
+            run.diagnose(found)
 
     def on_eval(self, run, metrics: dict) -> None:
         if "leakage" not in self.fired:
