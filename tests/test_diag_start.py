@@ -484,3 +484,19 @@ def test_labels_shuffled_against_inputs_are_named_in_a_gru_free_family():
     torch.manual_seed(0)
     r, _ = run(tuple_problem(CNN(), x, y, 4), budget=20, after_failure=True)
     assert found(r, "labels_not_learnable", ("error",))
+
+
+@pytest.mark.parametrize("misaligned", [False, True])
+def test_a_dict_batch_seq2seq_whose_sources_are_misaligned_is_named(misaligned):
+    # dict batches: the decoder's inputs are the shifted targets, so the sources are swapped instead
+    from diag_families import seq2seq_problem
+    problem = seq2seq_problem(n=400)
+    if misaligned:  # each source paired with the next example's target: memorisable, never learnable
+        clean = problem.get_batch
+        problem.get_batch = lambda i: {**clean(i), "src": clean((i + 1) % 800)["src"]}
+    diag = DiagnosticsConfig()
+    diag.failure.label_iterations = 150
+    stage = Stage("s", Goal("val/token_acc", 2.0, "max"), knobs={})
+    r, _ = run(problem, budget=10, after_failure=True, diag=diag, batch_size=32, stage=stage)
+    assert bool(found(r, "labels_not_learnable", ("error",))) == misaligned
+    assert not [d for d in r.stage.diagnoses if d["code"] == "check_skipped" and "labels" in d["message"]]

@@ -18,6 +18,9 @@ def num(x: float, digits: int = 3) -> float:
     return float(f"{x:.{digits}g}")
 
 
+INPUT_KEYS = ("x", "input", "inputs", "src")  # where a dict batch keeps the model's input
+
+
 def first_tensor(batch: Any) -> Optional[torch.Tensor]:
     """The model input of a batch in the usual layouts: a tensor, (inputs, ...) or {'x'|'input(s)': ...}."""
     if isinstance(batch, torch.Tensor):
@@ -25,7 +28,7 @@ def first_tensor(batch: Any) -> Optional[torch.Tensor]:
     if isinstance(batch, (list, tuple)) and batch and isinstance(batch[0], torch.Tensor):
         return batch[0]
     if isinstance(batch, dict):
-        for key in ("x", "input", "inputs", "src"):
+        for key in INPUT_KEYS:
             if isinstance(batch.get(key), torch.Tensor):
                 return batch[key]
     return None

@@ -16,7 +16,10 @@ examples: a network that cannot fit 100 examples usually has a bug. Each check i
   real labels > `failure.label_ratio` (0.9) x the shuffled one. No verdict (`check_skipped`) when the
   real labels did not train either (a broken model or a bad LR, not the labels), or when shuffled labels
   were memorised too (below `failure.label_memorised` (0.1) x their first loss: too few examples to
-  tell), or when the batch layout has no targets to swap ((inputs, ..., targets) tuples only).
+  tell), or when the batch layout has nothing to swap. Tuples `(inputs, ..., targets)` get each other's
+  targets; dict batches get each other's source instead (the `x` / `input` / `inputs` / `src` key with the
+  keys that describe it, `src_len`, ...), since a dict's targets may also be an input (a decoder's shifted
+  target words).
 - `overfit_batch_size_1`: fresh weights trained on one example for `failure.overfit_iterations` (300);
   error when the loss does not fall below `failure.overfit_fraction` (5%) of its start, info when it does.
 - `lr_too_low`: median per-layer update/weight ratio (HealthMonitor) below `failure.update_ratio`
@@ -37,7 +40,7 @@ import torch
 from ..diagnosis import Diagnosis
 from ..optim import make_optimizer
 from ..trainer import optimisation_step, to_device
-from .common import batch_targets, fresh_copy, num, state_copy
+from .common import INPUT_KEYS, batch_targets, fresh_copy, num, state_copy
 from .config import FailureConfig
 from .startchecks import StartChecks, constant_targets, is_fresh, preserved, skipped
 from .startchecks import batch_dependence as startchecks_batch_dependence
@@ -224,8 +227,8 @@ def labels_not_learnable(ctx: Context):
         return _with_targets(problem, problem.get_batch(idx), problem.get_batch(perm[idx]))
 
     if shuffled(torch.arange(min(pool, 2))) is None:
-        return skipped("labels_not_learnable", "no targets to swap in this batch layout ((inputs, ..., targets) "
-                       "tuples only)")
+        return skipped("labels_not_learnable", "no targets or inputs to swap in this batch layout ((inputs, ..., "
+                       "targets) tuples, or dicts with an x / input / inputs / src key)")
     # examples neither run trains on: real labels generalise to them, labels unrelated to the inputs do not
     # (memorising says nothing about that: a few hundred random labels are memorised as fast as real ones)
     held_real = held_shuf = None
@@ -272,8 +275,21 @@ def labels_not_learnable(ctx: Context):
 
 
 def _with_targets(problem, batch, other):
-    """`batch` with the targets of `other` (None when the layout has no targets that can be swapped)."""
-    # tuples only: in a dict batch the targets may also be an input (a decoder's shifted target words)
+    """`batch` with the targets of `other`, or, for a dict batch, with the model input of `other` (None when
+    the layout has neither that can be swapped)."""
+    if isinstance(batch, dict):
+        # in a dict batch the targets may also be an input (a decoder's shifted target words), so the
+        # pairing is broken on the other side: each example gets another example's source (with the keys
+        # that describe it, e.g. its length)
+        key = next((k for k in INPUT_KEYS if isinstance(batch.get(k), torch.Tensor)), None)
+        t = batch_targets(problem, batch)
+        if key is None or batch[key] is t:
+            return None
+        side = [k for k in batch if k == key or str(k).startswith(f"{key}_")]  # src with src_len, src_mask, ...
+        if not all(isinstance(other.get(k), torch.Tensor) and isinstance(batch[k], torch.Tensor)
+                   and other[k].shape[:1] == batch[k].shape[:1] for k in side):
+            return None
+        return {**batch, **{k: other[k] for k in side}}
     if not (isinstance(batch, (list, tuple)) and len(batch) >= 2):
         return None
     t = batch_targets(problem, batch)
