@@ -33,9 +33,36 @@ def codes(st):
 
 def test_an_lm_that_sees_the_future_is_leakage(tmp_path):
     st = run_for(lm_problem(causal=False), tmp_path, budget=150)  # the mask forgotten: each position sees its target
-    assert codes(st).count("leakage") == 1
+    assert codes(st).count("leakage") == 1  # once per stage, at its start
     d = next(d for d in st.diagnoses if d["code"] == "leakage")
-    assert d["severity"] == "error" and d["evidence"]["value"] < d["evidence"]["best_loss"]
+    assert d["severity"] == "error" and d["evidence"]["check"] == "future" and d["iteration"] == 0
+    c = RunConfig(task=None, diagnostics=DiagnosticsConfig())  # the loss below best_loss says so too, later
+    problem = lm_problem(causal=False)
+    problem.get_batch = lambda idx, get=problem.get_batch: get(idx)[:, :2]  # too short to test positions
+    st = Stage("s", Goal("val/loss", 0.0, "min"), knobs={})
+    check = [m for m in diagnostics.monitors_for(c, st, problem) if isinstance(m, LeakageCheck)][0]
+    run = StageRun(stage=st, problem=problem, settings=None, sinks=Sinks(), ckpt_dir=tmp_path)
+    check.on_eval(run, {"val/loss": 0.5 * problem.best_loss})
+    d = st.diagnoses[0]
+    assert d["code"] == "leakage" and d["evidence"]["value"] < d["evidence"]["best_loss"]
+
+
+def test_a_future_leak_is_seen_without_best_loss_and_causal_models_pass():
+    from diag_families import seq2seq_problem
+    from orchestrator.diagnostics.future import future_leak
+    for seed in range(3):
+        leaky, clean, s2s = lm_problem(seed, causal=False), lm_problem(seed), seq2seq_problem(seed)
+        for p in (leaky, clean, s2s):
+            p.best_loss = None
+        batch = leaky.get_batch(torch.arange(16))
+        d = future_leak(leaky, leaky.model, batch)
+        assert d is not None and d.code == "leakage" and d.evidence["first_position_moved"] < d.evidence["changed_from"]
+        assert future_leak(clean, clean.model, clean.get_batch(torch.arange(16))) is None
+        assert future_leak(s2s, s2s.model, s2s.get_batch(torch.arange(16))) is None
+    # a decoder fed its targets unshifted (tgt_in = tgt_out) is no teacher-forcing layout: nothing to judge
+    s2s = seq2seq_problem(0)
+    b = s2s.get_batch(torch.arange(16))
+    assert future_leak(s2s, s2s.model, {**b, "tgt_in": b["tgt_out"]}) is None
 
 
 def bare_run(problem):

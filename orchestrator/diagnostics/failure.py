@@ -40,7 +40,7 @@ import torch
 from ..diagnosis import Diagnosis
 from ..optim import make_optimizer
 from ..trainer import optimisation_step, to_device
-from .common import INPUT_KEYS, batch_targets, fresh_copy, num, state_copy
+from .common import INPUT_KEYS, batch_targets, fresh_copy, num, run_model, state_copy
 from .config import FailureConfig
 from .startchecks import StartChecks, constant_targets, is_fresh, preserved, skipped
 from .startchecks import batch_dependence as startchecks_batch_dependence
@@ -229,6 +229,10 @@ def labels_not_learnable(ctx: Context):
     if shuffled(torch.arange(min(pool, 2))) is None:
         return skipped("labels_not_learnable", "no targets or inputs to swap in this batch layout ((inputs, ..., "
                        "targets) tuples, or dicts with an x / input / inputs / src key)")
+    if isinstance(every, dict) and not _reads_source(ctx, real(torch.arange(min(pool, 16))),
+                                                      _to(run, shuffled(torch.arange(min(pool, 16))))):
+        return skipped("labels_not_learnable", "the model's outputs do not depend on the batch's source (a "
+                       "language model beside an unused src?): swapping sources tests nothing")
     # examples neither run trains on: real labels generalise to them, labels unrelated to the inputs do not
     # (memorising says nothing about that: a few hundred random labels are memorised as fast as real ones)
     held_real = held_shuf = None
@@ -272,6 +276,17 @@ def labels_not_learnable(ctx: Context):
                      f"iterations (best final loss {num(fr)} vs {num(fs)}): the labels do not follow from the inputs",
                      evidence={**evidence, "ratio": num(fr / max(fs, 1e-12))},
                      fix="check that inputs and labels stay aligned (shuffling, sorting, augmentations, indexing)")
+
+
+def _reads_source(ctx: Context, batch, swapped) -> bool:
+    """Whether fresh weights give different outputs when each example gets another one's source."""
+    model = ctx.fresh_model()
+    model.eval()
+    with torch.no_grad():
+        a, b = run_model(ctx.problem, model, batch), run_model(ctx.problem, model, swapped)
+    if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape):
+        return True  # cannot tell: let the training runs judge
+    return bool(((a.float() - b.float()).abs() > 1e-6 * (1 + a.float().abs())).any())
 
 
 def _with_targets(problem, batch, other):

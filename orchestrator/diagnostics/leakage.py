@@ -1,6 +1,7 @@
 """Too good to be true, judged at each evaluation (codes `leakage`, `trivial_labels`; once per stage).
 
-- `leakage` (error), at the stage's start: the labels can be read off the inputs (answerkey.py).
+- `leakage` (error), at the stage's start: the labels can be read off the inputs (answerkey.py), or a
+  position's output moves when only later targets change (future.py).
 
 - `leakage` (error): the validation loss (`leakage.metric`, default `val/loss`) is clearly below the
   best loss a correct model can reach, `Problem.best_loss` (e.g. a source's entropy rate):
@@ -19,10 +20,12 @@ import math
 import torch
 
 from ..diagnosis import Diagnosis
+from ..trainer import to_device
 from .answerkey import answer_key
-from .common import num
-from .inputs import data
+from .common import model_device, num
 from .config import LeakageConfig
+from .future import future_leak
+from .inputs import data
 
 
 class LeakageCheck:
@@ -39,9 +42,21 @@ class LeakageCheck:
                                    f"batch ({type(e).__name__}: {e})", evidence={"check": "answer_key"}))
             return
         found = answer_key(x, y, self.c)
+        if found is None:
+            found = self.sees_the_future(run)
         if found is not None:
             self.fired.add("leakage")
             run.diagnose(found)
+
+    def sees_the_future(self, run):
+        problem = run.problem
+        model = run.model if run.model is not None else problem.model
+        try:
+            batch = to_device(problem.get_batch(torch.arange(min(problem.train_size, 16))), str(model_device(model)))
+            return future_leak(problem, model, batch)
+        except Exception as e:  # noqa: BLE001 - a model we cannot call this way: say so, training goes on
+            return Diagnosis("check_skipped", "info", f"leakage (future positions): {type(e).__name__}: {e}",
+                             evidence={"check": "future"})
 
     def on_eval(self, run, metrics: dict) -> None:
         if "leakage" not in self.fired:

@@ -1,0 +1,119 @@
+"""A position that sees its own target (code `leakage`, error; judged at each stage's start).
+
+Next-token prediction (a language model, a decoder trained with teacher forcing) feeds the model the
+targets shifted right by one: the input at position t+1 is the target at position t. A causal mask (or a
+recurrent decoder) keeps the output at position t from seeing inputs after t; a mask that is off by one,
+transposed or missing lets it read its own answer, and the model converges beautifully on data it
+could never predict. No best loss is needed to see this: change the inputs that hold targets t >= j and
+the outputs at positions <= j must not move.
+
+It looks for that layout itself: some integer tensor in the batch whose column t+1 equals the targets'
+column t on at least 75% of the positions whose target is not the commonest value (padding) (the batch itself for an LM that slices
+`tokens[:, :-1]` / `tokens[:, 1:]`, a `tgt_in` for a seq2seq decoder); the targets must be integer,
+one per position, and the outputs position-first like them. A source that merely equals the targets (a
+copy task) is no such input: its encoder may see all of it. The model runs in eval mode without
+gradients on up to 16 examples; outputs that move by more than 1e-4 of their scale count.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+import torch
+
+from ..diagnosis import Diagnosis
+from .common import batch_targets, num, run_model
+
+SHIFT_MATCH = 0.75  # a decoder input misses the end-of-sequence token: L of L+1 positions match
+
+
+def future_leak(problem, model, batch: Any) -> Optional[Diagnosis]:
+    targets = batch_targets(problem, batch)
+    if not _position_targets(targets):
+        return None
+    found = _shifted_inputs(batch, targets)
+    if not found:
+        return None
+    length = targets.shape[1]
+    j = max(1, length // 2)  # change the targets from position j on; outputs 0..j must not move
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            before = run_model(problem, model, batch)
+            changed = _change_future(batch, found, j)
+            after = run_model(problem, model, changed)
+    finally:
+        model.train(was)
+    if not (isinstance(before, torch.Tensor) and isinstance(after, torch.Tensor) and before.shape == after.shape
+            and before.dim() >= 2 and before.shape[:2] == targets.shape[:2] and before.is_floating_point()):
+        return None
+    early_b, early_a = before[:, :j + 1].float(), after[:, :j + 1].float()
+    ok = torch.isfinite(early_b) & torch.isfinite(early_a)
+    if not bool(ok.any()):
+        return None
+    moved = float((early_b - early_a)[ok].abs().max())
+    scale = float(early_b[ok].abs().max()) or 1.0
+    if moved <= 1e-4 * scale + 1e-6:
+        return None
+    per_position = (early_b - early_a).abs().nan_to_num(0).reshape(*early_b.shape[:2], -1).amax((0, 2))
+    first = int(torch.nonzero(per_position > 1e-4 * scale + 1e-6).flatten()[0])
+    return Diagnosis(
+        "leakage", "error", f"the output at position {first} changes when only the targets from position {j} on are "
+        f"changed (by up to {num(moved)}): a position sees its own target or later ones, so the model can copy "
+        "instead of predict", evidence={"check": "future", "changed_from": j, "first_position_moved": first,
+                                        "max_change": num(moved), "output_scale": num(scale),
+                                        "inputs": [str(k) for k in found]},
+        fix="check the causal mask (torch.triu(..., diagonal=1) marks the future; an off-by-one, a transposed or "
+            "a missing mask lets position t see t+1) and that the decoder's inputs are the targets shifted right")
+
+
+def _position_targets(t) -> bool:
+    return (isinstance(t, torch.Tensor) and t.dim() == 2 and t.shape[1] >= 3 and not t.is_floating_point()
+            and t.dtype != torch.bool)
+
+
+def _tensors(batch: Any) -> list:
+    """(key, tensor) for each integer tensor of the batch: the batch itself (key None), a tuple's items, a dict's."""
+    if isinstance(batch, torch.Tensor):
+        items = [(None, batch)]
+    elif isinstance(batch, (list, tuple)):
+        items = list(enumerate(batch))
+    elif isinstance(batch, dict):
+        items = list(batch.items())
+    else:
+        items = []
+    return [(k, v) for k, v in items if isinstance(v, torch.Tensor) and v.dim() == 2 and not v.is_floating_point()
+            and v.dtype != torch.bool]
+
+
+def _shifted_inputs(batch: Any, targets: torch.Tensor) -> list:
+    """The keys of the batch tensors whose column t+1 holds the targets' column t."""
+    keys = []
+    for key, x in _tensors(batch):
+        if x is targets or x.shape[0] != targets.shape[0] or x.shape[1] < 3:
+            continue
+        n = min(x.shape[1] - 1, targets.shape[1])
+        same = x[:, 1:n + 1] == targets[:, :n]
+        # padding matches padding anywhere: judge the positions whose target is not the commonest value
+        told = targets[:, :n] != torch.mode(targets[:, :n].flatten()).values
+        if int(told.sum()) >= 8 and float(same[told].float().mean()) >= SHIFT_MATCH:
+            keys.append(key)
+    return keys
+
+
+def _change_future(batch: Any, keys: list, j: int) -> Any:
+    """The batch with the input copies of targets j.. (columns j+1.. of each shifted input) changed."""
+    def changed(x: torch.Tensor) -> torch.Tensor:
+        y = x.clone()
+        tail = y[:, j + 1:]
+        values = torch.unique(x)
+        # each changed token becomes the next value that occurs in the batch: a valid id, never itself
+        pos = torch.searchsorted(values, tail.contiguous())
+        y[:, j + 1:] = values[(pos + 1) % len(values)] if len(values) > 1 else tail
+        return y
+
+    if isinstance(batch, torch.Tensor):
+        return changed(batch)
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(changed(v) if i in keys else v for i, v in enumerate(batch))
+    return {k: changed(v) if k in keys else v for k, v in batch.items()}
