@@ -8,8 +8,9 @@ could never predict. No best loss is needed to see this: change the inputs that 
 the outputs at positions <= j must not move.
 
 It looks for that layout itself: some integer tensor in the batch whose column t+1 equals the targets'
-column t on at least 75% of the positions whose target is not the commonest value (padding) (the batch itself for an LM that slices
-`tokens[:, :-1]` / `tokens[:, 1:]`, a `tgt_in` for a seq2seq decoder); the targets must be integer,
+column t on at least 75% of the positions whose target is not the commonest value, padding (the batch
+itself for an LM that slices `tokens[:, :-1]` / `tokens[:, 1:]`, a `tgt_in` for a seq2seq decoder);
+the targets must be integer,
 one per position, and the outputs position-first like them. A source that merely equals the targets (a
 copy task) is no such input: its encoder may see all of it. The model runs in eval mode without
 gradients on up to 16 examples; outputs that move by more than 1e-4 of their scale count.
