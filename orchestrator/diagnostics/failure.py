@@ -16,7 +16,8 @@ examples: a network that cannot fit 100 examples usually has a bug. Each check i
   real labels > `failure.label_ratio` (0.9) x the shuffled one. No verdict (`check_skipped`) when the
   real labels did not train either (a broken model or a bad LR, not the labels), or when shuffled labels
   were memorised too (below `failure.label_memorised` (0.1) x their first loss: too few examples to
-  tell), or when the batch layout has nothing to swap. Tuples `(inputs, ..., targets)` get each other's
+  tell), or when the stage already has a warning about the model itself (saturated or dead units,
+  exploding gradients, a bad init loss, ...: MODEL_PROBLEMS), or when the batch layout has nothing to swap. Tuples `(inputs, ..., targets)` get each other's
   targets; dict batches get each other's source instead (the `x` / `input` / `inputs` / `src` key with the
   keys that describe it, `src_len`, ...), since a dict's targets may also be an input (a decoder's shifted
   target words).
@@ -218,6 +219,10 @@ def labels_not_learnable(ctx: Context):
             return constant
     if pool < 4:
         return skipped("labels_not_learnable", f"only {pool} training examples")
+    sick = _model_problems(run.stage)
+    if sick:  # a model that cannot use its inputs fits real labels no better than shuffled ones either
+        return skipped("labels_not_learnable", f"the model itself is unwell ({', '.join(sick)}): fix that first; "
+                       "comparing real with shuffled labels would blame the labels for it")
     perm = torch.randperm(pool, generator=torch.Generator().manual_seed(1))
 
     def real(idx):
@@ -276,6 +281,16 @@ def labels_not_learnable(ctx: Context):
                      f"iterations (best final loss {num(fr)} vs {num(fs)}): the labels do not follow from the inputs",
                      evidence={**evidence, "ratio": num(fr / max(fs, 1e-12))},
                      fix="check that inputs and labels stay aligned (shuffling, sorting, augmentations, indexing)")
+
+
+# warnings about the model itself, after which a labels verdict would be blaming the data for the model
+MODEL_PROBLEMS = {"saturated_units", "dead_units", "vanishing_gradients", "exploding_gradients", "bad_init_loss",
+                  "nonfinite", "params_not_updating", "batch_dependence", "unstable_softmax", "division_by_zero",
+                  "log_of_zero"}
+
+
+def _model_problems(stage) -> list:
+    return sorted({d["code"] for d in stage.diagnoses if d["code"] in MODEL_PROBLEMS and d["severity"] != "info"})
 
 
 def _reads_source(ctx: Context, batch, swapped) -> bool:
