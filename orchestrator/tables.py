@@ -79,6 +79,8 @@ def rounded(v) -> str:
         return str(v)
     if isinstance(v, float):
         return f"{v:.4g}"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}: {rounded(x)}" for k, x in v.items()) + "}"
     if isinstance(v, (list, tuple)):
         items = [rounded(x) for x in v[:5]]
         return "[" + ", ".join(items) + (f", … ({len(v)} in all)" if len(v) > 5 else "") + "]"
