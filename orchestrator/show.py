@@ -28,24 +28,24 @@ def _num(v: float) -> str:
 
 
 def describe(name: str, value: Any) -> str:
-    """One table row: shape, dtype, range and the first example's leading values."""
+    """One list item: dtype, shape, range and the first example's leading values."""
     if not isinstance(value, torch.Tensor):
-        return f"| {name} | – | {type(value).__name__} | – | {str(value)[:60]} |"
+        return f"- `{name}`: {type(value).__name__} {str(value)[:60]}"
     t = value.detach()
-    shape = " × ".join(str(n) for n in t.shape) or "scalar"
+    head = f"- `{name}`: {str(t.dtype).replace('torch.', '')}, shape {' × '.join(str(n) for n in t.shape) or 'scalar'}"
     if t.numel() == 0:
-        return f"| {name} | {shape} | {str(t.dtype).replace('torch.', '')} | empty | – |"
+        return head + ", empty"
     f = t.float()
     finite = f[torch.isfinite(f)]
     rng = f"{_num(finite.min().item())} … {_num(finite.max().item())}" if finite.numel() else "no finite value"
     if t.is_floating_point() and finite.numel():
-        rng += f", mean {_num(finite.mean().item())}"
+        rng += f" (mean {_num(finite.mean().item())})"
     if finite.numel() < f.numel():
         rng += f", {f.numel() - finite.numel()} non-finite"
     first = (t[0] if t.dim() else t).flatten()
     values = ", ".join(_num(v) if t.is_floating_point() else str(int(v)) for v in first[:FIRST_VALUES].tolist())
     more = f", … ({first.numel()} values)" if first.numel() > FIRST_VALUES else ""
-    return f"| {name} | {shape} | {str(t.dtype).replace('torch.', '')} | {rng} | [{values}{more}] |"
+    return f"{head}, values {rng}; first example [{values}{more}]"
 
 
 def show_batch(problem, examples: int = EXAMPLES) -> str:
@@ -59,8 +59,7 @@ def show_batch(problem, examples: int = EXAMPLES) -> str:
     try:
         batch = problem.get_batch(torch.arange(n))
         rows = [describe(name, value) for name, value in parts(batch)]
-        text = [f"The first {n} training examples, as one batch exactly as the model receives it:", "",
-                "| part | shape | dtype | values | first example |", "|---|---|---|---|---|", *rows]
+        text = [f"The first {n} training examples, as one batch exactly as the model receives it:", "", *rows]
         hook = getattr(problem, "show_batch", None)
         if hook is not None:
             text += ["", "As the task reads them:", ""]

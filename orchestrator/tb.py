@@ -61,13 +61,14 @@ HPARAMS_TAGS = ("_hparams_/",)
 LATE_TAGS = ("health/update_ratio/",)
 
 
-def open_run(path: Path, keep_through: int, keep_probe: bool = False) -> SummaryWriter:
+def open_run(path: Path, keep_through: int, keep_probe: bool = False, offset: int = 0) -> SummaryWriter:
     """A writer for the run at `path`, keeping only the events a resumed run must not write again.
 
     A killed run may have logged steps after its last checkpoint; the resumed run logs them anew.
     So the old event files are rewritten into one holding the events with step <= keep_through
     (once each, even if an earlier rewrite was itself interrupted), and then removed. The hparams
     summaries always go (the stage's end writes them again); the LR probe's stay when `keep_probe`.
+    The ladder-wide tags are at step `offset` + iteration: they are kept through keep_through + offset.
     """
     old = sorted(path.glob("events.out.tfevents.*")) if path.exists() else []
     writer = SummaryWriter(path)
@@ -81,7 +82,8 @@ def open_run(path: Path, keep_through: int, keep_probe: bool = False) -> Summary
                 if any(t.startswith(HPARAMS_TAGS) for t in tags):
                     continue
                 probe = keep_probe and tags and all(t.startswith(PROBE_TAGS) for t in tags)
-                if event.step > keep_through and not probe:
+                shift = offset if tags and all(t.startswith(LADDER_PREFIX) for t in tags) else 0
+                if event.step - shift > keep_through and not probe:
                     continue
                 if event.step == keep_through and any(t.startswith(LATE_TAGS) for t in tags):
                     continue
@@ -121,7 +123,8 @@ class TensorBoardSink:
         keep = start_iteration if start_iteration else -1
         name = run_name(stage, self.places.get(stage.name))
         w = self.writers[stage.name] = open_run(files.inside(self.root, name), keep_through=keep,
-                                                keep_probe=stage.lr_used is not None)
+                                                keep_probe=stage.lr_used is not None,
+                                                offset=self.offsets.get(stage.name, 0))
         self.fresh[stage.name] = start_iteration == 0
         if start_iteration == 0:
             knobs = ", ".join(f"{k}={v}" for k, v in stage.knobs.items())
@@ -187,11 +190,8 @@ class TensorBoardSink:
         w = self.writers.pop(stage.name)
         params = {f"knob/{k}": v if isinstance(v, (int, float, str, bool)) else str(v)
                   for k, v in stage.knobs.items()}
-        params.update({"stage": stage.name, "attempt": int(stage.attempts), "status": stage.status,
-                       "goal": f"{stage.goal.metric} {'>=' if stage.goal.mode == 'max' else '<='} "
-                               f"{stage.goal.target:g}",
-                       "lr": float(stage.lr_used or 0.0), "batch_size": int(self.batch_sizes.get(stage.name, 0)),
-                       "budget": int(stage.budget or 0)})
+        # few columns: the dashboard shows the first five (by name) at first; the run's name says the stage
+        params.update({"lr": float(stage.lr_used or 0.0), "batch_size": int(self.batch_sizes.get(stage.name, 0))})
         best = outcome.best if outcome.best is not None and math.isfinite(outcome.best) else float("nan")
         metric = {"hparam/goal_value": float(best), "hparam/goal_met": float(outcome.converged),
                   "hparam/iterations": float(outcome.iterations), "hparam/status": status_code(stage)}

@@ -43,14 +43,13 @@ def test_hparams_has_the_same_metrics_and_a_record_for_every_attempt(run):
         experiment = plugin_data(acc, "_hparams_/experiment").experiment
         assert {m.name.tag for m in experiment.metric_infos} == HPARAM_METRICS  # the same columns everywhere
         hp = plugin_data(acc, "_hparams_/session_start_info").session_start_info.hparams
-        assert hp["stage"].string_value == decision["stage"]
-        assert {"knob/level", "lr", "batch_size", "budget", "attempt", "status"} <= set(hp)
+        assert set(hp) == {"knob/level", "lr", "batch_size"}
         assert hp["lr"].number_value > 0 and hp["batch_size"].number_value >= 1
         values = {tag: acc.Scalars(tag)[-1].value for tag in HPARAM_METRICS}
         assert values["hparam/iterations"] == decision["iterations"] > 0
         assert values["hparam/goal_met"] == (1.0 if decision["kind"] == "advance" else 0.0)
-        statuses[hp["status"].string_value] = values["hparam/status"]
-    assert statuses == {"converged": 1.0, "failed": 0.0}
+        statuses[decision["kind"]] = values["hparam/status"]
+    assert statuses == {"advance": 1.0, "insert": 0.0, "stop": 0.0}
 
 
 def test_ladder_wide_view_has_cumulative_steps_and_the_goal(run):
@@ -103,7 +102,8 @@ def test_ladder_image_at_each_start_and_decision_fits_a_card(run):
 def test_each_stage_shows_its_training_batch(run):
     run_dir, doc, runs = run
     shown = text(events(runs[0]), "data/training_batch")
-    assert len(shown) == 1 and "| batch | 4 | int64 | 0 … 3 |" in shown[0]
+    assert len(shown) == 1 and "- `batch`: int64, shape 4, values 0 … 3; first example [0]" in shown[0]
+    assert "## The data each stage was fed\n\n### easy\n" in (run_dir / "report.md").read_text()
 
 
 def test_the_running_stage_is_drawn_highlighted():
