@@ -45,13 +45,12 @@ def translations_markdown(rows) -> str:
     return "\n".join(lines)
 
 
-def decision_markdown(number: int, d: dict) -> str:
-    """One decision, numbered as in ladder.json's list (1 is the first)."""
-    return f"{number}. **{d['kind']}** `{d['stage']}`: {d['reason']}"
+def decision_markdown(d: dict) -> str:
+    return f"**{d['kind']}** `{d['stage']}`: {d['reason']}"
 
 
 def decisions_markdown(decisions: list[dict]) -> str:
-    return "\n".join(decision_markdown(i + 1, d) for i, d in enumerate(decisions)) or "(none yet)"
+    return "\n".join(f"{i + 1}. {decision_markdown(d)}" for i, d in enumerate(decisions)) or "(none yet)"
 
 
 def diagnoses_markdown(ladder: Ladder) -> str:
@@ -69,7 +68,8 @@ def diagnoses_markdown(ladder: Ladder) -> str:
 
 
 # how each severity opens a diagnosis: an error must stand out in a list of infos
-SEVERITY_MARK = {"error": "🟥 **ERROR**", "warning": "🟧 **WARNING**", "info": "🟦 info"}
+# (words, not emoji: a browser without an emoji font shows boxes)
+SEVERITY_MARK = {"error": "**ERROR**", "warning": "**WARNING**", "info": "info"}
 EVIDENCE_ROWS = 12  # a diagnosis's evidence table stays short: the full numbers are in ladder.json
 
 

@@ -210,7 +210,7 @@ class TensorBoardSink:
         step = 2 * len(decisions)
         d = decisions[-1]
         self.ladder.add_image("ladder", draw(ladder), step, dataformats="HWC")
-        self.ladder.add_text("decisions", decision_markdown(len(decisions), d), step)
+        self.ladder.add_text("decisions", f"Decision {len(decisions)}: {decision_markdown(d)}", step)
         judged = ladder.stages.get(d["stage"])
         if judged is not None and judged.status == "failed":
             self.ladder.add_text("diagnoses", cause_line(judged), step)

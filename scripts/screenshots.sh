@@ -37,11 +37,15 @@ while time.time() < deadline:
     time.sleep(0.5)
 sys.exit("error: TensorBoard did not load every run within 60 s")
 PY
-for dashboard in timeseries scalars custom_scalars hparams images text; do
+# name=URL fragment; the hparams table is wide (a column per knob and metric), the text one has two views
+for shot in timeseries=timeseries scalars=scalars custom_scalars=custom_scalars hparams=hparams images=images \
+            text=text diagnoses='text&tagFilter=diagnoses%7Cdecisions'; do
+    dashboard=${shot%%=*}
+    w=$width; [ "$dashboard" = hparams ] && w=$((width * 13 / 8))
     "$chromium" --headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking \
         --disable-component-update --disable-sync --hide-scrollbars --user-data-dir="$profile/chrome" \
-        --window-size="$width,$height" --virtual-time-budget=15000 \
-        --screenshot="$out/${prefix}_$dashboard.png" "http://127.0.0.1:$port/#$dashboard" >/dev/null 2>&1
+        --window-size="$w,$height" --virtual-time-budget=15000 \
+        --screenshot="$out/${prefix}_$dashboard.png" "http://127.0.0.1:$port/#${shot#*=}" >/dev/null 2>&1
     # 256 colours: a dashboard screenshot stays readable and well under 300 KB
     "$python" -c "import sys; from PIL import Image; p = sys.argv[1]; Image.open(p).convert('RGB').quantize(256).save(p, optimize=True)" \
         "$out/${prefix}_$dashboard.png"

@@ -80,7 +80,7 @@ def test_exactly_one_readable_text_entry_per_diagnosis(run):
                 shown += text(acc, tag[:-len("/text_summary")])
     assert recorded > 0 and len(shown) == recorded
     for entry in shown:
-        assert re.match(r"^\S+ \*\*(ERROR|WARNING)\*\*|^\S+ info", entry)  # severity first
+        assert re.match(r"^(\*\*ERROR\*\*|\*\*WARNING\*\*|info) `", entry)  # severity first
         assert "\n\n**Fix:** " in entry                                  # the fix on its own line
         for number in re.findall(r"\d+\.\d+", entry):                   # numbers rounded
             assert len(number.replace(".", "").lstrip("0")) <= 4, number
