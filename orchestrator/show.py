@@ -6,7 +6,7 @@ like fastai's show_batch: e.g. the sentences behind the token ids) when it offer
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Optional
 
 import torch
 
@@ -49,10 +49,18 @@ def describe(name: str, value: Any) -> str:
 
 
 def show_batch(problem, examples: int = EXAMPLES) -> str:
-    """Markdown: the first `examples` training examples as one batch, described and (if the task can) decoded.
+    """Markdown: the first training examples, described and (if the task can) read back; see `look`."""
+    return look(problem, examples)[0]
 
+
+def look(problem, examples: int = EXAMPLES) -> tuple[str, Optional[torch.Tensor]]:
+    """The first `examples` training examples as one batch: (markdown, images or None).
+
+    The markdown describes every part of the batch and lists the task's reading of it when its
+    `Problem.show_batch` returns lines; when that returns images (N x H x W or N x C x H x W), they come
+    back as a batch for TensorBoard, scaled to 0..1 and enlarged so that 8x8 digits are visible on a card.
     Never raises: a failure to show the data is said in the text, and training goes on (it will say more).
-    The global RNG is restored, so showing the data changes no result.
+    The global RNG is restored, so looking at the data changes no result.
     """
     n = max(1, min(examples, problem.train_size))
     rng = torch.get_rng_state()
@@ -61,11 +69,34 @@ def show_batch(problem, examples: int = EXAMPLES) -> str:
         rows = [describe(name, value) for name, value in parts(batch)]
         text = [f"The first {n} training examples, as one batch exactly as the model receives it:", "", *rows]
         hook = getattr(problem, "show_batch", None)
-        if hook is not None:
+        shown = hook(batch) if hook is not None else None
+        if isinstance(shown, torch.Tensor):
+            images = as_images(shown)
+            text += ["", f"As the task draws them: {len(images)} images (TensorBoard, Images: data/training_batch)"]
+            return "\n".join(text), images
+        if shown is not None:
             text += ["", "As the task reads them:", ""]
-            text += [f"{i + 1}. {line}" for i, line in enumerate(hook(batch))]
-        return "\n".join(text)
+            text += [f"{i + 1}. {line}" for i, line in enumerate(shown)]
+        return "\n".join(text), None
     except Exception as e:  # the data could not be shown: say so in one line
-        return f"(could not show the training data: {type(e).__name__}: {' '.join(str(e).split())[:200]})"
+        return f"(could not show the training data: {type(e).__name__}: {' '.join(str(e).split())[:200]})", None
     finally:
         torch.set_rng_state(rng)
+
+
+MIN_SIDE = 96  # pixels: small images are enlarged (nearest neighbour) to at least this
+
+
+def as_images(images: torch.Tensor) -> torch.Tensor:
+    """N x C x H x W floats in 0..1 (C 1 or 3), enlarged so that the shorter side is at least MIN_SIDE."""
+    x = images.detach().float().cpu()
+    if x.dim() == 3:
+        x = x.unsqueeze(1)
+    if x.dim() != 4 or x.shape[1] not in (1, 3):
+        raise ValueError(f"show_batch returned a tensor of shape {tuple(images.shape)}: expected N x H x W "
+                         "or N x C x H x W with C 1 or 3")
+    x = torch.nan_to_num(x)
+    low, high = x.amin(), x.amax()
+    x = (x - low) / (high - low) if high > low else torch.zeros_like(x)
+    factor = max(1, -(-MIN_SIDE // min(x.shape[-2:])))
+    return torch.nn.functional.interpolate(x, scale_factor=factor, mode="nearest") if factor > 1 else x

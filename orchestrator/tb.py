@@ -138,8 +138,11 @@ class TensorBoardSink:
         """The problem is built: what the model will be fed, shown once per attempt."""
         self.batch_sizes[stage.name] = min(settings.batch_size, problem.train_size)
         if self.fresh.get(stage.name) and stage.name in self.writers:
-            from .show import show_batch
-            self.writers[stage.name].add_text("data/training_batch", show_batch(problem), 0)
+            from .show import look
+            text, images = look(problem)
+            self.writers[stage.name].add_text("data/training_batch", text, 0)
+            if images is not None:
+                self.writers[stage.name].add_images("data/training_batch", images, 0, dataformats="NCHW")
 
     def scalars(self, stage, iteration: int, values: dict) -> None:
         w = self.writers[stage.name]

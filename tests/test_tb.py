@@ -118,3 +118,26 @@ def test_the_running_stage_is_drawn_highlighted():
     yellow = np.array([int(COLOURS["running"][i:i + 2], 16) for i in (1, 3, 5)])
     rows = np.where((np.abs(image.astype(int) - yellow).sum(-1) < 10).any(1))[0]
     assert 84 < rows.min() < rows.max() < 2 * 84 + 12  # the second box, and only it
+
+
+def test_a_task_can_show_its_batch_as_images(tmp_path):
+    import torch
+
+    from orchestrator.config import OptimConfig
+    from orchestrator.ladder import Goal, Stage
+    from orchestrator.task import Problem
+    from orchestrator.tb import TensorBoardSink
+    from orchestrator.trainer import TrainSettings
+    x = torch.rand(10, 64)
+    problem = Problem(model=torch.nn.Linear(64, 2), train_size=10, get_batch=lambda idx: (x[idx], idx % 2),
+                      loss=lambda model, batch: model(batch[0]).sum(), evaluate=lambda model: {},
+                      show_batch=lambda batch: batch[0].reshape(-1, 8, 8))  # e.g. 8x8 digits
+    stage = Stage("digits", Goal("train/loss", 0.1, "min"), knobs={})
+    sink = TensorBoardSink(tmp_path)
+    sink.stage_started(stage, 0)
+    sink.stage_ready(stage, problem, TrainSettings(budget=1, lr=0.1, batch_size=4, optim=OptimConfig(), seed=0))
+    sink.close()
+    acc = events(tmp_path / "digits")
+    image = acc.Images("data/training_batch")[0]
+    assert image.width >= 96 * 2 and image.height >= 96  # 4 enlarged 8x8 images in one grid
+    assert "4 images" in text(acc, "data/training_batch")[0]
