@@ -75,7 +75,7 @@ class OptimConfig:
 @dataclass
 class LogConfig:
     every: int = 50            # iterations between train/loss, lr and grad-norm points (and at each evaluation)
-    histograms_every: int = 500  # iterations between weight/grad histograms (0: never)
+    histograms_every: int = 0  # iterations between per-parameter weight/grad histograms (0: never; e.g. 500)
     console: bool = True       # live progress bars
     checkpoint_secs: float = 10.0  # at most one mid-stage checkpoint per this many seconds (0: every evaluation)
 

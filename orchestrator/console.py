@@ -4,6 +4,7 @@ from __future__ import annotations
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -14,22 +15,29 @@ STYLE = {"converged": "green", "failed": "red", "running": "yellow", "pending": 
 
 
 class ConsoleSink:
+    """One live display for the whole run: a bar per stage attempt (finished ones frozen with their final
+    time), and every decision, diagnosis and stage result printed above it as whole lines."""
+
     def __init__(self, live: bool = True, console: Console | None = None):
         # in a log file (not a terminal) lines stay whole instead of wrapping at 80 columns
         self.console = console or Console(highlight=False, soft_wrap=not sys.stdout.isatty(),
                                           width=None if sys.stdout.isatty() else 140)
-        self.progress = Progress(TextColumn("{task.description:<18}"), BarColumn(), MofNCompleteColumn(),
+        self.progress = Progress(TextColumn("{task.description:<22}"), BarColumn(), MofNCompleteColumn(),
                                  TextColumn("{task.fields[goal]}"), TimeElapsedColumn(),
                                  console=self.console, disable=not live)
-        self.tasks: dict[str, int] = {}
+        self.tasks: dict[str, int] = {}  # stage -> the bar of its current attempt
         self.goals: dict[str, str] = {}
+        self.started = False
 
     def stage_started(self, stage, start_iteration: int) -> None:
         sign = ">=" if stage.goal.mode == "max" else "<="
         self.goals[stage.name] = f"{stage.goal.metric} {sign} {stage.goal.target:g}"
-        self.tasks[stage.name] = self.progress.add_task(stage.name, total=stage.budget, completed=start_iteration,
+        name = stage.name if stage.attempts <= 1 else f"{stage.name} (attempt {stage.attempts})"
+        self.tasks[stage.name] = self.progress.add_task(name, total=stage.budget, completed=start_iteration,
                                                         goal=f"goal {self.goals[stage.name]}")
-        self.progress.start()
+        if not self.started:  # started once: a restart would print every bar again
+            self.progress.start()
+            self.started = True
 
     def scalars(self, stage, iteration: int, values: dict) -> None:
         self.progress.update(self.tasks[stage.name], completed=iteration)
@@ -40,19 +48,25 @@ class ConsoleSink:
                              goal=f"{stage.goal.metric} {value:.4g} (goal {self.goals[stage.name]})")
 
     def diagnosis(self, stage, d) -> None:
-        applied = f" [dim]applied: {d.applied}[/]" if d.applied else ""
+        applied = f" [dim]applied: {escape(d.applied)}[/]" if d.applied else ""
         self.console.print(f"[{STYLE.get(d.severity, '')}]{d.severity}[/] {stage.name} it {d.iteration} "
-                           f"[bold]{d.code}[/]: {d.message} [dim]fix: {d.fix}[/]{applied}")
+                           f"[bold]{d.code}[/]: {escape(d.message)} [dim]fix: {escape(d.fix)}[/]{applied}")
 
     def stage_finished(self, stage, outcome) -> None:
-        self.progress.update(self.tasks[stage.name], completed=outcome.iterations, total=stage.budget)
-        self.progress.stop()
-        self.console.print(f"[{STYLE[stage.status]}]{stage.status}[/] {stage.name}: {outcome.reason}")
+        task = self.tasks[stage.name]
+        self.progress.update(task, completed=outcome.iterations, total=stage.budget)
+        self.progress.stop_task(task)  # its timer stops: the bar keeps the stage's own time
+        elapsed = next(t.elapsed for t in self.progress.tasks if t.id == task) or 0.0
+        best = f", best {stage.goal.metric} {fmt(outcome.best)}" if outcome.best is not None else ""
+        self.console.print(f"[{STYLE[stage.status]}]{stage.status}[/] {stage.name}: {outcome.iterations} "
+                           f"iterations in {elapsed:.1f} s{best}")
 
     def decision(self, ladder, decisions: list) -> None:
         d = decisions[-1]
-        if d["kind"] != "advance":
-            self.console.print(f"[bold]{d['kind']}[/] {d['stage']}: {d['reason']}")
+        self.console.print(f"decision {len(decisions)}: [bold]{d['kind']}[/] {d['stage']}: {escape(d['reason'])}")
+
+    def close(self) -> None:
+        self.progress.stop()
 
     def finished(self, ladder, status: str, run_dir, extra: dict, decisions: list) -> None:
         self.progress.stop()

@@ -1,4 +1,8 @@
-"""The ladder drawn as an image: stages left to right by depth, coloured by status."""
+"""The ladder drawn as an image: one row per depth, top to bottom, sized for TensorBoard's image card.
+
+A card is ~280 px wide and scales the image to fit: so the picture is narrow (one column of boxes for a
+chain, however long: no wrapping, no diagonal arrows), its text is large, and the running stage stands out.
+"""
 from __future__ import annotations
 
 import matplotlib
@@ -7,58 +11,78 @@ matplotlib.use("Agg")  # no screen needed
 import matplotlib.pyplot as plt  # noqa: E402
 import networkx as nx  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.patches import FancyBboxPatch  # noqa: E402
 
 from .ladder import Ladder  # noqa: E402
+from .tables import fmt  # noqa: E402
 
-WRAP = 4  # stages per band
-COLOURS = {"pending": "#d9d9d9", "running": "#ffd966", "converged": "#93c47d", "failed": "#e06666"}
+COLOURS = {"pending": "#e6e6e6", "running": "#ffd966", "converged": "#93c47d", "failed": "#e06666"}
+ROW = 84          # pixels per depth: a box and the arrow below it
+BOX_H = 58
+LEGEND = 46       # pixels for the two legend lines at the bottom
+MARGIN = 12
 
 
-def draw(ladder: Ladder) -> np.ndarray:
-    """An RGB image (H, W, 3, uint8) of the DAG; inserted stages have a dashed outline."""
+def layers(ladder: Ladder) -> list[list]:
+    """Stages by depth (longest path from a first stage), each row in run order."""
     g = ladder.graph
     depth = {}
     for name in nx.topological_sort(g):
         depth[name] = max((depth[p] + 1 for p in g.predecessors(name)), default=0)
-    rows: dict[int, int] = {}
+    rows: list[list] = [[] for _ in range(max(depth.values(), default=0) + 1)]
     for stage in ladder.order():
-        rows[depth[stage.name]] = rows.get(depth[stage.name], 0) + 1
-    # a long ladder wraps onto several bands of WRAP columns, so it stays readable in TensorBoard's card
-    band = max(rows.values()) + 0.6
-    pos, placed = {}, {}
-    for stage in ladder.order():
-        d = depth[stage.name]
-        pos[stage.name] = (d % WRAP, -(d // WRAP) * band - placed.get(d, 0))
-        placed[d] = placed.get(d, 0) + 1
-    columns = min(max(depth.values()) + 1, WRAP)
-    bands = max(depth.values()) // WRAP + 1
-    width = 2.6 * columns + 1
-    height = 1.4 * band * bands + 0.6
-    fig, ax = plt.subplots(figsize=(width, height), dpi=80)
-    for a, b in g.edges:
-        (x0, y0), (x1, y1) = pos[a], pos[b]
-        if x1 > x0:  # left to right
-            start, end = (x0 + 0.42, y0), (x1 - 0.42, y1)
-        else:        # onto the next band: from the box's bottom to the next one's top
-            start, end = (x0, y0 - 0.3), (x1, y1 + 0.3)
-        ax.annotate("", xy=end, xytext=start, arrowprops={"arrowstyle": "->", "color": "#555555"})
-    for stage in ladder.order():
-        x, y = pos[stage.name]
-        label = f"{stage.name}\n{stage.status}"
-        if stage.iterations:
-            label += f" · {stage.iterations} it"
-        ax.text(x, y, label, ha="center", va="center", fontsize=9,
-                bbox={"boxstyle": "round,pad=0.5", "fc": COLOURS.get(stage.status, "white"),
-                      "ec": "#1f4e79" if stage.inserted else "#333333",
-                      "ls": "--" if stage.inserted else "-", "lw": 2 if stage.inserted else 1})
-    xs = [p[0] for p in pos.values()]
-    ys = [p[1] for p in pos.values()]
-    ax.set_xlim(min(xs) - 0.6, max(xs) + 0.6)
-    ax.set_ylim(min(ys) - 0.6, max(ys) + 0.6)
+        rows[depth[stage.name]].append(stage)
+    return rows
+
+
+def label(stage) -> str:
+    parts = ["▶ running" if stage.status == "running" else stage.status]
+    if stage.status != "pending":
+        parts.append(f"{stage.iterations}/{fmt(stage.budget)} it")
+    if stage.best is not None and stage.status != "running":
+        parts.append(f"best {fmt(stage.best)}")
+    return " · ".join(parts)
+
+
+def draw(ladder: Ladder) -> np.ndarray:
+    """An RGB image (H, W, 3, uint8) of the DAG; inserted stages have a dashed outline."""
+    rows = layers(ladder)
+    columns = max(len(r) for r in rows)
+    box_w = 330 if columns == 1 else 210
+    width = MARGIN * 2 + columns * box_w + (columns - 1) * 16
+    height = MARGIN + len(rows) * ROW + LEGEND
+    fig = plt.figure(figsize=(width / 100, height / 100), dpi=100)
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_xlim(0, width)
+    ax.set_ylim(height, 0)  # y grows downwards, as on screen
     ax.axis("off")
-    ax.set_title("green converged · yellow running · red failed · grey pending · dashed: inserted",
-                 fontsize=8, color="#555555")
-    fig.tight_layout()
+    name_size, info_size = (17, 12.5) if columns == 1 else (13, 10.5)
+    centre = {}
+    for r, row in enumerate(rows):
+        span = len(row) * box_w + (len(row) - 1) * 16
+        left = (width - span) / 2
+        for i, stage in enumerate(row):
+            x = left + i * (box_w + 16)
+            y = MARGIN + r * ROW
+            centre[stage.name] = (x + box_w / 2, y)
+            running = stage.status == "running"
+            ax.add_patch(FancyBboxPatch(
+                (x + 3, y + 3), box_w - 6, BOX_H - 6, boxstyle="round,pad=0,rounding_size=8",
+                fc=COLOURS.get(stage.status, "white"), ec="#000000" if running else "#333333",
+                lw=3.5 if running else (2.2 if stage.inserted else 1.2), ls="--" if stage.inserted else "-"))
+            ax.text(x + box_w / 2, y + 21, stage.name, ha="center", va="center", fontsize=name_size * 0.75,
+                    fontweight="bold", color="#111111")
+            ax.text(x + box_w / 2, y + 43, label(stage), ha="center", va="center", fontsize=info_size * 0.75,
+                    color="#222222")
+    for a, b in ladder.graph.edges:
+        (xa, ya), (xb, yb) = centre[a], centre[b]
+        ax.annotate("", xy=(xb, yb + 2), xytext=(xa, ya + BOX_H - 2),
+                    arrowprops={"arrowstyle": "-|>", "color": "#444444", "lw": 1.6, "mutation_scale": 16})
+    legend_y = MARGIN + len(rows) * ROW
+    ax.text(width / 2, legend_y + 6, "green converged · yellow running · red failed", ha="center", va="center",
+            fontsize=9.5, color="#444444")
+    ax.text(width / 2, legend_y + 26, "grey pending · dashed outline: inserted stage", ha="center",
+            va="center", fontsize=9.5, color="#444444")
     fig.canvas.draw()
     image = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
     plt.close(fig)

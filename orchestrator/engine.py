@@ -96,6 +96,7 @@ def _run(cfg, task, run_dir, task_name, live, ladder, knobs, on_start) -> str:
             decision = decide(ladder, stage, outcome, knobs, cfg.ladder.max_insertions)
             apply(ladder, decision)
             rec.add(decision)
+            rec.decisions[-1]["iterations"] = outcome.iterations  # this attempt's: the ladder-wide axis sums them
             rec.write(ladder)
             sinks.decision(ladder, rec.decisions)
             if decision.kind == STOP:
@@ -167,6 +168,8 @@ def run_stage(ctx: Context, stage: Stage) -> Outcome:
         stage.budget = budget_for(stage, ladder, cfg.ladder.budget, cfg.ladder.growth, cfg.ladder.min_budget)
     ctx.record.write(ladder)
     start = resume_state["iteration"] if resume_state else 0
+    trained = sum(d.get("iterations", 0) for d in ctx.record.decisions)  # by the run so far: the ladder-wide axis
+    ctx.sinks.stage_placed(ladder, stage, len(ctx.record.decisions) + 1, trained)
     ctx.sinks.stage_started(stage, start)
 
     # the problem at this stage's knobs; the LR (probed on fresh weights if asked)
@@ -193,6 +196,7 @@ def run_stage(ctx: Context, stage: Stage) -> Outcome:
         stage.diagnoses_at_start = len(stage.diagnoses)  # earlier attempts' and the LR probe's
     ctx.record.write(ladder)
     problem = build(stage.knobs)
+    ctx.sinks.stage_ready(stage, problem, settings)
     run = StageRun(stage=stage, problem=problem, settings=settings, sinks=ctx.sinks, ckpt_dir=ckpt_dir,
                    monitors=diagnostics.monitors_for(cfg, stage, problem),
                    initial_state={k: v.detach().clone() for k, v in problem.model.state_dict().items()})

@@ -1,7 +1,14 @@
 """Logging is a consumer: the engine emits events, each sink renders the ones it cares about.
 
-Events (method names): stage_started, scalars, evaluated, histograms, diagnosis, stage_finished,
-decision, finished. A sink implements any subset.
+Events (method names), in the order a stage sees them:
+- stage_placed(ladder, stage, position, offset): an attempt is about to start, the `position`-th of the run
+  (1 is the first), after `offset` iterations trained by the run's earlier attempts (the ladder-wide axis);
+  `ladder` shows it running
+- stage_started(stage, start_iteration): 0, or the iteration a resumed attempt continues from
+- stage_ready(stage, problem, settings): its Problem is built and its TrainSettings fixed (the data can be shown)
+- scalars, evaluated, histograms, diagnosis: as training goes
+- stage_finished(stage, outcome), then decision(ladder, decisions); finished(...) once at the end.
+A sink implements any subset.
 """
 from __future__ import annotations
 

@@ -45,9 +45,12 @@ def translations_markdown(rows) -> str:
     return "\n".join(lines)
 
 
+def decision_markdown(d: dict) -> str:
+    return f"**{d['kind']}** `{d['stage']}`: {d['reason']}"
+
+
 def decisions_markdown(decisions: list[dict]) -> str:
-    return "\n".join(f"{i + 1}. **{d['kind']}** `{d['stage']}`: {d['reason']}"
-                     for i, d in enumerate(decisions)) or "(none yet)"
+    return "\n".join(f"{i + 1}. {decision_markdown(d)}" for i, d in enumerate(decisions)) or "(none yet)"
 
 
 def diagnoses_markdown(ladder: Ladder) -> str:
@@ -62,3 +65,61 @@ def diagnoses_markdown(ladder: Ladder) -> str:
     causes = causes_markdown(ladder)
     body = "\n".join(lines) or "(none)"
     return f"{causes}\n\n{body}" if causes else body
+
+
+# how each severity opens a diagnosis: an error must stand out in a list of infos
+# (words, not emoji: a browser without an emoji font shows boxes)
+SEVERITY_MARK = {"error": "**ERROR**", "warning": "**WARNING**", "info": "info"}
+EVIDENCE_ROWS = 12  # a diagnosis's evidence table stays short: the full numbers are in ladder.json
+
+
+def rounded(v) -> str:
+    """A number as a person reads it (4 significant digits); lists shortened; everything else as text."""
+    if isinstance(v, bool) or v is None:
+        return str(v)
+    if isinstance(v, float):
+        return f"{v:.4g}"
+    if isinstance(v, dict):
+        return "{" + ", ".join(f"{k}: {rounded(x)}" for k, x in v.items()) + "}"
+    if isinstance(v, (list, tuple)):
+        items = [rounded(x) for x in v[:5]]
+        return "[" + ", ".join(items) + (f", … ({len(v)} in all)" if len(v) > 5 else "") + "]"
+    return str(v)
+
+
+def flatten(evidence: dict, prefix: str = "") -> list[tuple[str, str]]:
+    """Nested evidence as (dotted key, rounded value) rows."""
+    rows = []
+    for k, v in evidence.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            rows += flatten(v, key + ".")
+        else:
+            rows.append((key, rounded(v)))
+    return rows
+
+
+def evidence_markdown(evidence: dict) -> str:
+    rows = flatten(evidence or {})
+    if not rows:
+        return ""
+    cell = lambda text: text.replace("|", "\\|").replace("\n", " ")  # noqa: E731
+    lines = ["| evidence | value |", "|---|---|"]
+    lines += [f"| {cell(k)} | {cell(v)} |" for k, v in rows[:EVIDENCE_ROWS]]
+    if len(rows) > EVIDENCE_ROWS:
+        lines.append(f"| … | {len(rows) - EVIDENCE_ROWS} more in ladder.json |")
+    return "\n".join(lines)
+
+
+def diagnosis_markdown(stage_name: str, d: dict) -> str:
+    """One diagnosis for a reader: severity first, the message, its evidence as a table, the fix alone."""
+    mark = SEVERITY_MARK.get(d["severity"], d["severity"])
+    parts = [f"{mark} `{d['code']}` · stage `{stage_name}`, iteration {d['iteration']}", d["message"]]
+    table = evidence_markdown(d.get("evidence") or {})
+    if table:
+        parts.append(table)
+    if d.get("fix"):
+        parts.append(f"**Fix:** {d['fix']}")
+    if d.get("applied"):
+        parts.append(f"**Applied:** {d['applied']}")
+    return "\n\n".join(parts)

@@ -33,6 +33,10 @@ class Problem:
     targets: Callable[[Batch], torch.Tensor] | None = None  # batch -> its targets, batch first
     best_loss: float | None = None  # the lowest loss a correct model can reach (e.g. the data's entropy
     #                                 rate); a validation loss clearly below it means leakage
+    # Look at the data: a batch -> one readable line per example (e.g. the sentences behind token ids), or
+    # its images (N x H x W or N x C x H x W). Optional; shown with the batch's shapes and ranges at each
+    # stage start (TensorBoard; report.md has the text).
+    show_batch: Callable[[Batch], list[str] | torch.Tensor] | None = None
 
 
 class Task(Protocol):

@@ -1,6 +1,14 @@
-"""TensorBoard: one run per stage attempt (tb/<stage>), and tb/ladder for the ladder itself."""
+"""TensorBoard: one run per stage attempt (tb/<NN>_<stage>, NN its place in the run), and tb/ladder.
+
+What a person sees at a glance: Custom Scalars' "ladder" charts put every stage's goal metric and
+training loss on one cumulative iteration axis (`ladder/...` tags); HParams has one record per attempt
+with the same columns for every stage; Images has the ladder drawn at each stage start and decision;
+Text has one entry per diagnosis (in the stage's run) and per decision (in tb/ladder).
+"""
 from __future__ import annotations
 
+import math
+import re
 from pathlib import Path
 
 import torch
@@ -9,14 +17,38 @@ from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
 from . import files
-from .tables import decisions_markdown, diagnoses_markdown, stages_markdown
+from .tables import cause_line, decision_markdown, diagnosis_markdown, stages_markdown
 
 HIST_BINS = 64  # 4x cheaper than torch's default ("tensorflow", ~1500 edges) and plenty to read a shape
+# histograms sort after train/ and val/ in TensorBoard's Time Series (tags are sorted by name)
+HIST_PREFIX = "z_histograms/"
+LADDER_PREFIX = "ladder/"  # the ladder-wide view: x is the iterations trained by the whole run so far
+# the hparams table's metrics, the same for every stage so that one table compares them all
+STATUS_CODE = {"converged": 1.0, "failed": 0.0}  # -1.0: failed, and the diagnostics found an error (a bug)
 
 
-def run_name(stage) -> str:
-    """First attempt: the stage's name; a retry after an insertion gets its own run."""
-    return stage.name if stage.attempts <= 1 else f"{stage.name}@{stage.attempts}"
+def run_name(stage, position: int | None = None) -> str:
+    """`03_overfit_100`: the attempt's place in the run first, so TensorBoard lists runs in ladder order.
+
+    A retried stage gets a run per attempt, each with its own place. Without a place (a sink used on its
+    own, as in tests), the stage's name.
+    """
+    return stage.name if position is None else f"{position:02d}_{stage.name}"
+
+
+def status_code(stage) -> float:
+    if stage.status == "failed" and (stage.cause or {}).get("severity") == "error":
+        return -1.0
+    return STATUS_CODE.get(stage.status, float("nan"))
+
+
+def ladder_layout(metric: str) -> dict:
+    """Custom Scalars charts for one stage: the run's training loss and its goal metric (with the goal as a
+    second line) on the ladder-wide axis. Every stage run writes its own; TensorBoard merges equal charts."""
+    return {"ladder: every stage on one axis (x = iterations of the whole run)": {
+        "train/loss, every stage": ["Multiline", [f"^{re.escape(LADDER_PREFIX)}train/loss$"]],
+        f"{metric} (flat line: the goal)": ["Multiline", [f"^{re.escape(LADDER_PREFIX + metric)}(/goal)?$"]],
+    }}
 
 
 # written once per attempt before its training (the LR probe): kept by a restart from iteration 0,
@@ -29,13 +61,14 @@ HPARAMS_TAGS = ("_hparams_/",)
 LATE_TAGS = ("health/update_ratio/",)
 
 
-def open_run(path: Path, keep_through: int, keep_probe: bool = False) -> SummaryWriter:
+def open_run(path: Path, keep_through: int, keep_probe: bool = False, offset: int = 0) -> SummaryWriter:
     """A writer for the run at `path`, keeping only the events a resumed run must not write again.
 
     A killed run may have logged steps after its last checkpoint; the resumed run logs them anew.
     So the old event files are rewritten into one holding the events with step <= keep_through
     (once each, even if an earlier rewrite was itself interrupted), and then removed. The hparams
     summaries always go (the stage's end writes them again); the LR probe's stay when `keep_probe`.
+    The ladder-wide tags are at step `offset` + iteration: they are kept through keep_through + offset.
     """
     old = sorted(path.glob("events.out.tfevents.*")) if path.exists() else []
     writer = SummaryWriter(path)
@@ -49,7 +82,8 @@ def open_run(path: Path, keep_through: int, keep_probe: bool = False) -> Summary
                 if any(t.startswith(HPARAMS_TAGS) for t in tags):
                     continue
                 probe = keep_probe and tags and all(t.startswith(PROBE_TAGS) for t in tags)
-                if event.step > keep_through and not probe:
+                shift = offset if tags and all(t.startswith(LADDER_PREFIX) for t in tags) else 0
+                if event.step - shift > keep_through and not probe:
                     continue
                 if event.step == keep_through and any(t.startswith(LATE_TAGS) for t in tags):
                     continue
@@ -67,30 +101,66 @@ class TensorBoardSink:
     def __init__(self, root: Path, resume_step: int = 0):
         self.root = root
         self.writers: dict[str, SummaryWriter] = {}
-        # decisions 1..resume_step are on record; the last one's picture is drawn again (engine.run does),
-        # as a kill may have come between writing ladder.json and drawing it
-        self.ladder = open_run(root / "ladder", keep_through=resume_step - 1)
+        self.places: dict[str, int] = {}     # stage -> its attempt's place in the run (stage_placed)
+        self.offsets: dict[str, int] = {}    # stage -> iterations the run trained before this attempt
+        self.batch_sizes: dict[str, int] = {}
+        self.fresh: dict[str, bool] = {}     # stage -> this attempt starts at iteration 0 (not resumed)
+        # the ladder run's steps: 2k-1 when the k-th attempt starts, 2k at the k-th decision. Decisions
+        # 1..resume_step are on record; the last one's picture is drawn again (engine.run does), as a kill
+        # may have come between writing ladder.json and drawing it
+        self.ladder = open_run(root / "ladder", keep_through=2 * resume_step - 1)
+
+    def stage_placed(self, ladder, stage, position: int, offset: int) -> None:
+        """The k-th attempt of the run starts after `offset` iterations: the ladder drawn with it running."""
+        from .drawing import draw  # matplotlib loads on the first stage, not at start-up
+
+        self.places[stage.name], self.offsets[stage.name] = position, offset
+        self.ladder.add_image("ladder", draw(ladder), 2 * position - 1, dataformats="HWC")
+        self.ladder.flush()
 
     def stage_started(self, stage, start_iteration: int) -> None:
         # resuming from a checkpoint at step N: steps <= N were logged before it was saved
         keep = start_iteration if start_iteration else -1
-        w = self.writers[stage.name] = open_run(files.inside(self.root, run_name(stage)), keep_through=keep,
-                                                keep_probe=stage.lr_used is not None)
+        name = run_name(stage, self.places.get(stage.name))
+        w = self.writers[stage.name] = open_run(files.inside(self.root, name), keep_through=keep,
+                                                keep_probe=stage.lr_used is not None,
+                                                offset=self.offsets.get(stage.name, 0))
+        self.fresh[stage.name] = start_iteration == 0
         if start_iteration == 0:
             knobs = ", ".join(f"{k}={v}" for k, v in stage.knobs.items())
-            w.add_text("stage", f"**{stage.name}** knobs: {knobs}; goal: {stage.goal.metric} "
-                       f"{'>=' if stage.goal.mode == 'max' else '<='} {stage.goal.target:g}; "
-                       f"budget {stage.budget}", 0)
+            inserted = " (inserted)" if stage.inserted else ""
+            w.add_text("stage", f"**{stage.name}**{inserted}, attempt {stage.attempts}; knobs: {knobs}; goal: "
+                       f"{stage.goal.metric} {'>=' if stage.goal.mode == 'max' else '<='} {stage.goal.target:g}; "
+                       f"budget {stage.budget}; starts at iteration {self.offsets.get(stage.name, 0)} of the run", 0)
+            w.add_custom_scalars(ladder_layout(stage.goal.metric))
+
+    def stage_ready(self, stage, problem, settings) -> None:
+        """The problem is built: what the model will be fed, shown once per attempt."""
+        self.batch_sizes[stage.name] = min(settings.batch_size, problem.train_size)
+        if self.fresh.get(stage.name) and stage.name in self.writers:
+            from .show import look
+            text, images = look(problem)
+            self.writers[stage.name].add_text("data/training_batch", text, 0)
+            if images is not None:
+                self.writers[stage.name].add_images("data/training_batch", images, 0, dataformats="NCHW")
 
     def scalars(self, stage, iteration: int, values: dict) -> None:
         w = self.writers[stage.name]
         for tag, value in values.items():
             w.add_scalar(tag, value, iteration)
+        if "train/loss" in values and stage.name in self.offsets:
+            w.add_scalar(LADDER_PREFIX + "train/loss", values["train/loss"], self.offsets[stage.name] + iteration)
 
     def evaluated(self, stage, iteration: int, metrics: dict, samples) -> None:
         self.scalars(stage, iteration, metrics)
+        w = self.writers[stage.name]
+        metric = stage.goal.metric
+        if metric in metrics and metric != "train/loss" and stage.name in self.offsets:
+            step = self.offsets[stage.name] + iteration
+            w.add_scalar(LADDER_PREFIX + metric, metrics[metric], step)
+            w.add_scalar(LADDER_PREFIX + metric + "/goal", stage.goal.target, step)
         for tag, text in (samples or {}).items():
-            self.writers[stage.name].add_text(tag, text, iteration)
+            w.add_text(tag, text, iteration)
 
     def histograms(self, stage, iteration: int, model) -> None:
         for name, p in model.named_parameters():
@@ -99,8 +169,9 @@ class TensorBoardSink:
                 self.histogram(stage, iteration, f"grads/{name}", p.grad.detach())
 
     def histogram(self, stage, iteration: int, tag: str, values) -> None:
-        """A histogram of the finite values; non-finite ones are counted as `<tag>/nonfinite` instead
-        (np.histogram raises on a NaN range: a NaN must never end the run that is diagnosing it)."""
+        """A histogram of the finite values under HIST_PREFIX; non-finite ones are counted as the scalar
+        `<tag>/nonfinite` instead (np.histogram raises on a NaN range: a NaN must never end the run that is
+        diagnosing it)."""
         w = self.writers.get(stage.name)
         if w is None:
             return
@@ -111,37 +182,46 @@ class TensorBoardSink:
             w.add_scalar(f"{tag}/nonfinite", bad, iteration)
             t = t[finite]
         if t.numel():
-            w.add_histogram(tag, t, iteration, bins=HIST_BINS)
+            w.add_histogram(HIST_PREFIX + tag, t, iteration, bins=HIST_BINS)
 
     def diagnosis(self, stage, d) -> None:
-        w = self.writers[stage.name]
-        applied = f"\n\nApplied: {d.applied}" if d.applied else ""
-        evidence = ", ".join(f"{k}={v}" for k, v in d.evidence.items())
-        w.add_text(f"diagnoses/{d.code}", f"**{d.severity}** `{d.code}` (iteration {d.iteration}): "
-                   f"{d.message}\n\nEvidence: {evidence}\n\nFix: {d.fix}{applied}", d.iteration)
+        """One text entry per diagnosis, in its stage's run, when it is found."""
+        self.writers[stage.name].add_text(f"diagnoses/{d.code}", diagnosis_markdown(stage.name, d.to_dict()),
+                                          d.iteration)
 
     def stage_finished(self, stage, outcome) -> None:
         w = self.writers.pop(stage.name)
         params = {f"knob/{k}": v if isinstance(v, (int, float, str, bool)) else str(v)
                   for k, v in stage.knobs.items()}
-        params.update({"lr": float(stage.lr_used or 0.0), "budget": int(stage.budget or 0)})
-        metric = {f"hparam/{stage.goal.metric}": float(outcome.best) if outcome.best is not None else float("nan"),
-                  "hparam/iterations": float(outcome.iterations)}
+        # few columns: the dashboard shows the first five (by name) at first; the run's name says the stage
+        params.update({"lr": float(stage.lr_used or 0.0), "batch_size": int(self.batch_sizes.get(stage.name, 0))})
+        best = outcome.best if outcome.best is not None and math.isfinite(outcome.best) else float("nan")
+        metric = {"hparam/goal_value": float(best), "hparam/goal_met": float(outcome.converged),
+                  "hparam/iterations": float(outcome.iterations), "hparam/status": status_code(stage)}
         for summary in hparams(params, metric):
             w.file_writer.add_summary(summary)
         for tag, value in metric.items():
             w.add_scalar(tag, value, outcome.iterations)
-        w.add_text("outcome", f"{stage.status}: {outcome.reason}", outcome.iterations)
+        w.add_text("outcome", f"**{stage.status}** after {outcome.iterations} iterations: {outcome.reason}",
+                   outcome.iterations)
         w.close()
 
     def decision(self, ladder, decisions: list) -> None:
-        from .drawing import draw  # matplotlib loads on the first decision, not at start-up
+        """The k-th decision: the ladder drawn again, the decision itself, and a failed stage's cause."""
+        from .drawing import draw
 
-        step = len(decisions)
+        step = 2 * len(decisions)
+        d = decisions[-1]
         self.ladder.add_image("ladder", draw(ladder), step, dataformats="HWC")
-        self.ladder.add_text("stages", stages_markdown(ladder), step)
-        self.ladder.add_text("decisions", decisions_markdown(decisions), step)
-        self.ladder.add_text("diagnoses", diagnoses_markdown(ladder), step)
+        self.ladder.add_text("decisions", f"Decision {len(decisions)}: {decision_markdown(d)}", step)
+        judged = ladder.stages.get(d["stage"])
+        if judged is not None and judged.status == "failed":
+            self.ladder.add_text("diagnoses", cause_line(judged), step)
+        self.ladder.flush()
+
+    def finished(self, ladder, status: str, run_dir, extra: dict, decisions: list) -> None:
+        """The final table of stages, once (the images show the ladder as it went)."""
+        self.ladder.add_text("stages", f"**ladder {status}**\n\n{stages_markdown(ladder)}", 2 * len(decisions))
         self.ladder.flush()
 
     def close(self) -> None:

@@ -39,6 +39,13 @@ def events(path: Path):
     return acc
 
 
+def stage_run(run_dir: Path, stage: str, attempt: int = 1) -> Path:
+    """tb/<NN>_<stage> of the stage's `attempt`-th attempt (NN: its place in the run, for TensorBoard's order)."""
+    found = sorted(p for p in (run_dir / "tb").glob(f"[0-9][0-9]_{stage}") if p.is_dir())
+    assert len(found) >= attempt, f"no TensorBoard run for attempt {attempt} of {stage}: {found}"
+    return found[attempt - 1]
+
+
 @pytest.fixture
 def run_dir(tmp_path) -> Path:
     return tmp_path / "run"

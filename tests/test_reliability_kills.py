@@ -10,7 +10,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import torch
 
-from conftest import TESTS, cli, ladder_json
+from conftest import TESTS, cli, ladder_json, stage_run
 from test_resume import raw_steps
 
 TRIALS = 10
@@ -55,7 +55,7 @@ def test_two_kills_in_one_stage_resume_bit_identical(tmp_path):
     assert not differ, f"{len(differ)} of {TRIALS} twice-killed runs differ; kill points {differ}"
     # each (tag, step) of the killed stage is in its event files once
     for i in range(TRIALS):
-        written = raw_steps(tmp_path / f"trial{i}" / "tb" / "large")
+        written = raw_steps(stage_run(tmp_path / f"trial{i}", "large"))
         assert len(written) == len(set(written)), f"trial {i}: a (tag, step) written twice"
 
 
@@ -67,8 +67,8 @@ def test_a_kill_before_the_first_checkpoint_keeps_the_probe_plots_once(tmp_path)
     r = noisy(killed, "ladder.stages.large.budget=40", "+task.kill_size=16", "+task.kill_at_eval=1")
     assert r.returncode == -9
     assert noisy(killed, "ladder.stages.large.budget=40").returncode == 3
-    for run in ("small", "ladder"):
+    for run in ("01_small", "ladder"):
         written = raw_steps(killed / "tb" / run)
         assert len(written) == len(set(written)), f"{run}: a (tag, step) written twice"
         assert sorted(written) == sorted(raw_steps(clean / "tb" / run)), run
-    assert any(tag.startswith("probe/") for tag, _ in raw_steps(killed / "tb" / "small"))
+    assert any(tag.startswith("probe/") for tag, _ in raw_steps(stage_run(killed, "small")))

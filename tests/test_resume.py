@@ -4,7 +4,7 @@ import subprocess
 import sys
 import time
 
-from conftest import TESTS, ROOT, events, ladder_json, toy
+from conftest import TESTS, ROOT, events, ladder_json, stage_run, toy
 
 # the last stage is long enough to be killed in the middle of
 LONG = ["knobs.level.hard=25000", "ladder.stages.hard.budget=40000", "ladder.eval_every=100",
@@ -29,7 +29,7 @@ def test_killed_run_resumes_where_it_stopped(tmp_path):
     before = ladder_json(killed)
     assert before["status"] == "running"
     assert [s["status"] for s in before["stages"]] == ["converged", "converged", "running"]
-    done_files = {p: p.stat().st_mtime_ns for p in (killed / "tb" / "easy").iterdir()}
+    done_files = {p: p.stat().st_mtime_ns for p in stage_run(killed, "easy").iterdir()}
     final_easy = (killed / "checkpoints" / "easy" / "final.pt").stat().st_mtime_ns
 
     # resume: the same command, the same run directory
@@ -37,7 +37,7 @@ def test_killed_run_resumes_where_it_stopped(tmp_path):
     assert r.returncode == 0, r.stderr
     after = ladder_json(killed)
     assert after["status"] == "converged"
-    assert {p: p.stat().st_mtime_ns for p in (killed / "tb" / "easy").iterdir()} == done_files  # not retrained
+    assert {p: p.stat().st_mtime_ns for p in stage_run(killed, "easy").iterdir()} == done_files  # not retrained
     assert (killed / "checkpoints" / "easy" / "final.pt").stat().st_mtime_ns == final_easy
     assert [d["stage"] for d in after["decisions"]] == ["easy", "middle", "hard"]
 
@@ -49,10 +49,10 @@ def test_killed_run_resumes_where_it_stopped(tmp_path):
 
     # each step is in the event files once (those the killed run wrote past its checkpoint are gone)
     for tag in ("train/error", "train/loss"):
-        steps = [e.step for e in events(killed / "tb" / "hard").Scalars(tag)]
+        steps = [e.step for e in events(stage_run(killed, "hard")).Scalars(tag)]
         assert steps == sorted(set(steps))
-        assert steps == [e.step for e in events(clean / "tb" / "hard").Scalars(tag)]
-    for run in ("hard", "ladder"):
+        assert steps == [e.step for e in events(stage_run(clean, "hard")).Scalars(tag)]
+    for run in ("03_hard", "ladder"):
         written = raw_steps(killed / "tb" / run)
         assert written and len(written) == len(set(written)), f"{run}: a (tag, step) written twice"
         assert sorted(written) == sorted(raw_steps(clean / "tb" / run))

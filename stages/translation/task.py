@@ -144,7 +144,13 @@ class TranslationTask:
 
         def samples(model) -> dict[str, str]:
             rows = self._translate(model, val, self.n_samples, decode_len)
-            return {"translations": translations_markdown(rows)}
+            return {"translations": f"Validation sentences (not trained on), greedy decoding, the first "
+                                    f"{len(rows)}:\n\n" + translations_markdown(rows)}
+
+        def show_batch(batch: dict) -> list[str]:  # the words behind the ids the model is fed
+            return [f"{' '.join(self.src_vocab.decode(s)) or '(no source: language model)'} → "
+                    f"{' '.join(self.tgt_vocab.decode(t))}"
+                    for s, t in zip(batch["src"].tolist(), batch["tgt_out"].tolist())]
 
         def test_translations(model, n: int = 5) -> list[tuple[str, str, str]]:
             return self.test_translations(model, n, knobs)
@@ -152,6 +158,7 @@ class TranslationTask:
         return Problem(model=model, train_size=len(train), get_batch=get_batch, loss=loss, evaluate=evaluate,
                        chance_loss=math.log(len(self.tgt_vocab)), samples=samples,
                        forward=lambda model, batch: model(batch), targets=lambda batch: batch["tgt_out"],
+                       show_batch=show_batch,
                        extras={"test_translations": test_translations, "variant": variant,
                                "train_pairs": len(train), "val_pairs": len(val),
                                "src_vocab": len(self.src_vocab), "tgt_vocab": len(self.tgt_vocab)})

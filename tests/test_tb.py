@@ -1,0 +1,143 @@
+"""What TensorBoard serves for a run with inserted stages, read back with its own event readers."""
+import re
+
+import pytest
+from tensorboard.plugins.hparams import plugin_data_pb2
+
+from conftest import events, ladder_json, toy
+
+HPARAM_METRICS = {"hparam/goal_value", "hparam/goal_met", "hparam/iterations", "hparam/status"}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """The toy ladder with a growth rule too tight for `middle`: three stages get inserted, then it stalls."""
+    run_dir = tmp_path_factory.mktemp("tb") / "run"
+    r = toy("knobs.level.hard=300", "ladder.growth=0.5", "log.console=false", run_dir=run_dir)
+    assert r.returncode == 3, r.stderr[-2000:]
+    doc = ladder_json(run_dir)
+    runs = sorted(p for p in (run_dir / "tb").iterdir() if p.name != "ladder")
+    return run_dir, doc, runs
+
+
+def text(acc, tag) -> list[str]:
+    return [e.tensor_proto.string_val[0].decode() for e in acc.Tensors(f"{tag}/text_summary")]
+
+
+def plugin_data(acc, tag):
+    return plugin_data_pb2.HParamsPluginData.FromString(acc.SummaryMetadata(tag).plugin_data.content)
+
+
+def test_one_run_per_attempt_named_in_ladder_order(run):
+    run_dir, doc, runs = run
+    judged = [d["stage"] for d in doc["decisions"]]  # one decision per attempt, in run order
+    assert any(d["kind"] == "insert" for d in doc["decisions"])
+    assert [p.name for p in runs] == [f"{i + 1:02d}_{name}" for i, name in enumerate(judged)]
+
+
+def test_hparams_has_the_same_metrics_and_a_record_for_every_attempt(run):
+    run_dir, doc, runs = run
+    statuses = {}
+    for path, decision in zip(runs, doc["decisions"]):
+        acc = events(path)
+        experiment = plugin_data(acc, "_hparams_/experiment").experiment
+        assert {m.name.tag for m in experiment.metric_infos} == HPARAM_METRICS  # the same columns everywhere
+        hp = plugin_data(acc, "_hparams_/session_start_info").session_start_info.hparams
+        assert set(hp) == {"knob/level", "lr", "batch_size"}
+        assert hp["lr"].number_value > 0 and hp["batch_size"].number_value >= 1
+        values = {tag: acc.Scalars(tag)[-1].value for tag in HPARAM_METRICS}
+        assert values["hparam/iterations"] == decision["iterations"] > 0
+        assert values["hparam/goal_met"] == (1.0 if decision["kind"] == "advance" else 0.0)
+        statuses[decision["kind"]] = values["hparam/status"]
+    assert statuses == {"advance": 1.0, "insert": 0.0, "stop": 0.0}
+
+
+def test_ladder_wide_view_has_cumulative_steps_and_the_goal(run):
+    run_dir, doc, runs = run
+    trained = 0
+    last = -1
+    for path, decision in zip(runs, doc["decisions"]):
+        acc = events(path)
+        steps = [e.step for e in acc.Scalars("ladder/train/loss")]
+        assert steps == sorted(steps) and steps[0] > last            # one curve, left to right
+        assert trained < steps[0] and steps[-1] <= trained + decision["iterations"]
+        goal = acc.Scalars("ladder/train/error/goal")
+        assert goal and all(e.value == pytest.approx(0.01) for e in goal)  # the goal as a flat line
+        assert [e.step for e in acc.Scalars("ladder/train/error")] == [e.step for e in goal]
+        assert "custom_scalars__config__" in acc.Tags()["tensors"]    # the charts that draw them together
+        last, trained = steps[-1], trained + decision["iterations"]
+    assert last > 3 * doc["decisions"][0]["iterations"]               # well past where a single stage ends
+
+
+def test_exactly_one_readable_text_entry_per_diagnosis(run):
+    run_dir, doc, runs = run
+    recorded = sum(len(s["diagnoses"]) for s in doc["stages"])
+    shown = []
+    for path in runs:
+        acc = events(path)
+        for tag in acc.Tags()["tensors"]:
+            if tag.startswith("diagnoses/"):
+                shown += text(acc, tag[:-len("/text_summary")])
+    assert recorded > 0 and len(shown) == recorded
+    for entry in shown:
+        assert re.match(r"^(\*\*ERROR\*\*|\*\*WARNING\*\*|info) `", entry)  # severity first
+        assert "\n\n**Fix:** " in entry                                  # the fix on its own line
+        for number in re.findall(r"\d+\.\d+", entry):                   # numbers rounded
+            assert len(number.replace(".", "").lstrip("0")) <= 4, number
+    assert any("| evidence | value |" in entry for entry in shown)
+    ladder = events(run_dir / "tb" / "ladder")
+    assert len(text(ladder, "decisions")) == len(doc["decisions"])      # one per decision, not cumulative
+    assert len(text(ladder, "stages")) == 1
+
+
+def test_ladder_image_at_each_start_and_decision_fits_a_card(run):
+    run_dir, doc, runs = run
+    images = events(run_dir / "tb" / "ladder").Images("ladder")
+    assert [e.step for e in images] == list(range(1, 2 * len(doc["decisions"]) + 1))
+    for e in images:
+        assert 250 <= e.width <= 420  # a chain of any length: one narrow column, legible when scaled to ~280 px
+        assert e.height <= 100 * len(doc["stages"]) + 80
+
+
+def test_each_stage_shows_its_training_batch(run):
+    run_dir, doc, runs = run
+    shown = text(events(runs[0]), "data/training_batch")
+    assert len(shown) == 1 and "- `batch`: int64, shape 4, values 0 … 3; first example [0]" in shown[0]
+    assert "## The data each stage was fed\n\n### easy\n" in (run_dir / "report.md").read_text()
+
+
+def test_the_running_stage_is_drawn_highlighted():
+    import numpy as np
+
+    from orchestrator.drawing import COLOURS, draw
+    from orchestrator.ladder import Goal, Ladder, Stage
+    stages = [Stage(f"s{i}", Goal("train/loss", 0.1, "min"), {}, after=[f"s{i - 1}"] if i else []) for i in range(9)]
+    stages[0].status, stages[1].status = "converged", "running"
+    image = draw(Ladder(stages))
+    assert image.shape[1] <= 400 and image.shape[0] > 9 * 60  # long chains grow downwards, never wrap
+    yellow = np.array([int(COLOURS["running"][i:i + 2], 16) for i in (1, 3, 5)])
+    rows = np.where((np.abs(image.astype(int) - yellow).sum(-1) < 10).any(1))[0]
+    assert 84 < rows.min() < rows.max() < 2 * 84 + 12  # the second box, and only it
+
+
+def test_a_task_can_show_its_batch_as_images(tmp_path):
+    import torch
+
+    from orchestrator.config import OptimConfig
+    from orchestrator.ladder import Goal, Stage
+    from orchestrator.task import Problem
+    from orchestrator.tb import TensorBoardSink
+    from orchestrator.trainer import TrainSettings
+    x = torch.rand(10, 64)
+    problem = Problem(model=torch.nn.Linear(64, 2), train_size=10, get_batch=lambda idx: (x[idx], idx % 2),
+                      loss=lambda model, batch: model(batch[0]).sum(), evaluate=lambda model: {},
+                      show_batch=lambda batch: batch[0].reshape(-1, 8, 8))  # e.g. 8x8 digits
+    stage = Stage("digits", Goal("train/loss", 0.1, "min"), knobs={})
+    sink = TensorBoardSink(tmp_path)
+    sink.stage_started(stage, 0)
+    sink.stage_ready(stage, problem, TrainSettings(budget=1, lr=0.1, batch_size=4, optim=OptimConfig(), seed=0))
+    sink.close()
+    acc = events(tmp_path / "digits")
+    image = acc.Images("data/training_batch")[0]
+    assert image.width >= 96 * 2 and image.height >= 96  # 4 enlarged 8x8 images in one grid
+    assert "4 images" in text(acc, "data/training_batch")[0]
