@@ -10,14 +10,13 @@ from typing import Any, Callable, Optional
 
 import torch
 
-from . import checkpoint, diagnostics, files, record
+from . import checkpoint, choices, diagnostics, files, record, usersinks
 from .config import RunConfig
 from .console import ConsoleSink
 from .diagnosis import Diagnosis
 from .errors import ConfigError, RunStateError
 from .ladder import CONVERGED, FAILED, RUNNING, Ladder, Stage, from_config
 from .lock import RunLock
-from .optim import OPTIMIZERS
 from .policy import INSERT, STOP, Decision, Outcome, budget_for, decide
 from .report import ReportSink
 from .sinks import Sinks
@@ -80,6 +79,7 @@ def _run(cfg, task, run_dir, task_name, live, ladder, knobs, on_start) -> str:
                    ConsoleSink(live=live and cfg.log.console), ReportSink(run_dir / "report.md", task_name)])
     ctx = Context(cfg, task, knobs, ladder, rec, sinks, run_dir)
     sinks.sinks.append(SaveOnDiagnosis(ctx))
+    sinks.sinks.extend(usersinks.build(cfg.log.sinks, run_dir))  # the user's own (log.sinks)
     if rec.decisions:  # resumed: the last decision's picture and tables, which a kill may have kept from the sinks
         for sink in sinks.sinks:
             if isinstance(sink, (TensorBoardSink, ReportSink)):
@@ -179,7 +179,8 @@ def run_stage(ctx: Context, stage: Stage) -> Outcome:
         batch_size=stage.batch_size if stage.batch_size is not None else cfg.optim.batch_size,
         optim=cfg.optim, seed=seed, eval_every=cfg.ladder.eval_every, patience=cfg.ladder.patience,
         min_delta=cfg.ladder.min_delta, log_every=cfg.log.every, histograms_every=cfg.log.histograms_every,
-        checkpoint_secs=cfg.log.checkpoint_secs, device=device(cfg.device))
+        checkpoint_secs=cfg.log.checkpoint_secs, device=device(cfg.device),
+        precision=cfg.precision)
     if stage.lr_used is None:
         stage.lr_used = diagnostics.before_stage(cfg, stage, build, settings, ctx.sinks) or settings.lr
         ctx.record.write(ladder)
@@ -350,9 +351,7 @@ def validate(cfg: RunConfig) -> None:
     need(finite(lad.min_delta) and lad.min_delta >= 0, "ladder.min_delta", ">= 0", lad.min_delta)
     need(finite(opt.lr) and opt.lr > 0, "optim.lr", "> 0", opt.lr)
     need(opt.batch_size > 0, "optim.batch_size", "> 0", opt.batch_size)
-    if opt.name not in OPTIMIZERS:
-        raise ConfigError(f"unknown optimizer {opt.name!r} (expected {', '.join(OPTIMIZERS)})", key="optim.name",
-                          where=where)
+    choices.check(cfg)  # optimiser, scheduler, precision, threads, objective, sinks
     need(opt.clip_norm is None or (finite(opt.clip_norm) and opt.clip_norm >= 0), "optim.clip_norm",
          ">= 0 (0 or null: no clipping)", opt.clip_norm)
     need(finite(opt.momentum) and opt.momentum >= 0, "optim.momentum", ">= 0", opt.momentum)

@@ -33,6 +33,11 @@ class Problem:
     targets: Callable[[Batch], torch.Tensor] | None = None  # batch -> its targets, batch first
     best_loss: float | None = None  # the lowest loss a correct model can reach (e.g. the data's entropy
     #                                 rate); a validation loss clearly below it means leakage
+    # Set by orchestrator.data.dataset_problem: training reads `dataset` through a seeded, resumable
+    # DataLoader (with `collate` and `workers`); get_batch then collates the examples it is asked for
+    dataset: Any = None
+    collate: Callable[[list], Batch] | None = None
+    workers: int = 0
 
 
 class Task(Protocol):
