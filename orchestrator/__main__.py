@@ -20,7 +20,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from orchestrator import composing, files, objective, threads
+from orchestrator import composing, files, objective, threads, validation
 from orchestrator.config import RunConfig, register
 from orchestrator.errors import ConfigError, DiskFullError
 from orchestrator.loading import instantiate_task, task_file, to_run_config
@@ -38,6 +38,7 @@ def main(cfg: DictConfig) -> int:
     sweeping = hydra_cfg.mode == RunMode.MULTIRUN
     try:
         run_cfg: RunConfig = to_run_config(cfg, where, overrides)
+        validation.validate(run_cfg)  # the run's settings, before the task's module (and torch) loads
         task = instantiate_task(cfg.task, where)
         from orchestrator import engine  # torch loads here: a config refused earlier is refused in ~1 s
 

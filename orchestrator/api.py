@@ -19,7 +19,7 @@ from typing import Any, Mapping, Optional, Sequence, Union
 from omegaconf import DictConfig, OmegaConf, open_dict
 from omegaconf.errors import OmegaConfBaseException
 
-from . import composing, files, threads
+from . import composing, files, threads, validation
 from .config import register
 from .errors import ConfigError
 from .result import Result
@@ -46,6 +46,7 @@ def run(task: Any, ladder: Union[None, str, Path, Mapping] = None,
         from .loading import instantiate_task, to_run_config
 
         run_cfg = to_run_config(cfg, where, override_list)
+        validation.validate(run_cfg)
         if task_obj is None:
             task_obj = instantiate_task(cfg.task, where)
         from . import engine  # torch loads here

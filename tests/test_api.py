@@ -50,7 +50,8 @@ def test_a_task_file_by_name_with_a_yaml_ladder_and_string_overrides(tmp_path):
 
 @pytest.mark.parametrize("kwargs, says", [
     ({"task": "nosuch"}, "orchestrator.run: task: no task named 'nosuch'"),
-    ({"task": "digits", "overrides": ["optim.lrr=0.1"]}, "orchestrator.run: optim.lrr: unknown key (did you mean optim.lr?)"),
+    ({"task": "digits", "overrides": ["optim.lrr=0.1"]},
+     "orchestrator.run: optim.lrr: unknown key (did you mean optim.lr?)"),
     ({"task": "digits", "overrides": {"optim.lr": -1}}, "orchestrator.run: optim.lr: must be > 0"),
     ({"task": "digits", "overrides": ["optim.lr=fast"]}, "optim.lr: Value 'fast'"),
     ({"task": 42}, "orchestrator.run: task: a task is"),

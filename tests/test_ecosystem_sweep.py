@@ -54,3 +54,4 @@ def test_a_finished_run_directory_says_so_in_one_line(swept):
     assert again.returncode == 0 and again.stderr == ""
     lines = again.stdout.strip().splitlines()
     assert len(lines) == 1 and "finished already (converged)" in lines[0] and "nothing to train" in lines[0]
+
