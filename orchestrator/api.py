@@ -40,7 +40,7 @@ def run(task: Any, ladder: Union[None, str, Path, Mapping] = None,
     run_dir: where the run writes (default outputs/<date>/<time>, as the CLI).
     live: progress bars (default: when stdout is a terminal).
     """
-    override_list = _override_list(overrides)
+    override_list, where = _override_list(overrides), ARGUMENT
     try:
         cfg, name, where, task_obj = compose(task, ladder, overrides, config_dir)
         from .loading import instantiate_task, to_run_config
@@ -54,7 +54,7 @@ def run(task: Any, ladder: Union[None, str, Path, Mapping] = None,
         threads.apply(run_cfg.threads)
         prepared = engine.prepare(run_cfg, task_obj)
     except ConfigError as e:
-        raise _blamed(e, override_list, where if "where" in locals() else ARGUMENT) from None
+        raise _blamed(e, override_list, where) from None
     run_dir = Path(run_dir) if run_dir is not None else \
         Path("outputs") / datetime.datetime.now().strftime("%Y-%m-%d/%H-%M-%S")
 
@@ -79,7 +79,7 @@ def compose(task: Any, ladder, overrides, config_dir) -> tuple[DictConfig, str, 
     task_obj, name, where = None, "", ARGUMENT
     if isinstance(task, str):
         name = task
-        where = composing.config_file(f"task/{task}", list(reversed(config_dirs)))
+        where = composing.config_file(f"task/{task}", config_dirs)
     cfg = _hydra_compose(config_dirs, [f"+task={task}"] if isinstance(task, str) else [])
     if isinstance(task, Mapping):
         _merge(cfg, {"task": dict(task)}, ARGUMENT)
