@@ -14,3 +14,12 @@ def test_a_bad_setting_is_refused_before_torch_is_imported(tmp_path):
     assert r.returncode == 2 and r.stderr.strip() == "error: command line: optim.lr: must be > 0, got -1.0"
     assert "torch loaded: False" in r.stdout
     assert not (tmp_path / "run").exists()
+
+
+def test_a_new_key_in_a_dict_setting_says_it_needs_a_plus(run_dir):
+    from conftest import cli
+
+    r = cli("+task=digits", "optim.args={betas: [0.9, 0.99]}", run_dir=run_dir)
+    assert r.returncode == 2
+    assert r.stderr.strip() == "error: command line: optim.args: 'betas' is not a key yet: add it with " \
+                               "+optim.args.betas=..."
