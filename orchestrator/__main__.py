@@ -12,14 +12,17 @@ import threading
 import traceback
 from pathlib import Path
 
+import json
+import math
+
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from orchestrator import composing, files
+from orchestrator import composing, files, objective, threads, validation
 from orchestrator.config import RunConfig, register
-from orchestrator.errors import ConfigError
+from orchestrator.errors import ConfigError, DiskFullError
 from orchestrator.loading import instantiate_task, task_file, to_run_config
 
 register()
@@ -32,11 +35,15 @@ def main(cfg: DictConfig) -> int:
     task_name = hydra_cfg.runtime.choices.get("task") or ""
     where = task_file(hydra_cfg, task_name)
     overrides = list(hydra_cfg.overrides.task)
+    sweeping = hydra_cfg.mode == RunMode.MULTIRUN
     try:
         run_cfg: RunConfig = to_run_config(cfg, where, overrides)
+        validation.validate(run_cfg)  # the run's settings, before the task's module (and torch) loads
         task = instantiate_task(cfg.task, where)
         from orchestrator import engine  # torch loads here: a config refused earlier is refused in ~1 s
 
+        threads.apply(run_cfg.threads, threads.jobs_at_once(hydra_cfg))  # once, before any work
+        finished = finished_status(run_dir) if run_cfg.resume else None
         prepared = engine.prepare(run_cfg, task)  # every check; nothing is written before it passes
 
         def save_config():  # what Hydra would have saved in .hydra/, written once the run owns the directory
@@ -45,16 +52,32 @@ def main(cfg: DictConfig) -> int:
 
         status = engine.run(run_cfg, task, run_dir, task_name, live=sys.stdout.isatty(), prepared=prepared,
                             on_start=save_config)
+        if finished:
+            print(f"{run_dir}: this run finished already ({finished}): nothing to train; its results are in "
+                  f"{run_dir / 'report.md'} (a new run needs a new hydra.run.dir)")
     except ConfigError as e:
-        fail(composing.blame(e, overrides, where), run_dir)
+        e = composing.blame(e, overrides, where)
+        if sweeping and not isinstance(e, DiskFullError):  # one refused job does not end the sweep
+            remove_if_empty(run_dir)
+            print(f"error: {e.line()}", file=sys.stderr)
+            return math.nan
+        fail(e, run_dir)
     except KeyboardInterrupt:
         print(f"interrupted: resume with the same command and hydra.run.dir={run_dir}", file=sys.stderr)
         sys.exit(130)
     except Exception as e:  # a bug or a fault of the machine: one line, the traceback in the run directory
         crashed(e, run_dir)
-    if hydra_cfg.mode == RunMode.MULTIRUN:  # a sweep goes on to its next job; each ladder.json has its status
-        return engine.exit_code(status)
+    if sweeping:  # a sweep goes on to its next job; its sweeper optimises this value (objective=...)
+        return objective.value(run_cfg.objective, json.loads((run_dir / "ladder.json").read_text()))
     sys.exit(engine.exit_code(status))
+
+
+def finished_status(run_dir: Path) -> str | None:
+    """'converged' or 'stalled' when run_dir holds a run that has ended (resuming it trains nothing)."""
+    from orchestrator import record
+
+    previous = record.load(run_dir / "ladder.json")  # an unusable file: a ConfigError naming it
+    return previous["status"] if previous and previous["status"] != record.RUNNING else None
 
 
 def fail(e: ConfigError, run_dir: Path | None = None) -> None:

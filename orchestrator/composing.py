@@ -124,9 +124,12 @@ def translate(e: BaseException, overrides: Sequence[str], config_dirs: Sequence[
     key = str(getattr(cause, "full_key", "") or "") if cause is not None else ""
     m = re.match(r"Could not (?:override|append to config|delete from config)[^']*'([^']+)'", text)
     if m:  # a key typed on the command line that the schema does not have
+        inner = key  # e.g. optim.args.betas when a dict was given to optim.args
         key = m.group(1)
         problem = f"unknown key{_suggest(key)}" if "not in" in str(cause or "") or "not found" in text \
             else _first_line(cause or e)
+        if inner.startswith(key + "."):  # a new key inside a dict setting: Hydra needs a + for it
+            problem = f"{inner[len(key) + 1:]!r} is not a key yet: add it with +{inner}=..."
         return ConfigError(problem, key=key, where=COMMAND_LINE)
     m = re.match(r"Error merging override (\S+)", text)
     if m:

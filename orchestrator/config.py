@@ -61,8 +61,19 @@ class DecayConfig:
 
 
 @dataclass
+class SchedulerConfig:
+    # any torch.optim.lr_scheduler class (or your own), called as target(optimizer, **args) and stepped
+    # once per iteration, after the method's step decay; null: none
+    _target_: Optional[str] = None
+    args: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
 class OptimConfig:
-    name: str = "adam"            # "adam", "adamw" or "sgd"
+    name: str = "adam"            # "adam", "adamw" or "sgd" (ignored when _target_ is set)
+    # any optimiser, e.g. torch.optim.RAdam or your own, called as target(params, lr=lr, **args)
+    _target_: Optional[str] = None
+    args: Dict[str, Any] = field(default_factory=dict)  # the _target_'s own arguments (betas, eps, ...)
     lr: float = 1e-3              # learning rate (the LR probe may lower it)
     batch_size: int = 32          # capped at the stage's training-set size
     momentum: float = 0.9         # sgd only
@@ -70,6 +81,7 @@ class OptimConfig:
     clip_norm: Optional[float] = None  # clip the global gradient norm at this value
     init_scale: float = 1.0       # multiply the initial weights by this (tuned with the LR)
     decay: DecayConfig = field(default_factory=DecayConfig)
+    scheduler: SchedulerConfig = field(default_factory=SchedulerConfig)
 
 
 @dataclass
@@ -78,6 +90,8 @@ class LogConfig:
     histograms_every: int = 0  # iterations between per-parameter weight/grad histograms (0: never; e.g. 500)
     console: bool = True       # live progress bars
     checkpoint_secs: float = 10.0  # at most one mid-stage checkpoint per this many seconds (0: every evaluation)
+    # more sinks, each {_target_: module.Class, ...its arguments}; see orchestrator/csvsink.py
+    sinks: List[Any] = field(default_factory=list)
 
 
 @dataclass
@@ -90,6 +104,9 @@ class RunConfig:
     diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)  # see docs/diagnostics.md
     seed: int = 0              # same seed, same metrics (on CPU)
     device: str = "cpu"        # "cpu", "cuda" or "auto"
+    threads: str = "auto"      # torch's CPU threads: a number, or auto = the cores / the jobs running at once
+    precision: str = "32"      # "32", "bf16" (autocast) or "16-mixed" (autocast + gradient scaling)
+    objective: str = "iterations"  # what `main` returns to a sweeper under -m: iterations | goal | exit_code
     resume: bool = True        # continue an interrupted run found in the run directory
     task_file: str = ""        # set by the entry point: the task YAML, for error messages
 

@@ -82,7 +82,7 @@ class ConsoleSink:
         self.summary(ladder)
         for title, text in extra.items():
             self.console.print(f"[bold]{title}[/]\n{text}")
-        self.console.print(f"outputs: {run_dir}  (tensorboard --logdir {run_dir / 'tb'})")
+        self.console.print(f"outputs: {run_dir}  ({tensorboard_command()} --logdir {run_dir / 'tb'})")
 
     def summary(self, ladder) -> None:
         """Each failed stage's most likely cause; else (a converged ladder) its warnings and errors."""
@@ -97,3 +97,15 @@ class ConsoleSink:
             self.console.print(f"[yellow]converged with {len(found)} warning(s)/error(s):[/]")
         for s, d in found:
             self.console.print(f"  {d['severity']} {s.name} {d['code']}: {d['message']}", markup=False)
+
+
+def tensorboard_command() -> str:
+    """The tensorboard next to this Python (e.g. .venv/bin/tensorboard), which a plain shell may not have on PATH."""
+    import os
+    from pathlib import Path
+
+    exe = Path(sys.executable).with_name("tensorboard")
+    if not exe.exists():
+        return "tensorboard"
+    rel = os.path.relpath(exe)
+    return rel if not rel.startswith("..") else str(exe)

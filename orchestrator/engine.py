@@ -1,7 +1,6 @@
 """The ladder loop: pick the next stage, train it, judge it, decide, record, repeat."""
 from __future__ import annotations
 
-import math
 import sys
 import zlib
 from dataclasses import dataclass
@@ -10,20 +9,20 @@ from typing import Any, Callable, Optional
 
 import torch
 
-from . import checkpoint, diagnostics, files, record
+from . import checkpoint, diagnostics, files, record, usersinks
 from .config import RunConfig
 from .console import ConsoleSink
 from .diagnosis import Diagnosis
 from .errors import ConfigError, RunStateError
 from .ladder import CONVERGED, FAILED, RUNNING, Ladder, Stage, from_config
 from .lock import RunLock
-from .optim import OPTIMIZERS
 from .policy import INSERT, STOP, Decision, Outcome, budget_for, decide
 from .report import ReportSink
 from .sinks import Sinks
 from .tables import translations_markdown
 from .tb import TensorBoardSink
 from .trainer import StageRun, TrainSettings, train
+from .validation import check_device, validate  # noqa: F401  (torch-free: the entry point checks before importing torch)
 
 EXIT_CODES = {record.CONVERGED: 0, record.STALLED: 3}
 RESUME_KEYS = {"model", "optimizer", "sampler", "rng", "iteration", "attempt"}  # what trainer._restore reads
@@ -80,6 +79,7 @@ def _run(cfg, task, run_dir, task_name, live, ladder, knobs, on_start) -> str:
                    ConsoleSink(live=live and cfg.log.console), ReportSink(run_dir / "report.md", task_name)])
     ctx = Context(cfg, task, knobs, ladder, rec, sinks, run_dir)
     sinks.sinks.append(SaveOnDiagnosis(ctx))
+    sinks.sinks.extend(usersinks.build(cfg.log.sinks, run_dir))  # the user's own (log.sinks)
     if rec.decisions:  # resumed: the last decision's picture and tables, which a kill may have kept from the sinks
         for sink in sinks.sinks:
             if isinstance(sink, (TensorBoardSink, ReportSink)):
@@ -182,7 +182,8 @@ def run_stage(ctx: Context, stage: Stage) -> Outcome:
         batch_size=stage.batch_size if stage.batch_size is not None else cfg.optim.batch_size,
         optim=cfg.optim, seed=seed, eval_every=cfg.ladder.eval_every, patience=cfg.ladder.patience,
         min_delta=cfg.ladder.min_delta, log_every=cfg.log.every, histograms_every=cfg.log.histograms_every,
-        checkpoint_secs=cfg.log.checkpoint_secs, device=device(cfg.device))
+        checkpoint_secs=cfg.log.checkpoint_secs, device=device(cfg.device),
+        precision=cfg.precision)
     if stage.lr_used is None:
         stage.lr_used = diagnostics.before_stage(cfg, stage, build, settings, ctx.sinks) or settings.lr
         ctx.record.write(ladder)
@@ -287,30 +288,6 @@ def device(name: str) -> str:
     return name
 
 
-def check_device(name: str, where: str) -> None:
-    """cpu, auto, cuda[:N] (when this machine has it), mps (when available)."""
-    if name in ("cpu", "auto"):
-        return
-    try:
-        dev = torch.device(name)
-    except (RuntimeError, ValueError):
-        raise ConfigError(f"unknown device {name!r} (expected cpu, cuda, cuda:N or auto)", key="device",
-                          where=where) from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ConfigError(f"{name!r}: this machine has no usable CUDA GPU (use device=cpu or device=auto)",
-                              key="device", where=where)
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ConfigError(f"{name!r}: this machine has {torch.cuda.device_count()} CUDA GPU(s)", key="device",
-                              where=where)
-    elif dev.type == "mps":
-        if not torch.backends.mps.is_available():
-            raise ConfigError(f"{name!r}: MPS is not available on this machine", key="device", where=where)
-    else:
-        raise ConfigError(f"unsupported device {name!r} (expected cpu, cuda, cuda:N or auto)", key="device",
-                          where=where)
-
-
 def build_each_stage(cfg: RunConfig, task: Any, ladder: Ladder) -> None:
     """Build every stage's problem once, so that e.g. a corpus too small for a stage's knobs is found now.
 
@@ -332,41 +309,6 @@ def build_each_stage(cfg: RunConfig, task: Any, ladder: Ladder) -> None:
                                   key=f"ladder.stages.{stage.name}.knobs", where=cfg.task_file) from None
     finally:
         torch.set_rng_state(rng)
-
-
-def validate(cfg: RunConfig) -> None:
-    """Every run-level setting, checked before anything is written. ConfigError names the key."""
-    where = cfg.task_file
-
-    def need(ok: bool, key: str, rule: str, value) -> None:
-        if not ok:
-            raise ConfigError(f"must be {rule}, got {value}", key=key, where=where)
-
-    def finite(x) -> bool:
-        return isinstance(x, (int, float)) and math.isfinite(x)
-
-    lad, opt, log = cfg.ladder, cfg.optim, cfg.log
-    for key in ("budget", "min_budget", "eval_every"):
-        need(getattr(lad, key) > 0, f"ladder.{key}", "> 0", getattr(lad, key))
-    need(finite(lad.growth) and lad.growth > 0, "ladder.growth", "> 0", lad.growth)
-    for key in ("patience", "max_insertions"):
-        need(getattr(lad, key) >= 0, f"ladder.{key}", ">= 0", getattr(lad, key))
-    need(finite(lad.min_delta) and lad.min_delta >= 0, "ladder.min_delta", ">= 0", lad.min_delta)
-    need(finite(opt.lr) and opt.lr > 0, "optim.lr", "> 0", opt.lr)
-    need(opt.batch_size > 0, "optim.batch_size", "> 0", opt.batch_size)
-    if opt.name not in OPTIMIZERS:
-        raise ConfigError(f"unknown optimizer {opt.name!r} (expected {', '.join(OPTIMIZERS)})", key="optim.name",
-                          where=where)
-    need(opt.clip_norm is None or (finite(opt.clip_norm) and opt.clip_norm >= 0), "optim.clip_norm",
-         ">= 0 (0 or null: no clipping)", opt.clip_norm)
-    need(finite(opt.momentum) and opt.momentum >= 0, "optim.momentum", ">= 0", opt.momentum)
-    need(finite(opt.weight_decay) and opt.weight_decay >= 0, "optim.weight_decay", ">= 0", opt.weight_decay)
-    need(log.every > 0, "log.every", "> 0", log.every)
-    need(log.histograms_every >= 0, "log.histograms_every", ">= 0 (0: never)", log.histograms_every)
-    need(finite(log.checkpoint_secs) and log.checkpoint_secs >= 0, "log.checkpoint_secs", ">= 0", log.checkpoint_secs)
-    check_device(cfg.device, where)
-    if hasattr(diagnostics, "validate"):
-        diagnostics.validate(cfg)
 
 
 def exit_code(status: str) -> int:

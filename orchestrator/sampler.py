@@ -25,3 +25,7 @@ class Sampler:
     def load_state_dict(self, state: dict) -> None:
         self.generator.set_state(state["generator"])
         self.perm, self.pos = state["perm"], state["pos"]
+
+    def next_batch(self, problem) -> object:
+        """The next training batch of `problem` (the same call as data.DatasetBatches)."""
+        return problem.get_batch(self.next())

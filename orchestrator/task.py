@@ -22,7 +22,9 @@ class Problem:
     train_size: int                                  # number of training examples at this setting
     get_batch: Callable[[torch.Tensor], Batch]       # indices of training examples -> a batch
     loss: Callable[[nn.Module, Batch], torch.Tensor]  # (model, batch) -> scalar loss to minimise
-    evaluate: Callable[[nn.Module], dict[str, float]]  # model -> metrics, e.g. {"val/acc": 0.93}
+    # model -> metrics, e.g. {"val/acc": 0.93}; called under torch.no_grad() in eval() mode: move your
+    # validation data to the model's device (next(model.parameters()).device)
+    evaluate: Callable[[nn.Module], dict[str, float]]
     chance_loss: float | None = None                 # loss of an uninformed guess, e.g. ln(classes)
     samples: Callable[[nn.Module], dict[str, str]] | None = None  # optional text panels per eval
     extras: dict[str, Any] = field(default_factory=dict)  # task-specific values for diagnostics
@@ -37,6 +39,11 @@ class Problem:
     # its images (N x H x W or N x C x H x W). Optional; shown with the batch's shapes and ranges at each
     # stage start (TensorBoard; report.md has the text).
     show_batch: Callable[[Batch], list[str] | torch.Tensor] | None = None
+    # Set by orchestrator.data.dataset_problem: training reads `dataset` through a seeded, resumable
+    # DataLoader (with `collate` and `workers`); get_batch then collates the examples it is asked for
+    dataset: Any = None
+    collate: Callable[[list], Batch] | None = None
+    workers: int = 0
 
 
 class Task(Protocol):

@@ -13,10 +13,12 @@ from . import checkpoint
 from .config import OptimConfig
 from .diagnosis import record
 from .ladder import Stage
+from .data import batches_for
 from .optim import make_optimizer
 from .policy import Outcome
+from .precision import Precision
 from .sampler import Sampler
-from .schedule import step_decay
+from .schedule import make_scheduler, step_decay
 from .stopping import Progress, budget_spent, first_reason, goal_reached, not_finite, plateaued
 from .task import Problem
 
@@ -35,6 +37,7 @@ class TrainSettings:
     histograms_every: int = 500
     checkpoint_secs: float = 10.0   # at most one mid-stage checkpoint per this many seconds
     device: str = "cpu"
+    precision: str = "32"           # "32", "bf16" or "16-mixed" (see orchestrator/precision.py)
 
 
 class Monitor(Protocol):
@@ -58,7 +61,9 @@ class StageRun:
     monitors: list = field(default_factory=list)
     model: nn.Module = None
     optimizer: torch.optim.Optimizer = None
-    sampler: Sampler = None
+    sampler: Sampler = None             # or data.DatasetBatches when the task gave a Dataset
+    scheduler: Any = None               # optim.scheduler, when set
+    precision: Precision = None
     iteration: int = 0
     best: Optional[float] = None
     evals_since_best: int = 0
@@ -84,7 +89,9 @@ def train(run: StageRun, resume: Optional[dict] = None) -> Outcome:
     s, stage, problem = run.settings, run.stage, run.problem
     model = run.model = problem.model.to(s.device)
     run.optimizer = make_optimizer(model.parameters(), s.optim, s.lr)
-    run.sampler = Sampler(problem.train_size, s.batch_size, seed=s.seed)
+    run.sampler = batches_for(problem, s.batch_size, seed=s.seed)
+    run.scheduler = make_scheduler(run.optimizer, s.optim.scheduler)
+    run.precision = Precision(s.precision, s.device)
     run.lr = run.base_lr = s.lr
     run.clip_norm = s.optim.clip_norm
     if resume:
@@ -100,16 +107,21 @@ def train(run: StageRun, resume: Optional[dict] = None) -> Outcome:
     model.train()
     while True:
         # one optimisation step
-        batch = to_device(problem.get_batch(run.sampler.next()), s.device)
-        loss = problem.loss(model, batch)
+        batch = to_device(run.sampler.next_batch(problem), s.device)
+        with run.precision.autocast():
+            loss = problem.loss(model, batch)
         run.optimizer.zero_grad(set_to_none=True)
         if loss.requires_grad:  # else no weight reaches the loss (all frozen, detached): nothing trains, and
-            loss.backward()     # params_not_updating says why, instead of a traceback
+            run.precision.backward(loss)  # params_not_updating says why, instead of a traceback
+        # a float16 overflow is the gradient scaler's normal working (it skips the step and lowers its
+        # scale): the checks see that step without gradients rather than blame the model
+        if run.precision.unscale(run.optimizer):
+            run.optimizer.zero_grad(set_to_none=True)  # the scaler has recorded the skip already
         for hook in hooks["after_backward"]:
             hook(run, loss)
         if run.clip_norm:
             nn.utils.clip_grad_norm_(model.parameters(), run.clip_norm)
-        run.optimizer.step()
+        run.precision.step(run.optimizer)
         run.iteration += 1
         loss_sum += loss.detach()  # stays on the device: no host sync per step
         loss_count += 1
@@ -119,6 +131,9 @@ def train(run: StageRun, resume: Optional[dict] = None) -> Outcome:
             lr = step_decay(run.base_lr, run.epoch(), decay.after, decay.every, decay.factor)
             if lr != run.lr:
                 run.set_lr(lr)
+        if run.scheduler is not None:  # the user's scheduler, per iteration, on top of the step decay
+            run.scheduler.step()
+            run.lr = run.optimizer.param_groups[0]["lr"]
 
         # log the training curve (at every evaluation too, so short stages have one)
         it = run.iteration
@@ -156,6 +171,8 @@ def train(run: StageRun, resume: Optional[dict] = None) -> Outcome:
         hook(run, outcome)
     if s.histograms_every and run.iteration % s.histograms_every:
         run.sinks.histograms(stage, run.iteration, model)
+    if hasattr(run.sampler, "close"):
+        run.sampler.close()  # a DataLoader's workers
     checkpoint.save({"model": model.state_dict(), "iteration": run.iteration}, run.ckpt_dir / "final.pt")
     return outcome
 
@@ -208,7 +225,10 @@ def _state(run: StageRun) -> dict:
             "iteration": run.iteration, "best": run.best, "evals_since_best": run.evals_since_best,
             "lr": run.lr, "base_lr": run.base_lr, "clip_norm": run.clip_norm, "attempt": run.stage.attempts,
             "monitors": {type(m).__name__: m.state_dict() for m in run.monitors if hasattr(m, "state_dict")},
-            "diagnoses": len(run.stage.diagnoses)}  # found so far: a resume drops those found after this point
+            "diagnoses": len(run.stage.diagnoses),  # found so far: a resume drops those found after this point
+            "scheduler": run.scheduler.state_dict() if run.scheduler is not None else None,
+            "scaler": run.precision.state_dict(),
+            "cuda_rng": torch.cuda.get_rng_state_all() if torch.device(run.settings.device).type == "cuda" else None}
 
 
 def _restore(run: StageRun, state: dict) -> None:
@@ -220,6 +240,12 @@ def _restore(run: StageRun, state: dict) -> None:
     run.set_lr(state["lr"])
     run.base_lr = state["base_lr"]
     run.clip_norm = state["clip_norm"]
+    if run.scheduler is not None and state.get("scheduler"):
+        run.scheduler.load_state_dict(state["scheduler"])
+        run.lr = run.optimizer.param_groups[0]["lr"]
+    run.precision.load_state_dict(state.get("scaler") or {})
+    if state.get("cuda_rng") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda_rng"])
     for m in run.monitors:
         if hasattr(m, "load_state_dict") and type(m).__name__ in state.get("monitors", {}):
             m.load_state_dict(state["monitors"][type(m).__name__])
