@@ -1,7 +1,7 @@
 """Any optimiser and scheduler by `_target_`, beside the short names; checked before the run starts."""
 import pytest
 import torch
-from conftest import events
+from conftest import events, stage_run
 from eco_tasks import LADDER, QUICK, BlobsTask
 
 import orchestrator
@@ -38,7 +38,7 @@ def test_a_scheduler_steps_every_iteration_alongside_the_user_optimiser(tmp_path
                  "optim.scheduler.args": {"step_size": 20, "gamma": 0.7}}
     result = orchestrator.run(BlobsTask(), ladder=LADDER, overrides=overrides, run_dir=tmp_path / "run")
     assert result.converged
-    logged = events(tmp_path / "run" / "tb" / "few").Scalars("lr")
+    logged = events(stage_run(tmp_path / "run", "few")).Scalars("lr")
     assert len(logged) >= 2
     for e in logged:  # StepLR counts iterations: 0.7x every 20 of them
         assert e.value == pytest.approx(0.02 * 0.7 ** (e.step // 20), rel=1e-4)
