@@ -68,7 +68,8 @@ def stage_run(task: DigitsTask, steps: int, batch_size: int, seed: int, with_dia
     problem = task.build({}, seed)
     stage = Stage("bench", Goal("val/acc", 2.0), knobs={"subset": len(task.x_train)}, budget=steps)
     settings = TrainSettings(budget=steps, lr=1e-3, batch_size=batch_size, optim=OptimConfig(), seed=seed,
-                             eval_every=EVAL_EVERY, patience=0, log_every=log_every)
+                             eval_every=EVAL_EVERY, patience=0, log_every=log_every,
+                             histograms_every=LogConfig.histograms_every)  # the CLI's default logging
     cfg = RunConfig(task=None)
     monitors = diagnostics.monitors_for(cfg, stage, problem) if with_diagnostics else []
     for m in monitors:

@@ -34,7 +34,7 @@ class TrainSettings:
     patience: int = 20
     min_delta: float = 1e-4
     log_every: int = 10
-    histograms_every: int = 500
+    histograms_every: int = 0  # as LogConfig: per-parameter histograms only when asked
     checkpoint_secs: float = 10.0   # at most one mid-stage checkpoint per this many seconds
     device: str = "cpu"
     precision: str = "32"           # "32", "bf16" or "16-mixed" (see orchestrator/precision.py)
