@@ -10,7 +10,7 @@ from typing import Any, Callable, Optional
 
 import torch
 
-from . import checkpoint, diagnostics, files, record
+from . import checkpoint, diagnostics, files, record, search
 from .config import RunConfig
 from .console import ConsoleSink
 from .diagnosis import Diagnosis
@@ -18,7 +18,7 @@ from .errors import ConfigError, RunStateError
 from .ladder import CONVERGED, FAILED, RUNNING, Ladder, Stage, from_config
 from .lock import RunLock
 from .optim import OPTIMIZERS
-from .policy import INSERT, STOP, Decision, Outcome, budget_for, decide
+from .policy import INSERT, SEARCH, STOP, Decision, Outcome, budget_for, decide
 from .report import ReportSink
 from .sinks import Sinks
 from .tables import translations_markdown
@@ -90,10 +90,12 @@ def _run(cfg, task, run_dir, task_name, live, ladder, knobs, on_start) -> str:
             stage = ladder.next_runnable()
             if stage is None:
                 break
-            # train it (or finish the attempt an interrupted run left)
-            outcome = run_stage(ctx, stage)
+            # train it (or finish the attempt, or the search, an interrupted run left)
+            outcome = search.resume(ctx, stage) or run_stage(ctx, stage)
             # judge it, and apply the decision: the only place the ladder changes
-            decision = decide(ladder, stage, outcome, knobs, cfg.ladder.max_insertions)
+            decision = decide(ladder, stage, outcome, knobs, cfg.ladder.max_insertions, cfg.search)
+            if decision.kind == SEARCH:  # trials of the stage's settings (orchestrator/search), then judged again
+                outcome, decision = search.run(ctx, stage, decision)
             apply(ladder, decision)
             rec.add(decision)
             rec.write(ladder)
@@ -363,6 +365,7 @@ def validate(cfg: RunConfig) -> None:
     check_device(cfg.device, where)
     if hasattr(diagnostics, "validate"):
         diagnostics.validate(cfg)
+    search.validate(cfg)
 
 
 def exit_code(status: str) -> int:

@@ -20,5 +20,6 @@ class ReportSink:
     def _write(self, ladder, status: str, decisions: list, extra: dict) -> None:
         parts = [f"# Ladder report: {self.task}", f"Status: **{status}**", "## Stages", stages_markdown(ladder),
                  "## Decisions", decisions_markdown(decisions), "## Diagnoses", diagnoses_markdown(ladder)]
-        parts += [f"## {title}\n{text}" for title, text in extra.items()]
+        from .search.table import sections  # a searched stage's trials
+        parts += [f"## {title}\n{text}" for title, text in {**sections(ladder), **extra}.items()]
         files.write_text(self.path, "\n\n".join(parts) + "\n")  # atomic; a full disk is said in one line
