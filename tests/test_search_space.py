@@ -5,7 +5,7 @@ import pytest
 from orchestrator.config import RunConfig
 from orchestrator.errors import ConfigError
 from orchestrator.search import space
-from tests.conftest import cli
+from conftest import cli
 
 
 def test_flat_and_nested_spaces_give_the_same_dimensions():
