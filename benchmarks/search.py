@@ -8,7 +8,7 @@
     The target is >= 1.6x on 2 cores.
 (3) Ray's cost per trial over local: its start-up once, and the difference per trial.
 
-    .venv/bin/python benchmarks/search.py [--seeds 10] [--trials 9] [--timed 8] [--skip-ray]
+    .venv/bin/python benchmarks/search.py [--seeds 10] [--trials 9] [--timed 8] [--repeats 3] [--skip-ray]
 
 Runs trials with the search's own code (orchestrator.search.trial.run_trial and the executors); no
 Optuna study is involved in (2) and (3), so they time the executors alone.
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import statistics
 import sys
 import tempfile
 import time
@@ -81,22 +82,26 @@ def random_vs_grid(seeds: int, trials: int) -> None:
               f"({share:.0%} of its trials converged on average)")
 
 
-def timed(executor_name: str, parallel: int, n: int) -> tuple[float, float]:
-    """(start-up seconds, seconds for the n trials) with `parallel` trials in flight."""
-    stage = Stage("full", Goal("val/acc", 1.01, "max"), {"subset": 1437}, budget=300)  # unreachable: fixed work
+STAGE_ITERATIONS = 600
+
+
+def start(name: str, parallel: int):
+    """An executor, ready: (executor, start-up seconds), timed until one tiny trial came back."""
+    t = time.perf_counter()
+    ex = executors.RayExecutor(None, cpus=1, gpus=0) if name == "ray" else executors.LocalExecutor(parallel)
+    with tempfile.TemporaryDirectory() as tmp:
+        stage = Stage("full", Goal("val/acc", 1.01, "max"), {"subset": 1437}, budget=1)
+        ex.wait([ex.submit(spec(config(), stage, {"optim.lr": 0.01}, 999, 0, Path(tmp), ex.threads))])
+    return ex, time.perf_counter() - t
+
+
+def timed(ex, parallel: int, n: int) -> float:
+    """Seconds for n trials with `parallel` in flight (fixed work: an unreachable goal, the whole budget)."""
+    stage = Stage("full", Goal("val/acc", 1.01, "max"), {"subset": 1437}, budget=STAGE_ITERATIONS)
     cfg = config()
     with tempfile.TemporaryDirectory() as tmp:
-        start = time.perf_counter()
-        if executor_name == "ray":
-            ex = executors.RayExecutor(None, cpus=1, gpus=0)
-        else:
-            ex = executors.LocalExecutor(parallel)
-        # start-up: the first trial's process (or Ray itself) is ready once one tiny trial came back
-        warm = spec(cfg, dataclasses.replace(stage, budget=1), {"optim.lr": 0.01}, 999, 0, Path(tmp), ex.threads)
-        ex.wait([ex.submit(warm)])
-        ready = time.perf_counter()
-        pending, done = [], 0
-        i = 0
+        begin = time.perf_counter()
+        pending, done, i = [], 0, 0
         while done < n:
             while len(pending) < parallel and i < n:
                 pending.append(ex.submit(spec(cfg, stage, {"optim.lr": 0.003}, i, 0, Path(tmp), ex.threads)))
@@ -104,29 +109,40 @@ def timed(executor_name: str, parallel: int, n: int) -> tuple[float, float]:
             for handle, _ in ex.wait(pending):
                 pending.remove(handle)
                 done += 1
-        end = time.perf_counter()
+        return time.perf_counter() - begin
+
+
+def speed(n: int, repeats: int, skip_ray: bool) -> None:
+    """Runs alternate (local 1, local 2, ray 1, ray 2, again): the machine's load drifts; medians are reported."""
+    names = ("local",) + (() if skip_ray else ("ray",))
+    ready, startup = {}, {}
+    for name in names:
+        if name == "local":
+            for parallel in (1, 2):
+                ready[name, parallel], startup[name, parallel] = start(name, parallel)
+        else:
+            ex, startup[name, 1] = start(name, 1)
+            ready[name, 1] = ready[name, 2] = ex  # one Ray instance; the driver keeps 1 or 2 tasks in flight
+            startup[name, 2] = startup[name, 1]
+    times = {k: [] for k in ready}
+    for r in range(repeats):
+        for key in ready:
+            times[key].append(timed(ready[key], key[1], n))
+            print(f"  repeat {r}: {key[0]} parallel={key[1]}: {n} trials {times[key][-1]:.1f}s", flush=True)
+    threads = {k: ex.threads for k, ex in ready.items()}
+    for ex in {id(e): e for e in ready.values()}.values():
         ex.close()
-    return ready - start, end - ready
-
-
-def speed(n: int, skip_ray: bool) -> None:
-    rows = {}
-    for name in ("local",) + (() if skip_ray else ("ray",)):
-        for parallel in (1, 2):
-            rows[name, parallel] = timed(name, parallel, n)
-            print(f"  {name} parallel={parallel}: start-up {rows[name, parallel][0]:.1f}s, {n} trials "
-                  f"{rows[name, parallel][1]:.1f}s", flush=True)
-    print(f"(2) {n} trials of 300 iterations each (cores: {executors.cores()}):")
-    for name in ("local", "ray"):
-        if (name, 1) in rows:
-            print(f"    {name}: parallel=1 {rows[name, 1][1]:.1f}s, parallel=2 {rows[name, 2][1]:.1f}s: "
-                  f"speed-up {rows[name, 1][1] / rows[name, 2][1]:.2f}x (target >= 1.6x)")
-    if ("ray", 1) in rows:
-        per = {k: v[1] / n for k, v in rows.items()}
-        print(f"(3) Ray's cost over local: start-up {rows['ray', 1][0]:.1f}s vs {rows['local', 1][0]:.1f}s once; "
-              f"per trial {1000 * (per['ray', 1] - per['local', 1]):+.0f} ms at parallel=1, "
-              f"{1000 * (per['ray', 2] - per['local', 2]):+.0f} ms at parallel=2 "
-              f"(local: {per['local', 1]:.2f}s per trial)")
+    med = {k: statistics.median(v) for k, v in times.items()}
+    print(f"(2) {n} trials of {STAGE_ITERATIONS} iterations each, median of {repeats} (cores: {executors.cores()}, "
+          f"torch threads per local trial: {threads['local', 1]} at parallel=1, {threads['local', 2]} at parallel=2):")
+    for name in names:
+        print(f"    {name}: parallel=1 {med[name, 1]:.1f}s, parallel=2 {med[name, 2]:.1f}s: "
+              f"speed-up {med[name, 1] / med[name, 2]:.2f}x (target >= 1.6x)")
+    if "ray" in names:
+        per = {k: v / n for k, v in med.items()}
+        print(f"(3) Ray's cost over local: start-up {startup['ray', 1]:.1f}s vs {startup['local', 1]:.1f}s "
+              f"(local, parallel=1) once; per trial {1000 * (per['ray', 1] - per['local', 1]):+.0f} ms at parallel=1, "
+              f"{1000 * (per['ray', 2] - per['local', 2]):+.0f} ms at parallel=2 (local: {per['local', 1]:.2f}s per trial)")
 
 
 def _log(box: tuple, u: float) -> float:
@@ -138,13 +154,14 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=10)
     ap.add_argument("--trials", type=int, default=9, help="per search (a square, for the grid)")
     ap.add_argument("--timed", type=int, default=8, help="trials timed in (2) and (3)")
+    ap.add_argument("--repeats", type=int, default=3, help="alternating repeats of (2) and (3)")
     ap.add_argument("--skip-ray", action="store_true")
     ap.add_argument("--only", choices=("quality", "speed"), default=None)
     args = ap.parse_args()
     if args.only != "speed":
         random_vs_grid(args.seeds, args.trials)
     if args.only != "quality":
-        speed(args.timed, args.skip_ray)
+        speed(args.timed, args.repeats, args.skip_ray)
 
 
 if __name__ == "__main__":

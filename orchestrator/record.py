@@ -121,6 +121,9 @@ def _check(doc) -> Optional[str]:
             return f"stages[{i}]: negative iterations or attempts"
         if not isinstance(s["goal"], dict) or set(s["goal"]) != {"metric", "target", "mode"}:
             return f"stages[{i}].goal: not a goal"
+        trials = s.get("trials")
+        if trials is not None and not (isinstance(trials, list) and all(isinstance(t, dict) for t in trials)):
+            return f"stages[{i}].trials: not a list of trials"
     return None
 
 

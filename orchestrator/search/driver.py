@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import sys
 import zlib
 from pathlib import Path
@@ -95,7 +96,9 @@ def _search(ctx, stage: Stage) -> Outcome:
     folder = files.inside(run_dir, "search", stage.name)
     name = f"{stage.name}@{stage.attempts}"
     study = studies.open_study(folder / "study.journal", name, s.sampler, cfg.seed, stage.goal.mode, s.prune)
-    studies.requeue_interrupted(study)
+    for number in studies.requeue_interrupted(study):  # what a kill left half-written goes; the trial runs again
+        for leftover in (folder / f"trial_{number:03d}", ctx.run_dir / "tb" / stage.name / f"trial_{number:03d}"):
+            shutil.rmtree(leftover, ignore_errors=True)
     done = {t.number: t.user_attrs[studies.RESULT] for t in studies.finished(study)}
     stage.trials = sorted(done.values(), key=lambda t: t["number"])
     ctx.record.write(ctx.ladder)

@@ -23,10 +23,12 @@ def cores() -> int:
 
 class LocalExecutor:
     """Trials in `parallel` worker processes (spawned: a forked torch can deadlock), each with
-    cores // parallel torch threads."""
+    cores // parallel torch threads, and never more than this process has (OMP_NUM_THREADS=1 stays 1):
+    on a busy 2-core machine, 2 threads per trial were measured 20x slower than 1 (benchmarks/search.py)."""
 
     def __init__(self, parallel: int):
-        self.threads = max(1, cores() // parallel)
+        import torch
+        self.threads = max(1, min(cores() // parallel, torch.get_num_threads()))
         self.pool = cf.ProcessPoolExecutor(parallel, mp_context=multiprocessing.get_context("spawn"),
                                            initializer=_die_with_parent)
 

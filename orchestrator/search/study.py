@@ -51,13 +51,14 @@ def finished(study: optuna.Study) -> list:
     return [t for t in study.trials if RESULT in t.user_attrs]
 
 
-def requeue_interrupted(study: optuna.Study) -> int:
-    """Trials a kill left running: marked failed in the journal and asked again with the same settings."""
+def requeue_interrupted(study: optuna.Study) -> list[int]:
+    """Trials a kill left running: marked failed in the journal and asked again with the same settings.
+    Returns their numbers (their partial outputs are left over)."""
     stale = [t for t in study.trials if t.state == TrialState.RUNNING]
     for t in stale:
         study.tell(t.number, state=TrialState.FAIL)
         study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
-    return len(stale)
+    return [t.number for t in stale]
 
 
 def tell(study: optuna.Study, trial: optuna.Trial, result: dict) -> None:

@@ -112,7 +112,7 @@ class PruneCheck:
 
         from .study import pruner, storage
         study = optuna.load_study(study_name=spec.study_name, storage=storage(Path(spec.journal)),
-                                  pruner=pruner(True))
+                                  pruner=pruner(True), sampler=optuna.samplers.RandomSampler())  # samples nothing
         self.trial = optuna.trial.Trial(study, spec.trial_id)
         self.evaluations = 0
 
