@@ -61,3 +61,26 @@ def test_bad_search_settings_are_one_line_before_any_training(tmp_path):
     r = cli("+task=digits", "search.executor=spark", run_dir=tmp_path / "run")
     assert r.returncode == 2 and "search.executor" in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "run").exists()
+
+
+def test_a_stage_asks_for_its_own_search_and_its_settings_are_checked():
+    from orchestrator.config import GoalConfig, StageConfig
+    from orchestrator.ladder import from_config
+    from orchestrator.search import validate
+    from orchestrator.search.driver import settings
+
+    cfg = RunConfig(task={"_target_": "x.Y"}, task_file="task/mine.yaml")
+    cfg.ladder.stages = {"only": StageConfig(goal=GoalConfig("train/loss", 0.1, "min"), search={"trials": 3})}
+    ladder, _ = from_config(cfg.ladder.stages, {}, ("train/loss",))
+    assert ladder["only"].search == {"trials": 3}
+    merged = settings(cfg, ladder["only"])
+    assert (merged.trials, merged.parallel, merged.sampler) == (3, 1, "random")
+    validate(cfg)
+    cfg.ladder.stages["only"].search = {"trails": 3}
+    with pytest.raises(ConfigError) as e:
+        validate(cfg)
+    assert e.value.key == "ladder.stages.only.search.trails" and "unknown search setting" in e.value.message
+    cfg.ladder.stages["only"].search = {"parallel": 0}
+    with pytest.raises(ConfigError) as e:
+        validate(cfg)
+    assert e.value.key == "ladder.stages.only.search.parallel"
