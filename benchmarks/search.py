@@ -1,14 +1,15 @@
 """Does the search pay? Random vs grid search, and what parallel trials and Ray buy.
 
 (1) Random search vs a grid of the same number of trials over LR x init scale, on a stage where both
-    matter (validation accuracy 0.95 on all digits from fresh weights in a tight budget of 40 iterations): over seeds, how often each
-    finds a setting that converges. The grid uses cell-centred points of the same box.
+    matter (validation accuracy 0.95 on all digits from fresh weights in a tight budget of 40 iterations):
+    over seeds, how often each finds a setting that converges. The grid uses cell-centred points of the same box.
 (2) The wall time of the same trials (fixed work: an unreachable goal, the whole budget) with
     search.parallel=1 and 2, with the local executor and with Ray (a local Ray instance), in one run.
     The target is >= 1.6x on 2 cores.
 (3) Ray's cost per trial over local: its start-up once, and the difference per trial.
 
-    .venv/bin/python benchmarks/search.py [--seeds 10] [--trials 9] [--timed 8] [--repeats 3] [--skip-ray]
+    .venv/bin/python benchmarks/search.py [--seeds 10] [--trials 9] [--timed 8] [--repeats 3]
+                                          [--skip-ray] [--only quality|speed]
 
 Runs trials with the search's own code (orchestrator.search.trial.run_trial and the executors); no
 Optuna study is involved in (2) and (3), so they time the executors alone.
@@ -16,7 +17,6 @@ Optuna study is involved in (2) and (3), so they time the executors alone.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import math
 import statistics
 import sys
@@ -59,7 +59,8 @@ def random_vs_grid(seeds: int, trials: int) -> None:
     cfg = config()
     centres = [(i + 0.5) / side for i in range(side)]
     grid = [{"optim.lr": _log(LR_BOX, a), "optim.init_scale": _log(SCALE_BOX, b)} for a in centres for b in centres]
-    dims = [space.Dimension("optim.lr", "log_uniform", LR_BOX), space.Dimension("optim.init_scale", "log_uniform", SCALE_BOX)]
+    dims = [space.Dimension("optim.lr", "log_uniform", LR_BOX),
+            space.Dimension("optim.init_scale", "log_uniform", SCALE_BOX)]
     found = {"random": 0, "grid": 0}
     converged_share = {"random": [], "grid": []}
     with tempfile.TemporaryDirectory() as tmp:
@@ -143,7 +144,8 @@ def speed(n: int, repeats: int, skip_ray: bool) -> None:
         per = {k: v / n for k, v in med.items()}
         print(f"(3) Ray's cost over local: start-up {startup['ray', 1]:.1f}s vs {startup['local', 1]:.1f}s "
               f"(local, parallel=1) once; per trial {1000 * (per['ray', 1] - per['local', 1]):+.0f} ms at parallel=1, "
-              f"{1000 * (per['ray', 2] - per['local', 2]):+.0f} ms at parallel=2 (local: {per['local', 1]:.2f}s per trial)")
+              f"{1000 * (per['ray', 2] - per['local', 2]):+.0f} ms at parallel=2 "
+              f"(local: {per['local', 1]:.2f}s per trial)")
 
 
 def _log(box: tuple, u: float) -> float:

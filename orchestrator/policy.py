@@ -81,10 +81,12 @@ def _why_not_insert(ladder: Ladder, stage: Stage, outcome: Outcome, knobs: Mappi
     edge = ladder.original_edge(pred.name, stage.name)
     done = ladder.insertions_on(edge)
     if done >= max_insertions:
-        return f"already {done} intermediate stage(s) between {edge[0]} and {edge[1]} (ladder.max_insertions={max_insertions})"
+        return (f"already {done} intermediate stage(s) between {edge[0]} and {edge[1]} "
+                f"(ladder.max_insertions={max_insertions})")
     middle = intermediate(knobs, pred.knobs, stage.knobs)
     if middle in (pred.knobs, stage.knobs):
-        return f"no setting of the knobs lies between {pred.name} {_fmt(pred.knobs)} and {stage.name} {_fmt(stage.knobs)}"
+        return (f"no setting of the knobs lies between {pred.name} {_fmt(pred.knobs)} and {stage.name} "
+                f"{_fmt(stage.knobs)}")
     helped = ladder.stages.get(stage.edge[1]) if stage.inserted and stage.edge else None
     if (helped is not None and helped.best is not None and outcome.best is not None
             and stage.goal.better(helped.best, outcome.best)):

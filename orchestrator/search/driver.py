@@ -137,7 +137,8 @@ def _spec(ctx, stage, s, trial, params, lr, warm, folder, threads, name) -> Tria
     return TrialSpec(
         number=trial.number, params=params, cfg=cfg,
         stage=dataclasses.replace(stage, diagnoses=[], trials=None, cause=None),
-        lr=params.get("optim.lr", lr), batch_size=params.get("optim.batch_size", stage.batch_size or cfg.optim.batch_size),
+        lr=params.get("optim.lr", lr),
+        batch_size=params.get("optim.batch_size", stage.batch_size or cfg.optim.batch_size),
         seed=zlib.crc32(f"{ctx.cfg.seed}:{stage.name}:trial{trial.number}".encode()) % 2**31, warm_start=warm,
         out_dir=str(folder / f"trial_{trial.number:03d}"),
         tb_dir=str(files.inside(ctx.run_dir, "tb", stage.name, f"trial_{trial.number:03d}")),
