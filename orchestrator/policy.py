@@ -8,6 +8,10 @@ from .knobs import Knob, intermediate
 from .ladder import Ladder, Stage
 
 ADVANCE, INSERT, SEARCH, STOP = "advance", "insert", "search", "stop"
+# a stage whose most likely cause is one of these errors is never searched, even when the ranking calls
+# it a symptom: the LR probe keeps the LR below the NaN threshold, so a NaN left is a bug, and a trial that
+# happens to stop before it only hides it
+NOT_TUNED_AWAY = ("nonfinite", "unstable_softmax", "division_by_zero", "log_of_zero")
 
 
 @dataclass(frozen=True)
@@ -59,11 +63,15 @@ def decide(ladder: Ladder, stage: Stage, outcome: Outcome, knobs: Mapping[str, K
     if cause.get("root") and cause.get("severity") == "error":  # an easier stage would not fix a bug
         return Decision(STOP, stage.name, f"{outcome.reason}; the diagnostics found a bug ({cause['code']}): "
                         "fix it first, an intermediate stage would only hide it")
-    if asked:
+    bug = cause.get("severity") == "error" and cause.get("code") in NOT_TUNED_AWAY
+    if asked and not bug:
         return _search(stage, outcome, trials, "the stage asks to be searched")
     why_not = _why_not_insert(ladder, stage, outcome, knobs, max_insertions)
     if isinstance(why_not, Decision):  # an intermediate stage can help
         return why_not
+    if trials > 0 and bug:
+        return Decision(STOP, stage.name, f"{outcome.reason}; {why_not}; not searched: the diagnostics found "
+                        f"{cause['code']} (error), which a search would only hide")
     if trials > 0:
         return _search(stage, outcome, trials, why_not)
     if why_not.startswith("the stages inserted"):  # without a search, inserting is still the only move

@@ -61,6 +61,15 @@ def test_a_bug_is_never_tuned_away():
     assert d.kind == STOP and "params_not_updating" in d.reason
     ladder["b"].search = {}  # even when the stage asks for a search
     assert decide(ladder, ladder["b"], FAILED_OUTCOME, SUBSET, 0, SearchConfig()).kind == STOP
+    # a NaN the ranking calls a symptom is still no tuning problem: the LR probe keeps the LR below the
+    # NaN threshold, so a trial that stops before the NaN would only hide it
+    ladder["b"].search = None
+    ladder["b"].cause = {"code": "nonfinite", "severity": "error", "root": False}
+    d = decide(ladder, ladder["b"], FAILED_OUTCOME, SUBSET, 0, SearchConfig())
+    assert d.kind == STOP and "not searched" in d.reason and "nonfinite" in d.reason
+    # an error that a far too low LR also produces (one example not fitted) does not stop the search
+    ladder["b"].cause = {"code": "overfit_batch_size_1", "severity": "error", "root": False}
+    assert decide(ladder, ladder["b"], FAILED_OUTCOME, SUBSET, 0, SearchConfig()).kind == SEARCH
 
 
 def test_a_stage_can_ask_for_a_search_outright_and_is_judged_on_it_once_searched():
