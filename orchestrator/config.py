@@ -39,6 +39,7 @@ class StageConfig:
     lr: Optional[float] = None       # this stage's learning rate; default optim.lr
     batch_size: Optional[int] = None  # default optim.batch_size
     probe: Optional[bool] = None     # run the LR probe before this stage; default: first stage only
+    search: Optional[Dict[str, Any]] = None  # search this stage outright, with these search.* settings ({} = defaults)
 
 
 @dataclass
@@ -85,6 +86,27 @@ class OptimConfig:
 
 
 @dataclass
+class ResourcesConfig:
+    cpus: float = 1.0   # Ray: CPUs each trial asks for
+    gpus: float = 0.0   # Ray: GPUs each trial asks for (fractions share a GPU, e.g. 0.5)
+
+
+@dataclass
+class SearchConfig:
+    """Tuning a stage that cannot be learned (orchestrator/search): random trials of its settings."""
+
+    trials: int = 16              # trials per searched stage (0: never search; the ladder stops instead)
+    parallel: int = 1             # trials at once
+    executor: str = "local"       # "local" (worker processes) or "ray" (Ray tasks)
+    sampler: str = "random"       # "random" (seeded RandomSampler) or "tpe"
+    space: Dict[str, Any] = field(default_factory=dict)  # key -> distribution; {}: LR x init_scale around the probe
+    stage: Optional[str] = None   # a stage to search outright (e.g. search.stage=translate)
+    prune: bool = True            # stop trials clearly behind at the same evaluation (successive halving)
+    ray_address: Optional[str] = None  # a Ray cluster to join; None: start a local one
+    resources: ResourcesConfig = field(default_factory=ResourcesConfig)
+
+
+@dataclass
 class LogConfig:
     every: int = 50            # iterations between train/loss, lr and grad-norm points (and at each evaluation)
     histograms_every: int = 0  # iterations between per-parameter weight/grad histograms (0: never; e.g. 500)
@@ -102,6 +124,7 @@ class RunConfig:
     optim: OptimConfig = field(default_factory=OptimConfig)
     log: LogConfig = field(default_factory=LogConfig)
     diagnostics: DiagnosticsConfig = field(default_factory=DiagnosticsConfig)  # see docs/diagnostics.md
+    search: SearchConfig = field(default_factory=SearchConfig)  # see README "Tuning"
     seed: int = 0              # same seed, same metrics (on CPU)
     device: str = "cpu"        # "cpu", "cuda" or "auto"
     threads: str = "auto"      # torch's CPU threads: a number, or auto = the cores / the jobs running at once

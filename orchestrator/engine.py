@@ -9,14 +9,14 @@ from typing import Any, Callable, Optional
 
 import torch
 
-from . import checkpoint, diagnostics, files, record, usersinks
+from . import checkpoint, diagnostics, files, record, search, usersinks
 from .config import RunConfig
 from .console import ConsoleSink
 from .diagnosis import Diagnosis
 from .errors import ConfigError, RunStateError
 from .ladder import CONVERGED, FAILED, RUNNING, Ladder, Stage, from_config
 from .lock import RunLock
-from .policy import INSERT, STOP, Decision, Outcome, budget_for, decide
+from .policy import INSERT, SEARCH, STOP, Decision, Outcome, budget_for, decide
 from .report import ReportSink
 from .sinks import Sinks
 from .tables import translations_markdown
@@ -45,6 +45,7 @@ def prepare(cfg: RunConfig, task: Any) -> tuple[Ladder, dict]:
     """Every check of the config, the ladder and each stage's problem: nothing is written before it passes."""
     ladder, knobs = from_config(cfg.ladder.stages, cfg.knobs, (*task.metrics, "train/loss"), where=cfg.task_file)
     validate(cfg)
+    search.validate(cfg)
     build_each_stage(cfg, task, ladder)
     return ladder, knobs
 
@@ -90,10 +91,12 @@ def _run(cfg, task, run_dir, task_name, live, ladder, knobs, on_start) -> str:
             stage = ladder.next_runnable()
             if stage is None:
                 break
-            # train it (or finish the attempt an interrupted run left)
-            outcome = run_stage(ctx, stage)
+            # train it (or finish the attempt, or the search, an interrupted run left)
+            outcome = search.resume(ctx, stage) or run_stage(ctx, stage)
             # judge it, and apply the decision: the only place the ladder changes
-            decision = decide(ladder, stage, outcome, knobs, cfg.ladder.max_insertions)
+            decision = decide(ladder, stage, outcome, knobs, cfg.ladder.max_insertions, cfg.search)
+            if decision.kind == SEARCH:  # trials of the stage's settings (orchestrator/search), then judged again
+                outcome, decision = search.run(ctx, stage, decision)
             apply(ladder, decision)
             rec.add(decision)
             rec.decisions[-1]["iterations"] = outcome.iterations  # this attempt's: the ladder-wide axis sums them

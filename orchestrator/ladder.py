@@ -64,6 +64,8 @@ class Stage:
     diagnoses: list = field(default_factory=list)
     cause: Optional[dict] = None     # a failed stage's most likely cause (diagnostics/ranking.py)
     diagnoses_at_start: Optional[int] = None  # len(diagnoses) when this attempt's training began
+    search: Optional[dict] = None    # search.* settings for this stage; set: search it outright (orchestrator/search)
+    trials: Optional[list] = None    # its search's trials (None: never searched)
 
     def warm_start_source(self) -> Optional[str]:
         if self.init_from == "none":
@@ -185,7 +187,8 @@ def from_config(stages_cfg: Mapping[str, Any], knobs_cfg: Mapping[str, Any], met
             fail(f"{key}.init_from", f"unknown stage {s.init_from!r}")
         stages.append(Stage(name=name, goal=Goal(s.goal.metric, float(s.goal.target), s.goal.mode),
                             knobs=resolve(knobs, s.knobs), after=list(s.after), budget_override=s.budget,
-                            init_from=s.init_from, lr=s.lr, batch_size=s.batch_size, probe=s.probe))
+                            init_from=s.init_from, lr=s.lr, batch_size=s.batch_size, probe=s.probe,
+                            search=dict(s.search) if s.search is not None else None))
     ladder = Ladder(stages)
     try:
         cycle = nx.find_cycle(ladder.graph)

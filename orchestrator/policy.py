@@ -1,13 +1,17 @@
-"""The one place where the ladder's next move is decided: advance, insert or stop."""
+"""The one place where the ladder's next move is decided: advance, insert, search or stop."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Mapping, Optional
+from typing import Any, Mapping, Optional
 
 from .knobs import Knob, intermediate
 from .ladder import Ladder, Stage
 
-ADVANCE, INSERT, STOP = "advance", "insert", "stop"
+ADVANCE, INSERT, SEARCH, STOP = "advance", "insert", "search", "stop"
+# a stage whose most likely cause is one of these errors is never searched, even when the ranking calls
+# it a symptom: the LR probe keeps the LR below the NaN threshold, so a NaN left is a bug, and a trial that
+# happens to stop before it only hides it
+NOT_TUNED_AWAY = ("nonfinite", "unstable_softmax", "division_by_zero", "log_of_zero")
 
 
 @dataclass(frozen=True)
@@ -22,7 +26,7 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Decision:
-    kind: str                # ADVANCE, INSERT or STOP
+    kind: str                # ADVANCE, INSERT, SEARCH or STOP
     stage: str               # the stage that was judged
     reason: str
     new_stage: Optional[str] = None  # INSERT: the name of the intermediate stage
@@ -41,30 +45,85 @@ def budget_for(stage: Stage, ladder: Ladder, budget: int, growth: float, min_bud
 
 
 def decide(ladder: Ladder, stage: Stage, outcome: Outcome, knobs: Mapping[str, Knob],
-           max_insertions: int) -> Decision:
-    if outcome.converged:
+           max_insertions: int, search: Optional[Any] = None) -> Decision:
+    """`search`: the run's SearchConfig; None (or search.trials=0 for the stage) never searches.
+
+    A failed stage gets an intermediate stage when one can help; else it is searched (random trials of
+    its LR and initialisation, orchestrator/search); else the ladder stops. A bug is never tuned away.
+    """
+    trials = _trials_for(stage, search)
+    asked = trials > 0 and (stage.search is not None or (search is not None and search.stage == stage.name))
+    if stage.trials is not None:  # searched already: the search's outcome is the stage's
+        if outcome.converged:
+            return Decision(ADVANCE, stage.name, outcome.reason)
+        return Decision(STOP, stage.name, f"{outcome.reason}; no trial of the search converged (see its trials)")
+    if outcome.converged and not asked:
         return Decision(ADVANCE, stage.name, outcome.reason)
     cause = stage.cause or {}
     if cause.get("root") and cause.get("severity") == "error":  # an easier stage would not fix a bug
         return Decision(STOP, stage.name, f"{outcome.reason}; the diagnostics found a bug ({cause['code']}): "
                         "fix it first, an intermediate stage would only hide it")
+    bug = cause.get("severity") == "error" and cause.get("code") in NOT_TUNED_AWAY
+    if asked and not bug:
+        return _search(stage, outcome, trials, "the stage asks to be searched")
+    why_not = _why_not_insert(ladder, stage, outcome, knobs, max_insertions)
+    if isinstance(why_not, Decision):  # an intermediate stage can help
+        return why_not
+    if trials > 0 and bug:
+        return Decision(STOP, stage.name, f"{outcome.reason}; {why_not}; not searched: the diagnostics found "
+                        f"{cause['code']} (error), which a search would only hide")
+    if trials > 0:
+        return _search(stage, outcome, trials, why_not)
+    if why_not.startswith("the stages inserted"):  # without a search, inserting is still the only move
+        return _insert(ladder, stage, outcome, knobs)
+    return Decision(STOP, stage.name, f"{outcome.reason}; {why_not}")
+
+
+def _why_not_insert(ladder: Ladder, stage: Stage, outcome: Outcome, knobs: Mapping[str, Knob],
+                    max_insertions: int):
+    """Why an intermediate stage is not the answer (a sentence), or the INSERT decision when it is."""
     if not stage.after:
-        return Decision(STOP, stage.name, f"{outcome.reason}; it is a first stage, so there is no easier "
-                        "stage to insert before it: make it easier or look for a bug (see diagnoses)")
+        return ("it is a first stage, so there is no easier stage to insert before it: make it easier or look "
+                "for a bug (see diagnoses)")
     pred = ladder[stage.after[0]]
     edge = ladder.original_edge(pred.name, stage.name)
     done = ladder.insertions_on(edge)
     if done >= max_insertions:
-        return Decision(STOP, stage.name, f"{outcome.reason}; already {done} intermediate stage(s) between "
-                        f"{edge[0]} and {edge[1]} (ladder.max_insertions={max_insertions})")
+        return (f"already {done} intermediate stage(s) between {edge[0]} and {edge[1]} "
+                f"(ladder.max_insertions={max_insertions})")
     middle = intermediate(knobs, pred.knobs, stage.knobs)
     if middle in (pred.knobs, stage.knobs):
-        return Decision(STOP, stage.name, f"{outcome.reason}; no setting of the knobs lies between "
-                        f"{pred.name} {_fmt(pred.knobs)} and {stage.name} {_fmt(stage.knobs)}")
-    name = f"{edge[1]}.half{done + 1}"
+        return (f"no setting of the knobs lies between {pred.name} {_fmt(pred.knobs)} and {stage.name} "
+                f"{_fmt(stage.knobs)}")
+    helped = ladder.stages.get(stage.edge[1]) if stage.inserted and stage.edge else None
+    if (helped is not None and helped.best is not None and outcome.best is not None
+            and stage.goal.better(helped.best, outcome.best)):
+        # e.g. fewer examples make a validation goal harder: easier knobs are not easier here
+        return (f"the stages inserted to help {helped.name} did worse on its goal ({stage.goal.metric} "
+                f"{_num(outcome.best)} here vs {_num(helped.best)} there): more of them will not help")
+    return _insert(ladder, stage, outcome, knobs)
+
+
+def _insert(ladder: Ladder, stage: Stage, outcome: Outcome, knobs: Mapping[str, Knob]) -> Decision:
+    pred = ladder[stage.after[0]]
+    edge = ladder.original_edge(pred.name, stage.name)
+    middle = intermediate(knobs, pred.knobs, stage.knobs)
+    name = f"{edge[1]}.half{ladder.insertions_on(edge) + 1}"
     changed = {k: v for k, v in middle.items() if v != stage.knobs[k]}
     return Decision(INSERT, stage.name, f"{outcome.reason}; inserting {name} halfway from {pred.name}: "
                     f"{_fmt(changed)}", new_stage=name, knobs=middle, after=pred.name)
+
+
+def _search(stage: Stage, outcome: Outcome, trials: int, why: str) -> Decision:
+    return Decision(SEARCH, stage.name, f"{outcome.reason}; {why}: searching its settings with {trials} trials")
+
+
+def _trials_for(stage: Stage, search: Optional[Any]) -> int:
+    """How many trials a search of this stage gets (0: none): the stage's own search.trials first."""
+    if search is None:
+        return 0
+    own = (stage.search or {}).get("trials")
+    return int(own if own is not None else search.trials)
 
 
 def _fmt(knobs: Mapping) -> str:

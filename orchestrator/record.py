@@ -30,7 +30,10 @@ def stage_dict(s: Stage) -> dict:
             # what resuming needs to rebuild the stage exactly
             "edge": list(s.edge) if s.edge else None, "budget_override": s.budget_override,
             "init_from": s.init_from, "stage_lr": s.lr, "batch_size": s.batch_size, "probe": s.probe,
-            "diagnoses_at_start": s.diagnoses_at_start}
+            "diagnoses_at_start": s.diagnoses_at_start, "search": s.search,
+            # a searched stage's trials: number, params, status (converged / failed / pruned), iterations, best,
+            # diagnoses (codes); None when it was never searched
+            "trials": s.trials}
 
 
 def stage_from_dict(d: dict) -> Stage:
@@ -39,7 +42,8 @@ def stage_from_dict(d: dict) -> Stage:
                  batch_size=d["batch_size"], probe=d["probe"], inserted=d["inserted"],
                  edge=tuple(d["edge"]) if d["edge"] else None, status=d["status"], budget=d["budget"],
                  iterations=d["iterations"], attempts=d["attempts"], best=d["best"], lr_used=d["lr"],
-                 diagnoses=d["diagnoses"], cause=d.get("cause"), diagnoses_at_start=d.get("diagnoses_at_start"))
+                 diagnoses=d["diagnoses"], cause=d.get("cause"), diagnoses_at_start=d.get("diagnoses_at_start"),
+                 search=d.get("search"), trials=d.get("trials"))
 
 
 class Record:
@@ -117,6 +121,9 @@ def _check(doc) -> Optional[str]:
             return f"stages[{i}]: negative iterations or attempts"
         if not isinstance(s["goal"], dict) or set(s["goal"]) != {"metric", "target", "mode"}:
             return f"stages[{i}].goal: not a goal"
+        trials = s.get("trials")
+        if trials is not None and not (isinstance(trials, list) and all(isinstance(t, dict) for t in trials)):
+            return f"stages[{i}].trials: not a list of trials"
     return None
 
 

@@ -25,7 +25,8 @@ class ReportSink:
     def _write(self, ladder, status: str, decisions: list, extra: dict) -> None:
         parts = [f"# Ladder report: {self.task}", f"Status: **{status}**", "## Stages", stages_markdown(ladder),
                  "## Decisions", decisions_markdown(decisions), "## Diagnoses", diagnoses_markdown(ladder)]
-        parts += [f"## {title}\n{text}" for title, text in extra.items()]
+        from .search.table import sections  # a searched stage's trials
+        parts += [f"## {title}\n{text}" for title, text in {**sections(ladder), **extra}.items()]
         if self.data:
             parts += ["## The data each stage was fed"] + [f"### {name}\n\n{text}" for name, text in self.data.items()]
         files.write_text(self.path, "\n\n".join(parts) + "\n")  # atomic; a full disk is said in one line

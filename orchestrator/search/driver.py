@@ -1,0 +1,254 @@
+"""The search of one stage: ask trials, run them `search.parallel` at a time, record them, pick the winner."""
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import sys
+import zlib
+from pathlib import Path
+from typing import Optional
+
+from .. import checkpoint, files
+from ..config import ResourcesConfig, SearchConfig
+from ..errors import ConfigError
+from ..ladder import CONVERGED, FAILED, RUNNING, Stage
+from ..policy import Decision, Outcome, decide
+from . import executors, space, table
+from .trial import TrialSpec
+
+EXECUTORS, SAMPLERS = ("local", "ray"), ("random", "tpe")
+STAGE_KEYS = {f.name for f in dataclasses.fields(SearchConfig)} - {"stage"}
+
+
+def settings(cfg, stage: Stage) -> SearchConfig:
+    """The run's search.* settings with the stage's own `search:` on top."""
+    own = dict(stage.search or {})
+    if isinstance(own.get("resources"), dict):
+        own["resources"] = ResourcesConfig(**{**dataclasses.asdict(cfg.search.resources), **own["resources"]})
+    return dataclasses.replace(cfg.search, **own)
+
+
+def validate(cfg) -> None:
+    where = cfg.task_file
+    checks = [("search", cfg.search)]
+    for name, s in cfg.ladder.stages.items():
+        if s.search is not None:
+            unknown = sorted(set(s.search) - STAGE_KEYS)
+            if unknown:
+                raise ConfigError(f"unknown search setting {unknown[0]!r} (expected {', '.join(sorted(STAGE_KEYS))})",
+                                  key=f"ladder.stages.{name}.search.{unknown[0]}", where=where)
+            try:
+                merged = settings(cfg, Stage(name, None, {}, search=dict(s.search)))
+            except TypeError as e:
+                raise ConfigError(str(e), key=f"ladder.stages.{name}.search", where=where) from None
+            checks.append((f"ladder.stages.{name}.search", merged))
+    for key, s in checks:
+        def need(ok: bool, sub: str, rule: str, value) -> None:
+            if not ok:
+                raise ConfigError(f"must be {rule}, got {value!r}", key=f"{key}.{sub}", where=where)
+        need(isinstance(s.trials, int) and s.trials >= 0, "trials", ">= 0 (0: never search)", s.trials)
+        need(isinstance(s.parallel, int) and s.parallel >= 1, "parallel", ">= 1", s.parallel)
+        need(s.executor in EXECUTORS, "executor", " or ".join(EXECUTORS), s.executor)
+        need(s.sampler in SAMPLERS, "sampler", " or ".join(SAMPLERS), s.sampler)
+        need(s.resources.cpus > 0, "resources.cpus", "> 0", s.resources.cpus)
+        need(s.resources.gpus >= 0, "resources.gpus", ">= 0", s.resources.gpus)
+        space.parse(s.space, where, key=f"{key}.space")
+        if s.executor == "ray":
+            try:
+                import ray  # noqa: F401
+            except ImportError:
+                raise ConfigError("needs Ray, which is not installed: pip install -e .[ray]", key=f"{key}.executor",
+                                  where=where) from None
+    if cfg.search.stage is not None and cfg.search.stage not in cfg.ladder.stages:
+        raise ConfigError(f"unknown stage {cfg.search.stage!r} (the ladder's stages: {', '.join(cfg.ladder.stages)})",
+                          key="search.stage", where=where)
+
+
+def run(ctx, stage: Stage, decision: Decision) -> tuple[Outcome, Decision]:
+    """Apply a `search` decision: record it, search the stage, and judge the stage on the search's outcome."""
+    ctx.record.add(decision)
+    stage.trials, stage.status = [], RUNNING
+    ctx.record.write(ctx.ladder)
+    ctx.sinks.decision(ctx.ladder, ctx.record.decisions)
+    outcome = _search(ctx, stage)
+    return outcome, decide(ctx.ladder, stage, outcome, ctx.knobs, ctx.cfg.ladder.max_insertions, ctx.cfg.search)
+
+
+def resume(ctx, stage: Stage) -> Optional[Outcome]:
+    """Before a stage runs: what earlier searches chose is in force again (a resumed run), and a search a
+    kill interrupted continues (its finished trials are not run again). None: train the stage as usual."""
+    if not getattr(ctx, "search_settings_restored", False):
+        for s in ctx.ladder.order():
+            if s.trials and s.status == CONVERGED:
+                _carry(ctx, s, _winner(s, s.trials))
+        ctx.search_settings_restored = True
+    if stage.trials is None or stage.status != RUNNING:
+        return None
+    return _search(ctx, stage)
+
+
+def _search(ctx, stage: Stage) -> Outcome:
+    from . import study as studies  # optuna loads when a search starts, not with the engine
+    cfg, run_dir = ctx.cfg, ctx.run_dir
+    s = settings(cfg, stage)
+    lr = stage.lr_used or stage.lr or cfg.optim.lr
+    dims = space.parse(s.space, cfg.task_file) or space.default(probe_threshold(ctx.ladder, stage), lr)
+    folder = files.inside(run_dir, "search", stage.name)
+    name = f"{stage.name}@{stage.attempts}"
+    study = studies.open_study(folder / "study.journal", name, s.sampler, cfg.seed, stage.goal.mode, s.prune)
+    for number in studies.requeue_interrupted(study):  # what a kill left half-written goes; the trial runs again
+        for leftover in (folder / f"trial_{number:03d}", ctx.run_dir / "tb" / stage.name / f"trial_{number:03d}"):
+            shutil.rmtree(leftover, ignore_errors=True)
+    done = {t.number: t.user_attrs[studies.RESULT] for t in studies.finished(study)}
+    stage.trials = sorted(done.values(), key=lambda t: t["number"])
+    ctx.record.write(ctx.ladder)
+    source = stage.warm_start_source()
+    warm = str(files.inside(run_dir, "checkpoints", source, "final.pt")) if source else None
+    shown = Live(stage, s.trials, live=cfg.log.console)
+    shown.note(f"search {stage.name}: {s.trials} trials, {s.parallel} at a time ({s.executor}), "
+               f"{s.sampler} over " + "; ".join(d.describe() for d in dims))
+    executor = executors.make(s) if len(done) < s.trials else None
+    pending: dict = {}
+    try:
+        while len(done) + len(pending) < s.trials or pending:
+            while len(pending) < s.parallel and len(done) + len(pending) < s.trials:
+                trial = study.ask()
+                params = {d.key: d.suggest(trial) for d in dims}
+                spec = _spec(ctx, stage, s, trial, params, lr, warm, folder, executor.threads, name)
+                pending[executor.submit(spec)] = trial
+            for handle, result in executor.wait(list(pending)):
+                trial = pending.pop(handle)
+                studies.tell(study, trial, result)
+                done[result["number"]] = result
+                stage.trials = sorted(done.values(), key=lambda t: t["number"])
+                ctx.record.write(ctx.ladder)  # a kill from here on does not run this trial again
+                shown.update(stage.trials, result)
+    finally:
+        if executor is not None:
+            executor.close()
+        shown.close(stage.trials)
+    outcome = _finish(ctx, stage, folder)
+    shown.note(outcome.reason)
+    return outcome
+
+
+def _spec(ctx, stage, s, trial, params, lr, warm, folder, threads, name) -> TrialSpec:
+    cfg = space.apply(ctx.cfg, params)
+    return TrialSpec(
+        number=trial.number, params=params, cfg=cfg,
+        stage=dataclasses.replace(stage, diagnoses=[], trials=None, cause=None),
+        lr=params.get("optim.lr", lr),
+        batch_size=params.get("optim.batch_size", stage.batch_size or cfg.optim.batch_size),
+        seed=zlib.crc32(f"{ctx.cfg.seed}:{stage.name}:trial{trial.number}".encode()) % 2**31, warm_start=warm,
+        out_dir=str(folder / f"trial_{trial.number:03d}"),
+        tb_dir=str(files.inside(ctx.run_dir, "tb", stage.name, f"trial_{trial.number:03d}")),
+        journal=str(folder / "study.journal") if s.prune else "", study_name=name, trial_id=trial._trial_id,
+        threads=threads, device=_device(ctx.cfg.device))
+
+
+def _device(name: str) -> str:
+    from ..engine import device
+    return device(name)
+
+
+def _finish(ctx, stage: Stage, folder: Path) -> Outcome:
+    """The winner becomes the stage's result; its settings carry forward to later stages."""
+    trials = stage.trials
+    winner = _winner(stage, trials)
+    converged = [t for t in trials if t["status"] == "converged"]
+    if winner is None:
+        stage.status = FAILED
+        return Outcome(False, 0, None, f"search: none of {len(trials)} trials trained")
+    weights = folder / f"trial_{winner['number']:03d}" / "final.pt"
+    if weights.exists():
+        checkpoint.save(checkpoint.load(weights), files.inside(ctx.run_dir, "checkpoints", stage.name, "final.pt"))
+    stage.iterations, stage.best = winner["iterations"], winner["best"]
+    settings_text = ", ".join(f"{k}={_num(v)}" for k, v in winner["params"].items())
+    if converged:
+        stage.status = CONVERGED
+        _carry(ctx, stage, winner)
+        reason = (f"search: trial {winner['number']} ({settings_text}) converged in {winner['iterations']} "
+                  f"iterations, the fewest of the {len(converged)} of {len(trials)} trials that converged; "
+                  "its settings carry forward")
+    else:
+        stage.status = FAILED
+        reason = (f"search: none of {len(trials)} trials converged; the best, trial {winner['number']} "
+                  f"({settings_text}), reached {stage.goal.metric} {_num(winner['best'])}")
+    ctx.record.write(ctx.ladder)
+    return Outcome(stage.status == CONVERGED, stage.iterations, stage.best, reason)
+
+
+def _winner(stage: Stage, trials: list) -> Optional[dict]:
+    """Converged in the fewest iterations (ties: the better goal value), else the best goal value."""
+    sign = -1 if stage.goal.mode == "max" else 1
+    converged = [t for t in trials if t["status"] == "converged"]
+    if converged:
+        return min(converged, key=lambda t: (t["iterations"], sign * t["best"]))
+    scored = [t for t in trials if t["best"] is not None and t["best"] == t["best"]]
+    return min(scored, key=lambda t: sign * t["best"]) if scored else None
+
+
+def _carry(ctx, stage: Stage, winner: dict) -> None:
+    """The winner's LR becomes the stage's (later stages inherit it, as a probed LR); its other settings
+    apply to every later stage (a task.* setting rebuilds the task: warm starts need its architecture)."""
+    from ..loading import instantiate_task
+    stage.lr_used = winner["lr"]
+    others = {k: v for k, v in winner["params"].items() if k != "optim.lr"}
+    if others:
+        ctx.cfg = space.apply(ctx.cfg, others)
+    if any(k.startswith("task.") for k in others):
+        ctx.task = instantiate_task(ctx.cfg.task, ctx.cfg.task_file)
+
+
+def probe_threshold(ladder, stage: Stage) -> Optional[float]:
+    """The NaN threshold the LR probe found: on this stage, else its nearest ancestor, else any stage."""
+    chain, seen = [], stage
+    while seen is not None:
+        chain.append(seen)
+        seen = ladder[seen.after[0]] if seen.after else None
+    for s in chain + ladder.order():
+        for d in reversed(s.diagnoses):
+            if d["code"] in ("lr_probe", "lr_too_high") and (d.get("evidence") or {}).get("threshold"):
+                return float(d["evidence"]["threshold"])
+    return None
+
+
+class Live:
+    """The console's view of a search: a live table on a terminal, one line per trial otherwise."""
+
+    def __init__(self, stage: Stage, total: int, live: bool):
+        from rich.console import Console
+        self.stage, self.total, self.enabled = stage, total, live
+        self.console = Console(highlight=False, soft_wrap=not sys.stdout.isatty(),
+                               width=None if sys.stdout.isatty() else 140)
+        self.live = None
+        if live and sys.stdout.isatty():
+            from rich.live import Live as RichLive
+            self.live = RichLive(table.console_table(stage, list(stage.trials or []), total), console=self.console)
+            self.live.start()
+
+    def note(self, text: str) -> None:
+        if self.enabled:
+            self.console.print(text, markup=False)
+
+    def update(self, trials: list, result: dict) -> None:
+        if self.live is not None:
+            self.live.update(table.console_table(self.stage, trials, self.total))
+        elif self.enabled:
+            params = ", ".join(f"{k}={_num(v)}" for k, v in result["params"].items())
+            self.console.print(f"trial {result['number']} ({params}): {result['status']} after "
+                               f"{result['iterations']} iterations, best {_num(result['best'])} "
+                               f"[{result['seconds']:.1f}s]{' ' + result['error'] if result.get('error') else ''}",
+                               markup=False)
+
+    def close(self, trials: list) -> None:
+        if self.live is not None:
+            self.live.stop()
+        elif self.enabled and trials:
+            self.console.print(table.console_table(self.stage, trials, self.total))
+
+
+def _num(v) -> str:
+    if v is None:
+        return "–"
+    return f"{v:.4g}" if isinstance(v, float) else str(v)

@@ -1,0 +1,94 @@
+"""Where trials run: `local` worker processes, or `ray` tasks on a Ray cluster.
+
+Both offer submit(spec) -> handle, wait(handles) -> [(handle, result)] (at least one finished trial)
+and close(). The driver keeps at most `search.parallel` trials in flight on either.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing
+import os
+import sys
+from pathlib import Path
+
+from .trial import run_trial
+
+
+def cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+class LocalExecutor:
+    """Trials in `parallel` worker processes (spawned: a forked torch can deadlock), each with
+    cores // parallel torch threads, and never more than this process has (OMP_NUM_THREADS=1 stays 1):
+    on a busy 2-core machine, 2 threads per trial were measured 20x slower than 1 (benchmarks/search.py)."""
+
+    def __init__(self, parallel: int):
+        import torch
+        self.threads = max(1, min(cores() // parallel, torch.get_num_threads()))
+        self.pool = cf.ProcessPoolExecutor(parallel, mp_context=multiprocessing.get_context("spawn"),
+                                           initializer=_die_with_parent)
+
+    def submit(self, spec):
+        return self.pool.submit(run_trial, spec)
+
+    def wait(self, handles: list) -> list:
+        done, _ = cf.wait(handles, return_when=cf.FIRST_COMPLETED)
+        return [(h, h.result()) for h in handles if h in done]
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _die_with_parent() -> None:
+    """A worker ends with the run that started it (a SIGKILLed run must not leave trials training)."""
+    try:
+        import ctypes
+        import signal
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:  # noqa: BLE001 - not Linux: workers end when they next read their queue
+        pass
+
+
+class RayExecutor:
+    """Each trial a Ray task asking for `search.resources` (cpus, gpus; fractional GPUs share one) on the
+    cluster at `search.ray_address`, or on a local Ray instance started here (and stopped at the end).
+    Trials read the warm start from, and write their outputs to, the run directory: on a multi-node
+    cluster it must be on a filesystem every node mounts at the same path."""
+
+    def __init__(self, address, cpus: float, gpus: float):
+        import ray
+        self.ray = ray
+        self.started = not ray.is_initialized()
+        if self.started:
+            if address:
+                ray.init(address=address, log_to_driver=False, logging_level="ERROR")
+            else:
+                # the local instance's workers import this very code (not another installed copy)
+                root = str(Path(__file__).resolve().parents[2])
+                paths = [root] + [p for p in sys.path if p and Path(p).is_dir()]
+                os.environ["PYTHONPATH"] = os.pathsep.join(dict.fromkeys(paths))
+                ray.init(include_dashboard=False, log_to_driver=False, logging_level="ERROR",
+                         configure_logging=False)
+        self.threads = max(1, int(cpus))
+        self.task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(run_trial)
+
+    def submit(self, spec):
+        return self.task.remote(spec)
+
+    def wait(self, handles: list) -> list:
+        ready, _ = self.ray.wait(handles, num_returns=1)
+        return [(h, self.ray.get(h)) for h in ready]
+
+    def close(self) -> None:
+        if self.started:
+            self.ray.shutdown()
+
+
+def make(search) -> "LocalExecutor | RayExecutor":
+    if search.executor == "ray":
+        return RayExecutor(search.ray_address, search.resources.cpus, search.resources.gpus)
+    return LocalExecutor(search.parallel)

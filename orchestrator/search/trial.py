@@ -1,0 +1,126 @@
+"""One trial: the searched stage trained from its warm start with the trial's settings.
+
+Runs in a worker (a local process or a Ray task), so everything it needs travels in a TrialSpec and
+everything it leaves goes under the run directory: its weights in search/<stage>/trial_<n>/final.pt and
+its TensorBoard run in tb/<stage>/trial_<n> (with the trial's hparams, for the HParams dashboard).
+It re-uses the stage's own training: the same budget, goal, plateau rule and diagnostics.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+import torch
+
+
+
+@dataclass
+class TrialSpec:
+    number: int
+    params: dict            # the trial's settings, e.g. {"optim.lr": 0.01, "optim.init_scale": 1.3}
+    cfg: object             # RunConfig with the params applied
+    stage: object           # a copy of the searched Stage (name, goal, knobs, budget)
+    lr: float
+    batch_size: int
+    seed: int
+    warm_start: Optional[str]  # the predecessor's final.pt, or None for fresh weights
+    out_dir: str            # search/<stage>/trial_<n>
+    tb_dir: str             # tb/<stage>/trial_<n>
+    journal: str            # the study's journal (the pruner reads and writes it)
+    study_name: str
+    trial_id: int
+    threads: int = 1        # torch threads: cores // parallel (oversubscribed threads cost up to 6x)
+    device: str = "cpu"
+
+
+class Pruned(Exception):
+    """Raised from the pruning monitor's on_eval: the trial is clearly behind the others."""
+
+
+def run_trial(spec: TrialSpec) -> dict:
+    """Train the trial; the result the driver records. Never raises: an error is a failed trial."""
+    start = time.monotonic()
+    torch.set_num_threads(max(1, spec.threads))
+    result = {"number": spec.number, "params": spec.params, "status": "failed", "iterations": 0, "best": None,
+              "lr": spec.lr, "diagnoses": [], "reason": "", "seconds": 0.0}
+    board = None
+    try:
+        from .board import TrialBoard
+        board = TrialBoard(Path(spec.tb_dir))
+        result.update(_train(spec, board))
+    except Exception as e:  # noqa: BLE001 - a trial that crashes is one failed trial, not a failed run
+        first = (str(e).strip().splitlines() or [""])[0]
+        result.update(status="failed", error=f"{type(e).__name__}: {first}", reason=f"error: {first}",
+                      traceback=traceback.format_exc()[-2000:])
+    result["seconds"] = round(time.monotonic() - start, 2)
+    if board is not None:
+        board.finish(spec.params, result, spec.stage.goal.metric)
+    return result
+
+
+def _train(spec: TrialSpec, board) -> dict:
+    from .. import checkpoint, diagnostics
+    from ..loading import instantiate_task
+    from ..sinks import Sinks
+    from ..trainer import StageRun, TrainSettings, train
+
+    cfg, stage = spec.cfg, dataclasses.replace(spec.stage, diagnoses=[], trials=None, status="running")
+    task = instantiate_task(cfg.task, cfg.task_file)
+    torch.manual_seed(spec.seed)
+    problem = task.build(stage.knobs, spec.seed)
+    if cfg.optim.init_scale != 1.0:  # as the engine's problem_builder does
+        with torch.no_grad():
+            for p in problem.model.parameters():
+                p.mul_(cfg.optim.init_scale)
+    initial = {k: v.detach().clone() for k, v in problem.model.state_dict().items()}
+    if spec.warm_start:
+        checkpoint.warm_start(problem.model, checkpoint.load(Path(spec.warm_start))["model"])
+    settings = TrainSettings(
+        budget=stage.budget, lr=spec.lr, batch_size=spec.batch_size, optim=cfg.optim, seed=spec.seed,
+        eval_every=cfg.ladder.eval_every, patience=cfg.ladder.patience, min_delta=cfg.ladder.min_delta,
+        log_every=cfg.log.every, histograms_every=0, checkpoint_secs=math.inf,  # a killed trial starts again
+        device=spec.device)
+    monitors = diagnostics.monitors_for(cfg, stage, problem)
+    if spec.journal:
+        monitors.append(PruneCheck(spec))
+    run = StageRun(stage=stage, problem=problem, settings=settings, sinks=Sinks([board]),
+                   ckpt_dir=Path(spec.out_dir), monitors=monitors, initial_state=initial)
+    try:
+        outcome = train(run)
+    except Pruned as p:
+        return {"status": "pruned", "iterations": run.iteration, "best": run.best, "reason": str(p),
+                "lr": run.base_lr, "diagnoses": _codes(stage)}
+    return {"status": "converged" if outcome.converged else "failed", "iterations": outcome.iterations,
+            "best": outcome.best, "reason": outcome.reason, "lr": run.base_lr, "diagnoses": _codes(stage)}
+
+
+def _codes(stage) -> list:
+    return sorted({d["code"] for d in stage.diagnoses})
+
+
+class PruneCheck:
+    """A monitor: reports the goal metric at each evaluation to the study; raises Pruned when the pruner
+    (successive halving over evaluations) finds the trial clearly behind the others at the same point."""
+
+    def __init__(self, spec: TrialSpec):
+        import optuna
+
+        from .study import pruner, storage
+        study = optuna.load_study(study_name=spec.study_name, storage=storage(Path(spec.journal)),
+                                  pruner=pruner(True), sampler=optuna.samplers.RandomSampler())  # samples nothing
+        self.trial = optuna.trial.Trial(study, spec.trial_id)
+        self.evaluations = 0
+
+    def on_eval(self, run, metrics: dict) -> None:
+        self.evaluations += 1
+        value = float(metrics[run.stage.goal.metric])
+        if math.isfinite(value) and not run.stage.goal.met(value):
+            self.trial.report(value, self.evaluations)
+            if self.trial.should_prune():
+                raise Pruned(f"pruned at evaluation {self.evaluations} (iteration {run.iteration}): "
+                             f"{run.stage.goal.metric} {value:.4g} is behind the other trials there")

@@ -1,0 +1,69 @@
+"""Through the CLI: a stage whose configured LR is far too low is rescued by a search, and that search,
+killed mid-way, continues without running its finished trials again. (One run, killed, then resumed:
+CLI runs are the suite's slowest tests.)"""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from conftest import ROOT, TESTS, cli, events, ladder_json
+
+# the first stage cannot memorise 10 digits in 200 iterations at LR 1e-5 (it needs ~1100): it is searched.
+# (The failure checks, which would only say "the LR is too low" at some cost, are off.)
+TOO_LOW = ("+task=digits", "optim.lr=1e-5", "ladder.budget=200", "diagnostics.failure.enabled=false",
+           "search.trials=4", "search.prune=false")
+
+
+def kill_after_first_trial(run_dir) -> list:
+    """Start the run, SIGKILL it (and its trial workers) once a trial has finished; the trials then on record."""
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TESTS), str(ROOT)])}
+    proc = subprocess.Popen([sys.executable, "-m", "orchestrator", *TOO_LOW, f"hydra.run.dir={run_dir}"], cwd=ROOT,
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    trials, deadline = [], time.monotonic() + 120
+    while not trials and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+        try:
+            trials = ladder_json(run_dir)["stages"][0].get("trials") or []
+        except (OSError, ValueError, KeyError, IndexError):
+            pass  # not written yet
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    return trials
+
+
+def test_a_search_rescues_a_stage_whose_lr_is_far_too_low_even_when_killed_midway(run_dir):
+    before = kill_after_first_trial(run_dir)
+    assert 1 <= len(before) < 4, "the search was not killed mid-way"
+    r = cli(*TOO_LOW, run_dir=run_dir)
+    assert r.returncode == 0, r.stderr[-2000:]
+    doc = ladder_json(run_dir)
+    assert doc["status"] == "converged"
+    kinds = [(d["stage"], d["kind"]) for d in doc["decisions"]]
+    assert kinds[:2] == [("overfit_10", "search"), ("overfit_10", "advance")]  # one search, continued
+    assert "trial" in doc["decisions"][1]["reason"] and "converged" in doc["decisions"][1]["reason"]
+    first = doc["stages"][0]
+    trials = first["trials"]
+    # 4 finished trials in all; those finished before the kill were not run again; no setting tried twice
+    assert len(trials) == 4
+    kept = {t["number"]: t["params"] for t in trials}
+    assert all(kept.get(t["number"]) == t["params"] for t in before)
+    assert len({tuple(sorted(p.items())) for p in kept.values()}) == 4
+    assert all(set(t) >= {"params", "status", "iterations", "best", "diagnoses"} for t in trials)
+    assert any(t["status"] == "converged" for t in trials)
+    # the default space: LR within 10x below the probe's NaN threshold, jointly with the init scale
+    threshold = next(d["evidence"]["threshold"] for d in first["diagnoses"] if d["code"] == "lr_probe")
+    for t in trials:
+        assert threshold / 10 * 0.999 <= t["params"]["optim.lr"] <= threshold * 1.001
+        assert 0.5 <= t["params"]["optim.init_scale"] <= 2.0
+    # the winner's LR carries forward: far above the configured 1e-5
+    assert first["lr"] > 1e-3 and all(s["lr"] == first["lr"] for s in doc["stages"][1:])
+    # one TensorBoard run per finished trial, with its hparams for the HParams dashboard; none left over
+    assert sorted(p.name for p in (run_dir / "tb" / "overfit_10").glob("trial_*")) == \
+        [f"trial_{n:03d}" for n in sorted(kept)]
+    for n in kept:
+        acc = events(run_dir / "tb" / "overfit_10" / f"trial_{n:03d}")
+        assert "train/acc" in acc.Tags()["scalars"]
+        assert any(tag.startswith("_hparams_/") for tag in acc.summary_metadata)
+    assert "## Search trials (overfit_10)" in (run_dir / "report.md").read_text()
+    assert "search overfit_10" in r.stdout

@@ -1,0 +1,89 @@
+"""The policy's choice between insert, search and stop (plain objects, no training)."""
+from orchestrator.config import SearchConfig
+from orchestrator.knobs import Knob
+from orchestrator.ladder import CONVERGED, FAILED, Goal, Ladder, Stage
+from orchestrator.policy import ADVANCE, INSERT, SEARCH, STOP, Outcome, decide
+
+GOAL = Goal("val/acc", 0.9)
+SUBSET = {"subset": Knob("subset", 10, 1000, "log")}
+FAILED_OUTCOME = Outcome(False, 400, 0.5, "budget spent")
+
+
+def chain(*specs) -> Ladder:
+    stages, prev = [], None
+    for name, subset, status in specs:
+        stages.append(Stage(name, GOAL, {"subset": subset}, after=[prev] if prev else [], status=status, iterations=40))
+        prev = name
+    return Ladder(stages)
+
+
+def test_a_stage_that_can_still_get_an_intermediate_stage_gets_one():
+    ladder = chain(("a", 10, CONVERGED), ("b", 1000, FAILED))
+    assert decide(ladder, ladder["b"], FAILED_OUTCOME, SUBSET, 3, SearchConfig()).kind == INSERT
+
+
+def test_a_stage_past_the_insertion_limit_is_searched_instead_of_stalling():
+    ladder = chain(("a", 10, CONVERGED), ("b", 1000, FAILED))
+    d = decide(ladder, ladder["b"], FAILED_OUTCOME, SUBSET, 0, SearchConfig(trials=5))
+    assert d.kind == SEARCH and "max_insertions=0" in d.reason and "5 trials" in d.reason
+    # without a search (none configured, or search.trials=0) the ladder stops as before
+    assert decide(ladder, ladder["b"], FAILED_OUTCOME, SUBSET, 0).kind == STOP
+    assert decide(ladder, ladder["b"], FAILED_OUTCOME, SUBSET, 0, SearchConfig(trials=0)).kind == STOP
+
+
+def test_no_setting_between_and_first_stages_are_searched():
+    ladder = chain(("a", 10, CONVERGED), ("b", 11, FAILED))
+    d = decide(ladder, ladder["b"], FAILED_OUTCOME, SUBSET, 3, SearchConfig())
+    assert d.kind == SEARCH and "no setting of the knobs lies between" in d.reason
+    first = chain(("a", 10, FAILED))
+    assert decide(first, first["a"], FAILED_OUTCOME, SUBSET, 3, SearchConfig()).kind == SEARCH
+
+
+def test_inserted_stages_that_did_worse_than_the_stage_they_help_lead_to_a_search():
+    # fewer examples made the validation goal harder: b.half1 (0.6) did worse than b (0.8)
+    ladder = chain(("a", 10, CONVERGED), ("b", 1000, FAILED))
+    ladder.insert_between("a", "b", "b.half1", {"subset": 100})
+    ladder["b"].best = 0.8
+    worse = Outcome(False, 400, 0.6, "budget spent")
+    d = decide(ladder, ladder["b.half1"], worse, SUBSET, 3, SearchConfig())
+    assert d.kind == SEARCH and "did worse" in d.reason and "b.half1" == d.stage
+    # without a search the old rule stands: insert again
+    assert decide(ladder, ladder["b.half1"], worse, SUBSET, 3).kind == INSERT
+    # an inserted stage that did better is helped by another insertion, not searched
+    better = Outcome(False, 400, 0.85, "budget spent")
+    assert decide(ladder, ladder["b.half1"], better, SUBSET, 3, SearchConfig()).kind == INSERT
+
+
+def test_a_bug_is_never_tuned_away():
+    ladder = chain(("a", 10, CONVERGED), ("b", 11, FAILED))
+    ladder["b"].cause = {"code": "params_not_updating", "severity": "error", "root": True}
+    d = decide(ladder, ladder["b"], FAILED_OUTCOME, SUBSET, 0, SearchConfig())
+    assert d.kind == STOP and "params_not_updating" in d.reason
+    ladder["b"].search = {}  # even when the stage asks for a search
+    assert decide(ladder, ladder["b"], FAILED_OUTCOME, SUBSET, 0, SearchConfig()).kind == STOP
+    # a NaN the ranking calls a symptom is still no tuning problem: the LR probe keeps the LR below the
+    # NaN threshold, so a trial that stops before the NaN would only hide it
+    ladder["b"].search = None
+    ladder["b"].cause = {"code": "nonfinite", "severity": "error", "root": False}
+    d = decide(ladder, ladder["b"], FAILED_OUTCOME, SUBSET, 0, SearchConfig())
+    assert d.kind == STOP and "not searched" in d.reason and "nonfinite" in d.reason
+    # an error that a far too low LR also produces (one example not fitted) does not stop the search
+    ladder["b"].cause = {"code": "overfit_batch_size_1", "severity": "error", "root": False}
+    assert decide(ladder, ladder["b"], FAILED_OUTCOME, SUBSET, 0, SearchConfig()).kind == SEARCH
+
+
+def test_a_stage_can_ask_for_a_search_outright_and_is_judged_on_it_once_searched():
+    ladder = chain(("a", 10, CONVERGED), ("b", 1000, CONVERGED))
+    met = Outcome(True, 40, 0.95, "goal met")
+    assert decide(ladder, ladder["b"], met, SUBSET, 3, SearchConfig()).kind == ADVANCE
+    assert decide(ladder, ladder["b"], met, SUBSET, 3, SearchConfig(stage="b")).kind == SEARCH
+    ladder["b"].search = {"trials": 4}
+    d = decide(ladder, ladder["b"], met, SUBSET, 3, SearchConfig())
+    assert d.kind == SEARCH and "4 trials" in d.reason
+    ladder["b"].search = {"trials": 0}  # the stage's own setting wins
+    assert decide(ladder, ladder["b"], met, SUBSET, 3, SearchConfig(stage="b")).kind == ADVANCE
+    # searched: the search's outcome decides, with no second search
+    ladder["b"].search, ladder["b"].trials = {}, [{"number": 0}]
+    assert decide(ladder, ladder["b"], met, SUBSET, 3, SearchConfig()).kind == ADVANCE
+    d = decide(ladder, ladder["b"], FAILED_OUTCOME, SUBSET, 3, SearchConfig())
+    assert d.kind == STOP and "no trial" in d.reason
