@@ -12,6 +12,11 @@ ADVANCE, INSERT, SEARCH, STOP = "advance", "insert", "search", "stop"
 # it a symptom: the LR probe keeps the LR below the NaN threshold, so a NaN left is a bug, and a trial that
 # happens to stop before it only hides it
 NOT_TUNED_AWAY = ("nonfinite", "unstable_softmax", "division_by_zero", "log_of_zero")
+# the only warnings (or errors) a stage is searched for unasked: what the LR, the init scale or clipping
+# fix. Any other named cause (frozen weights, labels, leakage, a saturating init, ...) is a fault to fix
+# first, and searching around it would cost 16 trials of the stage's budget before saying so.
+TUNABLE = ("lr_too_low", "lr_too_high", "exploding_gradients", "vanishing_gradients", "overfit_batch_size_1",
+           "lr_probe")
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,11 @@ def decide(ladder: Ladder, stage: Stage, outcome: Outcome, knobs: Mapping[str, K
     if trials > 0 and bug:
         return Decision(STOP, stage.name, f"{outcome.reason}; {why_not}; not searched: the diagnostics found "
                         f"{cause['code']} (error), which a search would only hide")
+    fault = cause.get("severity") in ("warning", "error") and cause.get("code") not in TUNABLE
+    if trials > 0 and fault:
+        return Decision(STOP, stage.name, f"{outcome.reason}; {why_not}; not searched: the diagnostics name "
+                        f"{cause['code']} ({cause['severity']}), a fault to fix rather than tune around "
+                        f"(search.stage={stage.name} searches it anyway)")
     if trials > 0:
         return _search(stage, outcome, trials, why_not)
     if why_not.startswith("the stages inserted"):  # without a search, inserting is still the only move

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import time
 
-from conftest import ROOT, TESTS, cli, events, ladder_json
+from conftest import ROOT, TESTS, cli, events, ladder_json, stage_run
 
 # the first stage cannot memorise 10 digits in 200 iterations at LR 1e-5 (it needs ~1100): it is searched.
 # (The failure checks, which would only say "the LR is too low" at some cost, are off.)
@@ -59,10 +59,10 @@ def test_a_search_rescues_a_stage_whose_lr_is_far_too_low_even_when_killed_midwa
     # the winner's LR carries forward: far above the configured 1e-5
     assert first["lr"] > 1e-3 and all(s["lr"] == first["lr"] for s in doc["stages"][1:])
     # one TensorBoard run per finished trial, with its hparams for the HParams dashboard; none left over
-    assert sorted(p.name for p in (run_dir / "tb" / "overfit_10").glob("trial_*")) == \
+    assert sorted(p.name for p in stage_run(run_dir, "overfit_10").glob("trial_*")) == \
         [f"trial_{n:03d}" for n in sorted(kept)]
     for n in kept:
-        acc = events(run_dir / "tb" / "overfit_10" / f"trial_{n:03d}")
+        acc = events(stage_run(run_dir, "overfit_10") / f"trial_{n:03d}")
         assert "train/acc" in acc.Tags()["scalars"]
         assert any(tag.startswith("_hparams_/") for tag in acc.summary_metadata)
     assert "## Search trials (overfit_10)" in (run_dir / "report.md").read_text()

@@ -87,3 +87,16 @@ def test_a_stage_can_ask_for_a_search_outright_and_is_judged_on_it_once_searched
     assert decide(ladder, ladder["b"], met, SUBSET, 3, SearchConfig()).kind == ADVANCE
     d = decide(ladder, ladder["b"], FAILED_OUTCOME, SUBSET, 3, SearchConfig())
     assert d.kind == STOP and "no trial" in d.reason
+
+
+def test_a_named_fault_stops_unasked_while_a_learning_rate_cause_is_searched():
+    ladder = chain(("a", 10, CONVERGED), ("b", 11, FAILED))
+    ladder["b"].cause = {"code": "saturated_units", "severity": "warning", "root": False}
+    d = decide(ladder, ladder["b"], FAILED_OUTCOME, SUBSET, 0, SearchConfig())
+    assert d.kind == STOP and "saturated_units" in d.reason and "search.stage=b" in d.reason
+    for code in ("lr_too_low", "lr_too_high", "exploding_gradients"):
+        ladder["b"].cause = {"code": code, "severity": "warning", "root": False}
+        assert decide(ladder, ladder["b"], FAILED_OUTCOME, SUBSET, 0, SearchConfig()).kind == SEARCH, code
+    ladder["b"].cause = {"code": "saturated_units", "severity": "warning", "root": False}
+    asked = SearchConfig(stage="b")  # asked for: searched whatever the warning
+    assert decide(ladder, ladder["b"], FAILED_OUTCOME, SUBSET, 0, asked).kind == SEARCH

@@ -1,7 +1,7 @@
 """The same rescue with the Ray executor: trials are Ray tasks on a local Ray instance, two at a time."""
 import pytest
 
-from conftest import cli, ladder_json
+from conftest import cli, ladder_json, stage_run
 
 pytest.importorskip("ray")
 
@@ -17,4 +17,4 @@ def test_a_search_on_ray_rescues_a_stage_whose_lr_is_far_too_low(run_dir):
     assert any(t["status"] == "converged" for t in trials) and not any(t.get("error") for t in trials)
     assert "(ray)" in r.stdout
     # the trials wrote into the run directory (a shared filesystem on a real cluster)
-    assert all((run_dir / "tb" / "overfit_10" / f"trial_{n:03d}").is_dir() for n in (0, 1))
+    assert all((stage_run(run_dir, "overfit_10") / f"trial_{n:03d}").is_dir() for n in (0, 1))

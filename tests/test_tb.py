@@ -13,7 +13,8 @@ HPARAM_METRICS = {"hparam/goal_value", "hparam/goal_met", "hparam/iterations", "
 def run(tmp_path_factory):
     """The toy ladder with a growth rule too tight for `middle`: three stages get inserted, then it stalls."""
     run_dir = tmp_path_factory.mktemp("tb") / "run"
-    r = toy("knobs.level.hard=300", "ladder.growth=0.5", "log.console=false", run_dir=run_dir)
+    r = toy("knobs.level.hard=300", "ladder.growth=0.5", "log.console=false", "search.trials=0",
+            run_dir=run_dir)  # insertions only: a search would add decisions of its own
     assert r.returncode == 3, r.stderr[-2000:]
     doc = ladder_json(run_dir)
     runs = sorted(p for p in (run_dir / "tb").iterdir() if p.name != "ladder")

@@ -8,7 +8,7 @@ from torch.utils.tensorboard.summary import hparams
 
 
 class TrialBoard:
-    """A sink (see orchestrator/sinks.py) for one trial, writing tb/<stage>/trial_<n>."""
+    """A sink (see orchestrator/sinks.py) for one trial, writing tb/<NN>_<stage>/trial_<n>."""
 
     def __init__(self, path: Path):
         for old in path.glob("events.out.tfevents.*") if path.exists() else []:

@@ -97,7 +97,7 @@ def _search(ctx, stage: Stage) -> Outcome:
     name = f"{stage.name}@{stage.attempts}"
     study = studies.open_study(folder / "study.journal", name, s.sampler, cfg.seed, stage.goal.mode, s.prune)
     for number in studies.requeue_interrupted(study):  # what a kill left half-written goes; the trial runs again
-        for leftover in (folder / f"trial_{number:03d}", ctx.run_dir / "tb" / stage.name / f"trial_{number:03d}"):
+        for leftover in (folder / f"trial_{number:03d}", _tb_dir(ctx, stage, number)):
             shutil.rmtree(leftover, ignore_errors=True)
     done = {t.number: t.user_attrs[studies.RESULT] for t in studies.finished(study)}
     stage.trials = sorted(done.values(), key=lambda t: t["number"])
@@ -141,9 +141,17 @@ def _spec(ctx, stage, s, trial, params, lr, warm, folder, threads, name) -> Tria
         batch_size=params.get("optim.batch_size", stage.batch_size or cfg.optim.batch_size),
         seed=zlib.crc32(f"{ctx.cfg.seed}:{stage.name}:trial{trial.number}".encode()) % 2**31, warm_start=warm,
         out_dir=str(folder / f"trial_{trial.number:03d}"),
-        tb_dir=str(files.inside(ctx.run_dir, "tb", stage.name, f"trial_{trial.number:03d}")),
+        tb_dir=str(_tb_dir(ctx, stage, trial.number)),
         journal=str(folder / "study.journal") if s.prune else "", study_name=name, trial_id=trial._trial_id,
         threads=threads, device=_device(ctx.cfg.device))
+
+
+def _tb_dir(ctx, stage: Stage, number: int) -> Path:
+    """tb/<NN>_<stage>/trial_<n>: under the run of the attempt whose failure started the search (NN: its
+    place in the run, as the TensorBoard sink names runs), so the trials list right after it."""
+    searches = [i for i, d in enumerate(ctx.record.decisions) if d["stage"] == stage.name and d["kind"] == "search"]
+    place = (searches[-1] if searches else len(ctx.record.decisions)) + 1
+    return files.inside(ctx.run_dir, "tb", f"{place:02d}_{stage.name}", f"trial_{number:03d}")
 
 
 def _device(name: str) -> str:

@@ -2,7 +2,7 @@
 
 Runs in a worker (a local process or a Ray task), so everything it needs travels in a TrialSpec and
 everything it leaves goes under the run directory: its weights in search/<stage>/trial_<n>/final.pt and
-its TensorBoard run in tb/<stage>/trial_<n> (with the trial's hparams, for the HParams dashboard).
+its TensorBoard run in tb/<NN>_<stage>/trial_<n> (with the trial's hparams, for the HParams dashboard).
 It re-uses the stage's own training: the same budget, goal, plateau rule and diagnostics.
 """
 from __future__ import annotations
@@ -30,7 +30,7 @@ class TrialSpec:
     seed: int
     warm_start: Optional[str]  # the predecessor's final.pt, or None for fresh weights
     out_dir: str            # search/<stage>/trial_<n>
-    tb_dir: str             # tb/<stage>/trial_<n>
+    tb_dir: str             # tb/<NN>_<stage>/trial_<n>
     journal: str            # the study's journal (the pruner reads and writes it)
     study_name: str
     trial_id: int
