@@ -10,6 +10,7 @@ from torch.utils.tensorboard.summary import hparams
 
 from . import files
 from .tables import decisions_markdown, diagnoses_markdown, stages_markdown
+from .task import Picture
 
 HIST_BINS = 64  # 4x cheaper than torch's default ("tensorflow", ~1500 edges) and plenty to read a shape
 
@@ -63,6 +64,16 @@ def open_run(path: Path, keep_through: int, keep_probe: bool = False) -> Summary
     return writer
 
 
+def panel(writer: SummaryWriter, tag: str, value, step: int) -> None:
+    """Markdown as a text panel; a Picture as an image, its boxes drawn and labelled by TensorBoard."""
+    if not isinstance(value, Picture):
+        writer.add_text(tag, str(value), step)
+    elif value.boxes is not None and len(value.boxes):
+        writer.add_image_with_boxes(tag, value.pixels, value.boxes, step, labels=value.labels)
+    else:
+        writer.add_image(tag, value.pixels, step)
+
+
 class TensorBoardSink:
     def __init__(self, root: Path, resume_step: int = 0):
         self.root = root
@@ -89,8 +100,8 @@ class TensorBoardSink:
 
     def evaluated(self, stage, iteration: int, metrics: dict, samples) -> None:
         self.scalars(stage, iteration, metrics)
-        for tag, text in (samples or {}).items():
-            self.writers[stage.name].add_text(tag, text, iteration)
+        for tag, value in (samples or {}).items():
+            panel(self.writers[stage.name], tag, value, iteration)
 
     def histograms(self, stage, iteration: int, model) -> None:
         for name, p in model.named_parameters():
@@ -142,6 +153,11 @@ class TensorBoardSink:
         self.ladder.add_text("stages", stages_markdown(ladder), step)
         self.ladder.add_text("decisions", decisions_markdown(decisions), step)
         self.ladder.add_text("diagnoses", diagnoses_markdown(ladder), step)
+        self.ladder.flush()
+
+    def finished(self, ladder, status: str, run_dir, extra: dict, decisions: list) -> None:
+        for title, value in extra.items():  # the task's closing sections (Problem.report_sections)
+            panel(self.ladder, f"final/{title}", value, len(decisions))
         self.ladder.flush()
 
     def close(self) -> None:
