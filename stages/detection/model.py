@@ -28,15 +28,23 @@ class Detector(nn.Module):
         w = width
         self.backbone = nn.Sequential(conv(channels, w // 2), conv(w // 2, w, 2), conv(w, w),
                                       conv(w, 2 * w, 2), conv(2 * w, 2 * w, 2), conv(2 * w, 2 * w))
-        self.count_head = nn.Sequential(nn.Linear(4 * w, 2 * w), nn.ReLU(), nn.Linear(2 * w, max_objects + 1))
+        # linear on pooled features: the mean of per-object features is linear in their number, and a
+        # softmax over lines in one number picks out each interval of it
+        self.count_head = nn.Linear(4 * w, max_objects + 1)
         self.detect_head = nn.Sequential(conv(2 * w, 2 * w), nn.Conv2d(2 * w, 5 + classes, 1))
         self.classes = classes
 
-    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, x: torch.Tensor, heads: tuple[str, ...] = ("count", "grid")) -> dict[str, torch.Tensor]:
+        """The outputs of the heads asked for: a stage runs only the heads its loss uses, so the others are
+        neither computed nor mistaken for parameters that should have received a gradient."""
         features = self.backbone(x)
-        # mean and max pooled: the mean of per-object features grows with their number, the max says "any"
-        pooled = torch.cat([features.mean((2, 3)), features.amax((2, 3))], 1)
-        return {"count": self.count_head(pooled), "grid": self.detect_head(features)}
+        out = {}
+        if "count" in heads:
+            # mean and max pooled: the mean of per-object features grows with their number, the max says "any"
+            out["count"] = self.count_head(torch.cat([features.mean((2, 3)), features.amax((2, 3))], 1))
+        if "grid" in heads:
+            out["grid"] = self.detect_head(features)
+        return out
 
 
 def grid_targets(boxes: list[torch.Tensor], labels: list[torch.Tensor], cells: int):
@@ -60,10 +68,12 @@ def grid_targets(boxes: list[torch.Tensor], labels: list[torch.Tensor], cells: i
 def detection_loss(grid: torch.Tensor, obj: torch.Tensor, box: torch.Tensor, cls: torch.Tensor) -> torch.Tensor:
     """Objectness cross-entropy on every cell; box L1 and class cross-entropy on the cells holding a centre.
 
-    Summed over cells and averaged over images, so an image's few object cells are not drowned by its
-    many empty ones; the box term is weighted 5x, as it matters most to the IoU.
+    Summed over an image's cells, so its few object cells are not drowned by its many empty ones, then
+    divided by the cells per image (which keeps the first loss near ln 2 and the first gradients small
+    next to the weights; Adam's steps do not depend on the scale); the box term is weighted 5x, as it
+    matters most to the IoU.
     """
-    n = grid.shape[0]
+    n = grid.shape[0] * grid.shape[2] * grid.shape[3]
     positive = obj > 0.5
     loss = F.binary_cross_entropy_with_logits(grid[:, 0], obj, reduction="sum") / n
     if positive.any():

@@ -1,6 +1,6 @@
 """The generated data set: simple shapes on a small grey canvas, with their boxes.
 
-Each image is a `size` x `size` grey canvas (values in [0, 1], background 0) holding between 0 and
+Each image is a `size` x `size` grey canvas (values in [0, 1], background 0.1) holding between 0 and
 `max_objects` shapes, the count drawn uniformly so that every count class is equally common:
 
 - class and form: "rectangle" (filled), "ellipse" (filled) or "triangle" (filled, apex up);
@@ -15,7 +15,8 @@ Each image is a `size` x `size` grey canvas (values in [0, 1], background 0) hol
 Then two kinds of distraction, both fixed per image by its seed:
 - clutter: up to `max_clutter` 2x2 specks, each away from every shape; the `clutter` knob shows the
   first k of them (0: none), so harder settings add specks to the same images rather than new images;
-- noise: Gaussian pixel noise of standard deviation `noise`, then clipped to [0, 1].
+- noise: Gaussian pixel noise of standard deviation `noise`, then clipped to [0, 1] (the background sits
+  at 0.1, two noise deviations above 0, so the clip rarely flattens a pixel to a constant).
 
 Image i of a split comes from its own random stream, seeded by (seed, split, i): the same seed gives
 the same images on any machine, and the train / val / test splits are disjoint streams.
@@ -77,8 +78,8 @@ class Generated:
 
     def __init__(self, sizes: dict[str, int], seed: int = 0, size: int = 48, max_objects: int = 4,
                  min_side: int = 8, max_side: int = 16, gap: int = 2, max_clutter: int = 6,
-                 noise: float = 0.05, classes: tuple[str, ...] = CLASSES):
-        self.size, self.classes = size, tuple(classes)
+                 noise: float = 0.05, background: float = 0.1, classes: tuple[str, ...] = CLASSES):
+        self.size, self.classes, self.background = size, tuple(classes), background
         self.drawn = {name: [self._draw(seed, SPLIT_STREAMS[name], i, max_objects, min_side, max_side, gap,
                                         max_clutter, noise) for i in range(n)]
                       for name, n in sizes.items()}
@@ -86,7 +87,7 @@ class Generated:
 
     def _draw(self, seed, stream, i, max_objects, min_side, max_side, gap, max_clutter, noise):
         rng = np.random.default_rng([seed, stream, i])
-        canvas = np.zeros((self.size, self.size), np.float32)
+        canvas = np.full((self.size, self.size), self.background, np.float32)
         count = int(rng.integers(0, max_objects + 1))
         boxes, labels = [], []
         for _ in range(count):

@@ -115,7 +115,7 @@ class DetectionTask:
             return {k: v[idx] for k, v in train_batch.items()}
 
         def loss(model, batch) -> torch.Tensor:
-            return variant_loss(variant, model(batch["x"]), batch)
+            return variant_loss(variant, model(batch["x"], HEADS[variant]), batch)
 
         def evaluate(model) -> dict[str, float]:
             out = self.predict(model, val_batch["x"])
@@ -140,9 +140,9 @@ class DetectionTask:
         return Problem(model=model, train_size=len(train), get_batch=get_batch, loss=loss, evaluate=evaluate,
                        chance_loss=math.log(self.max_count + 1) if variant == "count" else None,
                        samples=samples, report_sections=report_sections,
-                       forward=lambda model, batch: flat_outputs(model(batch["x"])),
+                       forward=lambda model, batch: flat_outputs(model(batch["x"], HEADS[variant])),
                        targets=lambda batch: batch["count"],
-                       extras={"x_train": train_batch["x"], "variant": variant, "train_images": len(train),
+                       extras={"x_train": train_batch["x"], "y_val": val_batch["count"], "variant": variant, "train_images": len(train),
                                "val_images": len(val)})
 
     # --- metrics and pictures --------------------------------------------------------------
@@ -200,10 +200,16 @@ class DetectionTask:
                 "Test images (green: true boxes, red: predicted)": grid_picture(images.pixels, images.boxes, kept)}
 
 
+HEADS = {"count": ("count",), "detect": ("count", "grid")}  # the heads each variant trains
+
+
 def variant_loss(variant: str, out: dict, batch: dict) -> torch.Tensor:
+    """count: cross-entropy of the number of objects. detect: the detection loss, plus the count's, so
+    the count head follows the backbone as detection reshapes it (a detector also says how many)."""
+    count = F.cross_entropy(out["count"], batch["count"])
     if variant == "count":
-        return F.cross_entropy(out["count"], batch["count"])
-    return detection_loss(out["grid"], batch["obj"], batch["box"], batch["cls"])
+        return count
+    return detection_loss(out["grid"], batch["obj"], batch["box"], batch["cls"]) + count
 
 
 def count_accuracy(out: dict, batch: dict) -> float:
@@ -211,8 +217,8 @@ def count_accuracy(out: dict, batch: dict) -> float:
 
 
 def flat_outputs(out: dict) -> torch.Tensor:
-    """Both heads' outputs as one (N, K) tensor: what the diagnostics compare across a batch."""
-    return torch.cat([out["count"], out["grid"].flatten(1)], 1)
+    """The heads' outputs as one (N, K) tensor: what the diagnostics compare across a batch."""
+    return torch.cat([v.flatten(1) for v in out.values()], 1)
 
 
 def split_user_data(images: Images, val_fraction: float, test_fraction: float, seed: int) -> dict[str, Images]:
