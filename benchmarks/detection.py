@@ -68,7 +68,7 @@ def run_seed(tmp: Path, seed: int, overrides: list[str]) -> dict:
     row = {"seed": seed, "ladder_status": doc["status"], "ladder_iterations": total,
            "ladder_stages": {n: s["iterations"] for n, s in stages.items()}, "ladder_wall": wall, "ladder_cpu": cpu,
            "ladder_test": test_scores(tmp / f"ladder{seed}")}
-    lr = stages["detect"]["lr_used"] if "detect" in stages else None
+    lr = stages["detect"].get("lr") if "detect" in stages else None  # the LR it trained at
     drop = [f"~ladder.stages.{name}" for name in EARLIER]
     wall, cpu, doc = cli(tmp / f"direct{seed}", *common, *drop, "ladder.stages.detect.after=[]",
                          f"ladder.stages.detect.budget={total}", "ladder.stages.detect.probe=false",
