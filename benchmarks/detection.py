@@ -84,7 +84,8 @@ def show(rows: list[dict]) -> None:
     def t(m: dict, k: str) -> str:
         return f"{m[k]:.3f}" if k in m else "-"
 
-    print("\n| seed | mode | reached goal | iterations | wall s | CPU s | test count acc | test mAP@0.5 | test mean IoU |")
+    print("\n| seed | mode | reached goal | iterations | wall s | CPU s | test count acc | test mAP@0.5 "
+          "| test mean IoU |")
     print("|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         per_stage = " + ".join(str(v) for v in r["ladder_stages"].values())

@@ -9,6 +9,7 @@ from orchestrator.task import Picture
 
 ZOOM = 4  # a 48-pixel canvas is too small to read in TensorBoard or a report
 TRUE, PREDICTED = (0.2, 0.9, 0.2), (1.0, 0.2, 0.2)  # green: the truth; red: the model
+EDGE = (0.3, 0.5, 1.0)  # blue lines between the images of a grid
 
 
 def strip(pixels: torch.Tensor) -> torch.Tensor:
@@ -54,7 +55,10 @@ def grid_picture(pixels, true_boxes, pred_boxes, columns: int = 4) -> Picture:
         outline(part, shifted(true_boxes[start:start + columns], size), TRUE)
         outline(part, shifted(pred_boxes[start:start + columns], size), PREDICTED)
         missing = columns * size * ZOOM - part.shape[2]
-        rows.append(F.pad(part, (0, missing)))
+        part = F.pad(part, (0, missing))
+        part[:, :, [k * size * ZOOM for k in range(1, columns)]] = torch.tensor(EDGE).view(3, 1, 1)
+        part[:, 0, :] = torch.tensor(EDGE).view(3, 1)  # a line between the rows and columns of images
+        rows.append(part)
     return Picture(torch.cat(rows, dim=1))
 
 

@@ -142,8 +142,8 @@ class DetectionTask:
                        samples=samples, report_sections=report_sections,
                        forward=lambda model, batch: flat_outputs(model(batch["x"], HEADS[variant])),
                        targets=lambda batch: batch["count"],
-                       extras={"x_train": train_batch["x"], "y_val": val_batch["count"], "variant": variant, "train_images": len(train),
-                               "val_images": len(val)})
+                       extras={"x_train": train_batch["x"], "y_val": val_batch["count"], "variant": variant,
+                               "train_images": len(train), "val_images": len(val)})
 
     # --- metrics and pictures --------------------------------------------------------------
 
