@@ -208,3 +208,14 @@ def test_evaluate_and_pictures_on_an_untrained_model(small):
     # the count variant's loss leaves the detection head out of the forward (no "unused parameter")
     out = problem.forward(problem.model, problem.get_batch(torch.arange(3)))
     assert out.shape == (3, small.max_count + 1)
+
+
+def test_a_picture_renders_its_boxes_as_outlines():
+    from orchestrator.task import Picture
+
+    image = Picture(torch.zeros(3, 10, 10), torch.tensor([[2., 2., 6., 6.]]), ["a"]).rendered()
+    assert image.shape == (10, 10, 3) and image.dtype == np.uint8
+    red = (image == (255, 0, 0)).all(-1)
+    # a box covering pixels 2..5: its outline on rows/columns 2 and 5, its inside left alone
+    assert red[2, 2:6].all() and red[5, 2:6].all() and red[2:6, 2].all() and red[2:6, 5].all()
+    assert not red[3:5, 3:5].any() and red.sum() == 12

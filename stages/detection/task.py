@@ -36,7 +36,8 @@ class DetectionTask:
 
     One Detector (backbone + count head + detection head) at every setting, so each stage warm-starts
     all of its tensors. `data_path` replaces the generated shapes by a user's images (see annotations.py);
-    `clutter` then changes nothing.
+    `clutter` then changes nothing. A knob the ladder leaves out takes its hardest value, except
+    clutter, which is then 0.
     """
 
     metrics = METRICS
@@ -107,8 +108,11 @@ class DetectionTask:
         if len(train) == 0:
             raise ConfigError(f"no training image has at most {max_objects} objects", key="knobs.max_objects")
         val, val_batch = self.view("val", max_objects, clutter)
-        seen, seen_batch = train.take(range(min(len(train), self.train_eval_images))), \
-            {k: v[:self.train_eval_images] for k, v in train_batch.items()}
+        if len(val) == 0:  # mAP over no images would read as perfect
+            raise ConfigError(f"no validation image has at most {max_objects} objects", key="knobs.max_objects")
+        # the training images scored for train/count_acc and train/map50
+        seen = train.take(range(min(len(train), self.train_eval_images)))
+        seen_batch = {k: v[:len(seen)] for k, v in train_batch.items()}
         model = self.new_model()
 
         def get_batch(idx: torch.Tensor) -> dict:
