@@ -81,7 +81,8 @@ class ConsoleSink:
         self.console.print(table)
         self.summary(ladder)
         for title, text in extra.items():
-            self.console.print(f"[bold]{title}[/]\n{text}")
+            if isinstance(text, str):  # pictures are in report.md and TensorBoard
+                self.console.print(f"[bold]{title}[/]\n{text}")
         self.console.print(f"outputs: {run_dir}  ({tensorboard_command()} --logdir {run_dir / 'tb'})")
 
     def summary(self, ladder) -> None:

@@ -19,7 +19,6 @@ from .lock import RunLock
 from .policy import INSERT, SEARCH, STOP, Decision, Outcome, budget_for, decide
 from .report import ReportSink
 from .sinks import Sinks
-from .tables import translations_markdown
 from .tb import TensorBoardSink
 from .trainer import StageRun, TrainSettings, train
 from .validation import check_device, validate  # noqa: F401  (torch-free: the entry point checks before importing torch)
@@ -243,21 +242,20 @@ def apply(ladder: Ladder, decision: Decision) -> None:
 
 
 def final_sections(ctx: Context) -> dict:
-    """Extra report sections a task offers, computed with the last converged stage's weights."""
+    """The task's closing sections (Problem.report_sections), computed with the last converged stage's weights."""
     last = [s for s in ctx.ladder.order() if s.status == CONVERGED]
     if not last:
         return {}
     stage = last[-1]
     problem = problem_builder(ctx, 0)(stage.knobs)
-    show = problem.extras.get("test_translations")
-    if not show:
+    if problem.report_sections is None:
         return {}
     problem.model.load_state_dict(warm_start_weights(files.inside(ctx.run_dir, "checkpoints", stage.name, "final.pt"),
                                                      stage.name, None))
     problem.model.eval()
     with torch.no_grad():
-        rows = show(problem.model)
-    return {f"Test translations ({stage.name})": translations_markdown(rows)}
+        sections = problem.report_sections(problem.model)
+    return {f"{title} ({stage.name})": value for title, value in sections.items()}
 
 
 def resumable(path: Path) -> Optional[dict]:

@@ -1,10 +1,15 @@
 """report.md: the ladder, the decisions and the diagnoses, for a human; rewritten as the run goes."""
 from __future__ import annotations
 
+import io
+import re
 from pathlib import Path
 
 from . import files
 from .tables import decisions_markdown, diagnoses_markdown, stages_markdown
+from .task import Picture
+
+IMAGES = "report_images"  # the closing sections' pictures, as PNG files beside report.md
 
 
 class ReportSink:
@@ -26,7 +31,18 @@ class ReportSink:
         parts = [f"# Ladder report: {self.task}", f"Status: **{status}**", "## Stages", stages_markdown(ladder),
                  "## Decisions", decisions_markdown(decisions), "## Diagnoses", diagnoses_markdown(ladder)]
         from .search.table import sections  # a searched stage's trials
-        parts += [f"## {title}\n{text}" for title, text in {**sections(ladder), **extra}.items()]
+        parts += [f"## {title}\n{self._section(title, value)}" for title, value in {**sections(ladder), **extra}.items()]
         if self.data:
             parts += ["## The data each stage was fed"] + [f"### {name}\n\n{text}" for name, text in self.data.items()]
         files.write_text(self.path, "\n\n".join(parts) + "\n")  # atomic; a full disk is said in one line
+
+    def _section(self, title: str, value) -> str:
+        if not isinstance(value, Picture):
+            return str(value)
+        import matplotlib.pyplot as plt  # only a run with pictures loads it here
+
+        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", title).strip("_") + ".png"
+        png = io.BytesIO()
+        plt.imsave(png, value.rendered(), format="png")
+        files.write_bytes(self.path.parent / IMAGES / name, png.getvalue())
+        return f"![{title}]({IMAGES}/{name})"

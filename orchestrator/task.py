@@ -8,6 +8,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Protocol
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -26,7 +27,8 @@ class Problem:
     # validation data to the model's device (next(model.parameters()).device)
     evaluate: Callable[[nn.Module], dict[str, float]]
     chance_loss: float | None = None                 # loss of an uninformed guess, e.g. ln(classes)
-    samples: Callable[[nn.Module], dict[str, str]] | None = None  # optional text panels per eval
+    # optional panels per evaluation, shown in TensorBoard: text (markdown) or a Picture
+    samples: Callable[[nn.Module], dict[str, "str | Picture"]] | None = None
     extras: dict[str, Any] = field(default_factory=dict)  # task-specific values for diagnostics
     # How the diagnostics run the model and find the targets. Optional: without them a batch is taken
     # as (inputs, ..., targets) or a dict with x/input(s)/src and y/target(s)/labels/tgt keys; a model
@@ -44,6 +46,29 @@ class Problem:
     dataset: Any = None
     collate: Callable[[list], Batch] | None = None
     workers: int = 0
+    # The run's closing sections (e.g. test-set translations, test images with boxes): title -> markdown
+    # or a Picture, computed once with the last converged stage's weights (eval mode, no gradients) and
+    # shown at the end of report.md, in TensorBoard and (text only) on the console.
+    report_sections: Callable[[nn.Module], dict[str, "str | Picture"]] | None = None
+
+
+@dataclass
+class Picture:
+    """An image for TensorBoard and the report, with optional boxes (TensorBoard draws them labelled)."""
+
+    pixels: torch.Tensor                 # (3, H, W) float in [0, 1]
+    boxes: torch.Tensor | None = None    # (k, 4) x_min, y_min, x_max, y_max in pixels
+    labels: list[str] | None = None      # one per box
+
+    def rendered(self) -> np.ndarray:
+        """(H, W, 3) uint8 with the boxes drawn as 1-pixel red outlines (the report's PNG)."""
+        image = (self.pixels.detach().float().clamp(0, 1).permute(1, 2, 0) * 255).round().byte().numpy().copy()
+        h, w = image.shape[:2]
+        for x0, y0, x1, y1 in ([] if self.boxes is None else self.boxes.round().long().tolist()):
+            x0, x1 = max(0, min(x0, w - 1)), max(0, min(x1 - 1, w - 1))
+            y0, y1 = max(0, min(y0, h - 1)), max(0, min(y1 - 1, h - 1))
+            image[y0:y1 + 1, [x0, x1]] = image[[y0, y1], x0:x1 + 1] = (255, 0, 0)
+        return image
 
 
 class Task(Protocol):

@@ -18,6 +18,7 @@ from torch.utils.tensorboard.summary import hparams
 
 from . import files
 from .tables import cause_line, decision_markdown, diagnosis_markdown, stages_markdown
+from .task import Picture
 
 HIST_BINS = 64  # 4x cheaper than torch's default ("tensorflow", ~1500 edges) and plenty to read a shape
 # histograms sort after train/ and val/ in TensorBoard's Time Series (tags are sorted by name)
@@ -97,6 +98,16 @@ def open_run(path: Path, keep_through: int, keep_probe: bool = False, offset: in
     return writer
 
 
+def panel(writer: SummaryWriter, tag: str, value, step: int) -> None:
+    """Markdown as a text panel; a Picture as an image, its boxes drawn and labelled by TensorBoard."""
+    if not isinstance(value, Picture):
+        writer.add_text(tag, str(value), step)
+    elif value.boxes is not None and len(value.boxes):
+        writer.add_image_with_boxes(tag, value.pixels, value.boxes, step, labels=value.labels)
+    else:
+        writer.add_image(tag, value.pixels, step)
+
+
 class TensorBoardSink:
     def __init__(self, root: Path, resume_step: int = 0):
         self.root = root
@@ -159,8 +170,8 @@ class TensorBoardSink:
             step = self.offsets[stage.name] + iteration
             w.add_scalar(LADDER_PREFIX + metric, metrics[metric], step)
             w.add_scalar(LADDER_PREFIX + metric + "/goal", stage.goal.target, step)
-        for tag, text in (samples or {}).items():
-            w.add_text(tag, text, iteration)
+        for tag, value in (samples or {}).items():
+            panel(w, tag, value, iteration)
 
     def histograms(self, stage, iteration: int, model) -> None:
         for name, p in model.named_parameters():
@@ -220,8 +231,11 @@ class TensorBoardSink:
         self.ladder.flush()
 
     def finished(self, ladder, status: str, run_dir, extra: dict, decisions: list) -> None:
-        """The final table of stages, once (the images show the ladder as it went)."""
+        """The final table of stages, once (the images show the ladder as it went), and the task's closing
+        sections (Problem.report_sections)."""
         self.ladder.add_text("stages", f"**ladder {status}**\n\n{stages_markdown(ladder)}", 2 * len(decisions))
+        for title, value in extra.items():
+            panel(self.ladder, f"final/{title}", value, 2 * len(decisions))
         self.ladder.flush()
 
     def close(self) -> None:

@@ -155,8 +155,11 @@ class TranslationTask:
         def test_translations(model, n: int = 5) -> list[tuple[str, str, str]]:
             return self.test_translations(model, n, knobs)
 
+        def report_sections(model) -> dict[str, str]:
+            return {"Test translations": translations_markdown(test_translations(model))}
+
         return Problem(model=model, train_size=len(train), get_batch=get_batch, loss=loss, evaluate=evaluate,
-                       chance_loss=math.log(len(self.tgt_vocab)), samples=samples,
+                       chance_loss=math.log(len(self.tgt_vocab)), samples=samples, report_sections=report_sections,
                        forward=lambda model, batch: model(batch), targets=lambda batch: batch["tgt_out"],
                        show_batch=show_batch,
                        extras={"test_translations": test_translations, "variant": variant,
