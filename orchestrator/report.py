@@ -31,7 +31,8 @@ class ReportSink:
         parts = [f"# Ladder report: {self.task}", f"Status: **{status}**", "## Stages", stages_markdown(ladder),
                  "## Decisions", decisions_markdown(decisions), "## Diagnoses", diagnoses_markdown(ladder)]
         from .search.table import sections  # a searched stage's trials
-        parts += [f"## {title}\n{self._section(title, value)}" for title, value in {**sections(ladder), **extra}.items()]
+        closing = {**sections(ladder), **extra}
+        parts += [f"## {title}\n{self._section(title, value)}" for title, value in closing.items()]
         if self.data:
             parts += ["## The data each stage was fed"] + [f"### {name}\n\n{text}" for name, text in self.data.items()]
         files.write_text(self.path, "\n\n".join(parts) + "\n")  # atomic; a full disk is said in one line
