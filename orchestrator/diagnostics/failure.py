@@ -18,9 +18,9 @@ examples: a network that cannot fit 100 examples usually has a bug. Each check i
   were memorised too (below `failure.label_memorised` (0.1) x their first loss: too few examples to
   tell), or when the stage already has a warning about the model itself (saturated or dead units,
   exploding gradients, a bad init loss, ...: MODEL_PROBLEMS), or when the batch layout has nothing to
-  swap. Tuples `(inputs, ..., targets)` get each other's targets; dict batches get each other's source instead (the `x` / `input` / `inputs` / `src` key with the
-  keys that describe it, `src_len`, ...), since a dict's targets may also be an input (a decoder's shifted
-  target words).
+  swap. Tuples `(inputs, ..., targets)` get each other's targets; dict batches get each other's source
+  instead (the `x` / `input` / `inputs` / `src` key with the keys that describe it, `src_len`, ...),
+  since a dict's targets may also be an input (a decoder's shifted target words).
 - `overfit_batch_size_1`: fresh weights trained on one example for `failure.overfit_iterations` (300);
   error when the loss does not fall below `failure.overfit_fraction` (5%) of its start, info when it does.
 - `lr_too_low`: median per-layer update/weight ratio (HealthMonitor) below `failure.update_ratio`
