@@ -95,7 +95,7 @@ def _run(cfg, task, run_dir, task_name, live, ladder, knobs, on_start) -> str:
             # judge it, and apply the decision: the only place the ladder changes
             decision = decide(ladder, stage, outcome, knobs, cfg.ladder.max_insertions, cfg.search)
             if decision.kind == SEARCH:  # trials of the stage's settings (orchestrator/search), then judged again
-                outcome, decision = search.run(ctx, stage, decision)
+                outcome, decision = search.run(ctx, stage, decision, outcome.iterations)
             apply(ladder, decision)
             rec.add(decision)
             rec.decisions[-1]["iterations"] = outcome.iterations  # this attempt's: the ladder-wide axis sums them

@@ -1,7 +1,7 @@
 """The detection ladder end to end through the CLI, shrunk to seconds; a malformed box file in one line."""
 from __future__ import annotations
 
-from conftest import cli, events, ladder_json
+from conftest import cli, events, ladder_json, stage_run
 
 TINY = ["+task=detection", "task.train_images=80", "task.val_images=24", "task.test_images=8", "task.width=8",
         "task.train_eval_images=16", "task.report_images=4", "knobs.subset.hard=80", "ladder.eval_every=10",
@@ -25,7 +25,7 @@ def test_cli_runs_the_detection_ladder(run_dir):
     assert "## Test metrics (detect)" in report and "| test/map50 |" in report
     assert "](report_images/Test_images" in report
     assert list((run_dir / "report_images").glob("Test_images*.png"))
-    tags = events(run_dir / "tb" / "detect").Tags()["images"]
+    tags = events(stage_run(run_dir, "detect")).Tags()["images"]
     assert {"val/true_boxes", "val/predicted_boxes", "val/count_confusion"} <= set(tags)
     assert any(t.startswith("final/Test images") for t in events(run_dir / "tb" / "ladder").Tags()["images"])
 

@@ -64,9 +64,11 @@ def validate(cfg) -> None:
                           key="search.stage", where=where)
 
 
-def run(ctx, stage: Stage, decision: Decision) -> tuple[Outcome, Decision]:
-    """Apply a `search` decision: record it, search the stage, and judge the stage on the search's outcome."""
+def run(ctx, stage: Stage, decision: Decision, iterations: int) -> tuple[Outcome, Decision]:
+    """Apply a `search` decision: record it, search the stage, and judge the stage on the search's outcome.
+    `iterations`: what the judged attempt trained (every decision records its attempt's)."""
     ctx.record.add(decision)
+    ctx.record.decisions[-1]["iterations"] = iterations
     stage.trials, stage.status = [], RUNNING
     ctx.record.write(ctx.ladder)
     ctx.sinks.decision(ctx.ladder, ctx.record.decisions)
