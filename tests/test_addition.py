@@ -43,11 +43,13 @@ def test_metrics_and_loss_of_fresh_weights():
     problem = task.build({"digits": 3, "subset": 50}, 0)
     assert problem.train_size == 50
     loss = problem.loss(problem.model, problem.get_batch(torch.arange(8)))
-    assert abs(float(loss) - problem.chance_loss) < 1.0    # fresh weights guess about uniformly
+    assert abs(loss.item() - problem.chance_loss) < 1.0    # fresh weights guess about uniformly
     with torch.no_grad():
         metrics = problem.evaluate(problem.model.eval())
     assert set(metrics) == set(task.metrics) - {"train/loss"}
     assert 0 <= metrics["val/seq_acc"] <= 0.1 and 0 <= metrics["val/easier_seq_acc"] <= 1
+    with torch.no_grad():
+        assert "val/easier_seq_acc" not in task.build({"digits": 1}, 0).evaluate(problem.model)  # nothing shorter
 
 
 def test_digits_beyond_max_digits_is_refused_in_one_line(tmp_path):
@@ -59,9 +61,9 @@ def test_digits_beyond_max_digits_is_refused_in_one_line(tmp_path):
 def test_tiny_ladder_end_to_end(tmp_path):
     """Two lengths, mixed: the CLI trains the ladder to its goal and records the mix."""
     run = tmp_path / "run"
-    done = cli("+task=addition", "task.max_digits=2", "knobs.digits.hard=2", "task.hidden=64",
+    done = cli("+task=addition", "task.max_digits=2", "knobs.digits.hard=2", "~ladder.stages.digits_3", "task.hidden=64",
                "task.train_examples=2000", "task.valid_examples=100", "task.eval_examples=100",
-               "~ladder.stages.digits_4", "~ladder.stages.digits_6", "~ladder.stages.overfit_100",
+               "~ladder.stages.overfit_100",
                "ladder.stages.digits_1.after=[overfit_10]", "ladder.stages.digits_2.mix=0.25",
                "ladder.stages.digits_2.goal.target=0.5", "ladder.eval_every=25", "log.console=false",
                "diagnostics.enabled=false", "threads=1", run_dir=run, timeout=240)
