@@ -70,3 +70,10 @@ def test_a_bad_mix_is_refused_in_one_line(tmp_path):
     done = toy("ladder.stages.easy.mix=1.5", run_dir=tmp_path / "run", timeout=60)
     assert done.returncode == 2
     assert "ladder.stages.easy.mix" in done.stderr and "[0, 1)" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_mix_survives_a_resume():
+    """ladder.json keeps each stage's mix: a resumed run replays as the interrupted one did."""
+    from orchestrator.record import stage_dict, stage_from_dict
+
+    assert stage_from_dict(stage_dict(stage("d2", ["d1"], mix=0.3, digits=2))).mix == 0.3
