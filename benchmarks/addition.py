@@ -4,9 +4,9 @@
     python benchmarks/addition.py --seeds 0 --jobs 1 -- task.max_digits=4 knobs.digits.hard=4
 
 Arms, each through the CLI with default settings (`+task=addition`):
-- ladder: the task's ladder as configured (memorise 10 and 100 problems, then operand lengths 1 .. hard);
-- ladder+mix: the same with `mix` (--mix, default 0.2) on every length stage after the first, so each
-  batch replays that share of problems of the earlier lengths;
+- ladder: the task's ladder (memorise 10 and 100 problems, then operand lengths 1 .. hard) without mix;
+- ladder+mix: the same with `mix` (--mix, default 0.2, as the task file has it) on every length stage
+  after the first, so each batch replays that share of problems of the earlier lengths;
 - direct: the hardest stage alone, from fresh weights, with the iterations the plain ladder used in all
   as its budget (no plateau stop, no LR probe: the ladder's LR).
 Per run: converged or not, iterations (the ladder's total), the final weights' test-split accuracy on
@@ -82,10 +82,11 @@ def one(arm: str, seed: int, tmp: Path, extra: list[str], mix: float, budget: in
     hard = names[-1]
     if arm == "direct":
         drop = [f"~ladder.stages.{n}" for n in ("overfit_10", "overfit_100", *names[:-1])]
-        doc = cli(run, f"seed={seed}", *extra, *drop, f"ladder.stages.{hard}.after=[]",
+        doc = cli(run, f"seed={seed}", *extra, *drop, f"ladder.stages.{hard}.mix=0", f"ladder.stages.{hard}.after=[]",
                   f"ladder.stages.{hard}.budget={budget}", f"ladder.stages.{hard}.probe=false", "ladder.patience=0")
     else:
-        mixes = [f"ladder.stages.{n}.mix={mix}" for n in names[1:]] if arm == "ladder+mix" else []
+        share = mix if arm == "ladder+mix" else 0.0
+        mixes = [f"ladder.stages.{n}.mix={share}" for n in names[1:]]
         doc = cli(run, f"seed={seed}", *extra, *mixes)
     final = next(s for s in doc["stages"] if s["name"] == hard)
     out = {"arm": arm, "seed": seed, "converged": doc["status"] == "converged",
