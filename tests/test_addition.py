@@ -61,9 +61,9 @@ def test_digits_beyond_max_digits_is_refused_in_one_line(tmp_path):
 def test_tiny_ladder_end_to_end(tmp_path):
     """Two lengths, mixed: the CLI trains the ladder to its goal and records the mix."""
     run = tmp_path / "run"
-    done = cli("+task=addition", "task.max_digits=2", "knobs.digits.hard=2", "~ladder.stages.digits_3", "task.hidden=64",
+    done = cli("+task=addition", "task.max_digits=2", "knobs.digits.hard=2", "task.hidden=64",
                "task.train_examples=2000", "task.valid_examples=100", "task.eval_examples=100",
-               "~ladder.stages.overfit_100",
+               "~ladder.stages.digits_3", "~ladder.stages.overfit_100",
                "ladder.stages.digits_1.after=[overfit_10]", "ladder.stages.digits_2.mix=0.25",
                "ladder.stages.digits_2.goal.target=0.5", "ladder.eval_every=25", "log.console=false",
                "diagnostics.enabled=false", "threads=1", run_dir=run, timeout=240)
