@@ -53,9 +53,9 @@ def test_metrics_and_loss_of_fresh_weights():
 
 
 def test_digits_beyond_max_digits_is_refused_in_one_line(tmp_path):
-    done = cli("+task=addition", "task.max_digits=3", run_dir=tmp_path / "run", timeout=120)
+    done = cli("+task=addition", "task.max_digits=2", run_dir=tmp_path / "run", timeout=120)
     assert done.returncode == 2
-    assert "outside 1 .. task.max_digits=3" in done.stderr and "Traceback" not in done.stderr
+    assert "outside 1 .. task.max_digits=2" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_tiny_ladder_end_to_end(tmp_path):

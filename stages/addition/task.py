@@ -30,6 +30,7 @@ def loss_of(model, batch) -> torch.Tensor:
     return F.cross_entropy(logits.reshape(-1, logits.size(-1)), tgt_out.reshape(-1), ignore_index=PAD)
 
 
+@torch.no_grad()
 def scores(model, level: Level, limit: int) -> dict[str, float]:
     """Loss, exact-answer and per-token accuracy of `model` on the first `limit` examples of a split."""
     device = next(model.parameters()).device
