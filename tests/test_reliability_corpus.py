@@ -254,7 +254,7 @@ def test_the_corpus_of_bad_configs_and_states(tmp_path):
     jobs += [(f"file {c[0]}", run_file, (c,)) for c in FILES]
     jobs += [(f"state {c[0]}", run_state, (c, finished)) for c in STATES]
     jobs.append(("unknown task", lambda tmp: check(cli("+task=nope", run_dir=tmp / "run"),
-                                                   CL + "task: no task named 'nope' (the choices: digits",
+                                                   CL + "task: no task named 'nope' (the choices: addition, digits",
                                                    lambda: "wrote" if (tmp / "run").exists() else ""), ()))
     jobs.append(("no task", lambda tmp: check(cli(run_dir=tmp / "run"), CL + "task: no task chosen: add +task=NAME",
                                               lambda: "wrote" if (tmp / "run").exists() else ""), ()))
