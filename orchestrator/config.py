@@ -40,6 +40,7 @@ class StageConfig:
     batch_size: Optional[int] = None  # default optim.batch_size
     probe: Optional[bool] = None     # run the LR probe before this stage; default: first stage only
     search: Optional[Dict[str, Any]] = None  # search this stage outright, with these search.* settings ({} = defaults)
+    mix: float = 0.0                 # share of each batch replayed from earlier stages (orchestrator/mixing.py)
 
 
 @dataclass

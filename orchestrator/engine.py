@@ -9,7 +9,7 @@ from typing import Any, Callable, Optional
 
 import torch
 
-from . import checkpoint, diagnostics, files, record, search, usersinks
+from . import checkpoint, diagnostics, files, mixing, record, search, usersinks
 from .config import RunConfig
 from .console import ConsoleSink
 from .diagnosis import Diagnosis
@@ -199,6 +199,7 @@ def run_stage(ctx: Context, stage: Stage) -> Outcome:
         stage.diagnoses_at_start = len(stage.diagnoses)  # earlier attempts' and the LR probe's
     ctx.record.write(ladder)
     problem = build(stage.knobs)
+    problem = mixing.mixed_problem(ladder, stage, problem, build, seed)  # `mix:` replays earlier stages' problems
     ctx.sinks.stage_ready(stage, problem, settings)
     run = StageRun(stage=stage, problem=problem, settings=settings, sinks=ctx.sinks, ckpt_dir=ckpt_dir,
                    monitors=diagnostics.monitors_for(cfg, stage, problem),

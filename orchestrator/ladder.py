@@ -66,6 +66,7 @@ class Stage:
     diagnoses_at_start: Optional[int] = None  # len(diagnoses) when this attempt's training began
     search: Optional[dict] = None    # search.* settings for this stage; set: search it outright (orchestrator/search)
     trials: Optional[list] = None    # its search's trials (None: never searched)
+    mix: float = 0.0                 # share of each batch replayed from earlier stages (orchestrator/mixing.py)
 
     def warm_start_source(self) -> Optional[str]:
         if self.init_from == "none":
@@ -112,7 +113,8 @@ class Ladder:
         """A new stage on the edge pred -> stage, with the failing stage's goal."""
         target = self[stage]
         new = Stage(name=name, goal=target.goal, knobs=knobs, after=[pred], inserted=True,
-                    edge=self.original_edge(pred, stage), lr=target.lr, batch_size=target.batch_size)
+                    edge=self.original_edge(pred, stage), lr=target.lr, batch_size=target.batch_size,
+                    mix=target.mix)
         target.after = [name if p == pred else p for p in target.after]
         if target.init_from == pred:
             target.init_from = None  # warm-start from the new, nearer stage
@@ -181,6 +183,8 @@ def from_config(stages_cfg: Mapping[str, Any], knobs_cfg: Mapping[str, Any], met
             fail(f"{key}.lr", f"must be > 0, got {s.lr}")
         if s.batch_size is not None and s.batch_size <= 0:
             fail(f"{key}.batch_size", f"must be > 0, got {s.batch_size} (omit it for optim.batch_size)")
+        if not (_number(s.mix) and 0 <= s.mix < 1):
+            fail(f"{key}.mix", f"must be a share in [0, 1), got {s.mix!r}")
         if not math.isfinite(float(s.goal.target)):
             fail(f"{key}.goal.target", f"must be a finite number, got {s.goal.target}")
         if s.init_from not in (None, "none") and s.init_from not in stages_cfg:
@@ -188,7 +192,7 @@ def from_config(stages_cfg: Mapping[str, Any], knobs_cfg: Mapping[str, Any], met
         stages.append(Stage(name=name, goal=Goal(s.goal.metric, float(s.goal.target), s.goal.mode),
                             knobs=resolve(knobs, s.knobs), after=list(s.after), budget_override=s.budget,
                             init_from=s.init_from, lr=s.lr, batch_size=s.batch_size, probe=s.probe,
-                            search=dict(s.search) if s.search is not None else None))
+                            search=dict(s.search) if s.search is not None else None, mix=float(s.mix)))
     ladder = Ladder(stages)
     try:
         cycle = nx.find_cycle(ladder.graph)

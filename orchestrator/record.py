@@ -30,7 +30,7 @@ def stage_dict(s: Stage) -> dict:
             # what resuming needs to rebuild the stage exactly
             "edge": list(s.edge) if s.edge else None, "budget_override": s.budget_override,
             "init_from": s.init_from, "stage_lr": s.lr, "batch_size": s.batch_size, "probe": s.probe,
-            "diagnoses_at_start": s.diagnoses_at_start, "search": s.search,
+            "diagnoses_at_start": s.diagnoses_at_start, "search": s.search, "mix": s.mix,
             # a searched stage's trials: number, params, status (converged / failed / pruned), iterations, best,
             # diagnoses (codes); None when it was never searched
             "trials": s.trials}
@@ -43,7 +43,7 @@ def stage_from_dict(d: dict) -> Stage:
                  edge=tuple(d["edge"]) if d["edge"] else None, status=d["status"], budget=d["budget"],
                  iterations=d["iterations"], attempts=d["attempts"], best=d["best"], lr_used=d["lr"],
                  diagnoses=d["diagnoses"], cause=d.get("cause"), diagnoses_at_start=d.get("diagnoses_at_start"),
-                 search=d.get("search"), trials=d.get("trials"))
+                 search=d.get("search"), trials=d.get("trials"), mix=d.get("mix", 0.0))
 
 
 class Record:
