@@ -21,8 +21,10 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 run: $(VENV)/.installed
 	$(BIN)/python -m orchestrator +task=$(TASK) $(ARGS)
 
+# one torch thread per process: the suite's CLI runs and workers then never oversubscribe the cores
+# (on a busy 2-core machine, torch's default threads made a ladder 6x slower)
 test: $(VENV)/.installed
-	$(BIN)/python -m pytest -q
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/overhead.py

@@ -9,7 +9,6 @@ import importlib
 import json
 import math
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -99,14 +98,14 @@ def test_unknown_bug_is_one_clear_error():
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-def test_every_clean_family_learns_its_first_stage_in_seconds(family):
+def test_every_clean_family_learns_its_first_stage_in_a_few_hundred_iterations(family):
     cfg = family_yaml(family)
     first = next(iter(cfg["ladder"]["stages"].values()))
     goal = first["goal"]
     torch.manual_seed(0)
     p = make_task(family).build(first["knobs"], 0)
     opt = torch.optim.Adam(p.model.parameters(), lr=cfg["optim"]["lr"])
-    start, met = time.monotonic(), False
+    met = False
     for it in range(1, 401):
         idx = torch.randint(0, p.train_size, (min(cfg["optim"]["batch_size"], p.train_size),))
         opt.zero_grad()
@@ -118,7 +117,6 @@ def test_every_clean_family_learns_its_first_stage_in_seconds(family):
             if met:
                 break
     assert met, f"{family}: {goal['metric']} = {value:.3f} after {it} iterations"
-    assert time.monotonic() - start < 30
 
 
 def test_alarms_are_ordered_by_time_else_by_stage_then_iteration():

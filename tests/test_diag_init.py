@@ -5,7 +5,6 @@ init is named as such and never blamed on (or fixed by lowering) the LR.
 """
 from __future__ import annotations
 
-import time
 
 import pytest
 import torch
@@ -54,9 +53,10 @@ def test_clean_families_raise_nothing_before_training(family):
 
 def test_the_init_check_costs_one_forward_and_backward():
     problem = lm_problem()
-    start = time.perf_counter()
+    calls = []
+    problem.model.register_forward_hook(lambda *_: calls.append(1))
     assert check_init(InitConfig(), stage(), problem, settings(), Sinks()) == "ok"
-    assert time.perf_counter() - start < 1.0  # ~10 ms on a laptop core: a generous bound
+    assert len(calls) == 1  # one forward pass of the model (and the backward of its loss), nothing more
 
 
 def test_a_huge_last_layer_is_a_bad_init_not_a_high_lr():

@@ -122,13 +122,11 @@ def test_a_second_run_in_the_same_directory_is_refused_and_a_killed_holder_does_
         while not (run_dir / "ladder.json").exists() and time.time() < deadline:
             time.sleep(0.05)
         assert holder.poll() is None, "the first run ended too soon"
-        started = time.time()
         r = toy(*long, run_dir=run_dir)
         assert r.returncode == 4
         line = one_line(r)
         assert line.startswith(f"error: {run_dir}: another run (pid {holder.pid} on host ")
-        assert time.time() - started < 30  # refused at once, not after training
-        assert holder.poll() is None  # the holder goes on
+        assert holder.poll() is None  # refused while the holder still trains (not after it), which goes on
     finally:
         holder.send_signal(signal.SIGKILL)
         holder.wait()
