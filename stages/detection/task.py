@@ -163,7 +163,7 @@ class DetectionTask:
                   [s for _, _, s in found], len(self.classes))
         ious = [matched_ious(b[s >= self.score_threshold], t) for (b, _, s), t in zip(found, images.boxes)]
         ious = torch.cat(ious) if ious else torch.zeros(0)
-        return {"map50": m, "mean_iou": float(ious.mean()) if len(ious) else 0.0}
+        return {"map50": m, "mean_iou": float(ious.detach().mean()) if len(ious) else 0.0}
 
     def box_pictures(self, images: Images, out: dict, n: int, prefix: str = "val") -> dict:
         n = min(n, len(images))
