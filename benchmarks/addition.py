@@ -16,9 +16,7 @@ overrides for every run.
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,19 +26,12 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.ladder_run import run_ladder  # noqa: E402
+
 
 def cli(run_dir: Path, *overrides: str) -> dict:
-    cmd = [sys.executable, "-m", "orchestrator", "+task=addition", f"hydra.run.dir={run_dir}",
-           "log.console=false", "threads=1", *overrides]
-    t0 = time.perf_counter()
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if not (run_dir / "ladder.json").exists():
-        sys.exit(f"the run failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
-    doc = json.loads((run_dir / "ladder.json").read_text())
-    doc["wall"] = wall
-    return doc
-
+    run = run_ladder("addition", run_dir, "threads=1", *overrides)
+    return {**run.ladder, "wall": run.wall}
 
 def test_scores(run_dir: Path, stage: dict) -> dict:
     """Exact-answer accuracy of a stage's final weights on the test split: its length, and each shorter one."""

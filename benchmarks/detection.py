@@ -16,34 +16,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import resource
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.ladder_run import run_ladder  # noqa: E402
 EARLIER = ("overfit_10", "overfit_100", "count", "detect_one")
 
 
 def cli(run_dir: Path, *overrides: str) -> tuple[float, float, dict]:
     """(wall seconds, CPU seconds, ladder.json) of one run."""
-    cmd = [sys.executable, "-m", "orchestrator", "+task=detection", f"hydra.run.dir={run_dir}",
-           "log.console=false", *overrides]
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    t0 = time.perf_counter()
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "1")})
-    wall = time.perf_counter() - t0
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    if not (run_dir / "ladder.json").exists():
-        sys.exit(f"the run failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
-    return wall, cpu, json.loads((run_dir / "ladder.json").read_text())
-
+    run = run_ladder("detection", run_dir, *overrides)
+    return run.wall, run.cpu, run.ladder
 
 def test_scores(run_dir: Path) -> dict:
     """Test metrics of the `detect` stage's final weights (the task as that run configured it)."""

@@ -16,27 +16,20 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+
+from benchmarks.ladder_run import run_ladder  # noqa: E402
 EARLIER = ("overfit_10", "overfit_100", "target_lm", "first_word")
 
 
 def cli(run_dir: Path, *overrides: str) -> tuple[float, int, dict]:
-    cmd = [sys.executable, "-m", "orchestrator", "+task=translation", f"hydra.run.dir={run_dir}",
-           "log.console=false", *overrides]
-    t0 = time.perf_counter()
-    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if not (run_dir / "ladder.json").exists():
-        sys.exit(f"the run failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
-    return wall, done.returncode, json.loads((run_dir / "ladder.json").read_text())
-
+    run = run_ladder("translation", run_dir, *overrides)
+    return run.wall, run.returncode, run.ladder
 
 def scores(run_dir: Path, stage: str) -> dict:
     """Validation and test metrics of a stage's final weights (the task as that run configured it)."""
