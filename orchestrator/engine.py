@@ -97,8 +97,7 @@ def _run(cfg, task, run_dir, task_name, live, ladder, knobs, on_start) -> str:
             if decision.kind == SEARCH:  # trials of the stage's settings (orchestrator/search), then judged again
                 outcome, decision = search.run(ctx, stage, decision, outcome.iterations)
             apply(ladder, decision)
-            rec.add(decision)
-            rec.decisions[-1]["iterations"] = outcome.iterations  # this attempt's: the ladder-wide axis sums them
+            rec.add(decision, outcome.iterations)
             rec.write(ladder)
             sinks.decision(ladder, rec.decisions)
             if decision.kind == STOP:

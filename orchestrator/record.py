@@ -54,10 +54,12 @@ class Record:
         self.decisions: list[dict] = []
         self.status = RUNNING
 
-    def add(self, decision: Decision) -> None:
+    def add(self, decision: Decision, iterations: int) -> None:
+        """`iterations`: what the judged attempt trained (TensorBoard's ladder-wide axis sums them)."""
         d = {"stage": decision.stage, "kind": decision.kind, "reason": decision.reason}
         if decision.new_stage:
             d["new_stage"] = decision.new_stage
+        d["iterations"] = iterations
         self.decisions.append(d)
 
     def write(self, ladder: Ladder) -> None:

@@ -67,8 +67,7 @@ def validate(cfg) -> None:
 def run(ctx, stage: Stage, decision: Decision, iterations: int) -> tuple[Outcome, Decision]:
     """Apply a `search` decision: record it, search the stage, and judge the stage on the search's outcome.
     `iterations`: what the judged attempt trained (every decision records its attempt's)."""
-    ctx.record.add(decision)
-    ctx.record.decisions[-1]["iterations"] = iterations
+    ctx.record.add(decision, iterations)
     stage.trials, stage.status = [], RUNNING
     ctx.record.write(ctx.ladder)
     ctx.sinks.decision(ctx.ladder, ctx.record.decisions)
