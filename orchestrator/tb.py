@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 from tensorboard.backend.event_processing.event_file_loader import LegacyEventFileLoader
+from tensorboard.compat.proto.summary_pb2 import Summary
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
@@ -98,6 +99,14 @@ def open_run(path: Path, keep_through: int, keep_probe: bool = False, offset: in
     return writer
 
 
+def write_scalars(writer: SummaryWriter, values: dict, step: int) -> None:
+    """Every value of one step in one event. `add_scalar` writes an event per value, and each event costs
+    ~70 us of the training loop's time (proto, queue, the writer thread): a stage logs ~10 values per
+    evaluation (benchmarks/overhead.py). TensorBoard reads several values per event as it reads one."""
+    summary = Summary(value=[Summary.Value(tag=tag, simple_value=float(v)) for tag, v in values.items()])
+    writer._get_file_writer().add_summary(summary, step)  # what add_scalar does, once per value
+
+
 def panel(writer: SummaryWriter, tag: str, value, step: int) -> None:
     """Markdown as a text panel; a Picture as an image, its boxes drawn and labelled by TensorBoard."""
     if not isinstance(value, Picture):
@@ -157,19 +166,22 @@ class TensorBoardSink:
 
     def scalars(self, stage, iteration: int, values: dict) -> None:
         w = self.writers[stage.name]
-        for tag, value in values.items():
-            w.add_scalar(tag, value, iteration)
+        write_scalars(w, values, iteration)
         if "train/loss" in values and stage.name in self.offsets:
-            w.add_scalar(LADDER_PREFIX + "train/loss", values["train/loss"], self.offsets[stage.name] + iteration)
+            write_scalars(w, {LADDER_PREFIX + "train/loss": values["train/loss"]},
+                          self.offsets[stage.name] + iteration)
 
     def evaluated(self, stage, iteration: int, metrics: dict, samples) -> None:
-        self.scalars(stage, iteration, metrics)
         w = self.writers[stage.name]
         metric = stage.goal.metric
+        ladder = {}
         if metric in metrics and metric != "train/loss" and stage.name in self.offsets:
-            step = self.offsets[stage.name] + iteration
-            w.add_scalar(LADDER_PREFIX + metric, metrics[metric], step)
-            w.add_scalar(LADDER_PREFIX + metric + "/goal", stage.goal.target, step)
+            ladder = {LADDER_PREFIX + metric: metrics[metric], LADDER_PREFIX + metric + "/goal": stage.goal.target}
+        if "train/loss" in metrics and stage.name in self.offsets:
+            ladder[LADDER_PREFIX + "train/loss"] = metrics["train/loss"]
+        write_scalars(w, metrics, iteration)
+        if ladder:
+            write_scalars(w, ladder, self.offsets[stage.name] + iteration)
         for tag, value in (samples or {}).items():
             panel(w, tag, value, iteration)
 

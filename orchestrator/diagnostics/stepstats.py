@@ -55,16 +55,16 @@ class StepStats:
         self.restored = state  # applied by on_start, which the trainer calls after restoring
 
     def after_backward(self, run, loss: torch.Tensor) -> None:
-        step = run.iteration + 1  # the step now in progress (its update is not applied yet)
-        if step >= self.next_norm:
-            grads = [p.grad for p in self.params if p.grad is not None]
-            self.norms.append(torch._foreach_norm(grads) if grads else [torch.zeros((), device=loss.device)])
-            self.next_norm = self.norm_after(step)
-        else:
-            self.norms.append(None)
+        # every step: the loss and where its batch came from (three appends: this runs 3000 times a stage)
         self.losses.append(loss.detach())
         s = run.sampler
         self.batches.append((s.perm, s.pos, s.batch_size))
+        step = run.iteration + 1  # the step now in progress (its update is not applied yet)
+        if step >= self.next_norm:  # (position in the window, per-parameter norms)
+            grads = [p.grad for p in self.params if p.grad is not None]
+            self.norms.append((len(self.losses) - 1, torch._foreach_norm(grads) if grads
+                               else [torch.zeros((), device=loss.device)]))
+            self.next_norm = self.norm_after(step)
         if step >= self.next_flush:
             self.flush(run, step)
             self.next_flush = self.flush_after(step)
@@ -89,7 +89,7 @@ class StepStats:
 
     def flush(self, run, step: int) -> None:
         n = len(self.losses)
-        measured = [x for x in self.norms if x is not None]
+        measured = [x for _, x in self.norms]
         try:  # scalar losses, the usual case: one stack
             losses = torch.stack(self.losses).float().reshape(n)
         except RuntimeError:  # a loss of shape (1,) here and () there
@@ -103,8 +103,9 @@ class StepStats:
         else:
             norms = torch.stack([torch.linalg.vector_norm(torch.stack(x).float()) for x in measured])
         values = torch.cat((losses, norms.to(losses.device))).tolist()  # the one host read per window
-        read = iter(values[n:])
-        step_norms = [None if x is None else next(read) for x in self.norms]  # None: not measured
+        step_norms = [None] * n  # None: not measured
+        for (k, _), value in zip(self.norms, values[n:]):
+            step_norms[k] = value
         self.losses, self.norms = [], []
         first = step - n + 1
         for c in self.consumers:

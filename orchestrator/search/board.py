@@ -6,6 +6,8 @@ from pathlib import Path
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
+from ..tb import write_scalars
+
 
 class TrialBoard:
     """A sink (see orchestrator/sinks.py) for one trial, writing tb/<NN>_<stage>/trial_<n>."""
@@ -16,8 +18,7 @@ class TrialBoard:
         self.writer = SummaryWriter(path)
 
     def scalars(self, stage, iteration: int, values: dict) -> None:
-        for tag, value in values.items():
-            self.writer.add_scalar(tag, value, iteration)
+        write_scalars(self.writer, values, iteration)
 
     def evaluated(self, stage, iteration: int, metrics: dict, samples) -> None:
         self.scalars(stage, iteration, metrics)
