@@ -53,5 +53,25 @@ def budget_spent(p: Progress) -> Optional[str]:
     return None
 
 
+def evaluation_spacing(budget: int, eval_every: int, patience: int, max_evals: int) -> tuple[int, int]:
+    """(iterations between evaluations, patience in evaluations) for a stage of `budget` iterations.
+
+    A stage evaluates at most ~`max_evals` times (0: no limit): the growth rule can give a late stage 10x
+    its predecessor's iterations, and checking its goal every `eval_every` iterations then costs as much
+    as training when an evaluation is dear (the bug suite's GRU: 45% of an 11000-iteration stage). A goal
+    is then noticed at most budget / max_evals iterations late. Patience keeps its length in iterations.
+    """
+    every = max(eval_every, -(-budget // max_evals)) if max_evals > 0 else eval_every
+    if every == eval_every or patience <= 0:
+        return every, patience
+    return every, max(2, -(-patience * eval_every // every))
+
+
+def spacing(budget: int, ladder) -> dict:
+    """TrainSettings' eval_every and patience for a stage, from the ladder's config."""
+    every, patience = evaluation_spacing(budget, ladder.eval_every, ladder.patience, ladder.max_evals)
+    return {"eval_every": every, "patience": patience}
+
+
 def first_reason(checks: list[Check], p: Progress) -> Optional[str]:
     return next((r for r in (c(p) for c in checks) if r), None)
