@@ -32,8 +32,8 @@ BUGS: tuple[Bug, ...] = (
          "states / sqrt(sum states^2) without eps: padded states are exactly 0", root="division_by_zero"),
     _bug("lstm", "lr_1e-5", "hyperparameter", "lr_too_low", "optim.lr=1e-5", overrides=["optim.lr=1e-5"]),
 
-    _bug("tfm", "mask_inverted", "structure", "nonfinite", "key_padding_mask = tokens != PAD (attends only to padding; "
-         "a full-length row has no key)"),
+    _bug("tfm", "mask_inverted", "structure", "nonfinite labels_not_learnable",
+         "key_padding_mask = tokens != PAD: CLS attends only to padding (train: no signal; eval: NaN rows)"),
     _bug("tfm", "embedding_data", "structure", "params_not_updating", "emb.weight.data[tokens]: no gradient"),
     _bug("tfm", "lr_1", "hyperparameter", "lr_too_high", "optim.lr=1", overrides=["optim.lr=1"]),
 )

@@ -1,9 +1,9 @@
 """Held-out family 4: a small Transformer encoder classifier with a key-padding mask ("which token is the majority").
 
 Variable-length sequences of symbols A/B/C padded to one fixed length; the label is the symbol that occurs
-most often (lengths and counts are drawn so that it is unique). Hand-written pre-norm blocks around
-nn.MultiheadAttention with `key_padding_mask`, and a mean over the real tokens. Each bug is one line,
-marked `# BUG <name>`.
+most often (lengths and counts are drawn so that it is unique). A CLS token first, hand-written pre-norm
+blocks around nn.MultiheadAttention with `key_padding_mask`, and the class read from the CLS position: the
+answer has to come through attention. Each bug is one line, marked `# BUG <name>`.
 """
 from __future__ import annotations
 
@@ -19,12 +19,14 @@ from orchestrator.task import Problem
 
 BUGS = ("none", "mask_inverted", "embedding_data")
 PAD, SYMBOLS, MIN_LEN, MAX_LEN = 0, 3, 5, 16
+CLS = SYMBOLS + 1
 
 
 def majority_data(n: int, seed: int) -> dict[str, torch.Tensor]:
     """n sequences of symbols 1..SYMBOLS with a unique most frequent symbol, and its index (0-based)."""
     g = torch.Generator().manual_seed(seed)
-    tokens = torch.full((n, MAX_LEN), PAD)
+    tokens = torch.full((n, 1 + MAX_LEN), PAD)
+    tokens[:, 0] = CLS
     labels = torch.empty(n, dtype=torch.long)
     i = 0
     while i < n:
@@ -33,7 +35,7 @@ def majority_data(n: int, seed: int) -> dict[str, torch.Tensor]:
         counts = torch.bincount(seq, minlength=SYMBOLS + 1)[1:]
         if (counts == counts.max()).sum() > 1:
             continue  # a tie: no single answer
-        tokens[i, :length], labels[i] = seq, counts.argmax()
+        tokens[i, 1:1 + length], labels[i] = seq, counts.argmax()
         i += 1
     return {"tokens": tokens, "labels": labels}
 
@@ -55,8 +57,8 @@ class MajorityEncoder(nn.Module):
     def __init__(self, bug: str, dim: int = 32, heads: int = 4, layers: int = 2):
         super().__init__()
         self.bug = bug
-        self.emb = nn.Embedding(SYMBOLS + 1, dim, padding_idx=PAD)
-        self.pos = nn.Parameter(torch.randn(MAX_LEN, dim) * 0.02)
+        self.emb = nn.Embedding(SYMBOLS + 2, dim, padding_idx=PAD)
+        self.pos = nn.Parameter(torch.randn(1 + MAX_LEN, dim) * 0.02)
         self.blocks = nn.ModuleList(Block(dim, heads) for _ in range(layers))
         self.norm = nn.LayerNorm(dim)
         self.head = nn.Linear(dim, SYMBOLS)
@@ -71,8 +73,7 @@ class MajorityEncoder(nn.Module):
             pad = tokens != PAD  # BUG mask_inverted: "the mask marks the tokens to keep"
         for block in self.blocks:
             x = block(x, pad)
-        real = (tokens != PAD).unsqueeze(-1).float()
-        return self.head(self.norm((x * real).sum(1) / real.sum(1)))  # mean over the real tokens
+        return self.head(self.norm(x[:, 0]))  # the CLS position
 
 
 class TfmTask:
