@@ -53,24 +53,23 @@ def budget_spent(p: Progress) -> Optional[str]:
     return None
 
 
-def evaluation_spacing(budget: int, eval_every: int, patience: int, max_evals: int) -> tuple[int, int]:
-    """(iterations between evaluations, patience in evaluations) for a stage of `budget` iterations.
+def evaluation_spacing(budget: int, eval_every: int, max_evals: int) -> int:
+    """Iterations between evaluations for a stage of `budget` iterations.
 
     A stage evaluates at most ~`max_evals` times (0: no limit): the growth rule can give a late stage 10x
     its predecessor's iterations, and checking its goal every `eval_every` iterations then costs as much
     as training when an evaluation is dear (the bug suite's GRU: 45% of an 11000-iteration stage). A goal
-    is then noticed at most budget / max_evals iterations late. Patience keeps its length in iterations.
+    is then noticed at most budget / max_evals iterations late. Patience stays a number of evaluations,
+    so a long stage also waits longer on a plateau (the addition task's last stage sits on one for
+    ~1000 iterations before it climbs again).
     """
-    every = max(eval_every, -(-budget // max_evals)) if max_evals > 0 else eval_every
-    if every == eval_every or patience <= 0:
-        return every, patience
-    return every, max(2, -(-patience * eval_every // every))
+    return max(eval_every, -(-budget // max_evals)) if max_evals > 0 else eval_every
 
 
 def spacing(budget: int, ladder) -> dict:
     """TrainSettings' eval_every and patience for a stage, from the ladder's config."""
-    every, patience = evaluation_spacing(budget, ladder.eval_every, ladder.patience, ladder.max_evals)
-    return {"eval_every": every, "patience": patience}
+    return {"eval_every": evaluation_spacing(budget, ladder.eval_every, ladder.max_evals),
+            "patience": ladder.patience}
 
 
 def first_reason(checks: list[Check], p: Progress) -> Optional[str]:

@@ -500,3 +500,60 @@ def test_a_dict_batch_seq2seq_whose_sources_are_misaligned_is_named(misaligned):
     r, _ = run(problem, budget=10, after_failure=True, diag=diag, batch_size=32, stage=stage)
     assert bool(found(r, "labels_not_learnable", ("error",))) == misaligned
     assert not [d for d in r.stage.diagnoses if d["code"] == "check_skipped" and "labels" in d["message"]]
+
+
+# --- found by the held-out suite (benchmarks/holdout) --------------------------------------------------
+
+class ListHeadMLP(MLP):
+    """The output layer kept in a plain Python list: PyTorch never registers it."""
+
+    def __init__(self):
+        super().__init__()
+        del self.fc3
+        self.heads = [nn.Linear(32, 3)]
+
+    def forward(self, x):
+        return self.heads[0](torch.relu(self.fc2(torch.relu(self.fc1(x)))))
+
+
+def test_a_layer_kept_in_a_plain_list_is_named_with_its_place():
+    x, y = blobs()
+    torch.manual_seed(0)
+    r, _ = run(tuple_problem(ListHeadMLP(), x, y, 3), budget=10)
+    d = found(r, "params_not_updating", ("error",))
+    assert d and d[0]["iteration"] == 0 and "heads[0].weight" in d[0]["message"]
+
+
+class BatchStandardisedCNN(CNN):
+    """Inputs standardised with the batch's mean and std: alone, an example's std is NaN."""
+
+    def forward(self, x):
+        return super().forward((x - x.mean(0)) / x.std(0, correction=0))
+
+
+def test_an_output_that_is_nan_alone_but_finite_in_a_batch_is_batch_dependence():
+    x, y = images()
+    torch.manual_seed(0)
+    r, _ = run(tuple_problem(BatchStandardisedCNN(), x, y, 4), budget=10)
+    assert found(r, "batch_dependence", ("error",))
+
+
+def test_a_tiny_lr_is_named_as_such_not_as_a_bug_when_one_example_fits_at_a_larger_one():
+    # Adam at 3e-5 moves the weights enough for the update-ratio check, but one example does not fit in
+    # failure.overfit_iterations steps: at 10x or 100x it does, so the LR is named, not the model
+    r, outcome = run(mlp_problem(), budget=20, lr=3e-5, after_failure=True)
+    assert not outcome.converged
+    low = found(r, "lr_too_low")
+    assert low and "one example" in low[0]["message"] and not found(r, "overfit_batch_size_1", ("error",))
+
+
+def test_a_dict_batch_without_conventional_keys_still_gets_its_sources_swapped():
+    from orchestrator.diagnostics.failure import source_keys
+    tokens, tags = torch.randint(1, 9, (6, 5)), torch.randint(0, 3, (6, 5))
+    batch = {"tokens": tokens, "lengths": torch.full((6,), 5), "tags": tags,
+             "tgt_in": torch.cat([torch.zeros(6, 1, dtype=torch.long), tags[:, :-1]], 1)}
+    assert source_keys(batch, tags) == ["tokens", "lengths"]      # not the targets, nor what is built from them
+    shifted = {"words": tokens, "prev": torch.cat([torch.zeros(6, 1, dtype=torch.long), tags[:, :-1]], 1),
+               "next": tags}
+    assert source_keys(shifted, tags) == ["words"]                # a decoder input found by its content
+    assert source_keys({"src": tokens, "src_len": batch["lengths"], "tgt": tags}, tags) == ["src", "src_len"]

@@ -103,11 +103,9 @@ def test_a_bug_named_as_the_cause_stops_instead_of_inserting():
     assert d.kind == STOP and "params_not_updating" in d.reason
 
 
-def test_a_long_stage_evaluates_at_most_max_evals_times_and_keeps_its_patience_in_iterations():
+def test_a_long_stage_evaluates_at_most_max_evals_times():
     from orchestrator.stopping import evaluation_spacing
-    assert evaluation_spacing(2000, 10, 20, 200) == (10, 20)          # short stages keep eval_every
-    every, patience = evaluation_spacing(11000, 25, 20, 200)
+    assert evaluation_spacing(2000, 10, 200) == 10          # short stages keep eval_every
+    every = evaluation_spacing(11000, 25, 200)
     assert every == 55 and 11000 // every <= 200
-    assert abs(patience * every - 20 * 25) <= every                   # ~500 iterations without improvement
-    assert evaluation_spacing(11000, 25, 0, 200) == (55, 0)           # no plateau stop stays none
-    assert evaluation_spacing(50000, 50, 20, 0) == (50, 20)           # 0: no limit
+    assert evaluation_spacing(50000, 50, 0) == 50           # 0: no limit

@@ -122,6 +122,12 @@ def bad_init_loss(ctx: Context) -> Optional[Diagnosis]:
     off = abs(init - chance) / chance
     if math.isfinite(init) and off <= ctx.cfg.init_loss_tolerance:
         return None
+    if not math.isfinite(init):
+        if any(d["code"] == "nonfinite" for d in ctx.run.stage.diagnoses):
+            return None  # said at the stage's start, traced to its op
+        return Diagnosis("bad_init_loss", "warning", f"the loss at init is {init}: non-finite before any update",
+                         evidence={"init_loss": num(init), "chance_loss": num(chance)},
+                         fix="look for log(0), a division by zero or NaN weights in the model as the task built it")
     return Diagnosis("bad_init_loss", "warning",
                      f"the loss at init is {num(init)}, {'above' if init > chance else 'below'} the chance "
                      f"loss {num(chance)} by {off:.0%}", evidence={"init_loss": num(init), "chance_loss": num(chance),
@@ -233,7 +239,7 @@ def labels_not_learnable(ctx: Context):
 
     if shuffled(torch.arange(min(pool, 2))) is None:
         return skipped("labels_not_learnable", "no targets or inputs to swap in this batch layout ((inputs, ..., "
-                       "targets) tuples, or dicts with an x / input / inputs / src key)")
+                       "targets) tuples, or dicts with a source key or tensors besides the targets)")
     if isinstance(every, dict) and not _reads_source(ctx, real(torch.arange(min(pool, 16))),
                                                       _to(run, shuffled(torch.arange(min(pool, 16))))):
         return skipped("labels_not_learnable", "the model's outputs do not depend on the batch's source (a "
@@ -304,6 +310,30 @@ def _reads_source(ctx: Context, batch, swapped) -> bool:
     return bool(((a.float() - b.float()).abs() > 1e-6 * (1 + a.float().abs())).any())
 
 
+TARGET_NAMES = ("y", "tgt", "target", "label", "dec")  # keys (and their prefixes) on the targets' side
+
+
+def source_keys(batch: dict, targets) -> list:
+    """The keys of a dict batch that hold an example's source: a conventional input key with its companions
+    (src with src_len, src_mask), else every batch-first tensor that is neither the targets nor named or
+    built like them (a decoder input holds the targets shifted by one)."""
+    key = next((k for k in INPUT_KEYS if isinstance(batch.get(k), torch.Tensor)), None)
+    if key is not None:
+        return [] if batch[key] is targets else [k for k in batch if k == key or str(k).startswith(f"{key}_")]
+    if not isinstance(targets, torch.Tensor) or not targets.dim():
+        return []
+    return [k for k, v in batch.items()
+            if isinstance(v, torch.Tensor) and v is not targets and v.dim() and v.shape[0] == targets.shape[0]
+            and not str(k).lower().startswith(TARGET_NAMES) and not _shifted(v, targets)]
+
+
+def _shifted(v: torch.Tensor, t: torch.Tensor) -> bool:
+    """v holds t's sequences moved by one position (teacher forcing's decoder input)."""
+    if v.shape != t.shape or t.dim() < 2 or t.shape[1] < 3:
+        return False
+    return bool((v[:, 1:] == t[:, :-1]).float().mean() > 0.9) or bool((v[:, :-1] == t[:, 1:]).float().mean() > 0.9)
+
+
 def _with_targets(problem, batch, other):
     """`batch` with the targets of `other`, or, for a dict batch, with the model input of `other` (None when
     the layout has neither that can be swapped)."""
@@ -311,12 +341,8 @@ def _with_targets(problem, batch, other):
         # in a dict batch the targets may also be an input (a decoder's shifted target words), so the
         # pairing is broken on the other side: each example gets another example's source (with the keys
         # that describe it, e.g. its length)
-        key = next((k for k in INPUT_KEYS if isinstance(batch.get(k), torch.Tensor)), None)
-        t = batch_targets(problem, batch)
-        if key is None or batch[key] is t:
-            return None
-        side = [k for k in batch if k == key or str(k).startswith(f"{key}_")]  # src with src_len, src_mask, ...
-        if not all(isinstance(other.get(k), torch.Tensor) and isinstance(batch[k], torch.Tensor)
+        side = source_keys(batch, batch_targets(problem, batch))
+        if not side or not all(isinstance(other.get(k), torch.Tensor) and isinstance(batch[k], torch.Tensor)
                    and other[k].shape[:1] == batch[k].shape[:1] for k in side):
             return None
         return {**batch, **{k: other[k] for k in side}}
@@ -329,34 +355,52 @@ def _with_targets(problem, batch, other):
     return type(batch)([other[at] if i == at else v for i, v in enumerate(batch)])
 
 
-def overfit_batch_size_1(ctx: Context) -> Optional[Diagnosis]:
+def _fit_one(ctx: Context, lr: float) -> tuple[float, float, bool]:
+    """Fresh weights trained on one example at `lr`: (first loss, last loss, fits)."""
     run, problem = ctx.run, ctx.problem
     model = ctx.fresh_model()
     one = _to(run, problem.get_batch(torch.tensor([0])))
     model.train()
-    opt = make_optimizer(model.parameters(), run.settings.optim, run.base_lr)
-    losses = []
-    for i in range(ctx.cfg.overfit_iterations):
-        losses.append(optimisation_step(model, opt, problem, one))
+    opt = make_optimizer(model.parameters(), run.settings.optim, lr)
+    losses = [optimisation_step(model, opt, problem, one) for _ in range(ctx.cfg.overfit_iterations)]
     values = torch.stack(losses).tolist()
     start, end = values[0], min(values[-10:])
-    fits = math.isfinite(end) and end <= ctx.cfg.overfit_fraction * start
-    evidence = {"start_loss": num(start), "final_loss": num(end), "iterations": ctx.cfg.overfit_iterations,
-                "lr": num(run.base_lr), "fits": fits}
+    return start, end, math.isfinite(end) and end <= ctx.cfg.overfit_fraction * start
+
+
+def overfit_batch_size_1(ctx: Context) -> Optional[Diagnosis]:
+    run, iterations, lr = ctx.run, ctx.cfg.overfit_iterations, ctx.run.base_lr
+    start, end, fits = _fit_one(ctx, lr)
+    evidence = {"start_loss": num(start), "final_loss": num(end), "iterations": iterations, "lr": num(lr),
+                "fits": fits}
     if fits:
         return Diagnosis("overfit_batch_size_1", "info",
                          f"fresh weights fit one example (loss {num(start)} -> {num(end)}): the model can learn; "
                          f"the failure is more likely data, capacity or optimisation", evidence=evidence,
                          fix="look at the other diagnoses; try more iterations, a different LR or a larger model")
+    # a net that cannot fit one example has a bug, unless its steps are too small to get anywhere: a higher
+    # LR that fits it says so (a bug in the model, loss or data does not go away with a bigger step)
+    if not ctx.lr_suspect:
+        for factor in (10, 100):
+            s2, e2, fits2 = _fit_one(ctx, lr * factor)
+            if fits2:
+                return Diagnosis(
+                    "lr_too_low", "warning",
+                    f"fresh weights cannot fit even one example in {iterations} iterations at LR {num(lr)} "
+                    f"(loss {num(start)} -> {num(end)}), but do at LR {num(lr * factor)} ({num(s2)} -> {num(e2)}): "
+                    f"the steps are too small", evidence={**evidence, "fits_at_lr": num(lr * factor),
+                                                          "final_loss_there": num(e2)},
+                    fix=f"raise the LR (e.g. optim.lr={lr * factor:g}) or let the LR probe choose it")
     if ctx.lr_suspect:
         return Diagnosis("overfit_batch_size_1", "warning",
-                         f"fresh weights cannot fit even one example in {ctx.cfg.overfit_iterations} iterations "
-                         f"(loss {num(start)} -> {num(end)}) at LR {num(run.base_lr)}, which looks too low "
+                         f"fresh weights cannot fit even one example in {iterations} iterations "
+                         f"(loss {num(start)} -> {num(end)}) at LR {num(lr)}, which looks too low "
                          f"(see lr_too_low)", evidence=evidence, fix="raise the LR first, then look again")
     return Diagnosis("overfit_batch_size_1", "error",
-                     f"fresh weights cannot fit even one example in {ctx.cfg.overfit_iterations} iterations "
-                     f"(loss {num(start)} -> {num(end)}): likely a bug in the model, loss or data",
-                     evidence=evidence, fix="check the loss (targets, reduction), frozen layers and the LR")
+                     f"fresh weights cannot fit even one example in {iterations} iterations "
+                     f"(loss {num(start)} -> {num(end)}), at LR {num(lr)} nor at 10x and 100x: likely a bug in "
+                     f"the model, loss or data", evidence=evidence,
+                     fix="check the loss (targets, reduction), frozen layers and detached outputs")
 
 
 def lr_too_low(ctx: Context) -> Optional[Diagnosis]:

@@ -8,7 +8,8 @@ are fresh (iteration 0, no warm start) the monitor runs, in a few forward passes
   a frozen part; info above: a frozen backbone on purpose), not in the optimizer (error), used by the forward
   but reached by no gradient (error: a .detach() or a non-differentiable op cuts them off). A parameter
   the forward never touches is `info` (another variant's part, e.g. an encoder an LM stage does not
-  use). A gradient exactly zero everywhere is an error at once, unless some parameter is all zeros
+  use). A trainable tensor the forward uses that is not a registered parameter (a layer in a plain list,
+  a parameter made in forward) is an error: it gets gradients, but the optimizer never sees it. A gradient exactly zero everywhere is an error at once, unless some parameter is all zeros
   (a zero-initialised layer blocks the first gradient on purpose): then it is confirmed at the stage's
   end when the parameter moved less than `start.zero_update` (5%) x the others' median relative change.
   Only info when no weight matrix is among them (a norm's scale before attention over a single key
@@ -126,6 +127,15 @@ class StartChecks:
         with UsedTensors(ids) as used:
             loss = problem.loss(model, batch)
         self.start_loss = float(loss.detach().float().mean())
+        strays = unregistered_leaves(loss, model, batch)
+        if strays:
+            found.append(Diagnosis(
+                "params_not_updating", "error",
+                f"the forward uses {len(strays)} trainable tensor(s) that are not the model's parameters "
+                f"({', '.join(strays[:3])}): they get gradients, but the optimizer never updates them",
+                evidence={"tensors": strays[:20]},
+                fix="register them: nn.ModuleList / nn.ModuleDict instead of a Python list or dict, nn.Parameter "
+                    "as an attribute, and no layers or parameters created inside forward"))
         if loss.requires_grad:
             loss.backward()
         reasons, unused, zero = {}, [], []
@@ -321,7 +331,10 @@ def _difference(a: torch.Tensor, b: torch.Tensor) -> float:
 
 def _rel(a, b) -> float:
     a, b = a.float(), b.float()
-    ok = torch.isfinite(a) & torch.isfinite(b)
+    fa, fb = torch.isfinite(a), torch.isfinite(b)
+    if bool((fa != fb).any()):
+        return 2.0  # finite one way, NaN/inf the other (e.g. a std over a batch of one): the largest difference
+    ok = fa & fb
     if not bool(ok.any()):
         return 0.0
     a, b = a[ok], b[ok]
@@ -436,6 +449,55 @@ class UsedTensors(TorchFunctionMode):
         elif isinstance(a, dict):
             for b in a.values():
                 self._visit(b)
+
+
+def unregistered_leaves(loss: torch.Tensor, model: torch.nn.Module, batch: Any) -> list[str]:
+    """Leaf tensors that need a gradient and reach the loss, but are neither the model's parameters nor part
+    of the batch (shape and dtype of each): a layer kept in a plain list, a parameter made in forward."""
+    if not loss.requires_grad or loss.grad_fn is None:
+        return []
+    known = {id(p) for p in model.parameters()} | {id(t) for t in _tensors(batch)}
+    hidden = _hidden_tensors(model)
+    seen, stack, strays = set(), [loss.grad_fn], []
+    while stack:
+        node = stack.pop()
+        if node is None or node in seen:
+            continue
+        seen.add(node)
+        leaf = getattr(node, "variable", None)  # AccumulateGrad: a leaf that will get a .grad
+        if isinstance(leaf, torch.Tensor) and id(leaf) not in known:
+            strays.append(hidden.get(id(leaf), f"a {'x'.join(map(str, leaf.shape)) or 'scalar'} tensor"))
+        stack.extend(next_node for next_node, _ in node.next_functions)
+    return strays
+
+
+def _hidden_tensors(model: torch.nn.Module) -> dict:
+    """id -> name of the tensors in layers that a module keeps in plain lists, tuples or dicts (where
+    PyTorch does not look): `blocks[0].weight`."""
+    names = {}
+    for owner, module in model.named_modules():
+        for attr, value in vars(module).items():
+            if not isinstance(value, (list, tuple, dict)) or attr.startswith("_"):
+                continue
+            items = value.items() if isinstance(value, dict) else enumerate(value)
+            for key, item in items:
+                where = f"{owner + '.' if owner else ''}{attr}[{key!r}]" if isinstance(value, dict) \
+                    else f"{owner + '.' if owner else ''}{attr}[{key}]"
+                if isinstance(item, torch.nn.Module):
+                    names.update({id(p): f"{where}.{n}" for n, p in item.named_parameters()})
+                elif isinstance(item, torch.Tensor):
+                    names[id(item)] = where
+    return names
+
+
+def _tensors(x: Any) -> list:
+    if isinstance(x, torch.Tensor):
+        return [x]
+    if isinstance(x, (list, tuple)):
+        return [t for v in x for t in _tensors(v)]
+    if isinstance(x, dict):
+        return [t for v in x.values() for t in _tensors(v)]
+    return []
 
 
 @contextmanager
