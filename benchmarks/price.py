@@ -34,7 +34,8 @@ def one_seed(task: str, seed: int, tmp: Path, overrides: list[str]) -> dict:
     doc = ladder.ladder
     final = last_stage(doc)
     total = sum(s["iterations"] for s in doc["stages"])
-    drop = [f"~ladder.stages.{s['name']}" for s in doc["stages"] if s["name"] != final["name"] and not s.get("inserted")]
+    drop = [f"~ladder.stages.{s['name']}" for s in doc["stages"]
+            if s["name"] != final["name"] and not s.get("inserted")]
     direct = run_ladder(task, tmp / f"direct{seed}", f"seed={seed}", *overrides, *drop,
                         f"ladder.stages.{final['name']}.after=[]", f"ladder.stages.{final['name']}.budget={total}",
                         f"ladder.stages.{final['name']}.probe=false", "ladder.patience=0",
@@ -66,9 +67,11 @@ def main() -> None:
         r["ratio"], r["cpu_ratio"] = ratio, r["ladder_cpu"] / r["direct_cpu"]
         r["wall_ratio"] = r["ladder_wall"] / r["direct_wall"]
         stages = " ".join(f"{k}:{v}" for k, v in r["stages"].items())
+        if not ok:
+            stages += f"  (not both converged: {r['ladder_status']}, {r['direct_status']})"
         print(f"{seed:>4} {r['ladder_iterations']:>10} {r['direct_iterations']:>10} {ratio:>10.2f} "
               f"{r['ladder_cpu']:>6.1f} / {r['direct_cpu']:<5.1f} {r['cpu_ratio']:>9.2f} {r['wall_ratio']:>10.2f}  "
-              f"{stages}{'' if ok else '  (not both converged: ' + r['ladder_status'] + ', ' + r['direct_status'] + ')'}")
+              f"{stages}")
     if len(rows) > 1:
         def med(key):
             return statistics.median(r[key] for r in rows)

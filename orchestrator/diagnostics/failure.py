@@ -369,7 +369,7 @@ def _fit_one(ctx: Context, lr: float) -> tuple[float, float, bool]:
 
 
 def overfit_batch_size_1(ctx: Context) -> Optional[Diagnosis]:
-    run, iterations, lr = ctx.run, ctx.cfg.overfit_iterations, ctx.run.base_lr
+    iterations, lr = ctx.cfg.overfit_iterations, ctx.run.base_lr
     start, end, fits = _fit_one(ctx, lr)
     evidence = {"start_loss": num(start), "final_loss": num(end), "iterations": iterations, "lr": num(lr),
                 "fits": fits}

@@ -9,7 +9,8 @@ are fresh (iteration 0, no warm start) the monitor runs, in a few forward passes
   but reached by no gradient (error: a .detach() or a non-differentiable op cuts them off). A parameter
   the forward never touches is `info` (another variant's part, e.g. an encoder an LM stage does not
   use). A trainable tensor the forward uses that is not a registered parameter (a layer in a plain list,
-  a parameter made in forward) is an error: it gets gradients, but the optimizer never sees it. A gradient exactly zero everywhere is an error at once, unless some parameter is all zeros
+  a parameter made in forward) is an error: it gets gradients, but the optimizer never sees it. A gradient
+  exactly zero everywhere is an error at once, unless some parameter is all zeros
   (a zero-initialised layer blocks the first gradient on purpose): then it is confirmed at the stage's
   end when the parameter moved less than `start.zero_update` (5%) x the others' median relative change.
   Only info when no weight matrix is among them (a norm's scale before attention over a single key
