@@ -548,7 +548,7 @@ def test_a_tiny_lr_is_named_as_such_not_as_a_bug_when_one_example_fits_at_a_larg
 
 
 def test_a_dict_batch_without_conventional_keys_still_gets_its_sources_swapped():
-    from orchestrator.diagnostics.failure import source_keys
+    from orchestrator.diagnostics.common import source_keys
     tokens, tags = torch.randint(1, 9, (6, 5)), torch.randint(0, 3, (6, 5))
     batch = {"tokens": tokens, "lengths": torch.full((6,), 5), "tags": tags,
              "tgt_in": torch.cat([torch.zeros(6, 1, dtype=torch.long), tags[:, :-1]], 1)}

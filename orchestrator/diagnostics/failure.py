@@ -41,7 +41,7 @@ import torch
 from ..diagnosis import Diagnosis
 from ..optim import make_optimizer
 from ..trainer import optimisation_step, to_device
-from .common import INPUT_KEYS, batch_targets, fresh_copy, num, run_model, state_copy
+from .common import batch_targets, fresh_copy, num, run_model, source_keys, state_copy
 from .config import FailureConfig
 from .startchecks import StartChecks, constant_targets, is_fresh, preserved, skipped
 from .startchecks import batch_dependence as startchecks_batch_dependence
@@ -308,30 +308,6 @@ def _reads_source(ctx: Context, batch, swapped) -> bool:
     if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape):
         return True  # cannot tell: let the training runs judge
     return bool(((a.float() - b.float()).abs() > 1e-6 * (1 + a.float().abs())).any())
-
-
-TARGET_NAMES = ("y", "tgt", "target", "label", "dec")  # keys (and their prefixes) on the targets' side
-
-
-def source_keys(batch: dict, targets) -> list:
-    """The keys of a dict batch that hold an example's source: a conventional input key with its companions
-    (src with src_len, src_mask), else every batch-first tensor that is neither the targets nor named or
-    built like them (a decoder input holds the targets shifted by one)."""
-    key = next((k for k in INPUT_KEYS if isinstance(batch.get(k), torch.Tensor)), None)
-    if key is not None:
-        return [] if batch[key] is targets else [k for k in batch if k == key or str(k).startswith(f"{key}_")]
-    if not isinstance(targets, torch.Tensor) or not targets.dim():
-        return []
-    return [k for k, v in batch.items()
-            if isinstance(v, torch.Tensor) and v is not targets and v.dim() and v.shape[0] == targets.shape[0]
-            and not str(k).lower().startswith(TARGET_NAMES) and not _shifted(v, targets)]
-
-
-def _shifted(v: torch.Tensor, t: torch.Tensor) -> bool:
-    """v holds t's sequences moved by one position (teacher forcing's decoder input)."""
-    if v.shape != t.shape or t.dim() < 2 or t.shape[1] < 3:
-        return False
-    return bool((v[:, 1:] == t[:, :-1]).float().mean() > 0.9) or bool((v[:, :-1] == t[:, 1:]).float().mean() > 0.9)
 
 
 def _with_targets(problem, batch, other):

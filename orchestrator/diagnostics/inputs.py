@@ -19,7 +19,7 @@ from typing import Optional
 import torch
 
 from ..diagnosis import Diagnosis, record
-from .common import first_tensor, num, targets_of
+from .common import first_tensor, num, source_keys, targets_of
 from .config import InputScaleConfig
 
 
@@ -96,6 +96,9 @@ def data(problem, samples: int):
         batch = problem.get_batch(torch.arange(n))
         x = first_tensor(batch)
         y = problem.targets(batch) if problem.targets is not None else targets_of(batch)
+        if x is None and isinstance(batch, dict):  # no conventional key: the tensors that are not the targets'
+            sources = [batch[k] for k in source_keys(batch, y)]
+            x = next((t for t in sources if t.is_floating_point()), sources[0] if sources else None)
     if isinstance(x, torch.Tensor):
         x = x[:samples]
     if isinstance(y, torch.Tensor):
