@@ -192,12 +192,14 @@ def batch_dependence(ctx: Context):
         return startchecks_batch_dependence(c, ctx.run)
 
 
-def _train(ctx: Context, model, batch_fn, iterations: int, pool: int, held=None) -> tuple[list, list]:
-    """Train `model` on random batches from the first `pool` training examples: the training losses, and
-    the loss on the `held` batch (examples it never trains on) at 5 points of the run (empty without)."""
+def _train(ctx: Context, model, batch_fn, iterations: int, pool: int, held=None,
+           lr: Optional[float] = None) -> tuple[list, list]:
+    """Train `model` on random batches from the first `pool` training examples (at `lr`, default the stage's):
+    the training losses, and the loss on the `held` batch (examples it never trains on) at 5 points of the
+    run (empty without)."""
     run = ctx.run
     model.train()
-    opt = make_optimizer(model.parameters(), run.settings.optim, run.base_lr)
+    opt = make_optimizer(model.parameters(), run.settings.optim, lr or run.base_lr)
     losses, held_losses = [], []
     bs = min(run.settings.batch_size, pool)
     g = torch.Generator().manual_seed(0)
@@ -282,6 +284,17 @@ def labels_not_learnable(ctx: Context):
                        f"{pool} examples are too few to tell real labels from noise")
     if fr <= c.label_ratio * fs:
         return None
+    # neither set was memorised, so the two may fit equally badly because of the LR (too high to settle):
+    # at a tenth of it, real labels that follow from the inputs pull ahead of shuffled ones
+    slow = ctx.fresh_model()
+    slow_real, _ = _train(ctx, slow, real, c.label_iterations, pool, lr=run.base_lr / 10)
+    slow_shuf, _ = _train(ctx, copy.deepcopy(ctx.fresh_model()), lambda idx: _to(run, shuffled(idx)),
+                          c.label_iterations, pool, lr=run.base_lr / 10)
+    sr, ss = min(slow_real[-k:]), min(slow_shuf[-k:])
+    if math.isfinite(sr) and math.isfinite(ss) and sr <= c.label_ratio * ss:
+        return skipped("labels_not_learnable", f"at the stage's LR {num(run.base_lr)} real and shuffled labels fit "
+                       f"equally badly ({num(fr)} vs {num(fs)}), but at a tenth of it the real ones fit better "
+                       f"({num(sr)} vs {num(ss)}): the LR, not the labels")
     return Diagnosis("labels_not_learnable", "error",
                      f"fresh weights fit the real labels no better than shuffled ones in {c.label_iterations} "
                      f"iterations (best final loss {num(fr)} vs {num(fs)}): the labels do not follow from the inputs",
