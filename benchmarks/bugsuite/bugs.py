@@ -78,9 +78,10 @@ BUGS: tuple[Bug, ...] = (
 )
 
 
-def find(ids: list[str] | None = None, family: str | None = None) -> list[Bug]:
-    """Bugs by id ("cnn/frozen_conv") or bare name, optionally of one family; unknown ids raise one line."""
-    chosen = [b for b in BUGS if family is None or b.family == family]
+def find(ids: list[str] | None = None, family: str | None = None, bugs: tuple[Bug, ...] = BUGS) -> list[Bug]:
+    """Bugs of `bugs` by id ("cnn/frozen_conv") or bare name, optionally of one family; unknown ids raise one
+    line."""
+    chosen = [b for b in bugs if family is None or b.family == family]
     if not ids:
         return chosen
     out = []

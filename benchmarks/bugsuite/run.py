@@ -184,24 +184,22 @@ def summary_table(s: dict) -> str:
     ])
 
 
-def main(argv=None) -> int:
+def main(argv=None, families: tuple = FAMILIES, find_bugs=find, seeds: int = 5, name: str = "bugsuite") -> int:
+    """The command line of a suite: this one, or another with its own families and bugs (benchmarks/holdout)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--only", choices=FAMILIES, help="one family")
+    p.add_argument("--only", choices=families, help="one family")
     p.add_argument("--bugs", help="comma-separated bug ids or names (e.g. frozen_conv,lm/naive_softmax); "
                                   "'none' runs only the clean models")
-    p.add_argument("--seeds", type=int, default=5, help="seeds 0..N-1 for each clean family (0: no clean runs)")
+    p.add_argument("--seeds", type=int, default=seeds, help="seeds 0..N-1 for each clean family (0: no clean runs)")
     p.add_argument("--jobs", type=int, default=2, help="runs at a time")
     p.add_argument("--timeout", type=float, default=300, help="seconds before a run is stopped (counted as a timeout)")
     p.add_argument("--runs", type=Path, default=None, help="folder for the run directories and results.json")
     a = p.parse_args(argv)
 
-    families = [a.only] if a.only else list(FAMILIES)
-    if a.bugs == "none":
-        bugs = []
-    else:
-        bugs = find(a.bugs.split(",") if a.bugs else None, a.only)
-    jobs = [Job(f, s, None) for f in families for s in range(a.seeds)] + [Job(b.family, 0, b) for b in bugs]
-    runs = a.runs or ROOT / "outputs" / "bugsuite" / time.strftime("%Y-%m-%d_%H-%M-%S")
+    chosen = [a.only] if a.only else list(families)
+    bugs = [] if a.bugs == "none" else find_bugs(a.bugs.split(",") if a.bugs else None, a.only)
+    jobs = [Job(f, s, None) for f in chosen for s in range(a.seeds)] + [Job(b.family, 0, b) for b in bugs]
+    runs = a.runs or ROOT / "outputs" / name / time.strftime("%Y-%m-%d_%H-%M-%S")
     runs.mkdir(parents=True, exist_ok=True)
     print(f"{len(jobs)} runs, {a.jobs} at a time, into {runs}", flush=True)
     print("| run | expected | warnings/errors in order | named | root first | cause | status | s | crash |")

@@ -6,6 +6,7 @@ of the same kinds of mistakes. `named`/`root` use docs/diagnostics.md's public c
 from __future__ import annotations
 
 from benchmarks.bugsuite.bugs import VOCABULARY, Bug, _bug
+from benchmarks.bugsuite.bugs import find as find_in
 
 FAMILIES = ("mlp2", "cnn2", "lstm", "tfm")
 
@@ -42,13 +43,4 @@ assert all(b.named <= VOCABULARY and b.root <= b.named for b in BUGS)
 
 def find(ids: list[str] | None = None, family: str | None = None) -> list[Bug]:
     """Bugs by id ("lstm/head_in_list") or bare name, optionally of one family; unknown ids raise one line."""
-    chosen = [b for b in BUGS if family is None or b.family == family]
-    if not ids:
-        return chosen
-    out = []
-    for i in ids:
-        hits = [b for b in chosen if i in (b.id, b.name)]
-        if not hits:
-            raise SystemExit(f"error: unknown bug {i!r}; known: {', '.join(b.id for b in chosen)}")
-        out += hits
-    return out
+    return find_in(ids, family, BUGS)
