@@ -19,7 +19,7 @@ from .lock import RunLock
 from .policy import INSERT, SEARCH, STOP, Decision, Outcome, budget_for, decide
 from .report import ReportSink
 from .sinks import Sinks
-from .stopping import spacing
+from .stopping import evaluation_spacing
 from .tb import TensorBoardSink
 from .trainer import StageRun, TrainSettings, train
 from .validation import check_device, validate  # noqa: F401  (torch-free: the entry point checks before importing torch)
@@ -182,7 +182,8 @@ def run_stage(ctx: Context, stage: Stage) -> Outcome:
     settings = TrainSettings(
         budget=stage.budget, lr=stage.lr if stage.lr is not None else inherited or cfg.optim.lr,
         batch_size=stage.batch_size if stage.batch_size is not None else cfg.optim.batch_size,
-        optim=cfg.optim, seed=seed, **spacing(stage.budget, cfg.ladder),
+        optim=cfg.optim, seed=seed, patience=cfg.ladder.patience,
+        eval_every=evaluation_spacing(stage.budget, cfg.ladder.eval_every, cfg.ladder.max_evals),
         min_delta=cfg.ladder.min_delta, log_every=cfg.log.every, histograms_every=cfg.log.histograms_every,
         checkpoint_secs=cfg.log.checkpoint_secs, device=device(cfg.device),
         precision=cfg.precision)

@@ -66,11 +66,5 @@ def evaluation_spacing(budget: int, eval_every: int, max_evals: int) -> int:
     return max(eval_every, -(-budget // max_evals)) if max_evals > 0 else eval_every
 
 
-def spacing(budget: int, ladder) -> dict:
-    """TrainSettings' eval_every and patience for a stage, from the ladder's config."""
-    return {"eval_every": evaluation_spacing(budget, ladder.eval_every, ladder.max_evals),
-            "patience": ladder.patience}
-
-
 def first_reason(checks: list[Check], p: Progress) -> Optional[str]:
     return next((r for r in (c(p) for c in checks) if r), None)

@@ -172,16 +172,12 @@ class TensorBoardSink:
                           self.offsets[stage.name] + iteration)
 
     def evaluated(self, stage, iteration: int, metrics: dict, samples) -> None:
+        self.scalars(stage, iteration, metrics)
         w = self.writers[stage.name]
         metric = stage.goal.metric
-        ladder = {}
         if metric in metrics and metric != "train/loss" and stage.name in self.offsets:
-            ladder = {LADDER_PREFIX + metric: metrics[metric], LADDER_PREFIX + metric + "/goal": stage.goal.target}
-        if "train/loss" in metrics and stage.name in self.offsets:
-            ladder[LADDER_PREFIX + "train/loss"] = metrics["train/loss"]
-        write_scalars(w, metrics, iteration)
-        if ladder:
-            write_scalars(w, ladder, self.offsets[stage.name] + iteration)
+            goal = {LADDER_PREFIX + metric: metrics[metric], LADDER_PREFIX + metric + "/goal": stage.goal.target}
+            write_scalars(w, goal, self.offsets[stage.name] + iteration)
         for tag, value in (samples or {}).items():
             panel(w, tag, value, iteration)
 

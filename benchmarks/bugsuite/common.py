@@ -61,3 +61,15 @@ def classifier_problem(model: nn.Module, x_train, y_train, x_val, y_val, classes
     return Problem(model=model, train_size=len(x_train), get_batch=get_batch, loss=loss, evaluate=evaluate,
                    chance_loss=math.log(classes),
                    forward=lambda model, batch: model(batch[0]), targets=lambda batch: batch[1])
+
+
+def sequence_metrics(split: str, logits: torch.Tensor, targets: torch.Tensor, ignore: int) -> dict:
+    """Per-token loss and accuracy over the positions whose target is not `ignore`, and (val only) the share of
+    sequences right at every such position."""
+    real = targets != ignore
+    right = (logits.argmax(-1) == targets) | ~real
+    out = {f"{split}/loss": F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=ignore).item(),
+           f"{split}/acc": (right & real).sum().item() / real.sum().item()}
+    if split == "val":
+        out["val/exact"] = right.all(1).float().mean().item()
+    return out

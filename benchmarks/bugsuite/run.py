@@ -41,6 +41,7 @@ class Job:
     family: str
     seed: int
     bug: Bug | None  # None: the clean model
+    conf: Path = CONF  # the suite's Hydra config folder (conf/task/<family>.yaml)
 
     @property
     def label(self) -> str:
@@ -63,7 +64,7 @@ class Outcome:
 def command(job: Job, run_dir: Path) -> list[str]:
     bug = job.bug.task_bug if job.bug else "none"
     extra = list(job.bug.overrides) if job.bug else []
-    return [sys.executable, "-m", "orchestrator", "--config-dir", str(CONF), f"+task={job.family}",
+    return [sys.executable, "-m", "orchestrator", "--config-dir", str(job.conf), f"+task={job.family}",
             f"task.bug={bug}", f"seed={job.seed}", f"hydra.run.dir={run_dir}",
             *extra]  # default settings otherwise, search included: a user's verdict comes after it
 
@@ -184,7 +185,8 @@ def summary_table(s: dict) -> str:
     ])
 
 
-def main(argv=None, families: tuple = FAMILIES, find_bugs=find, seeds: int = 5, name: str = "bugsuite") -> int:
+def main(argv=None, families: tuple = FAMILIES, find_bugs=find, seeds: int = 5, name: str = "bugsuite",
+         conf: Path = CONF) -> int:
     """The command line of a suite: this one, or another with its own families and bugs (benchmarks/holdout)."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--only", choices=families, help="one family")
@@ -198,7 +200,7 @@ def main(argv=None, families: tuple = FAMILIES, find_bugs=find, seeds: int = 5, 
 
     chosen = [a.only] if a.only else list(families)
     bugs = [] if a.bugs == "none" else find_bugs(a.bugs.split(",") if a.bugs else None, a.only)
-    jobs = [Job(f, s, None) for f in chosen for s in range(a.seeds)] + [Job(b.family, 0, b) for b in bugs]
+    jobs = [Job(f, s, None, conf) for f in chosen for s in range(a.seeds)] + [Job(b.family, 0, b, conf) for b in bugs]
     runs = a.runs or ROOT / "outputs" / name / time.strftime("%Y-%m-%d_%H-%M-%S")
     runs.mkdir(parents=True, exist_ok=True)
     print(f"{len(jobs)} runs, {a.jobs} at a time, into {runs}", flush=True)

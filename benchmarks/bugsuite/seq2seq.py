@@ -15,7 +15,7 @@ from torch import nn
 
 from orchestrator.task import Problem
 
-from .common import check_bug, evaluating, subset_size
+from .common import check_bug, evaluating, sequence_metrics, subset_size
 
 BUGS = ("none", "detached_encoder", "large_init_rnn", "norm_without_eps", "misaligned_pairs")
 PAD, BOS, EOS, FIRST_SYMBOL = 0, 1, 2, 3
@@ -93,14 +93,7 @@ class Seq2SeqTask:
             out = {}
             with evaluating(model):
                 for split, data in (("train", train), ("val", self.val)):
-                    logits = forward(model, data)
-                    real = data["tgt_out"] != PAD
-                    right = (logits.argmax(-1) == data["tgt_out"]) | ~real
-                    out[f"{split}/loss"] = F.cross_entropy(logits.flatten(0, 1), data["tgt_out"].flatten(),
-                                                           ignore_index=PAD).item()
-                    out[f"{split}/acc"] = (right & real).sum().item() / real.sum().item()
-                    if split == "val":
-                        out["val/exact"] = right.all(1).float().mean().item()
+                    out.update(sequence_metrics(split, forward(model, data), data["tgt_out"], PAD))
             return out
 
         return Problem(model=model, train_size=n, get_batch=lambda idx: {k: v[idx] for k, v in train.items()},

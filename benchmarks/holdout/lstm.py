@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from benchmarks.bugsuite.common import check_bug, evaluating, subset_size
+from benchmarks.bugsuite.common import check_bug, evaluating, sequence_metrics, subset_size
 from orchestrator.task import Problem
 
 BUGS = ("none", "targets_shifted", "head_in_list", "norm_sqrt_zero")
@@ -82,14 +82,7 @@ class LSTMTask:
             out = {}
             with evaluating(model):
                 for split, data in (("train", train), ("val", self.val)):
-                    logits = forward(model, data)
-                    real = data["tags"] != IGNORE
-                    right = (logits.argmax(-1) == data["tags"]) | ~real
-                    out[f"{split}/loss"] = F.cross_entropy(logits.flatten(0, 1), data["tags"].flatten(),
-                                                           ignore_index=IGNORE).item()
-                    out[f"{split}/acc"] = (right & real).sum().item() / real.sum().item()
-                    if split == "val":
-                        out["val/exact"] = right.all(1).float().mean().item()
+                    out.update(sequence_metrics(split, forward(model, data), data["tags"], IGNORE))
             return out
 
         return Problem(model=model, train_size=n, get_batch=lambda idx: {k: v[idx] for k, v in train.items()},

@@ -16,11 +16,11 @@ sys.path.insert(0, str(ROOT))
 import benchmarks.bugsuite.run as suite  # noqa: E402
 from benchmarks.holdout.bugs import FAMILIES, find  # noqa: E402
 
-suite.CONF = Path(__file__).resolve().parent / "conf"  # `suite.command` reads this global when it runs
 
 
 def main(argv=None) -> int:
-    return suite.main(argv, families=FAMILIES, find_bugs=find, seeds=3, name="holdout")
+    return suite.main(argv, families=FAMILIES, find_bugs=find, seeds=3, name="holdout",
+                      conf=Path(__file__).resolve().parent / "conf")
 
 
 if __name__ == "__main__":

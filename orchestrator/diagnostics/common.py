@@ -46,16 +46,43 @@ def source_keys(batch: dict, targets) -> list:
         return [] if batch[key] is targets else [k for k in batch if k == key or str(k).startswith(f"{key}_")]
     if not isinstance(targets, torch.Tensor) or not targets.dim():
         return []
+    shifted = shifted_inputs(batch, targets) if targets.dim() == 2 else []  # a decoder input, by its content
     return [k for k, v in batch.items()
             if isinstance(v, torch.Tensor) and v is not targets and v.dim() and v.shape[0] == targets.shape[0]
-            and not str(k).lower().startswith(TARGET_NAMES) and not _shifted(v, targets)]
+            and not str(k).lower().startswith(TARGET_NAMES) and k not in shifted]
 
 
-def _shifted(v: torch.Tensor, t: torch.Tensor) -> bool:
-    """v holds t's sequences moved by one position (teacher forcing's decoder input)."""
-    if v.shape != t.shape or t.dim() < 2 or t.shape[1] < 3:
-        return False
-    return bool((v[:, 1:] == t[:, :-1]).float().mean() > 0.9) or bool((v[:, :-1] == t[:, 1:]).float().mean() > 0.9)
+SHIFT_MATCH = 0.75  # a decoder input misses the end-of-sequence token: L of L+1 positions match
+
+
+def _integer_sequences(batch: Any) -> list:
+    """(key, tensor) for each integer tensor of the batch: the batch itself (key None), a tuple's items, a dict's."""
+    if isinstance(batch, torch.Tensor):
+        items = [(None, batch)]
+    elif isinstance(batch, (list, tuple)):
+        items = list(enumerate(batch))
+    elif isinstance(batch, dict):
+        items = list(batch.items())
+    else:
+        items = []
+    return [(k, v) for k, v in items if isinstance(v, torch.Tensor) and v.dim() == 2 and not v.is_floating_point()
+            and v.dtype != torch.bool]
+
+
+def shifted_inputs(batch: Any, targets: torch.Tensor) -> list:
+    """The keys of the batch tensors whose column t+1 holds the targets' column t (a decoder input, an LM's
+    tokens): None for a bare tensor batch, an index in a tuple, a key in a dict."""
+    keys = []
+    for key, x in _integer_sequences(batch):
+        if x is targets or x.shape[0] != targets.shape[0] or x.shape[1] < 3:
+            continue
+        n = min(x.shape[1] - 1, targets.shape[1])
+        same = x[:, 1:n + 1] == targets[:, :n]
+        # padding matches padding anywhere: judge the positions whose target is not the commonest value
+        told = targets[:, :n] != torch.mode(targets[:, :n].flatten()).values
+        if int(told.sum()) >= 8 and float(same[told].float().mean()) >= SHIFT_MATCH:
+            keys.append(key)
+    return keys
 
 
 def targets_of(batch: Any) -> Optional[torch.Tensor]:

@@ -287,9 +287,10 @@ def labels_not_learnable(ctx: Context):
     # neither set was memorised, so the two may fit equally badly because of the LR (too high to settle):
     # at a tenth of it, real labels that follow from the inputs pull ahead of shuffled ones
     slow = ctx.fresh_model()
+    slow_b = copy.deepcopy(slow)
     slow_real, _ = _train(ctx, slow, real, c.label_iterations, pool, lr=run.base_lr / 10)
-    slow_shuf, _ = _train(ctx, copy.deepcopy(ctx.fresh_model()), lambda idx: _to(run, shuffled(idx)),
-                          c.label_iterations, pool, lr=run.base_lr / 10)
+    slow_shuf, _ = _train(ctx, slow_b, lambda idx: _to(run, shuffled(idx)), c.label_iterations, pool,
+                          lr=run.base_lr / 10)
     sr, ss = min(slow_real[-k:]), min(slow_shuf[-k:])
     if math.isfinite(sr) and math.isfinite(ss) and sr <= c.label_ratio * ss:
         return skipped("labels_not_learnable", f"at the stage's LR {num(run.base_lr)} real and shuffled labels fit "

@@ -22,16 +22,15 @@ from typing import Any, Optional
 import torch
 
 from ..diagnosis import Diagnosis
-from .common import batch_targets, num, run_model
+from .common import batch_targets, num, run_model, shifted_inputs
 
-SHIFT_MATCH = 0.75  # a decoder input misses the end-of-sequence token: L of L+1 positions match
 
 
 def future_leak(problem, model, batch: Any) -> Optional[Diagnosis]:
     targets = batch_targets(problem, batch)
     if not _position_targets(targets):
         return None
-    found = _shifted_inputs(batch, targets)
+    found = shifted_inputs(batch, targets)
     if not found:
         return None
     length = targets.shape[1]
@@ -71,35 +70,6 @@ def future_leak(problem, model, batch: Any) -> Optional[Diagnosis]:
 def _position_targets(t) -> bool:
     return (isinstance(t, torch.Tensor) and t.dim() == 2 and t.shape[1] >= 3 and not t.is_floating_point()
             and t.dtype != torch.bool)
-
-
-def _tensors(batch: Any) -> list:
-    """(key, tensor) for each integer tensor of the batch: the batch itself (key None), a tuple's items, a dict's."""
-    if isinstance(batch, torch.Tensor):
-        items = [(None, batch)]
-    elif isinstance(batch, (list, tuple)):
-        items = list(enumerate(batch))
-    elif isinstance(batch, dict):
-        items = list(batch.items())
-    else:
-        items = []
-    return [(k, v) for k, v in items if isinstance(v, torch.Tensor) and v.dim() == 2 and not v.is_floating_point()
-            and v.dtype != torch.bool]
-
-
-def _shifted_inputs(batch: Any, targets: torch.Tensor) -> list:
-    """The keys of the batch tensors whose column t+1 holds the targets' column t."""
-    keys = []
-    for key, x in _tensors(batch):
-        if x is targets or x.shape[0] != targets.shape[0] or x.shape[1] < 3:
-            continue
-        n = min(x.shape[1] - 1, targets.shape[1])
-        same = x[:, 1:n + 1] == targets[:, :n]
-        # padding matches padding anywhere: judge the positions whose target is not the commonest value
-        told = targets[:, :n] != torch.mode(targets[:, :n].flatten()).values
-        if int(told.sum()) >= 8 and float(same[told].float().mean()) >= SHIFT_MATCH:
-            keys.append(key)
-    return keys
 
 
 def _change_future(batch: Any, keys: list, j: int) -> Any:

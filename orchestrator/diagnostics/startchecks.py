@@ -458,7 +458,6 @@ def unregistered_leaves(loss: torch.Tensor, model: torch.nn.Module, batch: Any) 
     if not loss.requires_grad or loss.grad_fn is None:
         return []
     known = {id(p) for p in model.parameters()} | {id(t) for t in _tensors(batch)}
-    hidden = _hidden_tensors(model)
     seen, stack, strays = set(), [loss.grad_fn], []
     while stack:
         node = stack.pop()
@@ -467,9 +466,10 @@ def unregistered_leaves(loss: torch.Tensor, model: torch.nn.Module, batch: Any) 
         seen.add(node)
         leaf = getattr(node, "variable", None)  # AccumulateGrad: a leaf that will get a .grad
         if isinstance(leaf, torch.Tensor) and id(leaf) not in known:
-            strays.append(hidden.get(id(leaf), f"a {'x'.join(map(str, leaf.shape)) or 'scalar'} tensor"))
+            strays.append(leaf)
         stack.extend(next_node for next_node, _ in node.next_functions)
-    return strays
+    hidden = _hidden_tensors(model) if strays else {}
+    return [hidden.get(id(t), f"a {'x'.join(map(str, t.shape)) or 'scalar'} tensor") for t in strays]
 
 
 def _hidden_tensors(model: torch.nn.Module) -> dict:

@@ -67,7 +67,7 @@ def _train(spec: TrialSpec, board) -> dict:
     from .. import checkpoint, diagnostics
     from ..loading import instantiate_task
     from ..sinks import Sinks
-    from ..stopping import spacing
+    from ..stopping import evaluation_spacing
     from ..trainer import StageRun, TrainSettings, train
 
     cfg, stage = spec.cfg, dataclasses.replace(spec.stage, diagnoses=[], trials=None, status="running")
@@ -83,7 +83,8 @@ def _train(spec: TrialSpec, board) -> dict:
         checkpoint.warm_start(problem.model, checkpoint.load(Path(spec.warm_start))["model"])
     settings = TrainSettings(
         budget=stage.budget, lr=spec.lr, batch_size=spec.batch_size, optim=cfg.optim, seed=spec.seed,
-        **spacing(stage.budget, cfg.ladder), min_delta=cfg.ladder.min_delta,
+        eval_every=evaluation_spacing(stage.budget, cfg.ladder.eval_every, cfg.ladder.max_evals),
+        patience=cfg.ladder.patience, min_delta=cfg.ladder.min_delta,
         log_every=cfg.log.every, histograms_every=0, checkpoint_secs=math.inf,  # a killed trial starts again
         device=spec.device)
     monitors = diagnostics.monitors_for(cfg, stage, problem)
