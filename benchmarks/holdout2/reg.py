@@ -44,10 +44,10 @@ class RegTask:
     def __init__(self, bug: str = "none", n_train: int = 2000, n_val: int = 500):
         self.bug = check_bug(bug, BUGS, "reg")
         x, y = function_data(n_train + n_val, seed=0)
+        dollars = y
+        y = (y - y[:n_train].mean()) / y[:n_train].std()  # standardised with the training split's statistics
         if bug == "target_thousands":
-            pass  # BUG target_thousands: the targets stay in dollars (~3000 +- 1000), the standardisation dropped
-        else:
-            y = (y - y[:n_train].mean()) / y[:n_train].std()  # standardised with the training split's statistics
+            y = dollars  # BUG target_thousands: the standardised copy made, the raw dollars (~3000 +- 1000) used
         self.x_train, self.y_train = x[:n_train], y[:n_train]
         self.x_val, self.y_val = x[n_train:], y[n_train:]
         if bug == "shuffle_x_only":

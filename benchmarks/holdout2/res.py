@@ -37,13 +37,13 @@ def blob_images(n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
 class GroupNorm(nn.Module):
     """GroupNorm by hand (per example and group of channels), with a learned scale and shift per channel."""
 
-    def __init__(self, groups: int, channels: int, eps: float = 1e-5):
+    def __init__(self, groups: int, channels: int, bug: str, eps: float = 1e-5):
         super().__init__()
-        self.groups, self.eps = groups, eps
+        self.groups, self.eps, self.bug = groups, eps, bug
         self.weight, self.bias = nn.Parameter(torch.ones(channels)), nn.Parameter(torch.zeros(channels))
 
     def forward(self, x):
-        if getattr(self, "bug", "none") == "groupnorm_reshape":
+        if self.bug == "groupnorm_reshape":
             g = x.reshape(self.groups, -1)  # BUG groupnorm_reshape: the batch dimension folded into the groups
         else:
             g = x.reshape(x.shape[0], self.groups, -1)
@@ -57,8 +57,7 @@ class ResBlock(nn.Module):
     def __init__(self, c_in: int, c_out: int, stride: int, bug: str):
         super().__init__()
         self.bug, self.c_in, self.c_out, self.stride = bug, c_in, c_out, stride
-        self.norm1, self.norm2 = GroupNorm(4, c_in), GroupNorm(4, c_out)
-        self.norm1.bug = self.norm2.bug = bug
+        self.norm1, self.norm2 = GroupNorm(4, c_in, bug), GroupNorm(4, c_out, bug)
         self.conv1 = nn.Conv2d(c_in, c_out, 3, stride=stride, padding=1)
         self.conv2 = nn.Conv2d(c_out, c_out, 3, padding=1)
         self.shortcut = nn.Conv2d(c_in, c_out, 1, stride=stride) if (stride != 1 or c_in != c_out) else nn.Identity()
@@ -77,7 +76,8 @@ class ResNet(nn.Module):
         self.blocks = nn.Sequential(ResBlock(width, width, 1, bug), ResBlock(width, 2 * width, 2, bug))
         self.head = nn.Linear(2 * width, CLASSES)
         if bug == "zero_init_all":
-            for p in self.parameters(): nn.init.zeros_(p)  # noqa: E701  # BUG zero_init_all: "reproducible init"
+            for p in self.parameters():
+                nn.init.zeros_(p)  # BUG zero_init_all: "a reproducible init" (every weight and bias 0)
 
     def forward(self, x):
         h = F.relu(self.blocks(self.stem(x)))
