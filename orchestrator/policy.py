@@ -68,6 +68,10 @@ def decide(ladder: Ladder, stage: Stage, outcome: Outcome, knobs: Mapping[str, K
     if cause.get("root") and cause.get("severity") == "error":  # an easier stage would not fix a bug
         return Decision(STOP, stage.name, f"{outcome.reason}; the diagnostics found a bug ({cause['code']}): "
                         "fix it first, an intermediate stage would only hide it")
+    if _there_from_the_start(stage, cause):
+        return Decision(STOP, stage.name, f"{outcome.reason}; {cause['code']} ({cause['severity']}) was there "
+                        "from the stage's first step, before its training could cause it: an intermediate stage "
+                        "starts from the same weights and would carry it, so fix it first")
     bug = cause.get("severity") == "error" and cause.get("code") in NOT_TUNED_AWAY
     if asked and not bug:
         return _search(stage, outcome, trials, "the stage asks to be searched")
@@ -87,6 +91,15 @@ def decide(ladder: Ladder, stage: Stage, outcome: Outcome, knobs: Mapping[str, K
     if why_not.startswith("the stages inserted"):  # without a search, inserting is still the only move
         return _insert(ladder, stage, outcome, knobs)
     return Decision(STOP, stage.name, f"{outcome.reason}; {why_not}")
+
+
+def _there_from_the_start(stage: Stage, cause: dict) -> bool:
+    """The failed stage's own warning/error, seen at its first step (units saturated or dead from the init, ...),
+    and not one the LR, the init scale or clipping fix: easier data would not remove it. Found in
+    benchmarks/bugsuite's large_init_rnn, whose 6000-iteration intermediate stage showed the same fault at
+    its first step and failed on it too."""
+    return (cause.get("stage") == stage.name and cause.get("iteration") is not None and cause["iteration"] <= 1
+            and cause.get("severity") in ("warning", "error") and cause.get("code") not in TUNABLE)
 
 
 def _why_not_insert(ladder: Ladder, stage: Stage, outcome: Outcome, knobs: Mapping[str, Knob],

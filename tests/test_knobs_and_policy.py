@@ -103,6 +103,19 @@ def test_a_bug_named_as_the_cause_stops_instead_of_inserting():
     assert d.kind == STOP and "params_not_updating" in d.reason
 
 
+def test_a_fault_there_from_the_stage_s_first_step_stops_instead_of_inserting():
+    ladder = chain(("a", {"subset": 10}, CONVERGED, 50), ("b", {"subset": 1000}, FAILED, 400))
+    failed = Outcome(False, 400, 0.1, "budget spent")
+    at_start = {"code": "saturated_units", "severity": "warning", "root": False, "stage": "b", "iteration": 1}
+    ladder["b"].cause = at_start
+    d = decide(ladder, ladder["b"], failed, {"subset": SUBSET}, 3)
+    assert d.kind == STOP and "saturated_units" in d.reason and "first step" in d.reason
+    # seen later in training, in an ancestor, or a cause the LR or clipping fixes: an easier stage may help
+    for other in ({"iteration": 300}, {"stage": "a"}, {"code": "exploding_gradients"}, {"severity": "info"}):
+        ladder["b"].cause = dict(at_start, **other)
+        assert decide(ladder, ladder["b"], failed, {"subset": SUBSET}, 3).kind == INSERT, other
+
+
 def test_a_long_stage_evaluates_at_most_max_evals_times():
     from orchestrator.stopping import evaluation_spacing
     assert evaluation_spacing(2000, 10, 200) == 10          # short stages keep eval_every

@@ -83,7 +83,7 @@ def most_likely_cause(ladder, stage) -> Optional[dict]:
     if others:
         why += "; ranked above " + ", ".join(dict.fromkeys(others))
     return {"code": best["code"], "severity": best["severity"], "message": best["message"], "why": why,
-            "stage": best.get("stage") or stage.name, "root": key[0] == 0}
+            "stage": best.get("stage") or stage.name, "root": key[0] == 0, "iteration": best.get("iteration")}
 
 
 def _ancestors(ladder, stage) -> list:
