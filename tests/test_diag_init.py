@@ -130,6 +130,21 @@ def test_one_feature_a_thousand_times_the_others_is_mixed_scales():
     assert "apart" in d["message"]
 
 
+def test_a_sparse_pixel_on_ten_images_is_not_mixed_scales():
+    from orchestrator.diagnostics.config import InputScaleConfig
+    from orchestrator.diagnostics.inputs import feature_stats
+    g = torch.Generator().manual_seed(0)
+    # ten standardised images whose pixels are 0 about half the time (noise clamped at 0); one pixel is
+    # 0 in nine of them and faint in the tenth: its std rests on one value
+    x = torch.randn(10, 144, generator=g).clamp(min=0)
+    x = (x - x.mean()) / x.std()
+    x[:, 7] = 0.0
+    x[3, 7] = 0.05
+    assert feature_stats(x, InputScaleConfig())["problems"] == []
+    x[:, 20] = torch.randn(10, generator=g) * 1000  # a dense feature in other units still is
+    assert any("apart" in p for p in feature_stats(x, InputScaleConfig())["problems"])
+
+
 def test_nan_in_a_few_training_inputs_is_data_not_the_lr():
     def problem():
         p = mlp_problem()

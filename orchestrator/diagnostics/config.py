@@ -96,6 +96,8 @@ class InputScaleConfig:
     max_spread: float = 100.0     # largest / smallest non-constant feature std above this: mixed scales
     constant_share: float = 0.95  # a feature with one value in more than this share of samples is ignored
     min_relative_std: float = 1e-3  # ... and one whose std is below this x the median std (border pixels)
+    sparse_share: float = 0.5     # a feature with one value in more than this share of samples (sparse pixels)
+                                  # is left out of the spread: its std on a few samples rests on one or two values
 
 
 @dataclass

@@ -8,7 +8,8 @@ no scale: one value in more than `inputs.constant_share` (95%) of the samples (t
 digits), or a std below `inputs.min_relative_std` (1e-3) x the median std. On the others it fires when
 the median |mean| > `inputs.max_mean` (1.0: not centred), the median std is outside [`inputs.min_std`,
 `inputs.max_std`] ([0.1, 10]: not unit scale), or the largest/smallest std > `inputs.max_spread`
-(100: mixed scales). Integer inputs (token ids, class labels) are skipped; floating targets
+(100: mixed scales), the spread judged on dense features (one value in at most `inputs.sparse_share`,
+50%, of the samples) when there are two or more. Integer inputs (token ids, class labels) are skipped; floating targets
 (regression) get the same test. It runs before the LR probe, so unscaled inputs are reported before
 the too-high LR they cause.
 """
@@ -40,7 +41,11 @@ def feature_stats(x: torch.Tensor, c: InputScaleConfig) -> Optional[dict]:
         return None
     med_mean = float(mean[live].abs().median())
     med_std = float(std[live].median())
-    spread = float(std[live].max() / std[live].min())
+    # mixed scales, judged on dense features when there are some: a pixel that is 0 in 9 of 10 images has a
+    # std resting on one value, 100x below its neighbours' on a clean, standardised image set
+    dense = live & (share <= c.sparse_share)
+    judged = dense if int(dense.sum()) >= 2 else live
+    spread = float(std[judged].max() / std[judged].min())
     problems = []
     if med_mean > c.max_mean:
         problems.append(f"not centred (median |feature mean| {num(med_mean)})")
