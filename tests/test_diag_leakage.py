@@ -59,10 +59,13 @@ def test_a_future_leak_is_seen_without_best_loss_and_causal_models_pass():
         assert d is not None and d.code == "leakage" and d.evidence["first_position_moved"] < d.evidence["changed_from"]
         assert future_leak(clean, clean.model, clean.get_batch(torch.arange(16))) is None
         assert future_leak(s2s, s2s.model, s2s.get_batch(torch.arange(16))) is None
-    # a decoder fed its targets unshifted (tgt_in = tgt_out) is no teacher-forcing layout: nothing to judge
+    # a decoder fed its targets unshifted (tgt_in sliced like tgt_out): position t reads its own answer
     s2s = seq2seq_problem(0)
     b = s2s.get_batch(torch.arange(16))
-    assert future_leak(s2s, s2s.model, {**b, "tgt_in": b["tgt_out"]}) is None
+    d = future_leak(s2s, s2s.model, {**b, "tgt_in": b["tgt_out"].clone()})
+    assert d is not None and d.evidence["inputs"] == {"tgt_in": "target t at column t+0"}
+    # ... but a source equal to the targets is a copy task, whatever the encoder sees
+    assert future_leak(s2s, s2s.model, {**b, "src": b["tgt_out"].clone()}) is None
 
 
 def bare_run(problem):

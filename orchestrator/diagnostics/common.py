@@ -85,6 +85,29 @@ def shifted_inputs(batch: Any, targets: torch.Tensor) -> list:
     return keys
 
 
+def aligned_inputs(batch: Any, targets: torch.Tensor) -> list:
+    """The keys of the target-side batch tensors (a dict key named like the targets, `tgt_in`; a tuple item
+    between the first and the targets) whose column t holds the targets' column t: a decoder input sliced
+    like the targets instead of shifted right, so position t is fed its own answer. A source that equals
+    the targets (a copy task) is no such input: it is named and placed as a source."""
+    if isinstance(batch, dict):
+        items = [(k, v) for k, v in _integer_sequences(batch) if str(k).lower().startswith(TARGET_NAMES)]
+    elif isinstance(batch, (list, tuple)):
+        items = [(k, v) for k, v in _integer_sequences(batch) if 0 < k < len(batch) - 1]
+    else:
+        items = []
+    keys = []
+    for key, x in items:
+        if x is targets or x.shape[0] != targets.shape[0] or x.shape[1] < 3:
+            continue
+        n = min(x.shape[1], targets.shape[1])
+        same = x[:, :n] == targets[:, :n]
+        told = targets[:, :n] != torch.mode(targets[:, :n].flatten()).values
+        if int(told.sum()) >= 8 and float(same[told].float().mean()) >= SHIFT_MATCH:
+            keys.append(key)
+    return keys
+
+
 def targets_of(batch: Any) -> Optional[torch.Tensor]:
     """The targets of an (inputs, ..., targets) batch, else None."""
     if isinstance(batch, (list, tuple)) and len(batch) >= 2 and isinstance(batch[-1], torch.Tensor):

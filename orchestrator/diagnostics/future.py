@@ -9,7 +9,9 @@ the outputs at positions <= j must not move.
 
 It looks for that layout itself: some integer tensor in the batch whose column t+1 equals the targets'
 column t on at least 75% of the positions whose target is not the commonest value, padding (the batch
-itself for an LM that slices `tokens[:, :-1]` / `tokens[:, 1:]`, a `tgt_in` for a seq2seq decoder);
+itself for an LM that slices `tokens[:, :-1]` / `tokens[:, 1:]`, a `tgt_in` for a seq2seq decoder), or a
+target-side input (named like the targets, `tgt_in`, or a tuple item between the source and the targets)
+whose column t equals the targets' column t (a decoder input sliced like the targets, not shifted);
 the targets must be integer,
 one per position, and the outputs position-first like them. A source that merely equals the targets (a
 copy task) is no such input: its encoder may see all of it. The model runs in eval mode without
@@ -22,7 +24,7 @@ from typing import Any, Optional
 import torch
 
 from ..diagnosis import Diagnosis
-from .common import batch_targets, num, run_model, shifted_inputs
+from .common import aligned_inputs, batch_targets, num, run_model, shifted_inputs
 
 
 
@@ -31,7 +33,10 @@ def future_leak(problem, model, batch: Any) -> Optional[Diagnosis]:
     if not _position_targets(targets):
         return None
     found = shifted_inputs(batch, targets)
-    if not found:
+    # input column where each input holds target t: t+1 shifted right (teacher forcing), t when sliced like
+    # the targets (the decoder is fed its own answer, however right the mask)
+    shift = {k: 1 for k in found} | {k: 0 for k in aligned_inputs(batch, targets) if k not in found}
+    if not shift:
         return None
     length = targets.shape[1]
     j = max(1, length // 2)  # change the targets from position j on; outputs 0..j must not move
@@ -40,7 +45,7 @@ def future_leak(problem, model, batch: Any) -> Optional[Diagnosis]:
     try:
         with torch.no_grad():
             before = run_model(problem, model, batch)
-            changed = _change_future(batch, found, j)
+            changed = _change_future(batch, shift, j)
             after = run_model(problem, model, changed)
     finally:
         model.train(was)
@@ -62,7 +67,7 @@ def future_leak(problem, model, batch: Any) -> Optional[Diagnosis]:
         f"changed (by up to {num(moved)}): a position sees its own target or later ones, so the model can copy "
         "instead of predict", evidence={"check": "future", "changed_from": j, "first_position_moved": first,
                                         "max_change": num(moved), "output_scale": num(scale),
-                                        "inputs": [str(k) for k in found]},
+                                        "inputs": {str(k): f"target t at column t+{v}" for k, v in shift.items()}},
         fix="check the causal mask (torch.triu(..., diagonal=1) marks the future; an off-by-one, a transposed or "
             "a missing mask lets position t see t+1) and that the decoder's inputs are the targets shifted right")
 
@@ -72,19 +77,19 @@ def _position_targets(t) -> bool:
             and t.dtype != torch.bool)
 
 
-def _change_future(batch: Any, keys: list, j: int) -> Any:
-    """The batch with the input copies of targets j.. (columns j+1.. of each shifted input) changed."""
-    def changed(x: torch.Tensor) -> torch.Tensor:
+def _change_future(batch: Any, shift: dict, j: int) -> Any:
+    """The batch with the input copies of targets j.. (columns j+shift.. of each input) changed."""
+    def changed(x: torch.Tensor, start: int) -> torch.Tensor:
         y = x.clone()
-        tail = y[:, j + 1:]
+        tail = y[:, start:]
         values = torch.unique(x)
         # each changed token becomes the next value that occurs in the batch: a valid id, never itself
         pos = torch.searchsorted(values, tail.contiguous())
-        y[:, j + 1:] = values[(pos + 1) % len(values)] if len(values) > 1 else tail
+        y[:, start:] = values[(pos + 1) % len(values)] if len(values) > 1 else tail
         return y
 
     if isinstance(batch, torch.Tensor):
-        return changed(batch)
+        return changed(batch, j + shift[None])
     if isinstance(batch, (list, tuple)):
-        return type(batch)(changed(v) if i in keys else v for i, v in enumerate(batch))
-    return {k: changed(v) if k in keys else v for k, v in batch.items()}
+        return type(batch)(changed(v, j + shift[i]) if i in shift else v for i, v in enumerate(batch))
+    return {k: changed(v, j + shift[k]) if k in shift else v for k, v in batch.items()}
