@@ -97,9 +97,11 @@ def _there_from_the_start(stage: Stage, cause: dict) -> bool:
     """The failed stage's own warning/error, seen at its first step (units saturated or dead from the init, ...),
     and not one the LR, the init scale or clipping fix: easier data would not remove it. Found in
     benchmarks/bugsuite's large_init_rnn, whose 6000-iteration intermediate stage showed the same fault at
-    its first step and failed on it too."""
+    its first step and failed on it too. Not a fault that followed a fix the orchestrator applied (a lowered LR,
+    a search's settings): those may be its own doing."""
     return (cause.get("stage") == stage.name and cause.get("iteration") is not None and cause["iteration"] <= 1
-            and cause.get("severity") in ("warning", "error") and cause.get("code") not in TUNABLE)
+            and cause.get("severity") in ("warning", "error") and cause.get("code") not in TUNABLE
+            and not cause.get("after_fix"))  # e.g. the search's LR saturated it: the orchestrator's doing
 
 
 def _why_not_insert(ladder: Ladder, stage: Stage, outcome: Outcome, knobs: Mapping[str, Knob],

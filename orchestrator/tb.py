@@ -205,8 +205,10 @@ class TensorBoardSink:
 
     def diagnosis(self, stage, d) -> None:
         """One text entry per diagnosis, in its stage's run, when it is found."""
-        self.writers[stage.name].add_text(f"diagnoses/{d.code}", diagnosis_markdown(stage.name, d.to_dict()),
-                                          d.iteration)
+        # a stage between attempts (a search that ended on a resume) has no open run: the ladder's run shows it
+        w = self.writers.get(stage.name)
+        tag = f"diagnoses/{d.code}" if w is not None else f"diagnoses/{stage.name}/{d.code}"
+        (w or self.ladder).add_text(tag, diagnosis_markdown(stage.name, d.to_dict()), d.iteration)
 
     def stage_finished(self, stage, outcome) -> None:
         w = self.writers.pop(stage.name)

@@ -110,8 +110,10 @@ def test_a_fault_there_from_the_stage_s_first_step_stops_instead_of_inserting():
     ladder["b"].cause = at_start
     d = decide(ladder, ladder["b"], failed, {"subset": SUBSET}, 3)
     assert d.kind == STOP and "saturated_units" in d.reason and "first step" in d.reason
-    # seen later in training, in an ancestor, or a cause the LR or clipping fixes: an easier stage may help
-    for other in ({"iteration": 300}, {"stage": "a"}, {"code": "exploding_gradients"}, {"severity": "info"}):
+    # seen later in training, in an ancestor, a cause the LR or clipping fixes, or after a fix the orchestrator
+    # applied (a search's settings): an easier stage may help
+    for other in ({"iteration": 300}, {"stage": "a"}, {"code": "exploding_gradients"}, {"severity": "info"},
+                  {"after_fix": True}):
         ladder["b"].cause = dict(at_start, **other)
         assert decide(ladder, ladder["b"], failed, {"subset": SUBSET}, 3).kind == INSERT, other
 

@@ -58,6 +58,9 @@ def test_a_search_rescues_a_stage_whose_lr_is_far_too_low_even_when_killed_midwa
         assert 0.5 <= t["params"]["optim.init_scale"] <= 2.0
     # the winner's LR carries forward: far above the configured 1e-5
     assert first["lr"] > 1e-3 and all(s["lr"] == first["lr"] for s in doc["stages"][1:])
+    # ... as a fix the orchestrator applied (info `tuned`), which the most likely cause ranks symptoms after
+    tuned = [d for d in first["diagnoses"] if d["code"] == "tuned"]
+    assert len(tuned) == 1 and tuned[0]["severity"] == "info" and "optim.lr=" in tuned[0]["applied"]
     # one TensorBoard run per finished trial, with its hparams for the HParams dashboard; none left over
     assert sorted(p.name for p in stage_run(run_dir, "overfit_10").glob("trial_*")) == \
         [f"trial_{n:03d}" for n in sorted(kept)]

@@ -7,8 +7,8 @@ make the LR probe find a low NaN threshold (`lr_too_high`), a broken init makes 
 1. the tier of the code: ROOT causes (bad data, bad init, a bug a check named precisely) before
    SYMPTOMS (what a root cause, or a hard problem, looks like from the training curve);
 2. severity: error before warning (info never counts: it reports, it does not accuse);
-3. a symptom recorded after the orchestrator applied a fix (lowered LR, clipping) ranks below
-   symptoms seen before any fix: it may be the fix's consequence;
+3. a symptom recorded after the orchestrator applied a fix (lowered LR, clipping, a search's settings)
+   ranks below symptoms seen before any fix: it may be the fix's consequence;
 4. the stage's own diagnoses before its ancestors' (their data and init checks still count);
 5. earlier before later (the first sign is nearer the root).
 A failure check (params_not_updating, overfit_batch_size_1, ...) recorded after the stage's training went
@@ -83,7 +83,8 @@ def most_likely_cause(ladder, stage) -> Optional[dict]:
     if others:
         why += "; ranked above " + ", ".join(dict.fromkeys(others))
     return {"code": best["code"], "severity": best["severity"], "message": best["message"], "why": why,
-            "stage": best.get("stage") or stage.name, "root": key[0] == 0, "iteration": best.get("iteration")}
+            "stage": best.get("stage") or stage.name, "root": key[0] == 0, "iteration": best.get("iteration"),
+            "after_fix": key[2]}
 
 
 def _ancestors(ladder, stage) -> list:

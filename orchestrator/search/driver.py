@@ -10,6 +10,7 @@ from typing import Optional
 
 from .. import checkpoint, files
 from ..config import ResourcesConfig, SearchConfig
+from ..diagnosis import Diagnosis, record
 from ..errors import ConfigError
 from ..ladder import CONVERGED, FAILED, RUNNING, Stage
 from ..policy import Decision, Outcome, decide
@@ -179,6 +180,14 @@ def _finish(ctx, stage: Stage, folder: Path) -> Outcome:
         reason = (f"search: trial {winner['number']} ({settings_text}) converged in {winner['iterations']} "
                   f"iterations, the fewest of the {len(converged)} of {len(trials)} trials that converged; "
                   "its settings carry forward")
+        # a fix the orchestrator applied: what goes wrong under these settings later may be their doing, and
+        # the ranking puts such symptoms below the ones seen before (diagnostics/ranking.py)
+        record(stage, ctx.sinks, Diagnosis(
+            "tuned", "info", f"the search's settings carry forward to later stages: {settings_text} (trial "
+            f"{winner['number']}, {len(converged)} of {len(trials)} trials converged)",
+            iteration=winner["iterations"], evidence={"params": dict(winner["params"]), "trials": len(trials),
+                                                      "converged": len(converged)},
+            fix="set these in your config to train with them from the start", applied=settings_text))
     else:
         stage.status = FAILED
         reason = (f"search: none of {len(trials)} trials converged; the best, trial {winner['number']} "
