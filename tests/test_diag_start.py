@@ -557,3 +557,25 @@ def test_a_dict_batch_without_conventional_keys_still_gets_its_sources_swapped()
                "next": tags}
     assert source_keys(shifted, tags) == ["words"]                # a decoder input found by its content
     assert source_keys({"src": tokens, "src_len": batch["lengths"], "tgt": tags}, tags) == ["src", "src_len"]
+
+
+@pytest.mark.parametrize("squeeze", [False, True])
+def test_a_regression_loss_that_broadcasts_predictions_against_targets_is_named(squeeze):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 8, generator=g)
+    y = x[:, :2].sum(1)  # shape (B,): the model's (B, 1) output against it broadcasts to (B, B)
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 1))
+
+    def loss(m, b):
+        out = m(b[0])
+        return F.mse_loss(out.squeeze(-1) if squeeze else out, b[1])
+
+    problem = Problem(model=model, train_size=64, get_batch=lambda i: (x[i], y[i]), loss=loss,
+                      evaluate=lambda m: {"train/loss": loss(m, (x, y)).item()}, chance_loss=float(y.var()))
+    r, _ = run(problem, budget=10, stage=Stage("s", Goal("train/loss", 0.0, "min"), knobs={}))
+    d = found(r, "batch_dependence")
+    if squeeze:
+        assert d == []
+    else:
+        assert d and d[0]["severity"] == "error" and "broadcast" in d[0]["message"]

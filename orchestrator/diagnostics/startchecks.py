@@ -20,6 +20,9 @@ are fresh (iteration 0, no warm start) the monitor runs, in a few forward passes
   `start.batch_tolerance` 1e-3; error) and at the loss (warning): a batch loss must lie within its
   examples' losses (any weighted mean, e.g. per token) and stay when the batch is repeated twice, or
   be their sum and double. A loss normalised over the batch (by B**2, a softmax over the batch) fails.
+- `batch_dependence` (error) too when the loss warns that it broadcast outputs against targets of another
+  size ((B, 1) vs (B,): every prediction against every target), PyTorch's own warning, caught in the forward
+  above.
 - `labels_not_learnable`: every one of up to `start.label_examples` (512) targets is the same (needs at
   least `start.label_min_examples`, 10).
 And at the end of a stage that met its goal on at most `failure.small_data` examples:
@@ -33,6 +36,7 @@ from __future__ import annotations
 
 import copy
 import math
+import warnings
 from contextlib import contextmanager
 from typing import Any, Optional
 
@@ -125,8 +129,10 @@ class StartChecks:
         model.train()
         model.zero_grad(set_to_none=True)
         ids = {id(p) for _, p in trainable}
-        with UsedTensors(ids) as used:
+        with UsedTensors(ids) as used, warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
             loss = problem.loss(model, batch)
+        found += broadcast_loss(said)  # (training's first step shows the same warnings on the console again)
         self.start_loss = float(loss.detach().float().mean())
         strays = unregistered_leaves(loss, model, batch)
         if strays:
@@ -242,6 +248,22 @@ class StartChecks:
 
 
 # --- batch dependence ---------------------------------------------------------------------------------
+
+def broadcast_loss(said: list) -> list:
+    """PyTorch's own warning that a loss broadcast its input against a target of another size ((B, 1)
+    predictions against (B,) targets: every prediction against every target, B x B pairs): each example's
+    loss then depends on its batch-mates' targets, and no loss value at init shows it (predictions near 0)."""
+    for w in said:
+        text = str(w.message)
+        if "target size" in text and "broadcast" in text:
+            return [Diagnosis(
+                "batch_dependence", "error", f"the loss broadcasts the outputs against targets of another shape, "
+                f"so each prediction is compared with every example's target: {text}",
+                evidence={"warning": text, "where": f"{w.filename}:{w.lineno}"},
+                fix="give the outputs and the targets the same shape (out.squeeze(-1), or y.unsqueeze(-1)) before "
+                    "the loss")]
+    return []
+
 
 def batch_dependence(c: StartConfig, run) -> list:
     problem, model = run.problem, run.model
