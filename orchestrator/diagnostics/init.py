@@ -58,8 +58,10 @@ def check_init(c: InitConfig, stage, problem, settings, sinks) -> str:
             fix="set Problem.chance_loss (e.g. ln(classes) for cross-entropy, the target variance for MSE)"))
         return OK
     if first > c.loss_factor * chance:
-        unscaled = any(d["code"] == "input_scale" for d in stage.diagnoses)
-        blame = ("the unscaled inputs (input_scale) make the first outputs huge" if unscaled else
+        # which data input_scale found unscaled: the inputs make the first outputs huge, the targets the errors
+        unscaled = [d["evidence"].get("what", "input") for d in stage.diagnoses if d["code"] == "input_scale"]
+        blame = ("the unscaled targets (input_scale) are far from any output fresh weights give" if "target" in unscaled
+                 else "the unscaled inputs (input_scale) make the first outputs huge" if unscaled else
                  "the initialisation (or the loss) is wrong")
         record(stage, sinks, Diagnosis(
             "bad_init_loss", "warning", f"the loss of fresh weights is {num(first)}, {num(first / chance)}x the "

@@ -311,6 +311,8 @@ def batch_dependence(c: StartConfig, run) -> list:
             found.append(skipped("batch_dependence (output)", "no batch-first tensor output (give Problem.forward)"))
         # at the loss
         whole = float(problem.loss(model, batch))
+        if not math.isfinite(whole):  # NaN is never near itself: not "random"
+            return found + [skipped("batch_dependence (loss)", "non-finite losses at init")]
         if not _near(float(problem.loss(model, batch)), whole, 1e-6):
             return found + [skipped("batch_dependence (loss)", "the eval-mode loss is random")]
         singles = [float(problem.loss(model, get(idx[i:i + 1]))) for i in range(n)]
