@@ -78,8 +78,9 @@ class BiGRUTask:
         self.train = sequences(n_train, seed=0)
         self.val = sequences(n_val, seed=1)
         if bug == "sorted_ids_not_labels":
-            order = self.train["lengths"].argsort()  # sort by length so packing pads less
-            self.train["ids"], self.train["lengths"] = self.train["ids"][order], self.train["lengths"][order]  # BUG sorted_ids_not_labels: labels keep the old order
+            order = self.train["lengths"].argsort()  # sort by length so packing pads less; labels keep their order
+            train = self.train
+            train.update(ids=train["ids"][order], lengths=train["lengths"][order])  # BUG sorted_ids_not_labels
 
     def build(self, knobs: Mapping[str, Any], seed: int) -> Problem:
         torch.manual_seed(seed)

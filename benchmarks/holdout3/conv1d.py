@@ -60,13 +60,13 @@ class Conv1dTask:
         self.x_train, self.y_train = waveforms(n_train, seed=0)
         self.x_val, self.y_val = waveforms(n_val, seed=1)
         if bug == "adc_counts":
-            self.x_train, self.x_val = (2048 + 1000 * x for x in (self.x_train, self.x_val))  # BUG adc_counts: raw ADC counts
+            self.x_train, self.x_val = (2048 + 1000 * x for x in (self.x_train, self.x_val))  # BUG adc_counts
 
     def build(self, knobs: Mapping[str, Any], seed: int):
         torch.manual_seed(seed)
         n = subset_size(knobs, len(self.x_train))
         loss_fn = None
         if self.bug == "smoothing_typo":
-            loss_fn = lambda logits, y: F.cross_entropy(logits, y, label_smoothing=0.9)  # noqa: E731  BUG smoothing_typo: 0.9 for 0.1
+            loss_fn = lambda logits, y: F.cross_entropy(logits, y, label_smoothing=0.9)  # noqa: E731  BUG smoothing_typo
         return classifier_problem(WaveCNN(self.bug), self.x_train[:n], self.y_train[:n], self.x_val, self.y_val,
                                   CLASSES, loss_fn)

@@ -57,7 +57,7 @@ class PlusOneTransformer(nn.Module):
         if self.bug == "tgt_mask_transposed":
             tgt_mask = nn.Transformer.generate_square_subsequent_mask(T).T  # BUG tgt_mask_transposed: blocks the past
         elif self.bug == "tgt_mask_diagonal":
-            tgt_mask = torch.triu(torch.full((T, T), float("-inf")), diagonal=0)  # BUG tgt_mask_diagonal: blocks itself too
+            tgt_mask = torch.triu(torch.full((T, T), float("-inf")), diagonal=0)  # BUG tgt_mask_diagonal: no self
         else:
             tgt_mask = nn.Transformer.generate_square_subsequent_mask(T)
         src_pad, tgt_pad = src == PAD, tgt_in == PAD
