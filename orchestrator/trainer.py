@@ -11,7 +11,7 @@ from torch import nn
 
 from . import checkpoint
 from .config import OptimConfig
-from .diagnosis import record
+from .diagnosis import Diagnosis, record
 from .ladder import Stage
 from .data import batches_for
 from .optim import make_optimizer
@@ -102,8 +102,7 @@ def train(run: StageRun, resume: Optional[dict] = None) -> Outcome:
     loss_sum, loss_count = torch.zeros((), device=s.device), 0
     hooks = {name: [getattr(m, name) for m in run.monitors if hasattr(m, name)]
              for name in ("on_start", "after_backward", "on_eval", "on_end")}
-    for hook in hooks["on_start"]:
-        hook(run)
+    call(run, hooks, "on_start")
     model.train()
     while True:
         # one optimisation step
@@ -118,7 +117,10 @@ def train(run: StageRun, resume: Optional[dict] = None) -> Outcome:
         if run.precision.unscale(run.optimizer):
             run.optimizer.zero_grad(set_to_none=True)  # the scaler has recorded the skip already
         for hook in hooks["after_backward"]:
-            hook(run, loss)
+            try:
+                hook(run, loss)
+            except Exception as e:  # noqa: BLE001 - a check must never end the training it watches
+                drop(run, hooks, hook, e)
         if run.clip_norm:
             nn.utils.clip_grad_norm_(model.parameters(), run.clip_norm)
         run.precision.step(run.optimizer)
@@ -154,8 +156,7 @@ def train(run: StageRun, resume: Optional[dict] = None) -> Outcome:
                 run.best, run.evals_since_best = value, 0
             else:
                 run.evals_since_best += 1
-            for hook in hooks["on_eval"]:
-                hook(run, metrics)
+            call(run, hooks, "on_eval", metrics)
             progress = Progress(it, s.budget, stage.goal.metric, value, run.best, run.evals_since_best)
             reason = first_reason(checks, progress)
             if reason:
@@ -167,14 +168,41 @@ def train(run: StageRun, resume: Optional[dict] = None) -> Outcome:
             model.train()
 
     # the stage is over: its final histograms, and its weights for the stages that warm-start from it
-    for hook in hooks["on_end"]:
-        hook(run, outcome)
+    call(run, hooks, "on_end", outcome)
     if s.histograms_every and run.iteration % s.histograms_every:
         run.sinks.histograms(stage, run.iteration, model)
     if hasattr(run.sampler, "close"):
         run.sampler.close()  # a DataLoader's workers
     checkpoint.save({"model": model.state_dict(), "iteration": run.iteration}, run.ckpt_dir / "final.pt")
     return outcome
+
+
+def call(run: StageRun, hooks: dict, name: str, *args) -> None:
+    for hook in hooks[name]:
+        try:
+            hook(run, *args)
+        except Exception as e:  # noqa: BLE001 - a check must never end the training it watches
+            drop(run, hooks, hook, e)
+
+
+def drop(run: StageRun, hooks: dict, hook, error: Exception) -> None:
+    """A monitor that raised stops watching this stage (all its hooks), and says so as `check_skipped`: a
+    model the check did not foresee (a nested tensor, an odd output) must not cost the user the run."""
+    import traceback
+    monitor = getattr(hook, "__self__", hook)
+    for name, calls in hooks.items():
+        hooks[name] = [h for h in calls if getattr(h, "__self__", h) is not monitor]
+    try:
+        getattr(monitor, "disarm", lambda: None)()  # forward hooks it left on the model
+    except Exception:  # noqa: BLE001
+        pass
+    where = traceback.extract_tb(error.__traceback__)[-1]
+    check = type(monitor).__name__
+    run.diagnose(Diagnosis(
+        "check_skipped", "info", f"{check} stopped watching this stage at iteration {run.iteration}: "
+        f"{type(error).__name__}: {error}", evidence={"check": check, "error": f"{type(error).__name__}: {error}",
+                                                       "where": f"{where.filename}:{where.lineno}"},
+        fix="the stage trains on without it; please report the error with the model's type"))
 
 
 def optimisation_step(model: nn.Module, optimizer, problem: Problem, batch: Any,

@@ -6,6 +6,7 @@ import pytest
 import torch
 from torch import nn
 
+from orchestrator.diagnostics.config import HealthConfig
 from orchestrator.diagnostics.health import HealthMonitor
 from test_diag_start import FAMILIES, above_info, blobs, found, gru_problem, run, tuple_problem
 
@@ -82,3 +83,52 @@ def test_dropout_and_zero_initialised_layers_are_not_dead():
         model[3].bias.zero_()
     r, _ = run(tuple_problem(model, x, y, 3), budget=60, batch_size=8)
     assert found(r, "dead_units") == []
+
+
+def test_an_encoder_with_a_padding_mask_is_watched_without_its_nested_eval_outputs():
+    # nn.TransformerEncoder's fast path returns a nested tensor (no .shape) in eval mode under no_grad
+    layer = nn.TransformerEncoderLayer(16, 2, 32, batch_first=True)
+    model = nn.TransformerEncoder(layer, 2, enable_nested_tensor=True).eval()
+    x = torch.randn(4, 6, 16)
+    pad = torch.zeros(4, 6, dtype=torch.bool)
+    pad[:, 4:] = True
+    h = HealthMonitor(HealthConfig())
+    h.arm(model)
+    with torch.no_grad():
+        out = model(x, src_key_padding_mask=pad)
+    assert out.is_nested or h.acts == {}  # (whichever torch does) the evaluation is not the sampled step
+    assert h.acts == {}
+    model.train()
+    model(x, src_key_padding_mask=pad).sum().backward()  # the training step is
+    assert h.acts and all(not y.is_nested for _, y in h.acts.values())
+    h.disarm()
+
+
+def test_a_monitor_that_raises_stops_watching_and_the_stage_trains_on():
+    class Broken:
+        calls = 0
+
+        def after_backward(self, run, loss):
+            Broken.calls += 1
+            if run.iteration == 3:
+                raise RuntimeError("NestedTensorImpl doesn't support sizes")
+
+        def on_eval(self, run, metrics):
+            raise AssertionError("dropped: never called again")
+
+    import tempfile
+    from pathlib import Path
+
+    from orchestrator.config import OptimConfig
+    from orchestrator.ladder import Goal, Stage
+    from orchestrator.trainer import StageRun, TrainSettings, train
+    from test_diag_start import MLP, Sinks
+    x, y = blobs()
+    settings = TrainSettings(budget=20, lr=1e-3, batch_size=16, optim=OptimConfig(), seed=0, eval_every=10,
+                             patience=0, histograms_every=0, checkpoint_secs=1e9)
+    r = StageRun(stage=Stage("s", Goal("train/acc", 2.0, "max"), knobs={}), problem=tuple_problem(MLP(), x, y, 3),
+                 settings=settings, sinks=Sinks(), ckpt_dir=Path(tempfile.mkdtemp()), monitors=[Broken()])
+    outcome = train(r)
+    assert outcome.iterations == 20 and Broken.calls == 4
+    d = [d for d in r.stage.diagnoses if d["code"] == "check_skipped" and d["evidence"].get("check") == "Broken"]
+    assert len(d) == 1 and "iteration 3" in d[0]["message"] and "NestedTensorImpl" in d[0]["message"]

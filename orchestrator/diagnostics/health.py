@@ -65,6 +65,8 @@ class HealthMonitor:
 
     def _hook(self, name):
         def hook(m, inputs, output):
+            if not torch.is_grad_enabled():  # an evaluation between arming and the sampled training step
+                return
             y = _first_tensor(output)
             if y is not None and name not in self.acts and (y.is_floating_point() or y.is_complex()):
                 self.acts[name] = (m, y.detach())
@@ -247,7 +249,8 @@ def _first_tensor(output):
     """A module's main output: a tensor, the first tensor of a tuple (RNNs: the output sequence), or
     a PackedSequence's data (no padding in it)."""
     if isinstance(output, torch.Tensor):
-        return output
+        # a nested tensor (nn.TransformerEncoder's fast path with a padding mask, in eval mode) has no shape
+        return None if output.is_nested else output
     data = getattr(output, "data", None)
     if isinstance(output, tuple) and isinstance(data, torch.Tensor) and hasattr(output, "batch_sizes"):
         return data
