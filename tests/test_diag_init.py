@@ -155,3 +155,17 @@ def test_nan_in_a_few_training_inputs_is_data_not_the_lr():
     first = st.diagnoses[0]
     assert first["code"] == "nonfinite" and first["evidence"]["what"] == "input"
     assert "lr_too_high" not in {d["code"] for d in st.diagnoses} and lr == 1e-2
+
+
+def test_a_check_that_raises_before_the_stage_is_skipped_and_the_stage_keeps_its_lr():
+    st = Stage("s", Goal("val/loss", 0.0, "min"), knobs={})
+
+    def build(knobs):
+        p = mlp_problem()
+        p.get_batch = None  # nothing the checks can call
+        return p
+
+    got = diagnostics.before_stage(cfg(), st, build, settings(), Sinks())
+    assert got is None
+    d = [d for d in st.diagnoses if d["code"] == "check_skipped" and d["evidence"].get("check") == "before_stage"]
+    assert len(d) == 1 and "TypeError" in d[0]["message"]

@@ -61,7 +61,24 @@ def monitors_for(cfg: Any, stage, problem) -> list:
 def before_stage(cfg: Any, stage, build: Callable, settings, sinks) -> Optional[float]:
     """Data first, then the LR: input scale (once per run: first stages only) and the loss of fresh
     weights (stages that start from fresh weights) come before the probe, so that a data or init problem
-    is reported first and the probe never blames, or lowers, the LR for it."""
+    is reported first and the probe never blames, or lowers, the LR for it. A check that raises is
+    skipped (info) and the stage trains at its LR: a task the checks did not foresee keeps its run (an
+    error of the task itself comes again, properly, when the stage builds it)."""
+    from ..errors import ConfigError
+    try:
+        return _before_stage(cfg, stage, build, settings, sinks)
+    except ConfigError:  # the user's settings or task (a bad knob value): one clear line, as always
+        raise
+    except Exception as e:  # noqa: BLE001
+        from ..diagnosis import Diagnosis, record
+        record(stage, sinks, Diagnosis(
+            "check_skipped", "info", f"the checks before the stage could not run: {type(e).__name__}: {e}",
+            evidence={"check": "before_stage", "error": f"{type(e).__name__}: {e}"},
+            fix="the stage trains at its configured LR; please report the error with the model's type"))
+        return None
+
+
+def _before_stage(cfg: Any, stage, build: Callable, settings, sinks) -> Optional[float]:
     from .init import BROKEN, check_init
     from .inputs import check_inputs
     from .probe import run_probe, skip_probe, wanted
