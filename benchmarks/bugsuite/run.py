@@ -59,6 +59,7 @@ class Outcome:
     crashed: bool = False
     why_crash: str = ""
     timed_out: bool = False
+    first_alarm: float | None = None   # seconds from the launch to the first warning/error (console, ladder.json)
 
 
 def command(job: Job, run_dir: Path) -> list[str]:
@@ -105,7 +106,7 @@ def run_one(job: Job, runs: Path, timeout: float) -> Outcome:
     run_dir = runs / job.label.replace("/", "__").replace("@", "_s")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
            "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    start = time.monotonic()
+    start, launched = time.monotonic(), time.time()
     try:
         r = subprocess.run(command(job, run_dir), cwd=ROOT, env=env, capture_output=True, text=True,
                            timeout=timeout)
@@ -129,7 +130,10 @@ def run_one(job: Job, runs: Path, timeout: float) -> Outcome:
             doc = {}
             out.crashed, out.why_crash = True, out.why_crash or "ladder.json unreadable"
         out.status = doc.get("status", "missing")
-        out.alarms = [d.get("code", "?") for d in ordered_alarms(doc)]
+        alarms = ordered_alarms(doc)
+        out.alarms = [d.get("code", "?") for d in alarms]
+        if alarms and "time" in alarms[0]:  # when the user is first told something is wrong
+            out.first_alarm = max(0.0, alarms[0]["time"] - launched)
         out.cause = cause_code(doc)
     return out
 
@@ -138,6 +142,7 @@ def score(outcomes: list[Outcome]) -> dict:
     bugged = [o for o in outcomes if o.job.bug]
     clean = [o for o in outcomes if not o.job.bug]
     with_cause = [o for o in bugged if o.cause]
+    alarmed = [o for o in bugged if o.first_alarm is not None]
     return {
         "bugs": len(bugged),
         "bugs_named": sum(bool(set(o.alarms) & o.job.bug.named) for o in bugged),
@@ -152,6 +157,8 @@ def score(outcomes: list[Outcome]) -> dict:
         "runs": len(outcomes),
         "slowest_s": round(max((o.wall for o in outcomes), default=0.0), 1),
         "slowest_run": max(outcomes, key=lambda o: o.wall).job.label if outcomes else None,
+        "slowest_first_alarm_s": round(max(alarmed, key=lambda o: o.first_alarm).first_alarm, 1) if alarmed else None,
+        "slowest_first_alarm_run": max(alarmed, key=lambda o: o.first_alarm).job.label if alarmed else None,
     }
 
 
@@ -181,7 +188,9 @@ def summary_table(s: dict) -> str:
         f"| clean runs that did not converge | {s['clean_not_converged']} |",
         f"| runs that crash (exit not 0/3, traceback) | {s['crashes']} of {s['runs']} |",
         f"| runs stopped at the timeout | {s['timeouts']} |",
-        f"| slowest verdict | {s['slowest_s']} s ({s['slowest_run']}) |",
+        f"| slowest verdict (the run's end) | {s['slowest_s']} s ({s['slowest_run']}) |",
+        f"| slowest first warning/error of a bug run (from the launch) | {s.get('slowest_first_alarm_s')} s "
+        f"({s.get('slowest_first_alarm_run')}) |",
     ])
 
 
@@ -219,7 +228,8 @@ def main(argv=None, families: tuple = FAMILIES, find_bugs=find, seeds: int = 5, 
          "named_codes": sorted(o.job.bug.named) if o.job.bug else [],
          "root_codes": sorted(o.job.bug.root) if o.job.bug else [], "alarms": o.alarms, "cause": o.cause,
          "status": o.status, "rc": o.rc, "wall_s": round(o.wall, 1), "crashed": o.crashed,
-         "why_crash": o.why_crash, "timed_out": o.timed_out} for o in outcomes]}
+         "why_crash": o.why_crash, "timed_out": o.timed_out,
+         "first_alarm_s": None if o.first_alarm is None else round(o.first_alarm, 1)} for o in outcomes]}
     (runs / "results.json").write_text(json.dumps(results, indent=1))
     print(f"\nresults: {runs / 'results.json'}")
     return 0
