@@ -40,6 +40,11 @@ class TrainSettings:
     precision: str = "32"           # "32", "bf16" or "16-mixed" (see orchestrator/precision.py)
 
 
+class StopStage(Exception):
+    """What a monitor raises to end the stage on purpose (the search's pruner); any other error of a monitor
+    only stops that monitor."""
+
+
 class Monitor(Protocol):
     """A diagnostic watching the training (see orchestrator/diagnostics). All hooks optional."""
 
@@ -119,6 +124,8 @@ def train(run: StageRun, resume: Optional[dict] = None) -> Outcome:
         for hook in hooks["after_backward"]:
             try:
                 hook(run, loss)
+            except StopStage:
+                raise
             except Exception as e:  # noqa: BLE001 - a check must never end the training it watches
                 drop(run, hooks, hook, e)
         if run.clip_norm:
@@ -181,6 +188,8 @@ def call(run: StageRun, hooks: dict, name: str, *args) -> None:
     for hook in hooks[name]:
         try:
             hook(run, *args)
+        except StopStage:
+            raise
         except Exception as e:  # noqa: BLE001 - a check must never end the training it watches
             drop(run, hooks, hook, e)
 

@@ -51,6 +51,10 @@ def test_a_search_rescues_a_stage_whose_lr_is_far_too_low_even_when_killed_midwa
     assert len({tuple(sorted(p.items())) for p in kept.values()}) == 4
     assert all(set(t) >= {"params", "status", "iterations", "best", "diagnoses"} for t in trials)
     assert any(t["status"] == "converged" for t in trials)
+    # a trial gets no more iterations than a trial finished before it needed to converge: it could not win
+    for i, t in enumerate(trials):
+        needed = [u["iterations"] for u in trials[:i] if u["status"] == "converged"]
+        assert t["budget"] <= min(needed, default=t["budget"]) and t["iterations"] <= t["budget"]
     # the default space: LR within 10x below the probe's NaN threshold, jointly with the init scale
     threshold = next(d["evidence"]["threshold"] for d in first["diagnoses"] if d["code"] == "lr_probe")
     for t in trials:

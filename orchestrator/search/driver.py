@@ -116,7 +116,8 @@ def _search(ctx, stage: Stage) -> Outcome:
             while len(pending) < s.parallel and len(done) + len(pending) < s.trials:
                 trial = study.ask()
                 params = {d.key: d.suggest(trial) for d in dims}
-                spec = _spec(ctx, stage, s, trial, params, lr, warm, folder, executor.threads, name)
+                spec = _spec(ctx, stage, s, trial, params, lr, warm, folder, executor.threads, name,
+                             _cap(stage, done.values()))
                 pending[executor.submit(spec)] = trial
             for handle, result in executor.wait(list(pending)):
                 trial = pending.pop(handle)
@@ -134,11 +135,20 @@ def _search(ctx, stage: Stage) -> Outcome:
     return outcome
 
 
-def _spec(ctx, stage, s, trial, params, lr, warm, folder, threads, name) -> TrialSpec:
+def _cap(stage: Stage, done) -> int:
+    """A trial's budget: the stage's, but never more than the fewest iterations a finished trial needed to
+    converge, since the winner is the trial that converges in the fewest (a slower one cannot win, and a
+    setting that never converges stops there instead of spending the whole budget). With trials in
+    parallel, the cap is what had finished when the trial started."""
+    needed = [t["iterations"] for t in done if t["status"] == "converged"]
+    return min([stage.budget, *needed])
+
+
+def _spec(ctx, stage, s, trial, params, lr, warm, folder, threads, name, budget: int) -> TrialSpec:
     cfg = space.apply(ctx.cfg, params)
     return TrialSpec(
         number=trial.number, params=params, cfg=cfg,
-        stage=dataclasses.replace(stage, diagnoses=[], trials=None, cause=None),
+        stage=dataclasses.replace(stage, diagnoses=[], trials=None, cause=None, budget=budget),
         lr=params.get("optim.lr", lr),
         batch_size=params.get("optim.batch_size", stage.batch_size or cfg.optim.batch_size),
         seed=zlib.crc32(f"{ctx.cfg.seed}:{stage.name}:trial{trial.number}".encode()) % 2**31, warm_start=warm,

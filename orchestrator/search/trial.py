@@ -17,6 +17,8 @@ from typing import Optional
 
 import torch
 
+from ..trainer import StopStage
+
 
 
 @dataclass
@@ -38,7 +40,7 @@ class TrialSpec:
     device: str = "cpu"
 
 
-class Pruned(Exception):
+class Pruned(StopStage):
     """Raised from the pruning monitor's on_eval: the trial is clearly behind the others."""
 
 
@@ -47,7 +49,7 @@ def run_trial(spec: TrialSpec) -> dict:
     start = time.monotonic()
     torch.set_num_threads(max(1, spec.threads))
     result = {"number": spec.number, "params": spec.params, "status": "failed", "iterations": 0, "best": None,
-              "lr": spec.lr, "diagnoses": [], "reason": "", "seconds": 0.0}
+              "lr": spec.lr, "budget": spec.stage.budget, "diagnoses": [], "reason": "", "seconds": 0.0}
     board = None
     try:
         from .board import TrialBoard
