@@ -121,13 +121,7 @@ def train(run: StageRun, resume: Optional[dict] = None) -> Outcome:
         # scale): the checks see that step without gradients rather than blame the model
         if run.precision.unscale(run.optimizer):
             run.optimizer.zero_grad(set_to_none=True)  # the scaler has recorded the skip already
-        for hook in hooks["after_backward"]:
-            try:
-                hook(run, loss)
-            except StopStage:
-                raise
-            except Exception as e:  # noqa: BLE001 - a check must never end the training it watches
-                drop(run, hooks, hook, e)
+        call(run, hooks, "after_backward", loss)
         if run.clip_norm:
             nn.utils.clip_grad_norm_(model.parameters(), run.clip_norm)
         run.precision.step(run.optimizer)
@@ -185,6 +179,7 @@ def train(run: StageRun, resume: Optional[dict] = None) -> Outcome:
 
 
 def call(run: StageRun, hooks: dict, name: str, *args) -> None:
+    """The monitors' `name` hooks, in order (a try costs nothing until something raises)."""
     for hook in hooks[name]:
         try:
             hook(run, *args)
