@@ -72,17 +72,18 @@ def _integer_sequences(batch: Any) -> list:
 def shifted_inputs(batch: Any, targets: torch.Tensor) -> list:
     """The keys of the batch tensors whose column t+1 holds the targets' column t (a decoder input, an LM's
     tokens): None for a bare tensor batch, an index in a tuple, a key in a dict."""
-    keys = []
-    for key, x in _integer_sequences(batch):
-        if x is targets or x.shape[0] != targets.shape[0] or x.shape[1] < 3:
-            continue
-        n = min(x.shape[1] - 1, targets.shape[1])
-        same = x[:, 1:n + 1] == targets[:, :n]
-        # padding matches padding anywhere: judge the positions whose target is not the commonest value
-        told = targets[:, :n] != torch.mode(targets[:, :n].flatten()).values
-        if int(told.sum()) >= 8 and float(same[told].float().mean()) >= SHIFT_MATCH:
-            keys.append(key)
-    return keys
+    return [key for key, x in _integer_sequences(batch) if _holds_targets(x, targets, 1)]
+
+
+def _holds_targets(x: torch.Tensor, targets: torch.Tensor, shift: int) -> bool:
+    """Column t + shift of x equals the targets' column t on most positions."""
+    if x is targets or x.shape[0] != targets.shape[0] or x.shape[1] < 3:
+        return False
+    n = min(x.shape[1] - shift, targets.shape[1])
+    same = x[:, shift:n + shift] == targets[:, :n]
+    # padding matches padding anywhere: judge the positions whose target is not the commonest value
+    told = targets[:, :n] != torch.mode(targets[:, :n].flatten()).values
+    return int(told.sum()) >= 8 and float(same[told].float().mean()) >= SHIFT_MATCH
 
 
 def aligned_inputs(batch: Any, targets: torch.Tensor) -> list:
@@ -96,16 +97,7 @@ def aligned_inputs(batch: Any, targets: torch.Tensor) -> list:
         items = [(k, v) for k, v in _integer_sequences(batch) if 0 < k < len(batch) - 1]
     else:
         items = []
-    keys = []
-    for key, x in items:
-        if x is targets or x.shape[0] != targets.shape[0] or x.shape[1] < 3:
-            continue
-        n = min(x.shape[1], targets.shape[1])
-        same = x[:, :n] == targets[:, :n]
-        told = targets[:, :n] != torch.mode(targets[:, :n].flatten()).values
-        if int(told.sum()) >= 8 and float(same[told].float().mean()) >= SHIFT_MATCH:
-            keys.append(key)
-    return keys
+    return [key for key, x in items if _holds_targets(x, targets, 0)]
 
 
 def targets_of(batch: Any) -> Optional[torch.Tensor]:
