@@ -6,7 +6,6 @@ start at zero (as in BERT-style code that trains them from there). Each bug is o
 """
 from __future__ import annotations
 
-import math
 from typing import Any, Mapping
 
 import torch
@@ -23,7 +22,8 @@ CLASSES, PATCH, DIM = 10, 2, 32
 class HandLayerNorm(nn.Module):
     def __init__(self, dim: int, bug: str, eps: float = 1e-5):
         super().__init__()
-        self.gain, self.bias, self.eps, self.bug = nn.Parameter(torch.ones(dim)), nn.Parameter(torch.zeros(dim)), eps, bug
+        self.gain, self.bias = nn.Parameter(torch.ones(dim)), nn.Parameter(torch.zeros(dim))
+        self.eps, self.bug = eps, bug
 
     def forward(self, x):
         mu, var = x.mean(-1, keepdim=True), x.var(-1, unbiased=False, keepdim=True)
