@@ -169,3 +169,25 @@ def test_a_check_that_raises_before_the_stage_is_skipped_and_the_stage_keeps_its
     assert got is None
     d = [d for d in st.diagnoses if d["code"] == "check_skipped" and d["evidence"].get("check") == "before_stage"]
     assert len(d) == 1 and "TypeError" in d[0]["message"]
+
+
+def test_a_fresh_autoencoder_on_uncentred_pixels_is_no_bad_init():
+    # targets = the inputs, pixels in [0, 1] with mean ~0.3: fresh outputs near 0 start at E[y^2], not at the
+    # variance (chance_loss), and that is what a correct reconstruction model does
+    g = torch.Generator().manual_seed(0)
+    x = (0.4 + 0.2 * torch.randn(64, 16, generator=g)).clamp(0, 1)  # E[y^2] ~5x the variance
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(16, 4), torch.nn.Tanh(), torch.nn.Linear(4, 16))
+    from orchestrator.task import Problem
+    import torch.nn.functional as F
+
+    def problem(scale=1.0):
+        with torch.no_grad():
+            model[2].weight.mul_(scale)
+        return Problem(model=model, train_size=64, get_batch=lambda i: (x[i], x[i]),
+                       loss=lambda m, b: F.mse_loss(m(b[0]), b[1]), evaluate=lambda m: {},
+                       chance_loss=float(x.var(0).mean()))
+    st, _ = before(problem, probe=ProbeConfig(enabled=False))
+    assert "bad_init_loss" not in {d["code"] for d in st.diagnoses}
+    st, _ = before(lambda: problem(scale=30.0), probe=ProbeConfig(enabled=False))  # a huge last layer still is
+    assert "bad_init_loss" in {d["code"] for d in st.diagnoses}

@@ -111,6 +111,19 @@ def targets_of(batch: Any) -> Optional[torch.Tensor]:
     return None
 
 
+def zero_output_loss(targets) -> Optional[float]:
+    """For real-valued targets, the loss of outputs that are all 0, as a fresh network's nearly are: its MSE
+    starts at E[y^2] (L1 at E|y|), not at chance_loss (the variance: the loss of predicting the mean), so
+    targets that are not centred (pixels to reconstruct, positive quantities) start above chance by design."""
+    if not isinstance(targets, torch.Tensor) or not targets.is_floating_point() or not targets.numel():
+        return None
+    t = targets.detach().float()
+    t = t[torch.isfinite(t)]
+    if not t.numel():
+        return None
+    return max(float((t * t).mean()), float(t.abs().mean()))
+
+
 def run_model(problem, model: nn.Module, batch: Any) -> Optional[torch.Tensor]:
     """The model's outputs on a batch (batch first): problem.forward if the task gives it, else
     model(inputs) for the usual layouts; None when there is no safe way to call the model."""

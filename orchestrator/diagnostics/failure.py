@@ -41,7 +41,7 @@ import torch
 from ..diagnosis import Diagnosis
 from ..optim import make_optimizer
 from ..trainer import optimisation_step, to_device
-from .common import batch_targets, fresh_copy, num, run_model, source_keys, state_copy
+from .common import batch_targets, fresh_copy, num, run_model, source_keys, state_copy, zero_output_loss
 from .config import FailureConfig
 from .startchecks import StartChecks, constant_targets, is_fresh, preserved, skipped
 from .startchecks import batch_dependence as startchecks_batch_dependence
@@ -121,6 +121,10 @@ def bad_init_loss(ctx: Context) -> Optional[Diagnosis]:
     init = ctx.start.init_loss
     off = abs(init - chance) / chance
     if math.isfinite(init) and off <= ctx.cfg.init_loss_tolerance:
+        return None
+    # real-valued targets: a fresh net's ~0 outputs start anywhere between chance (the variance) and E[y^2]
+    zero = zero_output_loss(batch_targets(ctx.problem, ctx.problem.get_batch(_all(ctx.run))))
+    if math.isfinite(init) and zero is not None and chance <= init <= zero * (1 + ctx.cfg.init_loss_tolerance):
         return None
     if not math.isfinite(init):
         if any(d["code"] == "nonfinite" for d in ctx.run.stage.diagnoses):

@@ -6,7 +6,8 @@ gradient, once:
 - the loss or a gradient is non-finite: `nonfinite` (error, evidence `before_update`), traced to the
   first module and op (trace.trace_step) with the specific cause (`unstable_softmax`,
   `division_by_zero`, `log_of_zero`) recorded too. No learning rate did this.
-- the loss is finite but above `init.loss_factor` (3) x `problem.chance_loss`: `bad_init_loss`
+- the loss is finite but above `init.loss_factor` (3) x `problem.chance_loss` (for real-valued targets, x the
+  larger of it and the loss of all-zero outputs, E[y^2] or E|y|: a fresh net's outputs are ~0): `bad_init_loss`
   (warning). Karpathy 2019, "verify loss @ init". Without a chance_loss that part is skipped
   (`check_skipped`, info).
 Either finding makes the LR probe stand down (it would blame, and lower, the LR for a broken init).
@@ -20,7 +21,7 @@ import torch
 
 from ..diagnosis import Diagnosis, record
 from ..trainer import to_device
-from .common import num
+from .common import batch_targets, num, zero_output_loss
 from .config import InitConfig
 from .trace import CAUSE_CODE, CAUSES, trace_step
 
@@ -57,7 +58,9 @@ def check_init(c: InitConfig, stage, problem, settings, sinks) -> str:
             f"({num(first)}) cannot be judged", evidence={"check": "bad_init_loss", "init_loss": num(first)},
             fix="set Problem.chance_loss (e.g. ln(classes) for cross-entropy, the target variance for MSE)"))
         return OK
-    if first > c.loss_factor * chance:
+    # a fresh net outputs ~0: real-valued targets that are not centred start at E[y^2], above chance by design
+    zero = zero_output_loss(batch_targets(problem, batch))
+    if first > c.loss_factor * max(chance, zero or 0.0):
         # which data input_scale found unscaled: the inputs make the first outputs huge, the targets the errors
         unscaled = [d["evidence"].get("what", "input") for d in stage.diagnoses if d["code"] == "input_scale"]
         blame = ("the unscaled targets (input_scale) are far from any output fresh weights give" if "target" in unscaled
@@ -67,7 +70,7 @@ def check_init(c: InitConfig, stage, problem, settings, sinks) -> str:
             "bad_init_loss", "warning", f"the loss of fresh weights is {num(first)}, {num(first / chance)}x the "
             f"chance loss {num(chance)}, before any update: {blame}, not the learning rate",
             evidence={"init_loss": num(first), "chance_loss": num(chance), "factor": c.loss_factor,
-                      "before_update": True, "batch": n},
+                      "zero_output_loss": None if zero is None else num(zero), "before_update": True, "batch": n},
             fix="initialise the last layer so that logits start near 0 (default init, or scale it down), check "
                 "optim.init_scale and the loss (reduction, targets)"))
         return BROKEN
