@@ -579,3 +579,24 @@ def test_a_regression_loss_that_broadcasts_predictions_against_targets_is_named(
         assert d == []
     else:
         assert d and d[0]["severity"] == "error" and "broadcast" in d[0]["message"]
+
+
+def test_a_loss_normalised_over_positions_is_not_blamed_on_the_labels():
+    # log_softmax over the 4 positions instead of the 3 classes: a class at two positions can never reach
+    # probability 1 at both, so not even one example can be fit, real labels or shuffled
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(100, 8, generator=g)
+    y = torch.stack([(x[:, k] > 0).long() + (x[:, k + 4] > 0).long() for k in range(4)], 1)  # (B, 4) in 0..2
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 12), nn.Unflatten(1, (4, 3)))
+
+    def loss(m, b):
+        return F.nll_loss(torch.log_softmax(m(b[0]), 1).flatten(0, 1), b[1].flatten())
+
+    problem = Problem(model=model, train_size=100, get_batch=lambda i: (x[i], y[i]), loss=loss,
+                      evaluate=lambda m: {"train/acc": (m(x).argmax(-1) == y).float().mean().item()},
+                      chance_loss=math.log(3))
+    r, outcome = run(problem, budget=60, after_failure=True)
+    assert not outcome.converged
+    assert found(r, "overfit_batch_size_1", ("error",))
+    assert found(r, "labels_not_learnable") == []

@@ -90,6 +90,7 @@ class Context:
     health: Any
     startchecks: Optional[StartChecks] = None
     lr_suspect: bool = False  # lr_too_low fired: checks that retrain at this LR prove nothing about bugs
+    unfit: bool = False       # overfit_batch_size_1 (error): one example cannot be fit, at any LR tried
 
     @property
     def problem(self):
@@ -231,7 +232,7 @@ def labels_not_learnable(ctx: Context):
             return constant
     if pool < 4:
         return skipped("labels_not_learnable", f"only {pool} training examples")
-    sick = _model_problems(run.stage)
+    sick = _model_problems(run.stage) + (["overfit_batch_size_1"] if ctx.unfit else [])
     if sick:  # a model that cannot use its inputs fits real labels no better than shuffled ones either
         return skipped("labels_not_learnable", f"the model itself is unwell ({', '.join(sick)}): fix that first; "
                        "comparing real with shuffled labels would blame the labels for it")
@@ -420,8 +421,10 @@ def lr_too_low(ctx: Context) -> Optional[Diagnosis]:
 
 
 # lr_too_low first: when it fires, the checks that retrain at the same LR are read in its light
-CHECKS = [lr_too_low, bad_init_loss, params_not_updating, batch_dependence, labels_not_learnable,
-          overfit_batch_size_1]
+# overfit_batch_size_1 before labels_not_learnable: a model that cannot fit even one example (a loss with a
+# floor, normalised over the wrong dimension) fits real labels no better than shuffled ones either
+CHECKS = [lr_too_low, bad_init_loss, params_not_updating, batch_dependence, overfit_batch_size_1,
+          labels_not_learnable]
 
 
 # a big stage that fails is usually just hard; these two still tell a bug (or a bad LR) from that
@@ -445,6 +448,7 @@ def run_checks(c: FailureConfig, run, outcome) -> list[Diagnosis]:
         for d in result if isinstance(result, list) else [result] if result is not None else []:
             d.iteration = d.iteration or outcome.iterations
             ctx.lr_suspect = ctx.lr_suspect or d.code == "lr_too_low"
+            ctx.unfit = ctx.unfit or (d.code == "overfit_batch_size_1" and d.severity == "error")
             found.append(d)
     torch.set_rng_state(rng)
     return found
