@@ -52,6 +52,7 @@ class Monitor(Protocol):
     def after_backward(self, run: "StageRun", loss: torch.Tensor) -> None: ...
     def on_eval(self, run: "StageRun", metrics: dict) -> None: ...
     def on_end(self, run: "StageRun", outcome: Outcome) -> None: ...
+    def close(self) -> None: ...  # release what it attached to the model (forward hooks) when dropped
 
 
 @dataclass
@@ -197,7 +198,7 @@ def drop(run: StageRun, hooks: dict, hook, error: Exception) -> None:
     for name, calls in hooks.items():
         hooks[name] = [h for h in calls if getattr(h, "__self__", h) is not monitor]
     try:
-        getattr(monitor, "disarm", lambda: None)()  # forward hooks it left on the model
+        getattr(monitor, "close", lambda: None)()
     except Exception:  # noqa: BLE001
         pass
     where = traceback.extract_tb(error.__traceback__)[-1]

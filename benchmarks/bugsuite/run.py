@@ -235,5 +235,15 @@ def main(argv=None, families: tuple = FAMILIES, find_bugs=find, seeds: int = 5, 
     return 0
 
 
+def held_out_main(run_file: str, argv=None) -> int:
+    """The command line of a held-out suite (benchmarks/holdout*/run.py): its package's bugs.py (FAMILIES,
+    BUGS) and conf folder, 3 clean seeds; the same commands and scoring as this suite."""
+    import importlib
+    folder = Path(run_file).resolve().parent
+    bugs = importlib.import_module(f"benchmarks.{folder.name}.bugs")
+    return main(argv, families=bugs.FAMILIES, find_bugs=lambda ids, family: find(ids, family, bugs.BUGS), seeds=3,
+                name=folder.name, conf=folder / "conf")
+
+
 if __name__ == "__main__":
     sys.exit(main())

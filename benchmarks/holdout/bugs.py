@@ -6,7 +6,6 @@ of the same kinds of mistakes. `named`/`root` use docs/diagnostics.md's public c
 from __future__ import annotations
 
 from benchmarks.bugsuite.bugs import VOCABULARY, Bug, _bug
-from benchmarks.bugsuite.bugs import find as find_in
 
 FAMILIES = ("mlp2", "cnn2", "lstm", "tfm")
 
@@ -39,8 +38,3 @@ BUGS: tuple[Bug, ...] = (
     _bug("tfm", "lr_1", "hyperparameter", "lr_too_high", "optim.lr=1", overrides=["optim.lr=1"]),
 )
 assert all(b.named <= VOCABULARY and b.root <= b.named for b in BUGS)
-
-
-def find(ids: list[str] | None = None, family: str | None = None) -> list[Bug]:
-    """Bugs by id ("lstm/head_in_list") or bare name, optionally of one family; unknown ids raise one line."""
-    return find_in(ids, family, BUGS)

@@ -7,7 +7,6 @@ describes a real consequence of the bug counts as named.
 from __future__ import annotations
 
 from benchmarks.bugsuite.bugs import VOCABULARY, Bug, _bug
-from benchmarks.bugsuite.bugs import find as find_in
 
 FAMILIES = ("reg", "res", "attn", "dec")
 
@@ -49,8 +48,3 @@ BUGS: tuple[Bug, ...] = (
          "log_softmax(logits, dim=1) of (B, T, V): normalised over positions, not over the vocabulary"),
 )
 assert all(b.named <= VOCABULARY and b.root <= b.named for b in BUGS)
-
-
-def find(ids: list[str] | None = None, family: str | None = None) -> list[Bug]:
-    """Bugs by id ("dec/keys_detached") or bare name, optionally of one family; unknown ids raise one line."""
-    return find_in(ids, family, BUGS)

@@ -7,7 +7,6 @@ describes a real consequence of the bug counts as named.
 from __future__ import annotations
 
 from benchmarks.bugsuite.bugs import VOCABULARY, Bug, _bug
-from benchmarks.bugsuite.bugs import find as find_in
 
 FAMILIES = ("bce", "conv1d", "bigru", "tseq")
 
@@ -46,8 +45,3 @@ BUGS: tuple[Bug, ...] = (
          "optim.batch_size=1 optim.lr=0.1", root="lr_too_high", overrides=["optim.batch_size=1", "optim.lr=0.1"]),
 )
 assert all(b.named <= VOCABULARY and b.root <= b.named for b in BUGS)
-
-
-def find(ids: list[str] | None = None, family: str | None = None) -> list[Bug]:
-    """Bugs by id ("tseq/memory_detached") or bare name, optionally of one family; unknown ids raise one line."""
-    return find_in(ids, family, BUGS)

@@ -7,7 +7,6 @@ describes a real consequence of the bug counts as named.
 from __future__ import annotations
 
 from benchmarks.bugsuite.bugs import VOCABULARY, Bug, _bug
-from benchmarks.bugsuite.bugs import find as find_in
 
 FAMILIES = ("tab", "ae", "lstmlm", "vit")
 
@@ -52,8 +51,3 @@ BUGS: tuple[Bug, ...] = (
          "optim.lr=1e-6 (for 0.003)", root="lr_too_low", overrides=["optim.lr=1e-6"]),
 )
 assert all(b.named <= VOCABULARY and b.root <= b.named for b in BUGS)
-
-
-def find(ids: list[str] | None = None, family: str | None = None) -> list[Bug]:
-    """Bugs by id ("vit/lr_1e-6") or bare name, optionally of one family; unknown ids raise one line."""
-    return find_in(ids, family, BUGS)

@@ -373,24 +373,23 @@ def overfit_batch_size_1(ctx: Context) -> Optional[Diagnosis]:
                          f"fresh weights fit one example (loss {num(start)} -> {num(end)}): the model can learn; "
                          f"the failure is more likely data, capacity or optimisation", evidence=evidence,
                          fix="look at the other diagnoses; try more iterations, a different LR or a larger model")
-    # a net that cannot fit one example has a bug, unless its steps are too small to get anywhere: a higher
-    # LR that fits it says so (a bug in the model, loss or data does not go away with a bigger step)
-    if not ctx.lr_suspect:
-        for factor in (10, 100):
-            s2, e2, fits2 = _fit_one(ctx, lr * factor)
-            if fits2:
-                return Diagnosis(
-                    "lr_too_low", "warning",
-                    f"fresh weights cannot fit even one example in {iterations} iterations at LR {num(lr)} "
-                    f"(loss {num(start)} -> {num(end)}), but do at LR {num(lr * factor)} ({num(s2)} -> {num(e2)}): "
-                    f"the steps are too small", evidence={**evidence, "fits_at_lr": num(lr * factor),
-                                                          "final_loss_there": num(e2)},
-                    fix=f"raise the LR (e.g. optim.lr={lr * factor:g}) or let the LR probe choose it")
     if ctx.lr_suspect:
         return Diagnosis("overfit_batch_size_1", "warning",
                          f"fresh weights cannot fit even one example in {iterations} iterations "
                          f"(loss {num(start)} -> {num(end)}) at LR {num(lr)}, which looks too low "
                          f"(see lr_too_low)", evidence=evidence, fix="raise the LR first, then look again")
+    # a net that cannot fit one example has a bug, unless its steps are too small to get anywhere: a higher
+    # LR that fits it says so (a bug in the model, loss or data does not go away with a bigger step)
+    for factor in (10, 100):
+        s2, e2, fits2 = _fit_one(ctx, lr * factor)
+        if fits2:
+            return Diagnosis(
+                "lr_too_low", "warning",
+                f"fresh weights cannot fit even one example in {iterations} iterations at LR {num(lr)} "
+                f"(loss {num(start)} -> {num(end)}), but do at LR {num(lr * factor)} ({num(s2)} -> {num(e2)}): "
+                f"the steps are too small", evidence={**evidence, "fits_at_lr": num(lr * factor),
+                                                      "final_loss_there": num(e2)},
+                fix=f"raise the LR (e.g. optim.lr={lr * factor:g}) or let the LR probe choose it")
     return Diagnosis("overfit_batch_size_1", "error",
                      f"fresh weights cannot fit even one example in {iterations} iterations "
                      f"(loss {num(start)} -> {num(end)}), at LR {num(lr)} nor at 10x and 100x: likely a bug in "

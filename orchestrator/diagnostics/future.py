@@ -27,7 +27,6 @@ from ..diagnosis import Diagnosis
 from .common import aligned_inputs, batch_targets, num, run_model, shifted_inputs
 
 
-
 def future_leak(problem, model, batch: Any) -> Optional[Diagnosis]:
     targets = batch_targets(problem, batch)
     if not _position_targets(targets):

@@ -77,6 +77,8 @@ class HealthMonitor:
             h.remove()
         self.handles, self.armed = [], False
 
+    close = disarm  # Monitor.close: the trainer drops a monitor that raised
+
     def on_start(self, run) -> None:
         self.fired, self.update_ratios, self.pending, self.high_updates = set(), [], None, 0
         self.every = self.c.every or 1 << 62

@@ -20,7 +20,6 @@ import torch
 from ..trainer import StopStage
 
 
-
 @dataclass
 class TrialSpec:
     number: int
