@@ -17,9 +17,11 @@ from tensorboard.compat.proto.summary_pb2 import Summary
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
-from . import files
+from . import crc, files
 from .tables import cause_line, decision_markdown, diagnosis_markdown, stages_markdown
 from .task import Picture
+
+crc.install()  # TensorBoard's own checksums are pure Python: most of what an event costs the training loop
 
 HIST_BINS = 64  # 4x cheaper than torch's default ("tensorflow", ~1500 edges) and plenty to read a shape
 # histograms sort after train/ and val/ in TensorBoard's Time Series (tags are sorted by name)
@@ -107,6 +109,27 @@ def write_scalars(writer: SummaryWriter, values: dict, step: int) -> None:
     writer._get_file_writer().add_summary(summary, step)  # what add_scalar does, once per value
 
 
+class HeldScalars:
+    """The scalars of one training iteration, held and written as one event per step when the iteration is
+    over: the training curve and the evaluation of an evaluation step are one event, not two (and their
+    ladder-wide points another). Each event costs the training loop a wake of the writer's thread."""
+
+    def __init__(self, writer: SummaryWriter):
+        self.writer, self.iteration, self.steps = writer, None, {}
+
+    def add(self, iteration: int, values: dict, step: int | None = None) -> None:
+        """`values` logged at `iteration`, at `step` of their axis (the ladder-wide one) if not `iteration`."""
+        if iteration != self.iteration:
+            self.release()
+            self.iteration = iteration
+        self.steps.setdefault(iteration if step is None else step, {}).update(values)
+
+    def release(self) -> None:
+        for step, values in self.steps.items():
+            write_scalars(self.writer, values, step)
+        self.steps = {}
+
+
 def panel(writer: SummaryWriter, tag: str, value, step: int) -> None:
     """Markdown as a text panel; a Picture as an image, its boxes drawn and labelled by TensorBoard."""
     if not isinstance(value, Picture):
@@ -121,6 +144,7 @@ class TensorBoardSink:
     def __init__(self, root: Path, resume_step: int = 0):
         self.root = root
         self.writers: dict[str, SummaryWriter] = {}
+        self.held: dict[str, HeldScalars] = {}  # stage -> its scalars not written yet (the iteration's)
         self.places: dict[str, int] = {}     # stage -> its attempt's place in the run (stage_placed)
         self.offsets: dict[str, int] = {}    # stage -> iterations the run trained before this attempt
         self.batch_sizes: dict[str, int] = {}
@@ -145,6 +169,7 @@ class TensorBoardSink:
         w = self.writers[stage.name] = open_run(files.inside(self.root, name), keep_through=keep,
                                                 keep_probe=stage.lr_used is not None,
                                                 offset=self.offsets.get(stage.name, 0))
+        self.held[stage.name] = HeldScalars(w)
         self.fresh[stage.name] = start_iteration == 0
         if start_iteration == 0:
             knobs = ", ".join(f"{k}={v}" for k, v in stage.knobs.items())
@@ -165,21 +190,21 @@ class TensorBoardSink:
                 self.writers[stage.name].add_images("data/training_batch", images, 0, dataformats="NCHW")
 
     def scalars(self, stage, iteration: int, values: dict) -> None:
-        w = self.writers[stage.name]
-        write_scalars(w, values, iteration)
+        held = self.held[stage.name]
+        held.add(iteration, values)
         if "train/loss" in values and stage.name in self.offsets:
-            write_scalars(w, {LADDER_PREFIX + "train/loss": values["train/loss"]},
-                          self.offsets[stage.name] + iteration)
+            held.add(iteration, {LADDER_PREFIX + "train/loss": values["train/loss"]},
+                     self.offsets[stage.name] + iteration)
 
     def evaluated(self, stage, iteration: int, metrics: dict, samples) -> None:
         self.scalars(stage, iteration, metrics)
-        w = self.writers[stage.name]
         metric = stage.goal.metric
         if metric in metrics and metric != "train/loss" and stage.name in self.offsets:
             goal = {LADDER_PREFIX + metric: metrics[metric], LADDER_PREFIX + metric + "/goal": stage.goal.target}
-            write_scalars(w, goal, self.offsets[stage.name] + iteration)
+            self.held[stage.name].add(iteration, goal, self.offsets[stage.name] + iteration)
+        self.held[stage.name].release()  # the evaluation ends the iteration's logging
         for tag, value in (samples or {}).items():
-            panel(w, tag, value, iteration)
+            panel(self.writers[stage.name], tag, value, iteration)
 
     def histograms(self, stage, iteration: int, model) -> None:
         for name, p in model.named_parameters():
@@ -212,6 +237,7 @@ class TensorBoardSink:
 
     def stage_finished(self, stage, outcome) -> None:
         w = self.writers.pop(stage.name)
+        self.held.pop(stage.name).release()
         params = {f"knob/{k}": v if isinstance(v, (int, float, str, bool)) else str(v)
                   for k, v in stage.knobs.items()}
         # few columns: the dashboard shows the first five (by name) at first; the run's name says the stage
@@ -249,6 +275,8 @@ class TensorBoardSink:
         self.ladder.flush()
 
     def close(self) -> None:
+        for held in self.held.values():
+            held.release()
         for w in self.writers.values():
             w.close()
         self.ladder.close()

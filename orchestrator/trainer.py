@@ -49,7 +49,7 @@ class Monitor(Protocol):
     """A diagnostic watching the training (see orchestrator/diagnostics). All hooks optional."""
 
     def on_start(self, run: "StageRun") -> None: ...
-    def after_backward(self, run: "StageRun", loss: torch.Tensor) -> None: ...
+    def after_backward(self, run: "StageRun", loss: torch.Tensor) -> None: ...  # the step's loss, detached
     def on_eval(self, run: "StageRun", metrics: dict) -> None: ...
     def on_end(self, run: "StageRun", outcome: Outcome) -> None: ...
     def close(self) -> None: ...  # release what it attached to the model (forward hooks) when dropped
@@ -105,7 +105,7 @@ def train(run: StageRun, resume: Optional[dict] = None) -> Outcome:
     checks = [goal_reached(stage.goal), not_finite, plateaued(s.patience), budget_spent]
     decay = s.optim.decay
     last_save = time.monotonic()
-    loss_sum, loss_count = torch.zeros((), device=s.device), 0
+    step_losses = []  # since the last log point, on the device: no host sync per step
     hooks = {name: [getattr(m, name) for m in run.monitors if hasattr(m, name)]
              for name in ("on_start", "after_backward", "on_eval", "on_end")}
     call(run, hooks, "on_start")
@@ -122,13 +122,13 @@ def train(run: StageRun, resume: Optional[dict] = None) -> Outcome:
         # scale): the checks see that step without gradients rather than blame the model
         if run.precision.unscale(run.optimizer):
             run.optimizer.zero_grad(set_to_none=True)  # the scaler has recorded the skip already
+        loss = loss.detach()
+        step_losses.append(loss)
         call(run, hooks, "after_backward", loss)
         if run.clip_norm:
             nn.utils.clip_grad_norm_(model.parameters(), run.clip_norm)
         run.precision.step(run.optimizer)
         run.iteration += 1
-        loss_sum += loss.detach()  # stays on the device: no host sync per step
-        loss_count += 1
 
         # LR decay by epochs (a pure function of the position, so resuming needs no state)
         if decay.after is not None:
@@ -143,10 +143,9 @@ def train(run: StageRun, resume: Optional[dict] = None) -> Outcome:
         it = run.iteration
         evaluating = it % s.eval_every == 0 or it >= s.budget
         if it % s.log_every == 0 or evaluating:
-            run.sinks.scalars(stage, it, {"train/loss": (loss_sum / loss_count).item(), "lr": run.lr,
+            run.sinks.scalars(stage, it, {"train/loss": stacked(step_losses).mean().item(), "lr": run.lr,
                                           "grad_norm": grad_norm(model)})
-            loss_sum.zero_()
-            loss_count = 0
+            step_losses = []
         if s.histograms_every and it % s.histograms_every == 0:
             run.sinks.histograms(stage, it, model)
 
@@ -231,6 +230,14 @@ def evaluate(run: StageRun) -> dict:
     run.last_metrics = metrics
     run.sinks.evaluated(run.stage, run.iteration, metrics, samples)
     return metrics
+
+
+def stacked(losses: list) -> torch.Tensor:
+    """Per-step losses as one float vector (one kernel), whatever their shape: () here, (1,) there."""
+    try:
+        return torch.stack(losses).float().reshape(len(losses))
+    except RuntimeError:
+        return torch.stack([loss.reshape(()) for loss in losses]).float()
 
 
 def grad_norm(model: nn.Module) -> float:

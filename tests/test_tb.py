@@ -70,6 +70,40 @@ def test_ladder_wide_view_has_cumulative_steps_and_the_goal(run):
     assert last > 3 * doc["decisions"][0]["iterations"]               # well past where a single stage ends
 
 
+def test_an_evaluation_is_one_event_with_the_training_curve_and_the_last_step_is_written(run):
+    """Each event costs the training loop: an evaluation step's values (loss, LR, metrics) share one."""
+    from tensorboard.backend.event_processing.event_file_loader import LegacyEventFileLoader
+
+    run_dir, doc, runs = run
+    for path, decision in zip(runs, doc["decisions"]):
+        per_step: dict = {}
+        for f in path.glob("events.out.tfevents.*"):
+            for e in LegacyEventFileLoader(str(f)).Load():
+                tags = {v.tag for v in e.summary.value} if e.HasField("summary") else set()
+                if "train/error" in tags:  # the goal metric: an evaluation
+                    per_step.setdefault(e.step, []).append(tags)
+        assert per_step and max(per_step) == decision["iterations"]   # the stage's last step is on file
+        for step, evaluations in per_step.items():
+            assert len(evaluations) == 1, (path.name, step)            # one event per evaluation step...
+            assert {"train/loss", "lr", "grad_norm"} <= evaluations[0]  # ... with the training curve in it
+
+
+def test_event_checksums_are_tensorboards_own():
+    """orchestrator/crc.py swaps TensorBoard's pure-Python CRC-32C for C: the same value for any record."""
+    import random
+
+    from tensorboard.compat.tensorflow_stub import pywrap_tensorflow as stub
+
+    import orchestrator.tb  # noqa: F401 - installs the C checksums
+    from orchestrator import crc
+    assert crc.install(), "google-crc32c (a dependency) has no C build here"
+    rng = random.Random(0)
+    for n in list(range(0, 40)) + [rng.randrange(40, 4000) for _ in range(40)]:
+        data = bytes(rng.randrange(256) for _ in range(n))
+        x = stub.crc32c(data)  # the package's own pure-Python CRC, masked as its writer masks it
+        assert stub.masked_crc32c(data) == stub.u32(((x >> 15) | stub.u32(x << 17)) + 0xA282EAD8)
+
+
 def test_exactly_one_readable_text_entry_per_diagnosis(run):
     run_dir, doc, runs = run
     recorded = sum(len(s["diagnoses"]) for s in doc["stages"])

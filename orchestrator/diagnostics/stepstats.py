@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from ..trainer import stacked
 
 
 class StepStats:
@@ -56,7 +57,7 @@ class StepStats:
 
     def after_backward(self, run, loss: torch.Tensor) -> None:
         # every step: the loss and where its batch came from (three appends: this runs 3000 times a stage)
-        self.losses.append(loss.detach())
+        self.losses.append(loss)
         s = run.sampler
         self.batches.append((s.perm, s.pos, s.batch_size))
         step = run.iteration + 1  # the step now in progress (its update is not applied yet)
@@ -90,10 +91,7 @@ class StepStats:
     def flush(self, run, step: int) -> None:
         n = len(self.losses)
         measured = [x for _, x in self.norms]
-        try:  # scalar losses, the usual case: one stack
-            losses = torch.stack(self.losses).float().reshape(n)
-        except RuntimeError:  # a loss of shape (1,) here and () there
-            losses = torch.stack([loss.reshape(()) for loss in self.losses]).float()
+        losses = stacked(self.losses)
         widths = {len(x) for x in measured}
         if not measured:
             norms = losses.new_zeros(0)

@@ -6,7 +6,7 @@ from pathlib import Path
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
 
-from ..tb import write_scalars
+from ..tb import HeldScalars
 
 
 class TrialBoard:
@@ -16,17 +16,20 @@ class TrialBoard:
         for old in path.glob("events.out.tfevents.*") if path.exists() else []:
             old.unlink()  # a trial that a kill interrupted is run again from its start
         self.writer = SummaryWriter(path)
+        self.held = HeldScalars(self.writer)
 
     def scalars(self, stage, iteration: int, values: dict) -> None:
-        write_scalars(self.writer, values, iteration)
+        self.held.add(iteration, values)
 
     def evaluated(self, stage, iteration: int, metrics: dict, samples) -> None:
-        self.scalars(stage, iteration, metrics)
+        self.held.add(iteration, metrics)
+        self.held.release()
 
     def diagnosis(self, stage, d) -> None:
         self.writer.add_text(f"diagnoses/{d.code}", f"**{d.severity}** `{d.code}`: {d.message}", d.iteration)
 
     def finish(self, params: dict, result: dict, metric: str) -> None:
+        self.held.release()
         best = result["best"]
         values = {f"hparam/{metric}": float(best) if best is not None else float("nan"),
                   "hparam/iterations": float(result["iterations"]),
