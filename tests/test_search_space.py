@@ -33,7 +33,7 @@ def test_a_bad_space_is_refused_naming_the_key(bad, words):
 
 def test_default_space_is_lr_up_to_the_nan_threshold_times_init_scale():
     lr, scale = space.default(0.3, lr=1e-5)
-    assert (lr.key, lr.kind) == ("optim.lr", "log_uniform") and lr.values == pytest.approx((0.03, 0.3))
+    assert (lr.key, lr.kind) == ("optim.lr", "log_uniform") and lr.values == pytest.approx((0.003, 0.3))
     assert (scale.key, scale.values) == ("optim.init_scale", (0.5, 2.0))
     lr, _ = space.default(None, lr=0.01)  # no probe ran: around the stage's LR
     assert lr.values[0] < 0.01 < lr.values[1]
@@ -47,7 +47,7 @@ def test_seeded_random_samples_stay_inside_the_space_and_repeat():
         return [{d.key: d.suggest(study.ask()) for d in dims} for _ in range(20)]
     first = draw(1)
     assert first == draw(1) and first != draw(2)
-    assert all(0.01 <= p["optim.lr"] <= 0.1 and 0.5 <= p["optim.init_scale"] <= 2 for p in first)
+    assert all(0.001 <= p["optim.lr"] <= 0.1 and 0.5 <= p["optim.init_scale"] <= 2 for p in first)
 
 
 def test_a_trial_setting_applies_to_a_copy_of_the_config():

@@ -1,8 +1,8 @@
 """Per-step loss and global gradient norm, kept on the device and read every few iterations.
 
 One Monitor does the per-step work for every check that needs per-step numbers (non-finite values,
-gradient spikes): each step it keeps the loss and the per-parameter gradient norms as device tensors
-(one fused `_foreach_norm`, no host sync); every `check_every` iterations, and on evaluation
+gradient spikes): each step it keeps the loss and, on the steps that measure it, the global gradient norm
+as device tensors (a fused `_foreach_norm`, no host sync); every `check_every` iterations, and on evaluation
 iterations, it stacks the window, reads it once and hands it to its consumers
 (`on_window(run, stats, first_iteration, losses, norms)`, plain floats).
 """
@@ -61,10 +61,10 @@ class StepStats:
         s = run.sampler
         self.batches.append((s.perm, s.pos, s.batch_size))
         step = run.iteration + 1  # the step now in progress (its update is not applied yet)
-        if step >= self.next_norm:  # (position in the window, per-parameter norms)
+        if step >= self.next_norm:  # (position in the window, the global norm: fused per-parameter norms)
             grads = [p.grad for p in self.params if p.grad is not None]
-            self.norms.append((len(self.losses) - 1, torch._foreach_norm(grads) if grads
-                               else [torch.zeros((), device=loss.device)]))
+            self.norms.append((len(self.losses) - 1, torch.linalg.vector_norm(
+                torch.stack(torch._foreach_norm(grads)).float()) if grads else torch.zeros((), device=loss.device)))
             self.next_norm = self.norm_after(step)
         if step >= self.next_flush:
             self.flush(run, step)
@@ -90,16 +90,8 @@ class StepStats:
 
     def flush(self, run, step: int) -> None:
         n = len(self.losses)
-        measured = [x for _, x in self.norms]
         losses = stacked(self.losses)
-        widths = {len(x) for x in measured}
-        if not measured:
-            norms = losses.new_zeros(0)
-        elif len(widths) == 1:  # the usual case: one stack, one norm per step
-            per_param = torch.stack([t for x in measured for t in x]).float().reshape(len(measured), -1)
-            norms = torch.linalg.vector_norm(per_param, dim=1)
-        else:
-            norms = torch.stack([torch.linalg.vector_norm(torch.stack(x).float()) for x in measured])
+        norms = torch.stack([x for _, x in self.norms]) if self.norms else losses.new_zeros(0)
         values = torch.cat((losses, norms.to(losses.device))).tolist()  # the one host read per window
         step_norms = [None] * n  # None: not measured
         for (k, _), value in zip(self.norms, values[n:]):

@@ -22,6 +22,9 @@ from ..errors import ConfigError
 KINDS = ("log_uniform", "uniform", "int", "choice")
 INIT_SCALE_RANGE = (0.5, 2.0)   # the method: tune the initialisation together with the LR
 NO_THRESHOLD_SPAN = 30.0        # no LR probe ran: LR log-uniform over [lr / 30, lr * 30]
+# below the NaN threshold: the method's "train 1-10x below it" holds for plain nets, but a normalised net
+# under Adam stays finite far above its best LR (a tiny ViT: threshold 0.33, trains at ~1e-3)
+BELOW_THRESHOLD = 100.0
 
 
 @dataclass(frozen=True)
@@ -70,9 +73,11 @@ def parse(space: Mapping, where: str = "", key: str = "search.space") -> list[Di
 
 
 def default(threshold: Optional[float], lr: float) -> list[Dimension]:
-    """LR log-uniform over [threshold/10, threshold] (the best LRs lie 1-10x below the NaN threshold the
-    LR probe found), jointly with optim.init_scale log-uniform over [0.5, 2]."""
-    low, high = (threshold / 10, threshold) if threshold else (lr / NO_THRESHOLD_SPAN, lr * NO_THRESHOLD_SPAN)
+    """LR log-uniform over [threshold/100, threshold] (the best LRs lie below the NaN threshold the LR probe
+    found: 1-10x for plain nets, more for normalised ones), jointly with optim.init_scale log-uniform over
+    [0.5, 2]."""
+    low, high = (threshold / BELOW_THRESHOLD, threshold) if threshold \
+        else (lr / NO_THRESHOLD_SPAN, lr * NO_THRESHOLD_SPAN)
     return [Dimension("optim.lr", "log_uniform", (low, high)),
             Dimension("optim.init_scale", "log_uniform", INIT_SCALE_RANGE)]
 
