@@ -8,7 +8,8 @@ the padding. Dict batches `ids`, `lengths`, `labels`.
 `Problem.best_loss` is the Bayes loss on the validation set itself: the chain is known, so the exact posterior of
 each masked token given every visible token of its sequence follows from the forward-backward recursions (masked
 positions are hidden states, visible ones are observed); best_loss is the mean of -log posterior(true token) over
-the validation set's masked positions. Static masks on 3000 sequences overfit before the goal, hence 20000. Each bug is one line, marked `# BUG <name>`.
+the validation set's masked positions. Static masks on 3000 sequences overfit before the goal, hence 20000.
+Each bug is one line, marked `# BUG <name>`.
 """
 from __future__ import annotations
 
