@@ -600,3 +600,43 @@ def test_a_loss_normalised_over_positions_is_not_blamed_on_the_labels():
     assert not outcome.converged
     assert found(r, "overfit_batch_size_1", ("error",))
     assert found(r, "labels_not_learnable") == []
+
+
+def test_batch_norm_without_running_statistics_is_batch_dependence_though_one_example_cannot_run():
+    """Eval mode then normalises with the batch's statistics, and one example alone raises ("Expected more
+    than 1 value per channel"): the example beside one other one differs from itself inside the batch."""
+    x, y = blobs()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 32), nn.BatchNorm1d(32, track_running_stats=False), nn.ReLU(), nn.Linear(32, 3))
+    r, _ = run(tuple_problem(model, x, y, 3), budget=10)
+    d = found(r, "batch_dependence", ("error",))
+    assert d and "beside one other example" in d[0]["message"] and d[0]["evidence"]["first_module"] == "1"
+    # with running statistics (the default) eval mode is per example: nothing to say
+    torch.manual_seed(0)
+    clean = nn.Sequential(nn.Linear(8, 32), nn.BatchNorm1d(32), nn.ReLU(), nn.Linear(32, 3))
+    r, _ = run(tuple_problem(clean, x, y, 3), budget=10)
+    assert not found(r, "batch_dependence", ("warning", "error"))
+
+
+class FreshLayerLM(nn.Module):
+    """A causal LM whose head is built inside forward: random outputs at every call, and no future leak."""
+
+    def __init__(self, vocab=8, d=16):
+        super().__init__()
+        self.emb, self.rnn = nn.Embedding(vocab, d), nn.GRU(d, d, batch_first=True)
+        self.vocab = vocab
+
+    def forward(self, tokens):
+        head = nn.Linear(self.rnn.hidden_size, self.vocab)  # the bug: new weights at every call
+        return head(self.rnn(self.emb(tokens))[0])
+
+
+def test_outputs_that_differ_between_two_forwards_are_not_called_a_future_leak():
+    from orchestrator.diagnostics.future import future_leak
+
+    g = torch.Generator().manual_seed(0)
+    seq = torch.randint(1, 8, (16, 9), generator=g)
+    problem = Problem(model=FreshLayerLM(), train_size=16, get_batch=lambda i: (seq[i, :-1], seq[i, 1:]),
+                      loss=lambda m, b: F.cross_entropy(m(b[0]).transpose(1, 2), b[1]), evaluate=lambda m: {})
+    d = future_leak(problem, problem.model, problem.get_batch(torch.arange(16)))
+    assert d is not None and d.code == "check_skipped" and "two forwards" in d.message

@@ -139,6 +139,7 @@ class FailureConfig:
     label_memorised: float = 0.1  # ... no verdict when shuffled labels also fall below this x their first loss
     label_held_out: int = 64      # ... with at least this many more examples, judged on held-out ones instead:
     label_held_ratio: float = 0.95  # ... fires unless the real labels' held-out loss < this x the shuffled ones'
+    label_shuffled_better: float = 0.5  # ... no verdict when the shuffled labels' loss < this x the real ones'
     update_ratio: float = 1e-5    # `lr_too_low`: median per-layer update/weight ratio below this (healthy ~1e-3)
 
 

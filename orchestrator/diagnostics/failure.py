@@ -274,6 +274,9 @@ def labels_not_learnable(ctx: Context):
     if ctx.lr_suspect or fr > 0.9 * r0:
         return skipped("labels_not_learnable", f"the real labels did not train either (loss {num(r0)} -> {num(fr)}): "
                        "a broken model or a bad LR, not a label problem")
+    if fs < c.label_shuffled_better * fr:  # misaligned labels fit no better than shuffled ones, not worse
+        return skipped("labels_not_learnable", f"shuffled labels fit better than the real ones ({num(fs)} vs "
+                       f"{num(fr)}): shuffling changed the problem itself, so it says nothing about the labels")
     if real_held and shuf_held and all(math.isfinite(v) for v in real_held + shuf_held):
         hr, hs = min(real_held), min(shuf_held)
         evidence.update(held_out_real=num(hr), held_out_shuffled=num(hs), held_out_examples=int(len(held_idx)))

@@ -288,18 +288,19 @@ def batch_dependence(c: StartConfig, run) -> list:
         if isinstance(out_b, torch.Tensor) and out_b.dim() >= 1 and out_b.shape[0] == n:
             if not _close(run_model(problem, model, batch), out_b, c.batch_tolerance):
                 return [skipped("batch_dependence", "the model's eval-mode output is random")]
-            worst, where = 0.0, None
+            worst, where, alone = 0.0, None, None
             for i in picks:
-                one = get(idx[i:i + 1])
-                diff = _difference(out_b[i], run_model(problem, model, one)[0])
+                few = _alone(problem, model, idx, i, get)
+                diff = _difference(out_b[i], run_model(problem, model, get(few))[0])
                 if diff > worst:
-                    worst, where = diff, i
+                    worst, where, alone = diff, i, few
             if worst > c.batch_tolerance:
-                first = _first_module(problem, model, get(idx), get(idx[where:where + 1]), where, c.batch_tolerance)
+                first = _first_module(problem, model, get(idx), get(alone), where, c.batch_tolerance, len(alone))
                 at = f"; outputs first part at {first[0]} ({first[1]})" if first else ""
+                company = "alone" if len(alone) == 1 else "beside one other example (alone, a layer raised)"
                 found.append(Diagnosis(
                     "batch_dependence", "error",
-                    f"in eval mode an example's output alone differs from its output inside a batch of {n} by "
+                    f"in eval mode an example's output {company} differs from its output inside a batch of {n} by "
                     f"{num(worst)} (relative){at}: examples mix across the batch",
                     evidence={"relative_difference": num(worst), "batch": n, "example": where,
                               "tolerance": c.batch_tolerance, "first_module": first[0] if first else None,
@@ -386,8 +387,22 @@ def _same(a: Any, b: Any) -> bool:
     return True
 
 
-def _first_module(problem, model, batch, one, i: int, tol: float) -> Optional[tuple]:
-    """The first module (in call order) whose output for example i differs alone vs in the batch."""
+def _alone(problem, model, idx: torch.Tensor, i: int, get) -> torch.Tensor:
+    """The indices to run example i without its batch: alone, or with one partner when the model cannot run a
+    single example (a norm over the batch in eval mode, BatchNorm without running statistics, raises "Expected
+    more than 1 value per channel"): its output beside any one other example must equal it inside the batch."""
+    one = idx[i:i + 1]
+    try:
+        run_model(problem, model, get(one))
+        return one
+    except Exception:  # noqa: BLE001 - ValueError from batch norm; the pair raises again if it was not that
+        partner = idx[(i + len(idx) // 2) % len(idx)]
+        return torch.stack([idx[i], partner])
+
+
+def _first_module(problem, model, batch, one, i: int, tol: float, size: int = 1) -> Optional[tuple]:
+    """The first module (in call order) whose output for example i differs alone (first in `one`, a batch of
+    `size`) vs in the batch."""
     def outputs(b) -> list:
         """(module name, type, output) of every module, in completion order, for one forward of `b`."""
         outs, handles = [], []
@@ -417,7 +432,7 @@ def _first_module(problem, model, batch, one, i: int, tol: float) -> Optional[tu
         o1 = single.get(name)
         if n is None:
             n = o.shape[0]
-        if o1 is None or o.shape[0] != n or o1.shape[0] != 1 or o.dim() != o1.dim():
+        if o1 is None or o.shape[0] != n or o1.shape[0] != size or o.dim() != o1.dim():
             continue
         if _difference(o[i], o1[0]) > tol:
             return name, typ
