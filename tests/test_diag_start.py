@@ -486,6 +486,24 @@ def test_labels_shuffled_against_inputs_are_named_in_a_gru_free_family():
     assert found(r, "labels_not_learnable", ("error",))
 
 
+@pytest.mark.parametrize("val_loss", [None, 0.5])
+def test_no_label_verdict_when_the_stage_itself_predicts_unseen_examples_better_than_chance(val_loss):
+    """A stage whose validation loss is well below chance has labels that follow from the inputs, whatever a
+    few hundred examples in 200 steps show (a masked LM generalises from none): here the same permuted
+    labels as above, with a validation loss reported below chance (ln 4 = 1.39) or not at all."""
+    x, y = images(n=256)
+    y = y[torch.randperm(len(y), generator=torch.Generator().manual_seed(3))]
+    torch.manual_seed(0)
+    problem = tuple_problem(CNN(), x, y, 4)
+    if val_loss is not None:
+        evaluate = problem.evaluate
+        problem.evaluate = lambda m: {**evaluate(m), "val/loss": val_loss}
+    r, _ = run(problem, budget=20, after_failure=True)
+    assert bool(found(r, "labels_not_learnable", ("error",))) == (val_loss is None)
+    if val_loss is not None:
+        assert any("better than chance" in d["message"] for d in found(r, "check_skipped", ("info",)))
+
+
 @pytest.mark.parametrize("misaligned", [False, True])
 def test_a_dict_batch_seq2seq_whose_sources_are_misaligned_is_named(misaligned):
     # dict batches: the decoder's inputs are the shifted targets, so the sources are swapped instead

@@ -7,8 +7,6 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 from conftest import ROOT, TESTS, cli, events, ladder_json, stage_run
 
 # the first stage cannot memorise 10 digits in 200 iterations at LR 1e-5 (it needs ~1100): it is searched.
@@ -53,16 +51,10 @@ def test_a_search_rescues_a_stage_whose_lr_is_far_too_low_even_when_killed_midwa
     assert len({tuple(sorted(p.items())) for p in kept.values()}) == 4
     assert all(set(t) >= {"params", "status", "iterations", "best", "diagnoses"} for t in trials)
     assert any(t["status"] == "converged" for t in trials)
-    # a trial gets no more than twice the iterations a trial finished before it needed to converge: it could
-    # not win
+    # a trial gets no more iterations than a trial finished before it needed to converge: it could not win
     for i, t in enumerate(trials):
         needed = [u["iterations"] for u in trials[:i] if u["status"] == "converged"]
-        assert t["budget"] <= 2 * min(needed, default=t["budget"]) and t["iterations"] <= t["budget"]
-    # the winner: the lowest LR of the trials that converged within twice the fewest iterations
-    converged = [t for t in trials if t["status"] == "converged"]
-    fewest = min(t["iterations"] for t in converged)
-    near = [t for t in converged if t["iterations"] <= 2 * fewest]
-    assert first["lr"] == pytest.approx(min(t["lr"] for t in near))
+        assert t["budget"] <= min(needed, default=t["budget"]) and t["iterations"] <= t["budget"]
     # the default space: LR within 100x below the probe's NaN threshold, jointly with the init scale
     threshold = next(d["evidence"]["threshold"] for d in first["diagnoses"] if d["code"] == "lr_probe")
     for t in trials:

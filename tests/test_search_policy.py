@@ -100,19 +100,3 @@ def test_a_named_fault_stops_unasked_while_a_learning_rate_cause_is_searched():
     ladder["b"].cause = {"code": "saturated_units", "severity": "warning", "root": False}
     asked = SearchConfig(stage="b")  # asked for: searched whatever the warning
     assert decide(ladder, ladder["b"], FAILED_OUTCOME, SUBSET, 0, asked).kind == SEARCH
-
-
-def test_the_search_winner_is_the_lowest_lr_of_the_trials_near_the_fewest_iterations():
-    """The fastest trial on a small stage sits at the edge of stability; its LR would carry forward."""
-    from orchestrator.search.driver import _cap, _winner
-
-    stage = Stage("a", GOAL, {"subset": 10}, budget=2000)
-
-    def trial(number, lr, status, iterations, best):
-        return {"number": number, "lr": lr, "status": status, "iterations": iterations, "best": best}
-    trials = [trial(0, 0.03, CONVERGED, 50, 0.95), trial(1, 0.003, CONVERGED, 90, 0.92),
-              trial(2, 0.0005, CONVERGED, 400, 0.91), trial(3, 0.3, FAILED, 100, 0.2)]
-    assert _winner(stage, trials)["number"] == 1   # 90 <= 2 x 50; 400 is too slow, 0.3 did not converge
-    assert _winner(stage, trials[:1] + trials[2:])["number"] == 0
-    assert _cap(stage, trials[:1]) == 100 and _cap(stage, []) == 2000  # a trial that cannot be near: stopped
-    assert _winner(stage, [trial(0, 0.1, FAILED, 100, 0.4), trial(1, 0.01, FAILED, 100, 0.6)])["number"] == 1

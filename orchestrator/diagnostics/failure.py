@@ -199,14 +199,15 @@ def batch_dependence(ctx: Context):
 
 def _train(ctx: Context, model, batch_fn, iterations: int, pool: int, held=None,
            lr: Optional[float] = None) -> tuple[list, list]:
-    """Train `model` on random batches from the first `pool` training examples (at `lr`, default the stage's):
-    the training losses, and the loss on the `held` batch (examples it never trains on) at 5 points of the
-    run (empty without)."""
+    """Train `model` on random batches from the first `pool` training examples (at `lr`, default the stage's;
+    batches of the stage's size, at least `failure.label_batch`: at batch size 1 the best of the last steps'
+    losses is the easiest example's, not a fit): the training losses, and the loss on the `held` batch
+    (examples it never trains on) at 5 points of the run (empty without)."""
     run = ctx.run
     model.train()
     opt = make_optimizer(model.parameters(), run.settings.optim, lr or run.base_lr)
     losses, held_losses = [], []
-    bs = min(run.settings.batch_size, pool)
+    bs = min(max(run.settings.batch_size, ctx.cfg.label_batch), pool)
     g = torch.Generator().manual_seed(0)
     marks = {max(1, iterations * k // 5) for k in range(1, 6)}
     for i in range(iterations):
@@ -232,6 +233,11 @@ def labels_not_learnable(ctx: Context):
             return constant
     if pool < 4:
         return skipped("labels_not_learnable", f"only {pool} training examples")
+    val, chance = run.last_metrics.get("val/loss"), problem.chance_loss
+    if isinstance(val, (int, float)) and chance and math.isfinite(val) and val < c.label_val_ratio * chance:
+        # a few hundred examples in 200 steps may generalise to nothing (a masked LM), real labels or not
+        return skipped("labels_not_learnable", f"the stage's own training predicts unseen examples better than "
+                       f"chance (val/loss {num(val)} vs chance {num(chance)}): the labels follow from the inputs")
     sick = _model_problems(run.stage) + (["overfit_batch_size_1"] if ctx.unfit else [])
     if sick:  # a model that cannot use its inputs fits real labels no better than shuffled ones either
         return skipped("labels_not_learnable", f"the model itself is unwell ({', '.join(sick)}): fix that first; "

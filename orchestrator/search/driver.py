@@ -135,17 +135,13 @@ def _search(ctx, stage: Stage) -> Outcome:
     return outcome
 
 
-# the winner: among the trials that converged within this factor of the fewest iterations, the lowest LR
-NEAR_FASTEST = 2.0
-
-
 def _cap(stage: Stage, done) -> int:
-    """A trial's budget: the stage's, but never more than NEAR_FASTEST x the fewest iterations a finished
-    trial needed to converge, since a slower one cannot win (and a setting that never converges stops there
-    instead of spending the whole budget). With trials in parallel, the cap is what had finished when the
-    trial started."""
+    """A trial's budget: the stage's, but never more than the fewest iterations a finished trial needed to
+    converge, since the winner is the trial that converges in the fewest (a slower one cannot win, and a
+    setting that never converges stops there instead of spending the whole budget). With trials in
+    parallel, the cap is what had finished when the trial started."""
     needed = [t["iterations"] for t in done if t["status"] == "converged"]
-    return min([stage.budget, *(int(NEAR_FASTEST * n) for n in needed)])
+    return min([stage.budget, *needed])
 
 
 def _spec(ctx, stage, s, trial, params, lr, warm, folder, threads, name, budget: int) -> TrialSpec:
@@ -191,10 +187,9 @@ def _finish(ctx, stage: Stage, folder: Path) -> Outcome:
     if converged:
         stage.status = CONVERGED
         _carry(ctx, stage, winner)
-        fewest = min(t["iterations"] for t in converged)
         reason = (f"search: trial {winner['number']} ({settings_text}) converged in {winner['iterations']} "
-                  f"iterations, the lowest LR of the {len(converged)} of {len(trials)} trials that converged "
-                  f"(within {NEAR_FASTEST:g}x the fewest, {fewest}); its settings carry forward")
+                  f"iterations, the fewest of the {len(converged)} of {len(trials)} trials that converged; "
+                  "its settings carry forward")
         # a fix the orchestrator applied: what goes wrong under these settings later may be their doing, and
         # the ranking puts such symptoms below the ones seen before (diagnostics/ranking.py)
         record(stage, ctx.sinks, Diagnosis(
@@ -212,18 +207,11 @@ def _finish(ctx, stage: Stage, folder: Path) -> Outcome:
 
 
 def _winner(stage: Stage, trials: list) -> Optional[dict]:
-    """Of the trials that converged within NEAR_FASTEST x the fewest iterations, the one with the lowest LR
-    (ties: fewer iterations, then the better goal value); when none converged, the best goal value.
-
-    Not simply the fastest: on a small stage the fastest trial sits at the edge of stability, and its LR
-    carries forward to the larger stages, where it stalls (dead units, a plateau). The method trains below
-    the highest LR that works."""
+    """Converged in the fewest iterations (ties: the better goal value), else the best goal value."""
     sign = -1 if stage.goal.mode == "max" else 1
     converged = [t for t in trials if t["status"] == "converged"]
     if converged:
-        fewest = min(t["iterations"] for t in converged)
-        near = [t for t in converged if t["iterations"] <= NEAR_FASTEST * fewest]
-        return min(near, key=lambda t: (t["lr"], t["iterations"], sign * t["best"]))
+        return min(converged, key=lambda t: (t["iterations"], sign * t["best"]))
     scored = [t for t in trials if t["best"] is not None and t["best"] == t["best"]]
     return min(scored, key=lambda t: sign * t["best"]) if scored else None
 

@@ -23,7 +23,7 @@ KINDS = ("log_uniform", "uniform", "int", "choice")
 INIT_SCALE_RANGE = (0.5, 2.0)   # the method: tune the initialisation together with the LR
 NO_THRESHOLD_SPAN = 30.0        # no LR probe ran: LR log-uniform over [lr / 30, lr * 30]
 # below the NaN threshold: the method's "train 1-10x below it" holds for plain nets, but a normalised net
-# under Adam stays finite far above its best LR (a tiny ViT: threshold 0.33, trains at ~1e-3)
+# under Adam stays finite far above its best LR (a tiny ViT: threshold 0.33, trains at ~4e-3)
 BELOW_THRESHOLD = 100.0
 
 
