@@ -486,6 +486,25 @@ def test_labels_shuffled_against_inputs_are_named_in_a_gru_free_family():
     assert found(r, "labels_not_learnable", ("error",))
 
 
+@pytest.mark.parametrize("warm", [False, True])
+def test_labels_too_many_to_fit_in_200_steps_are_judged_longer_on_a_warm_started_stage(warm):
+    """Permuted labels on 256 images do not train in 200 steps at LR 1e-3: from fresh weights that may be a
+    broken model or a bad LR (no verdict); a warm-started stage's model memorised the stage before at this LR,
+    so both runs go 4x longer, and the real labels fit no better than shuffled ones."""
+    x, y = images(n=256)
+    y = y[torch.randperm(len(y), generator=torch.Generator().manual_seed(3))]
+    torch.manual_seed(0)
+    stage = Stage("later", Goal("train/acc", 2.0, "max"), knobs={}, after=["first"]) if warm else None
+    r, _ = run(tuple_problem(CNN(), x, y, 4), budget=20, lr=1e-3, after_failure=True,
+               **({"stage": stage} if warm else {}))
+    errors = found(r, "labels_not_learnable", ("error",))
+    assert bool(errors) == warm
+    if warm:
+        assert errors[0]["evidence"]["iterations"] == 800
+    else:
+        assert any("did not train either" in d["message"] for d in found(r, "check_skipped", ("info",)))
+
+
 @pytest.mark.parametrize("val_loss", [None, 0.5])
 def test_no_label_verdict_when_the_stage_itself_predicts_unseen_examples_better_than_chance(val_loss):
     """A stage whose validation loss is well below chance has labels that follow from the inputs, whatever a

@@ -136,6 +136,8 @@ class FailureConfig:
     label_ratio: float = 0.9      # ... fires when real-label loss > this x shuffled-label loss
     label_examples: int = 256     # ... on at most this many training examples (it also runs for big stages)
     label_batch: int = 16         # ... in batches of at least this many (one example's loss per step: noise)
+    label_longer: int = 4         # ... this many times longer when the real labels did not train on a warm-started
+                                  # stage (its model memorised the stage before, at this LR: not broken)
     label_val_ratio: float = 0.9  # ... no verdict when the stage's own val/loss < this x chance_loss (it generalises)
     batch_tolerance: float = 1e-4  # `batch_dependence`: relative difference that counts
     label_memorised: float = 0.1  # ... no verdict when shuffled labels also fall below this x their first loss

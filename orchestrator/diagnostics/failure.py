@@ -14,7 +14,8 @@ examples: a network that cannot fit 100 examples usually has a bug. Each check i
 - `labels_not_learnable`: constant targets, or fresh weights fit the real labels no better than randomly
   permuted ones in `failure.label_iterations` (200) steps: the best loss of the last 10% of the run on
   real labels > `failure.label_ratio` (0.9) x the shuffled one. No verdict (`check_skipped`) when the
-  real labels did not train either (a broken model or a bad LR, not the labels), or when shuffled labels
+  real labels did not train either (a broken model or a bad LR, not the labels; a warm-started stage, whose
+  model memorised the stage before, trains both `failure.label_longer` (4) times longer first), or when shuffled labels
   were memorised too (below `failure.label_memorised` (0.1) x their first loss: too few examples to
   tell), or when the stage already has a warning about the model itself (saturated or dead units,
   exploding gradients, a bad init loss, ...: MODEL_PROBLEMS), or when the batch layout has nothing to
@@ -265,10 +266,20 @@ def labels_not_learnable(ctx: Context):
         held_perm = held_idx[torch.randperm(len(held_idx), generator=torch.Generator().manual_seed(2))]
         held_real = _to(run, problem.get_batch(held_idx))
         held_shuf = _to(run, _with_targets(problem, problem.get_batch(held_idx), problem.get_batch(held_perm)))
-    a = ctx.fresh_model()
-    b = copy.deepcopy(a)
-    real_losses, real_held = _train(ctx, a, real, c.label_iterations, pool, held_real)
-    shuf_losses, shuf_held = _train(ctx, b, lambda idx: _to(run, shuffled(idx)), c.label_iterations, pool, held_shuf)
+    def both(iterations: int):
+        a = ctx.fresh_model()
+        b = copy.deepcopy(a)
+        return (_train(ctx, a, real, iterations, pool, held_real),
+                _train(ctx, b, lambda idx: _to(run, shuffled(idx)), iterations, pool, held_shuf))
+
+    iterations = c.label_iterations
+    (real_losses, real_held), (shuf_losses, shuf_held) = both(iterations)
+    late = real_losses[-max(1, len(real_losses) // 10):]
+    if not ctx.lr_suspect and min(late) > 0.9 * real_losses[0] and run.stage.warm_start_source():
+        # the model memorised the stage it starts from, at this LR: neither is broken. Real labels that follow
+        # from the inputs train given longer; labels unrelated to them are then told apart as below
+        iterations = c.label_iterations * c.label_longer
+        (real_losses, real_held), (shuf_losses, shuf_held) = both(iterations)
     # the best loss near the end decides (the speed of fitting depends on the LR, the endpoint less so)
     k = max(1, len(real_losses) // 10)
     fr, fs = min(real_losses[-k:]), min(shuf_losses[-k:])
@@ -276,7 +287,7 @@ def labels_not_learnable(ctx: Context):
     if not all(math.isfinite(v) for v in (fr, fs, r0, s0)):
         return skipped("labels_not_learnable", "non-finite losses while training on real or shuffled labels")
     evidence = {"real_final": num(fr), "shuffled_final": num(fs), "real_start": num(r0), "shuffled_start": num(s0),
-                "iterations": c.label_iterations, "examples": pool}
+                "iterations": iterations, "examples": pool}
     if ctx.lr_suspect or fr > 0.9 * r0:
         return skipped("labels_not_learnable", f"the real labels did not train either (loss {num(r0)} -> {num(fr)}): "
                        "a broken model or a bad LR, not a label problem")
@@ -311,7 +322,7 @@ def labels_not_learnable(ctx: Context):
                        f"equally badly ({num(fr)} vs {num(fs)}), but at a tenth of it the real ones fit better "
                        f"({num(sr)} vs {num(ss)}): the LR, not the labels")
     return Diagnosis("labels_not_learnable", "error",
-                     f"fresh weights fit the real labels no better than shuffled ones in {c.label_iterations} "
+                     f"fresh weights fit the real labels no better than shuffled ones in {iterations} "
                      f"iterations (best final loss {num(fr)} vs {num(fs)}): the labels do not follow from the inputs",
                      evidence={**evidence, "ratio": num(fr / max(fs, 1e-12))},
                      fix="check that inputs and labels stay aligned (shuffling, sorting, augmentations, indexing)")
