@@ -242,9 +242,12 @@ def stacked(losses: list) -> torch.Tensor:
 
 def grad_norm(model: nn.Module) -> float:
     grads = [p.grad for p in model.parameters() if p.grad is not None]
-    if not grads:
-        return 0.0
-    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))).item()
+    return global_norm(grads).item() if grads else 0.0
+
+
+def global_norm(grads: list) -> torch.Tensor:
+    """The norm of all the gradients together, on their device (fused per-tensor norms: no host sync)."""
+    return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)).float())
 
 
 def to_device(batch: Any, device: str) -> Any:

@@ -222,6 +222,11 @@ def _train(ctx: Context, model, batch_fn, iterations: int, pool: int, held=None,
     return ([float(v) for v in torch.stack(losses).tolist()] if losses else []), held_losses
 
 
+def _late_best(losses: list) -> float:
+    """The best loss of the last 10% of a run: the speed of fitting depends on the LR, the endpoint less so."""
+    return min(losses[-max(1, len(losses) // 10):])
+
+
 def labels_not_learnable(ctx: Context):
     run, problem, c = ctx.run, ctx.problem, ctx.cfg
     n = problem.train_size
@@ -274,15 +279,12 @@ def labels_not_learnable(ctx: Context):
 
     iterations = c.label_iterations
     (real_losses, real_held), (shuf_losses, shuf_held) = both(iterations)
-    late = real_losses[-max(1, len(real_losses) // 10):]
-    if not ctx.lr_suspect and min(late) > 0.9 * real_losses[0] and run.stage.warm_start_source():
+    if not ctx.lr_suspect and _late_best(real_losses) > 0.9 * real_losses[0] and run.stage.warm_start_source():
         # the model memorised the stage it starts from, at this LR: neither is broken. Real labels that follow
         # from the inputs train given longer; labels unrelated to them are then told apart as below
         iterations = c.label_iterations * c.label_longer
         (real_losses, real_held), (shuf_losses, shuf_held) = both(iterations)
-    # the best loss near the end decides (the speed of fitting depends on the LR, the endpoint less so)
-    k = max(1, len(real_losses) // 10)
-    fr, fs = min(real_losses[-k:]), min(shuf_losses[-k:])
+    fr, fs = _late_best(real_losses), _late_best(shuf_losses)
     r0, s0 = real_losses[0], shuf_losses[0]
     if not all(math.isfinite(v) for v in (fr, fs, r0, s0)):
         return skipped("labels_not_learnable", "non-finite losses while training on real or shuffled labels")
@@ -316,7 +318,7 @@ def labels_not_learnable(ctx: Context):
     slow_real, _ = _train(ctx, slow, real, c.label_iterations, pool, lr=run.base_lr / 10)
     slow_shuf, _ = _train(ctx, slow_b, lambda idx: _to(run, shuffled(idx)), c.label_iterations, pool,
                           lr=run.base_lr / 10)
-    sr, ss = min(slow_real[-k:]), min(slow_shuf[-k:])
+    sr, ss = _late_best(slow_real), _late_best(slow_shuf)
     if math.isfinite(sr) and math.isfinite(ss) and sr <= c.label_ratio * ss:
         return skipped("labels_not_learnable", f"at the stage's LR {num(run.base_lr)} real and shuffled labels fit "
                        f"equally badly ({num(fr)} vs {num(fs)}), but at a tenth of it the real ones fit better "

@@ -290,8 +290,8 @@ def batch_dependence(c: StartConfig, run) -> list:
                 return [skipped("batch_dependence", "the model's eval-mode output is random")]
             worst, where, alone = 0.0, None, None
             for i in picks:
-                few = _alone(problem, model, idx, i, get)
-                diff = _difference(out_b[i], run_model(problem, model, get(few))[0])
+                few, out = _alone(problem, model, idx, i, get)
+                diff = _difference(out_b[i], out[0])
                 if diff > worst:
                     worst, where, alone = diff, i, few
             if worst > c.batch_tolerance:
@@ -387,17 +387,17 @@ def _same(a: Any, b: Any) -> bool:
     return True
 
 
-def _alone(problem, model, idx: torch.Tensor, i: int, get) -> torch.Tensor:
-    """The indices to run example i without its batch: alone, or with one partner when the model cannot run a
-    single example (a norm over the batch in eval mode, BatchNorm without running statistics, raises "Expected
-    more than 1 value per channel"): its output beside any one other example must equal it inside the batch."""
+def _alone(problem, model, idx: torch.Tensor, i: int, get) -> tuple:
+    """Example i run without its batch, (indices, outputs): alone, or with one partner first when the model
+    cannot run a single example (a norm over the batch in eval mode, BatchNorm without running statistics,
+    raises "Expected more than 1 value per channel"): its output beside any one other example must equal
+    its output inside the batch."""
     one = idx[i:i + 1]
     try:
-        run_model(problem, model, get(one))
-        return one
+        return one, run_model(problem, model, get(one))
     except Exception:  # noqa: BLE001 - ValueError from batch norm; the pair raises again if it was not that
-        partner = idx[(i + len(idx) // 2) % len(idx)]
-        return torch.stack([idx[i], partner])
+        pair = torch.stack([idx[i], idx[(i + len(idx) // 2) % len(idx)]])
+        return pair, run_model(problem, model, get(pair))
 
 
 def _first_module(problem, model, batch, one, i: int, tol: float, size: int = 1) -> Optional[tuple]:

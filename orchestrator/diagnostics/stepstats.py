@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from ..trainer import stacked
+from ..trainer import global_norm, stacked
 
 
 class StepStats:
@@ -63,8 +63,8 @@ class StepStats:
         step = run.iteration + 1  # the step now in progress (its update is not applied yet)
         if step >= self.next_norm:  # (position in the window, the global norm: fused per-parameter norms)
             grads = [p.grad for p in self.params if p.grad is not None]
-            self.norms.append((len(self.losses) - 1, torch.linalg.vector_norm(
-                torch.stack(torch._foreach_norm(grads)).float()) if grads else torch.zeros((), device=loss.device)))
+            self.norms.append((len(self.losses) - 1, global_norm(grads) if grads
+                               else torch.zeros((), device=loss.device)))
             self.next_norm = self.norm_after(step)
         if step >= self.next_flush:
             self.flush(run, step)
