@@ -14,9 +14,9 @@ from .config import RunConfig
 from .console import ConsoleSink
 from .diagnosis import Diagnosis
 from .errors import ConfigError, RunStateError
-from .ladder import CONVERGED, FAILED, RUNNING, Ladder, Stage, from_config
+from .ladder import CONVERGED, FAILED, PENDING, RUNNING, Ladder, Stage, from_config
 from .lock import RunLock
-from .policy import INSERT, SEARCH, STOP, Decision, Outcome, budget_for, decide
+from .policy import INSERT, RETRY, SEARCH, STOP, Decision, Outcome, budget_for, decide
 from .report import ReportSink
 from .sinks import Sinks
 from .stopping import evaluation_spacing
@@ -241,6 +241,12 @@ def problem_builder(ctx: Context, seed: int):
 def apply(ladder: Ladder, decision: Decision) -> None:
     if decision.kind == INSERT:
         ladder.insert_between(decision.after, decision.stage, decision.new_stage, decision.knobs)
+    elif decision.kind == RETRY:  # trained again at the new LR, which stays theirs (and inserted stages' before them)
+        for name in decision.restart:
+            stage = ladder[name]
+            stage.lr = stage.lr_used = decision.lr
+            if stage.status == CONVERGED:
+                stage.status = PENDING
 
 
 def final_sections(ctx: Context) -> dict:

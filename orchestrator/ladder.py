@@ -97,6 +97,9 @@ class Ladder:
                 return stage
         return None
 
+    def ancestors(self, name: str) -> set:
+        return nx.ancestors(self.graph, name)
+
     def all_converged(self) -> bool:
         return all(s.status == CONVERGED for s in self.stages.values())
 
@@ -108,6 +111,19 @@ class Ladder:
         first = self[pred].edge[0] if self[pred].inserted else pred
         last = self[stage].edge[1] if self[stage].inserted else stage
         return (first, last)
+
+    def probe_evidence(self, stage: Stage) -> Optional[dict]:
+        """The LR probe's evidence (`threshold`, `lr`, `fallback_lr`) that holds for `stage`: its own probe's,
+        else its nearest ancestor's, else any stage's. None when no probe found a threshold."""
+        chain, seen = [], stage
+        while seen is not None:
+            chain.append(seen)
+            seen = self[seen.after[0]] if seen.after else None
+        for s in chain + self.order():
+            for d in reversed(s.diagnoses):
+                if d["code"] in ("lr_probe", "lr_too_high") and (d.get("evidence") or {}).get("threshold"):
+                    return d["evidence"]
+        return None
 
     def insert_between(self, pred: str, stage: str, name: str, knobs: dict) -> Stage:
         """A new stage on the edge pred -> stage, with the failing stage's goal."""

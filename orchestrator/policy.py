@@ -1,13 +1,13 @@
-"""The one place where the ladder's next move is decided: advance, insert, search or stop."""
+"""The one place where the ladder's next move is decided: advance, retry, insert, search or stop."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
 from .knobs import Knob, intermediate
-from .ladder import Ladder, Stage
+from .ladder import CONVERGED, Ladder, Stage
 
-ADVANCE, INSERT, SEARCH, STOP = "advance", "insert", "search", "stop"
+ADVANCE, RETRY, INSERT, SEARCH, STOP = "advance", "retry", "insert", "search", "stop"
 # a stage whose most likely cause is one of these errors is never searched, even when the ranking calls
 # it a symptom: the LR probe keeps the LR below the NaN threshold, so a NaN left is a bug, and a trial that
 # happens to stop before it only hides it
@@ -31,9 +31,11 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Decision:
-    kind: str                # ADVANCE, INSERT, SEARCH or STOP
+    kind: str                # ADVANCE, RETRY, INSERT, SEARCH or STOP
     stage: str               # the stage that was judged
     reason: str
+    lr: Optional[float] = None       # RETRY: the LR the stage trains at from now on
+    restart: tuple = ()              # RETRY: the stages trained again at `lr`, in run order
     new_stage: Optional[str] = None  # INSERT: the name of the intermediate stage
     knobs: Optional[dict] = None     # INSERT: its knob values
     after: Optional[str] = None      # INSERT: the converged stage it sits after
@@ -53,8 +55,10 @@ def decide(ladder: Ladder, stage: Stage, outcome: Outcome, knobs: Mapping[str, K
            max_insertions: int, search: Optional[Any] = None) -> Decision:
     """`search`: the run's SearchConfig; None (or search.trials=0 for the stage) never searches.
 
-    A failed stage gets an intermediate stage when one can help; else it is searched (random trials of
-    its LR and initialisation, orchestrator/search); else the ladder stops. A bug is never tuned away.
+    A failed stage that trained at the LR probe's pick is first retried at the far end of the method's
+    range below the NaN threshold; then it gets an intermediate stage when one can help; else it is
+    searched (random trials of its LR and initialisation, orchestrator/search); else the ladder stops.
+    A bug is never tuned away.
     """
     trials = _trials_for(stage, search)
     asked = trials > 0 and (stage.search is not None or (search is not None and search.stage == stage.name))
@@ -75,6 +79,9 @@ def decide(ladder: Ladder, stage: Stage, outcome: Outcome, knobs: Mapping[str, K
     bug = cause.get("severity") == "error" and cause.get("code") in NOT_TUNED_AWAY
     if asked and not bug:
         return _search(stage, outcome, trials, "the stage asks to be searched")
+    retry = _retry_lower(ladder, stage, outcome, cause)
+    if retry is not None:
+        return retry
     why_not = _why_not_insert(ladder, stage, outcome, knobs, max_insertions)
     if isinstance(why_not, Decision):  # an intermediate stage can help
         return why_not
@@ -91,6 +98,35 @@ def decide(ladder: Ladder, stage: Stage, outcome: Outcome, knobs: Mapping[str, K
     if why_not.startswith("the stages inserted"):  # without a search, inserting is still the only move
         return _insert(ladder, stage, outcome, knobs)
     return Decision(STOP, stage.name, f"{outcome.reason}; {why_not}")
+
+
+def _retry_lower(ladder: Ladder, stage: Stage, outcome: Outcome, cause: dict) -> Optional[Decision]:
+    """The LR probe lowered a too-high LR to threshold / 3, the high end of the method's "train 1-10x below
+    the NaN threshold". A normalised net under Adam stays finite far above its best LR, so a stage that then
+    fails is retried once at the far end (threshold / 10, the probe's `fallback_lr`) before easier stages or
+    a search, and so are the converged stages before it that trained at the probe's LR: their weights, which
+    it warm-starts from, came from the high end. In benchmarks/holdout's tfm/lr_1 the high end cost three
+    insertions and two searches and the ladder stalled; retrying only the failed stage, warm-started from
+    the first stage's weights, needed an insertion; the far end from the start converged every stage.
+    Only the probe's own pick is retried (not the user's LR, not a search's), only once, and not for a
+    named fault that an LR would not fix."""
+    evidence = ladder.probe_evidence(stage) or {}
+    picked, fallback = evidence.get("lr"), evidence.get("fallback_lr")
+    if not picked or not fallback or stage.lr is not None or not _same(stage.lr_used, picked) or not fallback < picked:
+        return None  # trains at an LR the user or a search chose, or was retried already
+    if cause.get("severity") in ("warning", "error") and cause.get("code") not in TUNABLE:
+        return None
+    before = ladder.ancestors(stage.name)
+    restart = tuple(s.name for s in ladder.order() if s.name in before and s.status == CONVERGED
+                    and s.lr is None and _same(s.lr_used, picked)) + (stage.name,)
+    again = f", from {restart[0]} (the stages before it trained there too)" if len(restart) > 1 else ""
+    return Decision(RETRY, stage.name, f"{outcome.reason}; it trained at the LR probe's pick {_num(picked)}, "
+                    f"the high end of 1-10x below the NaN threshold {_num(float(evidence['threshold']))}: "
+                    f"retrying at the far end, {_num(fallback)}{again}", lr=fallback, restart=restart)
+
+
+def _same(lr: Optional[float], picked: float) -> bool:
+    return lr is not None and abs(lr - picked) <= 1e-9 * picked
 
 
 def _there_from_the_start(stage: Stage, cause: dict) -> bool:

@@ -59,6 +59,8 @@ class Record:
         d = {"stage": decision.stage, "kind": decision.kind, "reason": decision.reason}
         if decision.new_stage:
             d["new_stage"] = decision.new_stage
+        if decision.lr is not None:
+            d["lr"], d["restart"] = decision.lr, list(decision.restart)
         d["iterations"] = iterations
         self.decisions.append(d)
 

@@ -41,7 +41,7 @@ class Result:
     status: str                 # converged, stalled or running (interrupted)
     seed: Optional[int]
     stages: list = field(default_factory=list)     # StageResult, in run order
-    decisions: list = field(default_factory=list)  # each a dict: stage, kind (advance/insert/stop), reason
+    decisions: list = field(default_factory=list)  # each a dict: stage, kind (advance/retry/insert/search/stop), reason
     cause: Optional[dict] = None                   # a stalled ladder's most likely cause
 
     @property

@@ -64,3 +64,27 @@ def test_forced_insertion_shows_in_ladder_json_and_the_image(run_dir):
     assert r.returncode == (0 if doc["status"] == "converged" else 3)
     images = events(run_dir / "tb" / "ladder").Images("ladder")
     assert len(images) == 2 * len(doc["decisions"])  # drawn at every stage start and decision
+
+
+def test_a_stage_failing_at_the_probes_lr_is_retried_at_the_far_end_of_its_range(run_dir):
+    # LR 50 is lowered by the probe to threshold/3; overfit_100 (2 iterations: it must fail) is retried once
+    # at threshold/10, the LR it keeps from then on, from overfit_10 (whose weights it warm-starts from came
+    # from the probe's LR too); with no insertion or search left the ladder stops
+    r = cli("+task=digits", "optim.lr=50", "ladder.stages.overfit_100.budget=2", "ladder.eval_every=1",
+            "ladder.max_insertions=0", "search.trials=0", run_dir=run_dir)
+    assert r.returncode == 3, r.stderr
+    doc = ladder_json(run_dir)
+    probe = next(d for d in doc["stages"][0]["diagnoses"] if d["code"] == "lr_too_high")["evidence"]
+    threshold = probe["threshold"]
+    assert abs(probe["lr"] - threshold / 3) < 1e-9 * threshold
+    assert [(d["kind"], d["stage"]) for d in doc["decisions"]] == [
+        ("advance", "overfit_10"), ("retry", "overfit_100"), ("advance", "overfit_10"), ("stop", "overfit_100")]
+    retry = doc["decisions"][1]
+    assert abs(retry["lr"] - threshold / 10) < 1e-9 * threshold and "far end" in retry["reason"]
+    assert retry["restart"] == ["overfit_10", "overfit_100"]
+    for s in doc["stages"][:2]:
+        assert s["attempts"] == 2 and s["lr"] == retry["lr"]
+    # each attempt is a TensorBoard run of its own, the second at the lower LR
+    for name in ("overfit_10", "overfit_100"):
+        lrs = [events(stage_run(run_dir, name, a)).Scalars("lr")[-1].value for a in (1, 2)]
+        assert abs(lrs[0] - threshold / 3) < 1e-3 * threshold and abs(lrs[1] - threshold / 10) < 1e-3 * threshold

@@ -2,7 +2,7 @@
 from orchestrator.config import SearchConfig
 from orchestrator.knobs import Knob
 from orchestrator.ladder import CONVERGED, FAILED, Goal, Ladder, Stage
-from orchestrator.policy import ADVANCE, INSERT, SEARCH, STOP, Outcome, decide
+from orchestrator.policy import ADVANCE, INSERT, RETRY, SEARCH, STOP, Outcome, decide
 
 GOAL = Goal("val/acc", 0.9)
 SUBSET = {"subset": Knob("subset", 10, 1000, "log")}
@@ -100,3 +100,42 @@ def test_a_named_fault_stops_unasked_while_a_learning_rate_cause_is_searched():
     ladder["b"].cause = {"code": "saturated_units", "severity": "warning", "root": False}
     asked = SearchConfig(stage="b")  # asked for: searched whatever the warning
     assert decide(ladder, ladder["b"], FAILED_OUTCOME, SUBSET, 0, asked).kind == SEARCH
+
+
+def _probed(ladder: Ladder, lr_used: float, threshold: float = 0.3) -> None:
+    """What the LR probe leaves on a first stage that it lowered to threshold/3 (fallback threshold/10)."""
+    first = ladder.order()[0]
+    first.diagnoses.append({"code": "lr_too_high", "severity": "warning", "evidence": {
+        "threshold": threshold, "lr": threshold / 3, "fallback_lr": threshold / 10}})
+    for s in ladder.order():
+        s.lr_used = lr_used
+
+
+def test_a_stage_failing_at_the_probes_lr_is_retried_once_at_the_far_end_of_the_range():
+    ladder = chain(("a", 10, CONVERGED), ("b", 1000, FAILED))
+    _probed(ladder, 0.1)
+    d = decide(ladder, ladder["b"], FAILED_OUTCOME, SUBSET, 3, SearchConfig())
+    assert d.kind == RETRY and d.stage == "b" and abs(d.lr - 0.03) < 1e-12 and "0.03" in d.reason
+    assert d.restart == ("a", "b")  # a trained at the probe's LR too: b's warm start came from there
+    # a first stage too: retried before it is searched
+    first = chain(("a", 10, FAILED))
+    _probed(first, 0.1)
+    assert decide(first, first["a"], FAILED_OUTCOME, SUBSET, 3, SearchConfig()).restart == ("a",)
+    # after the retry (the stage trains at 0.03 now) it is inserted or searched as before
+    ladder["b"].lr = ladder["b"].lr_used = d.lr
+    assert decide(ladder, ladder["b"], FAILED_OUTCOME, SUBSET, 3, SearchConfig()).kind == INSERT
+
+
+def test_no_retry_for_an_lr_the_user_or_a_search_chose_nor_for_a_named_fault():
+    ladder = chain(("a", 10, CONVERGED), ("b", 1000, FAILED))
+    _probed(ladder, 0.05)  # e.g. a search's winner: not the probe's pick
+    assert decide(ladder, ladder["b"], FAILED_OUTCOME, SUBSET, 3, SearchConfig()).kind == INSERT
+    kept = chain(("a", 10, CONVERGED), ("b", 1000, FAILED))  # the user's LR, kept below the threshold
+    kept["a"].diagnoses.append({"code": "lr_probe", "severity": "info", "evidence": {"threshold": 0.3, "lr": 0.01}})
+    for s in kept.order():
+        s.lr_used = 0.01
+    assert decide(kept, kept["b"], FAILED_OUTCOME, SUBSET, 3, SearchConfig()).kind == INSERT
+    faulty = chain(("a", 10, CONVERGED), ("b", 1000, FAILED))
+    _probed(faulty, 0.1)
+    faulty["b"].cause = {"code": "dead_units", "severity": "warning", "stage": "b", "iteration": 300}
+    assert decide(faulty, faulty["b"], FAILED_OUTCOME, SUBSET, 3, SearchConfig()).kind == INSERT

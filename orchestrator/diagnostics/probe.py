@@ -14,7 +14,9 @@ or absurd: the LR is only blamed when the first loss is sane and the divergence 
 Decision (documented choice): a configured LR above T is lowered to T / `margin` (warning
 `lr_too_high`, fix applied); a configured LR at or below T is kept (info `lr_probe`), since the user's
 choice trains cleanly and the probe only guards the blow-up side (set `probe.keep_user_lr=false` to
-always train at T / margin).
+always train at T / margin). The method's range is 1-10x below T, and T / 3 is its high end: a normalised
+net under Adam stays finite far above its best LR. So the evidence carries `fallback_lr` = T /
+`fallback_margin`, and a stage that fails at the probe's LR is retried once there (policy.RETRY).
 """
 from __future__ import annotations
 
@@ -144,6 +146,8 @@ def run_probe(d: DiagnosticsConfig, cfg, stage, build: Callable, settings, sinks
         return None
     if user_lr > threshold or not p.keep_user_lr:
         train_lr = threshold / p.margin
+        if p.fallback_margin:
+            evidence["fallback_lr"] = threshold / p.fallback_margin
         severity, code = ("warning", "lr_too_high") if user_lr > threshold else ("info", "lr_probe")
         record(stage, sinks, Diagnosis(
             code, severity, f"the configured LR {num(user_lr)} is {'above' if user_lr > threshold else 'below'} "

@@ -230,15 +230,8 @@ def _carry(ctx, stage: Stage, winner: dict) -> None:
 
 def probe_threshold(ladder, stage: Stage) -> Optional[float]:
     """The NaN threshold the LR probe found: on this stage, else its nearest ancestor, else any stage."""
-    chain, seen = [], stage
-    while seen is not None:
-        chain.append(seen)
-        seen = ladder[seen.after[0]] if seen.after else None
-    for s in chain + ladder.order():
-        for d in reversed(s.diagnoses):
-            if d["code"] in ("lr_probe", "lr_too_high") and (d.get("evidence") or {}).get("threshold"):
-                return float(d["evidence"]["threshold"])
-    return None
+    evidence = ladder.probe_evidence(stage)
+    return float(evidence["threshold"]) if evidence else None
 
 
 class Live:
