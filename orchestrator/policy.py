@@ -108,8 +108,12 @@ def _retry_lower(ladder: Ladder, stage: Stage, outcome: Outcome, cause: dict) ->
     it warm-starts from, came from the high end. In benchmarks/holdout's tfm/lr_1 the high end cost three
     insertions and two searches and the ladder stalled; retrying only the failed stage, warm-started from
     the first stage's weights, needed an insertion; the far end from the start converged every stage.
-    Only the probe's own pick is retried (not the user's LR, not a search's), only once, and not for a
-    named fault that an LR would not fix."""
+    Only the probe's own pick is retried (not the user's LR, not a search's), only once, not for a named
+    fault that an LR would not fix, and not on a first stage: there nothing warm-started from the high end,
+    and its search is as cheap (trials of the smallest problem) and covers the whole range, far end included
+    (holdout3's tseq at batch size 1: the search's pick converged sooner than threshold / 10)."""
+    if not stage.after:
+        return None
     evidence = ladder.probe_evidence(stage) or {}
     picked, fallback = evidence.get("lr"), evidence.get("fallback_lr")
     if not picked or not fallback or stage.lr is not None or not _same(stage.lr_used, picked) or not fallback < picked:

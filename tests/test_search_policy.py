@@ -117,10 +117,10 @@ def test_a_stage_failing_at_the_probes_lr_is_retried_once_at_the_far_end_of_the_
     d = decide(ladder, ladder["b"], FAILED_OUTCOME, SUBSET, 3, SearchConfig())
     assert d.kind == RETRY and d.stage == "b" and abs(d.lr - 0.03) < 1e-12 and "0.03" in d.reason
     assert d.restart == ("a", "b")  # a trained at the probe's LR too: b's warm start came from there
-    # a first stage too: retried before it is searched
+    # a first stage is searched instead: nothing warm-started from the high end, and its trials are cheap
     first = chain(("a", 10, FAILED))
     _probed(first, 0.1)
-    assert decide(first, first["a"], FAILED_OUTCOME, SUBSET, 3, SearchConfig()).restart == ("a",)
+    assert decide(first, first["a"], FAILED_OUTCOME, SUBSET, 3, SearchConfig()).kind == SEARCH
     # after the retry (the stage trains at 0.03 now) it is inserted or searched as before
     ladder["b"].lr = ladder["b"].lr_used = d.lr
     assert decide(ladder, ladder["b"], FAILED_OUTCOME, SUBSET, 3, SearchConfig()).kind == INSERT
