@@ -53,9 +53,11 @@ class Mixer(nn.Module):
     def __init__(self, bug: str, depth: int = 2):
         super().__init__()
         self.embed = nn.Linear(PATCH * PATCH, DIM, bias=False)
-        self.blocks = nn.ModuleList(MixerBlock(bug) for _ in range(depth))
+        blocks = [MixerBlock(bug) for _ in range(depth)]
         if bug == "blocks_in_list":
-            self.blocks = [MixerBlock(bug) for _ in range(depth)]  # BUG blocks_in_list: a plain list, unregistered
+            self.blocks = blocks  # BUG blocks_in_list: a plain list, not nn.ModuleList: unregistered
+        else:
+            self.blocks = nn.ModuleList(blocks)
         self.norm = LayerNorm(DIM, bug)
         self.head = nn.Linear(DIM, CLASSES)
 
