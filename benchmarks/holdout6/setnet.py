@@ -70,7 +70,7 @@ class SetNetTask:
         self.bug = check_bug(bug, BUGS, "setnet")
         self.train, self.val = point_sets(n_train, TRAIN_SEED, bug), point_sets(n_val, VAL_SEED, bug)
         if bug == "labels_from_val":
-            self.train["label"] = point_sets(n_train, VAL_SEED, bug)["label"]  # BUG labels_from_val: the val split's label file
+            self.train["label"] = point_sets(n_train, VAL_SEED, bug)["label"]  # BUG labels_from_val: val labels
 
     def build(self, knobs: Mapping[str, Any], seed: int) -> Problem:
         torch.manual_seed(seed)
