@@ -62,6 +62,23 @@ def test_dead_units_of_any_module_type_are_named():
     assert d and d[0]["evidence"]["type"] == "Rectifier" and d[0]["evidence"]["dead_fraction"] > 0.6
 
 
+def test_dead_units_are_info_in_a_stage_that_converges_and_a_warning_in_one_that_fails():
+    # most units dead for every example is no fault by itself (a clean DeepSets model keeps most of the
+    # units after its pooling dead and converges); in a failed stage it may be why: a warning, dated when seen
+    x, y = blobs()
+    outcomes = {}
+    for target in (0.0, 2.0):  # met at the first evaluation / never met
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 3))
+        with torch.no_grad():
+            model[0].bias[:24].fill_(-50.0)
+        r, outcome = run(tuple_problem(model, x, y, 3), budget=5, target=target)
+        outcomes[target] = (outcome.converged, [(d["severity"], d["iteration"]) for d in r.stage.diagnoses
+                                                if d["code"] == "dead_units"])
+    assert outcomes[0.0] == (True, [("info", 1)])
+    assert outcomes[2.0] == (False, [("info", 1), ("warning", 1)])
+
+
 def test_dead_channels_in_a_cnn_are_named():
     from test_diag_start import images
     x, y = images()
@@ -132,3 +149,34 @@ def test_a_monitor_that_raises_stops_watching_and_the_stage_trains_on():
     assert outcome.iterations == 20 and Broken.calls == 4
     d = [d for d in r.stage.diagnoses if d["code"] == "check_skipped" and d["evidence"].get("check") == "Broken"]
     assert len(d) == 1 and "iteration 3" in d[0]["message"] and "NestedTensorImpl" in d[0]["message"]
+
+
+class DeadDecoder(nn.Module):
+    """A VAE-like split: the encoder is trained by a penalty of its own, the decoder's first layer is all
+    zero, so no gradient reaches the decoder's last weight."""
+
+    def __init__(self):
+        super().__init__()
+        self.enc = nn.Linear(8, 16)
+        self.dec_in = nn.Linear(16, 16)
+        self.dec_out = nn.Linear(16, 3)
+        with torch.no_grad():
+            self.dec_in.weight.zero_()
+            self.dec_in.bias.zero_()
+
+    def forward(self, x):
+        h = self.enc(x)
+        self.penalty = h.pow(2).mean()
+        return self.dec_out(torch.relu(self.dec_in(h)))
+
+
+def test_a_last_layer_without_gradient_is_no_explosion():
+    # the first/last gradient ratio has no scale when the last layer's gradient is exactly 0 (a dead path,
+    # params_not_updating's business): it used to read as an infinite ratio, exploding_gradients at step 1
+    import torch.nn.functional as F
+    x, y = blobs()
+    torch.manual_seed(0)
+    model = DeadDecoder()
+    problem = tuple_problem(model, x, y, 3, loss_fn=lambda out, t: F.cross_entropy(out, t) + 0.01 * model.penalty)
+    r, _ = run(problem, budget=5, target=2.0)
+    assert found(r, "exploding_gradients") == []

@@ -440,6 +440,15 @@ def test_a_loss_with_a_floor_is_named_when_the_goal_is_met(family, make):
     assert d and d[0]["evidence"]["train_loss_later"] > d[0]["evidence"]["limit"]
 
 
+def test_a_goal_on_the_loss_itself_sets_its_own_floor():
+    # the same floor under a goal on the training loss (mode min): the user said how low is low enough (a
+    # VAE's negative ELBO never nears zero), so no loss_floor; under an accuracy goal it is named (above)
+    stage = Stage("s", Goal("train/loss", 2.0, "min"), knobs={})
+    r, outcome = run(mlp_problem(loss_fn=double_softmax, classes=10), budget=400, lr=1e-2, stage=stage)
+    assert outcome.converged
+    assert found(r, "loss_floor") == []
+
+
 @pytest.mark.parametrize("family,make", [
     ("mlp", lambda: mlp_problem(classes=10)),
     ("mlp, label smoothing", lambda: mlp_problem(classes=10, loss_fn=lambda o, t: F.cross_entropy(o, t, label_smoothing=0.1))),

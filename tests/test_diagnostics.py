@@ -109,6 +109,9 @@ def test_margin_outside_1_to_10_is_a_config_error():
         diagnostics.validate(RunConfig(task=None, diagnostics={"probe": {"margin": 20}}))
     assert e.value.key == "diagnostics.probe.margin"
     diagnostics.validate(RunConfig(task=None, diagnostics={"probe": {"margin": 10}}))
+    with pytest.raises(ConfigError) as e:
+        diagnostics.validate(RunConfig(task=None, diagnostics={"probe": {"fallback_margin": 0.5}}))
+    assert e.value.key == "diagnostics.probe.fallback_margin"
 
 
 def test_decay_must_start_after_its_interval():
@@ -141,6 +144,8 @@ def test_lr_probe_lowers_a_too_high_lr_and_the_stage_converges(tmp_path):
     probes = d["evidence"]["probes"]
     assert probes[0]["lr"] == 50.0 and probes[0]["outcome"] in ("nonfinite", "diverged")
     assert probes[-1]["outcome"] == "clean" and math.isclose(lr, probes[-1]["lr"] / 3)
+    # the far end of the method's range, where a later stage that fails at `lr` is retried (policy.RETRY)
+    assert math.isclose(d["evidence"]["fallback_lr"], probes[-1]["lr"] / 10)
     assert [v for _, tag, v in sinks.scalars_tagged("probe/lr")][0] == 50.0
     run, outcome, _ = run_stage(tmp_path, build_blobs({}), c, st, replace(s, lr=lr))
     assert outcome.converged

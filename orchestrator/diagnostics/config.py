@@ -25,7 +25,7 @@ class ProbeConfig:
     factor: float = 3.0           # divide the LR by this after a probe that failed
     margin: float = 3.0           # train at threshold / margin (1..10)
     fallback_margin: float = 10.0  # a stage that fails at threshold / margin is retried once at threshold /
-                                   # fallback_margin, the far end of "1-10x below" (0: never; else > margin)
+                                   # fallback_margin, the far end of "1-10x below" (0, or <= margin: never)
     iterations: int = 100         # iterations per probe
     max_probes: int = 12          # 1.0 / 3**11 ~ 6e-6: give up below that
     diverge_factor: float = 4.0   # diverged: a loss above this x the initial loss (fast.ai's lr_find uses 4)
@@ -227,9 +227,9 @@ def validate(cfg: Any) -> None:
     p = d.probe
     if not 1 <= p.margin <= 10:
         raise ConfigError(f"must be between 1 and 10, got {p.margin}", key="diagnostics.probe.margin", where=where)
-    if p.fallback_margin and not p.margin < p.fallback_margin <= 100:
-        raise ConfigError(f"must be 0 (never) or between diagnostics.probe.margin ({p.margin}) and 100, got "
-                          f"{p.fallback_margin}", key="diagnostics.probe.fallback_margin", where=where)
+    if p.fallback_margin and not 1 <= p.fallback_margin <= 100:
+        raise ConfigError(f"must be 0 (never) or between 1 and 100, got {p.fallback_margin}",
+                          key="diagnostics.probe.fallback_margin", where=where)
     if p.lr_max <= 0:
         raise ConfigError(f"must be > 0, got {p.lr_max}", key="diagnostics.probe.lr_max", where=where)
     if p.factor <= 1:

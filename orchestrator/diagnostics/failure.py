@@ -330,8 +330,10 @@ def labels_not_learnable(ctx: Context):
                      fix="check that inputs and labels stay aligned (shuffling, sorting, augmentations, indexing)")
 
 
-# warnings about the model itself, after which a labels verdict would be blaming the data for the model
-MODEL_PROBLEMS = {"saturated_units", "dead_units", "vanishing_gradients", "exploding_gradients", "bad_init_loss",
+# warnings about the model itself, after which a labels verdict would be blaming the data for the model.
+# Not dead_units: a layer with half its units dead still learns (a clean DeepSets model converges so), and
+# a model that cannot learn at all is caught by the check's own rule (the real labels must train)
+MODEL_PROBLEMS = {"saturated_units", "vanishing_gradients", "exploding_gradients", "bad_init_loss",
                   "nonfinite", "params_not_updating", "batch_dependence", "unstable_softmax", "division_by_zero",
                   "log_of_zero"}
 

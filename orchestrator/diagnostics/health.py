@@ -7,7 +7,10 @@ recurrent layer's output sequence, a PackedSequence's data included), and after 
 - `dead_units`: share of a module's units (channels, or the last dimension of a sequence) whose output
   is exactly 0 for every example of the batch > `health.dead_fraction` (0.5; cs231n: "as much as 40% of
   your network can be dead"). Any module type; not Dropout (random zeros), not a module whose own
-  parameters are all zero (a zero init, which the first update ends).
+  parameters are all zero (a zero init, which the first update ends). Recorded as info when seen, and as
+  a warning (with the iteration it was first seen) only when the stage then fails: a clean DeepSets model
+  has most of the units after its pooling dead for every set and converges all the same, so dead units
+  alone are no fault.
 - `saturated_units`: share of the outputs at the rails > `health.saturated_fraction` (0.5): Tanh and
   recurrent layers (GRU/LSTM/tanh-RNN hidden states) |y| > 0.99, Sigmoid outside [0.01, 0.99]
   (LeCun et al. 1998, Glorot & Bengio 2010). Recurrent states: share > `health.saturated_fraction_recurrent`
@@ -29,6 +32,7 @@ recurrent layers, at most 32) to
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import torch
 from torch import nn
@@ -55,6 +59,7 @@ class HealthMonitor:
         self.update_ratios: list = []  # (iteration, {layer: ratio})
         self.high_updates = 0       # samples whose median update/weight ratio was above update_ratio_high
         self.fired: set = set()
+        self.dead_seen: Optional[dict] = None  # the dead_units info, a warning if the stage fails
 
     # the watched forward
     def arm(self, model: nn.Module) -> None:
@@ -81,6 +86,7 @@ class HealthMonitor:
 
     def on_start(self, run) -> None:
         self.fired, self.update_ratios, self.pending, self.high_updates = set(), [], None, 0
+        self.dead_seen = None
         self.every = self.c.every or 1 << 62
         # the early sample gives a short stage its second update ratio; a long one has the regular samples
         self.early = self.c.early_sample if run.settings.budget < 2 * self.every else 0
@@ -88,6 +94,7 @@ class HealthMonitor:
         if restored:  # resumed: what the samples before the checkpoint found
             self.fired, self.update_ratios = set(restored["fired"]), list(restored["update_ratios"])
             self.pending, self.high_updates = restored["pending"], restored.get("high_updates", 0)
+            self.dead_seen = restored.get("dead_seen")
         # the first step, then the schedule; a resumed stage keeps the schedule of a run never interrupted
         nxt = 1 if run.iteration == 0 else self._after(run.iteration)
         if nxt == run.iteration + 1:
@@ -102,7 +109,7 @@ class HealthMonitor:
 
     def state_dict(self) -> dict:
         return {"fired": sorted(self.fired), "update_ratios": list(self.update_ratios), "pending": self.pending,
-                "high_updates": self.high_updates}
+                "high_updates": self.high_updates, "dead_seen": self.dead_seen}
 
     def load_state_dict(self, state: dict) -> None:
         self.restored = state  # applied by on_start, which the trainer calls after restoring
@@ -123,6 +130,11 @@ class HealthMonitor:
 
     def on_end(self, run, outcome) -> None:
         self.disarm()
+        if self.dead_seen and not outcome.converged:  # now they may be why: a warning, dated when first seen
+            d = self.dead_seen
+            run.diagnose(Diagnosis("dead_units", "warning", d["message"].replace(" (a warning if the stage fails)",
+                                   "") + ", and the stage failed", iteration=d["iteration"],
+                                   evidence=d["evidence"], fix=d["fix"], time=d["time"]))
 
     # the numbers
     def measure_update(self, run, step: int) -> None:
@@ -179,9 +191,10 @@ class HealthMonitor:
                            "grad_norms": {n: num(v) for n, v in list(norms.items())[:20]}},
                           "check the loss scale (a sum over a large batch/sequence, a factor), the init scale "
                           "and the target scale; clip gradients (optim.clip_norm)")
-        if len(layers) >= 2:
+        if len(layers) >= 2 and norms[layers[-1][0]] > 0:  # a last layer without gradient (its input is all
+            # zero: a dead path) has no scale to compare with; params_not_updating judges zero gradients
             (first, g0), (last, g1) = (layers[0][0], norms[layers[0][0]]), (layers[-1][0], norms[layers[-1][0]])
-            ratio = g0 / g1 if g1 > 0 else float("inf") if g0 > 0 else 1.0
+            ratio = g0 / g1
             scalars["health/grad_ratio_first_last"] = ratio
             ev = {"first_layer": first, "first_norm": num(g0), "last_layer": last, "last_norm": num(g1),
                   "ratio": num(ratio)}
@@ -207,13 +220,13 @@ class HealthMonitor:
         dead = 1.0 - fired.float().mean().item()
         if dead > 0 or not own:  # a layer with weights is plotted only when some of its outputs are dead
             scalars[f"health/dead_fraction/{name}"] = dead
-        if dead > self.c.dead_fraction:
-            self.fire(run, step, "dead_units",
-                      f"{dead:.0%} of the units of {type(m).__name__} {name} output 0 for every example of a "
-                      f"batch of {y.shape[0]}",
-                      {"layer": name, "type": type(m).__name__, "dead_fraction": num(dead),
-                       "units": int(fired.numel())},
-                      "lower the LR, use a smaller init scale or LeakyReLU/GELU, or check the input scale and biases")
+        if dead > self.c.dead_fraction and "dead_units" not in self.fired:
+            self.dead_seen = self.fire(
+                run, step, "dead_units", f"{dead:.0%} of the units of {type(m).__name__} {name} output 0 for "
+                f"every example of a batch of {y.shape[0]} (a warning if the stage fails)",
+                {"layer": name, "type": type(m).__name__, "dead_fraction": num(dead), "units": int(fired.numel())},
+                "lower the LR, use a smaller init scale or LeakyReLU/GELU, or check the input scale and biases",
+                severity="info")
 
     def saturated(self, run, step, name, m, y, scalars) -> None:
         if isinstance(m, nn.Sigmoid):
@@ -240,11 +253,13 @@ class HealthMonitor:
                        "threshold": self.c.saturation, "share_limit": limit},
                       "scale the inputs, lower the init scale or LR, or add normalisation before it")
 
-    def fire(self, run, step, code, message, evidence, fix) -> None:
+    def fire(self, run, step, code, message, evidence, fix, severity: str = "warning") -> Optional[dict]:
         if code in self.fired:
-            return
+            return None
         self.fired.add(code)
-        run.diagnose(Diagnosis(code, "warning", message, iteration=step, evidence=evidence, fix=fix))
+        d = Diagnosis(code, severity, message, iteration=step, evidence=evidence, fix=fix)
+        run.diagnose(d)
+        return d.to_dict()
 
 
 def _first_tensor(output):

@@ -146,7 +146,7 @@ def run_probe(d: DiagnosticsConfig, cfg, stage, build: Callable, settings, sinks
         return None
     if user_lr > threshold or not p.keep_user_lr:
         train_lr = threshold / p.margin
-        if p.fallback_margin:
+        if p.fallback_margin > p.margin:
             evidence["fallback_lr"] = threshold / p.fallback_margin
         severity, code = ("warning", "lr_too_high") if user_lr > threshold else ("info", "lr_probe")
         record(stage, sinks, Diagnosis(

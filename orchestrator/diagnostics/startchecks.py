@@ -25,7 +25,7 @@ are fresh (iteration 0, no warm start) the monitor runs, in a few forward passes
   above.
 - `labels_not_learnable`: every one of up to `start.label_examples` (512) targets is the same (needs at
   least `start.label_min_examples`, 10).
-And at the end of a stage that met its goal on at most `failure.small_data` examples:
+And at the end of a stage that met an accuracy-like goal (mode max) on at most `failure.small_data` examples:
 - `loss_floor` (warning): the training loss stays above `start.floor_fraction` (0.5) x chance_loss (or x
   the loss at start) and `start.floor_min`, and does not fall in `start.floor_iterations` (200) more steps
   on a copy: a bug in the loss (a softmax before cross_entropy, a wrong target scale).
@@ -215,6 +215,8 @@ class StartChecks:
         problem = run.problem
         if not outcome.converged or problem.train_size > self.small_data:
             return []
+        if run.stage.goal.mode != "max":  # a goal on the loss (or a loss-like metric) sets its own floor: a
+            return []                     # VAE's negative ELBO never nears zero, and its goal says how low is low
         reference = problem.chance_loss or self.start_loss
         if not reference or not math.isfinite(reference):
             return [skipped("loss_floor", "the task gives no chance_loss and the stage did not start fresh")]
