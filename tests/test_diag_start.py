@@ -19,6 +19,7 @@ from torch import nn
 from orchestrator import diagnostics
 from orchestrator.config import OptimConfig, RunConfig
 from orchestrator.diagnostics.config import DiagnosticsConfig
+from orchestrator.diagnostics.ranking import most_likely_cause
 from orchestrator.ladder import Goal, Stage
 from orchestrator.task import Problem
 from orchestrator.trainer import StageRun, TrainSettings, train
@@ -438,6 +439,14 @@ def test_a_loss_with_a_floor_is_named_when_the_goal_is_met(family, make):
     assert outcome.converged
     d = found(r, "loss_floor")
     assert d and d[0]["evidence"]["train_loss_later"] > d[0]["evidence"]["limit"]
+
+
+def test_a_loss_that_falls_without_bound_is_named_as_the_root():
+    # a negated cross-entropy: maximised, it falls to -1000s long before anything goes non-finite
+    r, outcome = run(mlp_problem(loss_fn=lambda o, t: -F.cross_entropy(o, t)), budget=300, lr=3e-3, target=2.0)
+    d = found(r, "loss_unbounded")
+    assert d and d[0]["severity"] == "error" and d[0]["evidence"]["loss"] < -1000 * d[0]["evidence"]["first_loss"]
+    assert most_likely_cause(None, r.stage)["code"] == "loss_unbounded"
 
 
 def test_a_goal_on_the_loss_itself_sets_its_own_floor():

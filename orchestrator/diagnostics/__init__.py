@@ -12,7 +12,7 @@ Each check family lives in its own module; docs/diagnostics.md lists every code 
 Codes: lr_too_high, lr_probe, nonfinite, unstable_softmax, division_by_zero, log_of_zero,
 exploding_gradients, vanishing_gradients, dead_units, saturated_units, input_scale, bad_init_loss,
 params_not_updating, batch_dependence, labels_not_learnable, overfit_batch_size_1, lr_too_low, leakage,
-trivial_labels, loss_floor, check_skipped, tuned (info, recorded by orchestrator/search).
+trivial_labels, loss_floor, loss_unbounded, check_skipped, tuned (info, recorded by orchestrator/search).
 """
 from __future__ import annotations
 
@@ -38,6 +38,8 @@ def monitors_for(cfg: Any, stage, problem) -> list:
     if spikes is not None:
         consumers.append(spikes)
     if d.nonfinite.enabled:
+        from .unbounded import UnboundedLoss
+        consumers.append(UnboundedLoss(d.nonfinite))  # before the rollback, which would hide the fall
         consumers.append(NonFiniteCheck(d.nonfinite, spikes))
     if consumers:
         monitors.append(StepStats(consumers, d.nonfinite.check_every,

@@ -34,7 +34,8 @@ class ProbeConfig:
 
 @dataclass
 class NonFiniteConfig:
-    """Non-finite loss/gradient (codes `nonfinite`, `unstable_softmax`, `division_by_zero`, `log_of_zero`)."""
+    """Non-finite loss/gradient (codes `nonfinite`, `unstable_softmax`, `division_by_zero`, `log_of_zero`),
+    and a loss unbounded below (`loss_unbounded`)."""
 
     enabled: bool = True
     check_every: int = 50         # iterations between host reads of the device-side flag (no per-step sync)
@@ -42,6 +43,8 @@ class NonFiniteConfig:
     max_recoveries: int = 3       # roll back to the snapshot and lower the LR at most this often per stage
     lr_factor: float = 3.0        # divide the LR by this at each recovery
     trace: bool = True            # replay the offending batch with hooks to name the module
+    unbounded_factor: float = 1000.0  # `loss_unbounded`: a training loss below -this x max(1, |the stage's
+    #                                   first loss|) is unbounded below (a sign flipped); 0: off
 
 
 @dataclass
