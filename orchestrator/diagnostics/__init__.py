@@ -35,11 +35,12 @@ def monitors_for(cfg: Any, stage, problem) -> list:
     monitors: list = []
     consumers: list = []
     spikes = SpikeCheck(d.spikes) if d.spikes.enabled else None
+    if d.nonfinite.enabled:  # first: a falling loss is the root of the spikes and NaNs the same window shows
+        from .unbounded import UnboundedLoss
+        consumers.append(UnboundedLoss(d.nonfinite))
     if spikes is not None:
         consumers.append(spikes)
     if d.nonfinite.enabled:
-        from .unbounded import UnboundedLoss
-        consumers.append(UnboundedLoss(d.nonfinite))  # before the rollback, which would hide the fall
         consumers.append(NonFiniteCheck(d.nonfinite, spikes))
     if consumers:
         monitors.append(StepStats(consumers, d.nonfinite.check_every,
