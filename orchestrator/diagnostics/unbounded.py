@@ -32,19 +32,17 @@ class UnboundedLoss:
         self.first, self.fired = state["first"], state["fired"]
 
     def on_window(self, run, stats, first_iteration: int, losses: list, norms: list) -> None:
-        if self.fired or not self.c.unbounded_factor:
-            return
-        finite = [(first_iteration + k, v) for k, v in enumerate(losses) if math.isfinite(v)]
-        if not finite:
+        if self.fired or not self.c.unbounded_factor or not losses:
             return
         if self.first is None:
-            self.first = finite[0][1]
+            self.first = next((v for v in losses if math.isfinite(v)), None)
+            if self.first is None:
+                return
         limit = -self.c.unbounded_factor * max(abs(self.first), 1.0)
-        low = next(((i, v) for i, v in finite if v < limit), None)
-        if low is None:
+        if not min((v for v in losses if v == v), default=math.inf) < limit:  # NaNs left out (nonfinite's)
             return
         self.fired = True
-        iteration, value = low
+        iteration, value = next((first_iteration + k, v) for k, v in enumerate(losses) if v < limit)
         run.diagnose(Diagnosis(
             "loss_unbounded", "error", f"the training loss fell to {num(value)} at iteration {iteration} from "
             f"{num(self.first)} at the start: it is unbounded below, so training maximises something",
