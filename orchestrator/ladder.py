@@ -1,6 +1,7 @@
 """The Ladder: stages of increasing difficulty as a DAG (networkx), and its validation.
 
-The engine is the only code that changes a Ladder (by `insert_between`); everything else reads it.
+The engine is the only code that changes a Ladder (`insert_between`, and a retry's stages: engine.apply);
+everything else reads it.
 """
 from __future__ import annotations
 

@@ -132,9 +132,8 @@ class HealthMonitor:
         self.disarm()
         if self.dead_seen and not outcome.converged:  # now they may be why: a warning, dated when first seen
             d = self.dead_seen
-            run.diagnose(Diagnosis("dead_units", "warning", d["message"].replace(" (a warning if the stage fails)",
-                                   "") + ", and the stage failed", iteration=d["iteration"],
-                                   evidence=d["evidence"], fix=d["fix"], time=d["time"]))
+            run.diagnose(Diagnosis("dead_units", "warning", d["message"] + ", and the stage failed",
+                                   iteration=d["iteration"], evidence=d["evidence"], fix=d["fix"], time=d["time"]))
 
     # the numbers
     def measure_update(self, run, step: int) -> None:
@@ -221,12 +220,14 @@ class HealthMonitor:
         if dead > 0 or not own:  # a layer with weights is plotted only when some of its outputs are dead
             scalars[f"health/dead_fraction/{name}"] = dead
         if dead > self.c.dead_fraction and "dead_units" not in self.fired:
+            message = (f"{dead:.0%} of the units of {type(m).__name__} {name} output 0 for every example of a "
+                       f"batch of {y.shape[0]}")
             self.dead_seen = self.fire(
-                run, step, "dead_units", f"{dead:.0%} of the units of {type(m).__name__} {name} output 0 for "
-                f"every example of a batch of {y.shape[0]} (a warning if the stage fails)",
+                run, step, "dead_units", message + " (a warning if the stage fails)",
                 {"layer": name, "type": type(m).__name__, "dead_fraction": num(dead), "units": int(fired.numel())},
                 "lower the LR, use a smaller init scale or LeakyReLU/GELU, or check the input scale and biases",
                 severity="info")
+            self.dead_seen["message"] = message
 
     def saturated(self, run, step, name, m, y, scalars) -> None:
         if isinstance(m, nn.Sigmoid):
