@@ -42,9 +42,9 @@ BUGS: tuple[Bug, ...] = (
          "optim.batch_size=1 optim.lr=0.5 (for 32 and 0.003)", root="lr_too_high",
          overrides=["optim.batch_size=1", "optim.lr=0.5"]),
 
-    _bug("bagtext", "offsets_inclusive_cumsum", "data", "labels_not_learnable loss_floor batch_dependence",
-         "offsets = lengths.cumsum(0) (not starting at 0): bag i reads document i+1's tokens, the last bag is "
-         "empty", root="labels_not_learnable batch_dependence"),
+    _bug("bagtext", "offsets_from_sorted_lengths", "data", "labels_not_learnable loss_floor batch_dependence",
+         "offsets from the batch's lengths sorted (\"for speed\"), the tokens in the batch's order: a bag spans "
+         "pieces of other documents of the batch", root="labels_not_learnable batch_dependence"),
     _bug("bagtext", "nll_on_logits", "loss", "loss_unbounded nonfinite exploding_gradients",
          "F.nll_loss(logits, label) without log_softmax: -logit[label] is unbounded below",
          root="loss_unbounded"),
