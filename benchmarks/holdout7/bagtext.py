@@ -45,8 +45,8 @@ class Corpus:
         lengths = self.lengths[idx]
         begin = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)[:-1]])  # each document's start
         offsets = begin
-        if bug == "offsets_from_sorted_lengths":
-            offsets = F.pad(lengths.sort().values.cumsum(0)[:-1], (1, 0))  # BUG offsets_from_sorted_lengths: lengths sorted "for speed", tokens not
+        if bug == "offsets_from_sorted_lengths":  # lengths sorted "for speed", the tokens left in batch order
+            offsets = F.pad(lengths.sort().values.cumsum(0)[:-1], (1, 0))  # BUG offsets_from_sorted_lengths
         within = torch.arange(int(lengths.sum())) - torch.repeat_interleave(begin, lengths)
         tokens = self.words[torch.repeat_interleave(self.starts[idx], lengths) + within]
         return {"tokens": tokens, "offsets": offsets, "lengths": lengths, "label": self.label[idx]}

@@ -32,8 +32,8 @@ def sequences(n: int, seed: int, bug: str) -> tuple[torch.Tensor, torch.Tensor, 
     tie = count(1, real) == count(2, real)
     tokens[tie, 0] = torch.where(tokens[tie, 0] == 1, 2, 1)  # swap a 1 for a 2 (or the reverse, or add a 1)
     label = (count(2, real) > count(1, real)).long()
-    if bug == "label_before_truncation":
-        label = (count(2, torch.ones_like(real)) > count(1, torch.ones_like(real))).long()  # BUG label_before_truncation: counted over all 24 tokens
+    if bug == "label_before_truncation":  # counted over all 24 generated tokens, not the first `length`
+        label = (count(2, real | True) > count(1, real | True)).long()  # BUG label_before_truncation
     return tokens * real, lengths, label
 
 

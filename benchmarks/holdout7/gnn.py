@@ -82,9 +82,9 @@ class GNNTask:
     def __init__(self, bug: str = "none", n_train: int = 2000, n_val: int = 500):
         self.bug = check_bug(bug, BUGS, "gnn")
         self.train, self.val = graphs(n_train, TRAIN_SEED), graphs(n_val, VAL_SEED)
-        if bug == "graphs_shuffled_alone":
+        if bug == "graphs_shuffled_alone":  # the graphs permuted, their labels not
             p = torch.randperm(n_train, generator=torch.Generator().manual_seed(5))
-            self.train.update({k: self.train[k][p] for k in ("adj", "mask", "noise")})  # BUG graphs_shuffled_alone: labels not permuted
+            self.train.update({k: self.train[k][p] for k in ("adj", "mask", "noise")})  # BUG graphs_shuffled_alone
 
     def build(self, knobs: Mapping[str, Any], seed: int) -> Problem:
         torch.manual_seed(seed)
