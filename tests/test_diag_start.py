@@ -377,6 +377,40 @@ def test_batch_statistics_in_eval_mode_are_named(family, bug):
     assert found(r, "batch_dependence", ("error",))
 
 
+class StandardiseOverBatch(nn.Module):
+    """A model that standardises its input over the batch (x - x.mean(0)): eval outputs depend on batch-mates."""
+
+    def __init__(self, bug: bool):
+        super().__init__()
+        self.bug = bug
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(64, 32), nn.ReLU(), nn.Linear(32, 4))
+
+    def forward(self, x):
+        if self.bug:
+            x = (x - x.mean(0)) / (x.std(0) + 1e-5)
+        return self.net(x)
+
+
+@pytest.mark.parametrize("bug", [True, False])
+def test_batch_dependence_is_judged_when_get_batch_augments_at_random(bug):
+    # a random horizontal flip in get_batch: fetching the same indices twice gives other batches, so the
+    # examples alone are taken out of one fetched batch instead of fetched again
+    x, y = images()
+    torch.manual_seed(0)
+    problem = tuple_problem(StandardiseOverBatch(bug), x, y, 4)
+
+    def flipped(i):
+        flip = torch.rand(len(i)) < 0.5
+        xb = x[i].clone()
+        xb[flip] = xb[flip].flip(-1)
+        return xb, y[i]
+
+    problem.get_batch = flipped
+    r, _ = run(problem, budget=5)
+    assert bool(found(r, "batch_dependence", ("error",))) == bug
+    assert not [d for d in r.stage.diagnoses if d["code"] == "check_skipped" and "batch_dependence" in d["message"]]
+
+
 def over_batch_squared(out, t):
     return F.cross_entropy(out, t, reduction="sum") / out.shape[0] ** 2
 
