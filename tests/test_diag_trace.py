@@ -66,3 +66,30 @@ def test_an_additive_mask_in_the_batch_is_no_bad_data():
     assert batch_nonfinite((x, mask)) == 0
     x[0, 1] = float("nan")
     assert batch_nonfinite({"x": x, "mask": mask}) == 1
+
+
+class DegreeNorm(torch.nn.Module):
+    """A graph layer's D^-1/2 A D^-1/2 without self loops: an isolated node has degree 0."""
+
+    def __init__(self):
+        super().__init__()
+        self.lin = torch.nn.Linear(4, 3)
+
+    def forward(self, adj, h):
+        d = adj.sum(-1).pow(-0.5)  # 0 ** -0.5 = inf
+        return (d[..., None] * adj * d[:, None, :]) @ self.lin(h)
+
+
+def test_a_negative_power_of_zero_is_a_division_by_zero():
+    adj = torch.ones(2, 5, 5)
+    adj[:, 4, :] = 0
+    adj[:, :, 4] = 0  # node 4 isolated
+    h = torch.randn(2, 5, 4, generator=torch.Generator().manual_seed(0))
+    y = torch.zeros(2, 5, dtype=torch.long)
+
+    def loss(m, b):
+        return F.cross_entropy(m(b[0], b[1]).reshape(-1, 3), b[2].reshape(-1))
+
+    torch.manual_seed(0)
+    t = trace_step(DegreeNorm(), loss, (adj, h, y))
+    assert t["op"]["op"] == "pow" and t["cause"] == "division_by_zero"

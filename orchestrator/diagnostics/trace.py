@@ -7,7 +7,8 @@ names the cause:
 
 - `unstable_softmax`: `exp` overflowed (inputs above ln(max float)): a hand-written softmax/logsumexp;
   the inf/inf that follows is NaN. Fix: torch.softmax / log_softmax / logsumexp, or subtract the max.
-- `division_by_zero`: a division (or reciprocal) by an exact zero, forward or backward (e.g. sqrt at 0).
+- `division_by_zero`: a division (or reciprocal, or a negative power) by an exact zero, forward or backward
+  (e.g. sqrt at 0, x ** -0.5 at 0).
 - `log_of_zero`: log of zero or a negative number, e.g. log(softmax(x)) after the softmax underflowed.
 - a fully masked row (code `nonfinite`): a softmax (or x - max) over a row that is all -inf: 0/0.
 
@@ -34,6 +35,7 @@ except ImportError:  # pragma: no cover - very old torch: module-level trace onl
     TorchDispatchMode = None
 
 EXP_OPS = {"exp", "exp_", "exp2", "expm1", "sinh", "cosh"}
+POW_OPS = {"pow", "pow_", "float_power", "float_power_"}
 DIV_OPS = {"div", "div_", "reciprocal", "reciprocal_", "true_divide", "floor_divide", "fmod", "remainder", "rsqrt"}
 VAR_OPS = {"std", "var", "std_mean", "var_mean"}  # NaN born here: n - 1 = 0 (one element): a division by zero
 LOG_OPS = {"log", "log_", "log2", "log10", "log1p", "xlogy"}
@@ -237,6 +239,10 @@ def classify(trace: dict) -> Optional[str]:
     if name in DIV_OPS:
         den = ins[1] if len(ins) > 1 else (ins[0] if name in ("reciprocal", "reciprocal_", "rsqrt") else None)
         if (den is not None and den["zeros"] > 0) or 0 in op.get("scalars", [])[1:]:
+            return "division_by_zero"
+    if name in POW_OPS and ins and ins[0]["zeros"] > 0:
+        exponent = op.get("scalars", [])[-1:]  # x ** -0.5 at x = 0: a reciprocal in disguise (D^-1/2 of a degree 0)
+        if exponent and exponent[0] < 0:
             return "division_by_zero"
     if name in LOG_OPS and ins:
         r = ins[0]
