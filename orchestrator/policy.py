@@ -116,7 +116,7 @@ def _retry_lower(ladder: Ladder, stage: Stage, outcome: Outcome, cause: dict) ->
         return None
     evidence = ladder.probe_evidence(stage) or {}
     picked, fallback = evidence.get("lr"), evidence.get("fallback_lr")
-    if not picked or not fallback or stage.lr is not None or not _same(stage.lr_used, picked) or not fallback < picked:
+    if not picked or not fallback or stage.lr is not None or not _same(stage.lr_used, picked):
         return None  # trains at an LR the user or a search chose, or was retried already
     if cause.get("severity") in ("warning", "error") and cause.get("code") not in TUNABLE:
         return None

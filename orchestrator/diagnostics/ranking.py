@@ -90,8 +90,7 @@ def most_likely_cause(ladder, stage) -> Optional[dict]:
 
 def _ancestors(ladder, stage) -> list:
     try:
-        import networkx as nx
-        names = nx.ancestors(ladder.graph, stage.name)
-    except Exception:  # a stage outside the graph: no ancestors
+        names = ladder.ancestors(stage.name)
+    except Exception:  # no ladder, or a stage outside its graph: no ancestors
         return []
     return [s for s in ladder.order() if s.name in names]

@@ -292,7 +292,7 @@ def batch_dependence(c: StartConfig, run) -> list:
     with torch.no_grad():
         picks = sorted({1, n - 1})
         # at the output
-        batch = get(idx)
+        batch = to_device(fetched, dev)  # the whole batch, as fetched above
         out_b = run_model(problem, model, batch)
         if isinstance(out_b, torch.Tensor) and out_b.dim() >= 1 and out_b.shape[0] == n:
             if not _close(run_model(problem, model, batch), out_b, c.batch_tolerance):
@@ -304,7 +304,7 @@ def batch_dependence(c: StartConfig, run) -> list:
                 if diff > worst:
                     worst, where, alone = diff, i, few
             if worst > c.batch_tolerance:
-                first = _first_module(problem, model, get(idx), get(alone), where, c.batch_tolerance, len(alone))
+                first = _first_module(problem, model, batch, get(alone), where, c.batch_tolerance, len(alone))
                 at = f"; outputs first part at {first[0]} ({first[1]})" if first else ""
                 company = "alone" if len(alone) == 1 else "beside one other example (alone, a layer raised)"
                 found.append(Diagnosis(
