@@ -41,6 +41,7 @@ class StageConfig:
     probe: Optional[bool] = None     # run the LR probe before this stage; default: first stage only
     search: Optional[Dict[str, Any]] = None  # search this stage outright, with these search.* settings ({} = defaults)
     mix: float = 0.0                 # share of each batch replayed from earlier stages (orchestrator/mixing.py)
+    fallback: bool = False           # train it only when a stage after it fails without it (e.g. a sub-problem)
 
 
 @dataclass

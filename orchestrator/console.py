@@ -10,7 +10,7 @@ from rich.table import Table
 
 from .tables import cause_line, fmt
 
-STYLE = {"converged": "green", "failed": "red", "running": "yellow", "pending": "dim",
+STYLE = {"converged": "green", "failed": "red", "running": "yellow", "pending": "dim", "skipped": "dim",
          "info": "cyan", "warning": "yellow", "error": "bold red"}
 
 

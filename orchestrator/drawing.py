@@ -16,7 +16,8 @@ from matplotlib.patches import FancyBboxPatch  # noqa: E402
 from .ladder import Ladder  # noqa: E402
 from .tables import fmt  # noqa: E402
 
-COLOURS = {"pending": "#e6e6e6", "running": "#ffd966", "converged": "#93c47d", "failed": "#e06666"}
+COLOURS = {"pending": "#e6e6e6", "running": "#ffd966", "converged": "#93c47d", "failed": "#e06666",
+           "skipped": "#f7f7f7"}  # a fallback stage the ladder did not need
 ROW = 84          # pixels per depth: a box and the arrow below it
 BOX_H = 58
 LEGEND = 46       # pixels for the two legend lines at the bottom
@@ -37,7 +38,7 @@ def layers(ladder: Ladder) -> list[list]:
 
 def label(stage) -> str:
     parts = ["▶ running" if stage.status == "running" else stage.status]
-    if stage.status != "pending":
+    if stage.status not in ("pending", "skipped"):
         parts.append(f"{stage.iterations}/{fmt(stage.budget)} it")
     if stage.best is not None and stage.status != "running":
         parts.append(f"best {fmt(stage.best)}")
@@ -81,8 +82,8 @@ def draw(ladder: Ladder) -> np.ndarray:
     legend_y = MARGIN + len(rows) * ROW
     ax.text(width / 2, legend_y + 6, "green converged · yellow running · red failed", ha="center", va="center",
             fontsize=9.5, color="#444444")
-    ax.text(width / 2, legend_y + 26, "grey pending · dashed outline: inserted stage", ha="center",
-            va="center", fontsize=9.5, color="#444444")
+    ax.text(width / 2, legend_y + 26, "grey pending · pale skipped (fallback) · dashed outline: inserted stage",
+            ha="center", va="center", fontsize=9.5, color="#444444")
     fig.canvas.draw()
     image = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
     plt.close(fig)

@@ -14,9 +14,9 @@ from .config import RunConfig
 from .console import ConsoleSink
 from .diagnosis import Diagnosis
 from .errors import ConfigError, RunStateError
-from .ladder import CONVERGED, FAILED, PENDING, RUNNING, Ladder, Stage, from_config
+from .ladder import CONVERGED, FAILED, PENDING, RUNNING, SKIPPED, Ladder, Stage, from_config
 from .lock import RunLock
-from .policy import INSERT, RETRY, SEARCH, STOP, Decision, Outcome, budget_for, decide
+from .policy import FALLBACK, INSERT, RETRY, SEARCH, SKIP, STOP, Decision, Outcome, before_training, budget_for, decide
 from .report import ReportSink
 from .sinks import Sinks
 from .stopping import evaluation_spacing
@@ -91,14 +91,17 @@ def _run(cfg, task, run_dir, task_name, live, ladder, knobs, on_start) -> str:
             stage = ladder.next_runnable()
             if stage is None:
                 break
-            # train it (or finish the attempt, or the search, an interrupted run left)
-            outcome = search.resume(ctx, stage) or run_stage(ctx, stage)
-            # judge it, and apply the decision: the only place the ladder changes
-            decision = decide(ladder, stage, outcome, knobs, cfg.ladder.max_insertions, cfg.search)
+            # a fallback stage no failure called yet is passed over
+            decision, outcome = before_training(ladder, stage), None
+            if decision is None:
+                # train it (or finish the attempt, or the search, an interrupted run left)
+                outcome = search.resume(ctx, stage) or run_stage(ctx, stage)
+                # judge it, and apply the decision: the only place the ladder changes
+                decision = decide(ladder, stage, outcome, knobs, cfg.ladder.max_insertions, cfg.search)
             if decision.kind == SEARCH:  # trials of the stage's settings (orchestrator/search), then judged again
                 outcome, decision = search.run(ctx, stage, decision, outcome.iterations)
             apply(ladder, decision)
-            rec.add(decision, outcome.iterations)
+            rec.add(decision, outcome.iterations if outcome else 0)
             rec.write(ladder)
             sinks.decision(ladder, rec.decisions)
             if decision.kind == STOP:
@@ -145,7 +148,7 @@ def _close_quietly(sinks: Sinks) -> None:
 def check_warm_starts(ladder: Ladder, run_dir: Path) -> None:
     """Each final.pt a stage still to train will warm-start from: present and readable (RunStateError if not)."""
     for stage in ladder.order():
-        source = stage.warm_start_source()
+        source = ladder.warm_start_source(stage)
         if stage.status != CONVERGED and source and ladder[source].status == CONVERGED:
             warm_start_weights(files.inside(run_dir, "checkpoints", source, "final.pt"), source, stage)
 
@@ -160,7 +163,7 @@ def run_stage(ctx: Context, stage: Stage) -> Outcome:
         resume_state = saved if saved and saved["attempt"] == stage.attempts else None
     # warm start: the same network, a harder problem. Read before the stage changes: a missing file
     # stops the run with ladder.json as it was
-    source = stage.warm_start_source()
+    source = ladder.warm_start_source(stage)
     weights = None
     if source and resume_state is None:
         weights = warm_start_weights(files.inside(ctx.run_dir, "checkpoints", source, "final.pt"), source, stage)
@@ -178,7 +181,8 @@ def run_stage(ctx: Context, stage: Stage) -> Outcome:
     seed = zlib.crc32(f"{cfg.seed}:{stage.name}:{stage.attempts}".encode()) % 2**31
     build = problem_builder(ctx, seed)
     # a stage without its own LR trains at its predecessor's (which the LR probe may have lowered)
-    inherited = ladder[stage.after[0]].lr_used if stage.after else None
+    ran_before = ladder.through_skipped(stage.after)
+    inherited = ladder[ran_before[0]].lr_used if ran_before else None
     settings = TrainSettings(
         budget=stage.budget, lr=stage.lr if stage.lr is not None else inherited or cfg.optim.lr,
         batch_size=stage.batch_size if stage.batch_size is not None else cfg.optim.batch_size,
@@ -247,6 +251,11 @@ def apply(ladder: Ladder, decision: Decision) -> None:
             stage.lr = stage.lr_used = decision.lr
             if stage.status == CONVERGED:
                 stage.status = PENDING
+    elif decision.kind == SKIP:
+        ladder[decision.stage].status = SKIPPED
+    elif decision.kind == FALLBACK:  # the skipped stages train now, then the failed one again
+        for name in decision.restart:
+            ladder[name].status, ladder[name].called = PENDING, True
 
 
 def final_sections(ctx: Context) -> dict:

@@ -16,6 +16,8 @@ from .errors import ConfigError
 from .knobs import SCALES, Knob, resolve
 
 PENDING, RUNNING, CONVERGED, FAILED = "pending", "running", "converged", "failed"
+SKIPPED = "skipped"  # a fallback stage not needed (yet): the stages after it went on without it
+DONE = (CONVERGED, SKIPPED)  # what lets the stages after a stage run
 
 # A stage name is a folder name under tb/ and checkpoints/: no "/", "\\", "..", leading dot or "@" (tb/<stage>@2
 # is a retry). Dots between parts are allowed: inserted stages are named <stage>.half1.
@@ -68,6 +70,8 @@ class Stage:
     search: Optional[dict] = None    # search.* settings for this stage; set: search it outright (orchestrator/search)
     trials: Optional[list] = None    # its search's trials (None: never searched)
     mix: float = 0.0                 # share of each batch replayed from earlier stages (orchestrator/mixing.py)
+    fallback: bool = False           # trained only when a stage after it fails without it (policy.FALLBACK)
+    called: bool = False             # a fallback stage that a failure called: it trains like any other now
 
     def warm_start_source(self) -> Optional[str]:
         if self.init_from == "none":
@@ -94,15 +98,37 @@ class Ladder:
     def next_runnable(self) -> Optional[Stage]:
         """The first stage not yet converged whose predecessors all converged."""
         for stage in self.order():
-            if stage.status != CONVERGED and all(self[p].status == CONVERGED for p in stage.after):
+            if stage.status not in DONE and all(self[p].status in DONE for p in stage.after):
                 return stage
         return None
+
+    def warm_start_source(self, stage: Stage) -> Optional[str]:
+        """The converged stage `stage` warm-starts from: its own source, or, when that was skipped, the
+        skipped stage's source, and so on (None: fresh weights)."""
+        source = stage.warm_start_source()
+        while source is not None and self[source].status == SKIPPED:
+            source = self[source].warm_start_source()
+        return source
+
+    def through_skipped(self, names: Iterable[str]) -> list[str]:
+        """`names`, each skipped stage replaced by its own predecessors (recursively): the stages that ran."""
+        out = []
+        for name in names:
+            for n in (self.through_skipped(self[name].after) if self[name].status == SKIPPED else [name]):
+                if n not in out:
+                    out.append(n)
+        return out
+
+    def skipped_before(self, name: str) -> list[Stage]:
+        """The skipped fallback stages `name` comes after, in run order."""
+        before = self.ancestors(name)
+        return [s for s in self.order() if s.name in before and s.status == SKIPPED]
 
     def ancestors(self, name: str) -> set:
         return nx.ancestors(self.graph, name)
 
     def all_converged(self) -> bool:
-        return all(s.status == CONVERGED for s in self.stages.values())
+        return all(s.status in DONE for s in self.stages.values())
 
     def insertions_on(self, edge: tuple) -> int:
         return sum(1 for s in self.stages.values() if s.inserted and s.edge == edge)
@@ -204,12 +230,18 @@ def from_config(stages_cfg: Mapping[str, Any], knobs_cfg: Mapping[str, Any], met
             fail(f"{key}.mix", f"must be a share in [0, 1), got {s.mix!r}")
         if not math.isfinite(float(s.goal.target)):
             fail(f"{key}.goal.target", f"must be a finite number, got {s.goal.target}")
+        if s.fallback and not s.after:
+            fail(f"{key}.fallback", "a first stage cannot be a fallback: it is where the ladder starts (and where "
+                 "bugs show first)")
+        if s.fallback and not any(name in (o.after or []) for o in stages_cfg.values()):
+            fail(f"{key}.fallback", "no stage comes after it, so no failure could ever call it")
         if s.init_from not in (None, "none") and s.init_from not in stages_cfg:
             fail(f"{key}.init_from", f"unknown stage {s.init_from!r}")
         stages.append(Stage(name=name, goal=Goal(s.goal.metric, float(s.goal.target), s.goal.mode),
                             knobs=resolve(knobs, s.knobs), after=list(s.after), budget_override=s.budget,
                             init_from=s.init_from, lr=s.lr, batch_size=s.batch_size, probe=s.probe,
-                            search=dict(s.search) if s.search is not None else None, mix=float(s.mix)))
+                            search=dict(s.search) if s.search is not None else None, mix=float(s.mix),
+                            fallback=bool(s.fallback)))
     ladder = Ladder(stages)
     try:
         cycle = nx.find_cycle(ladder.graph)

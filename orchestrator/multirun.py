@@ -39,6 +39,7 @@ def rows(sweep_dir: Path, objective_name: str) -> list[dict]:
             found.append({"job": str(path.parent.relative_to(sweep_dir)), "overrides": _overrides(path.parent),
                           "status": "unreadable", "stages": "", "iterations": "", "objective": ""})
             continue
+        stages = [s for s in stages if s.get("status") != "skipped"]  # fallback stages the ladder did not need
         converged = sum(s.get("status") == "converged" for s in stages)
         found.append({"job": str(path.parent.relative_to(sweep_dir)), "overrides": _overrides(path.parent),
                       "status": doc.get("status", "?"), "stages": f"{converged}/{len(stages)}",

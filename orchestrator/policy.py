@@ -1,13 +1,14 @@
-"""The one place where the ladder's next move is decided: advance, retry, insert, search or stop."""
+"""The one place where the ladder's next move is decided: advance, skip, fallback, retry, insert, search or stop."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Mapping, Optional
 
 from .knobs import Knob, intermediate
-from .ladder import CONVERGED, Ladder, Stage
+from .ladder import CONVERGED, PENDING, Ladder, Stage
 
 ADVANCE, RETRY, INSERT, SEARCH, STOP = "advance", "retry", "insert", "search", "stop"
+SKIP, FALLBACK = "skip", "fallback"  # a fallback stage passed over; the skipped ones trained after all
 # a stage whose most likely cause is one of these errors is never searched, even when the ranking calls
 # it a symptom: the LR probe keeps the LR below the NaN threshold, so a NaN left is a bug, and a trial that
 # happens to stop before it only hides it
@@ -31,11 +32,12 @@ class Outcome:
 
 @dataclass(frozen=True)
 class Decision:
-    kind: str                # ADVANCE, RETRY, INSERT, SEARCH or STOP
+    kind: str                # ADVANCE, SKIP, FALLBACK, RETRY, INSERT, SEARCH or STOP
     stage: str               # the stage that was judged
     reason: str
     lr: Optional[float] = None       # RETRY: the LR the stage trains at from now on
-    restart: tuple = ()              # RETRY: the stages trained again at `lr`, in run order
+    restart: tuple = ()              # RETRY: the stages trained again at `lr`; FALLBACK: the skipped ones
+    #                                  trained now; in run order
     new_stage: Optional[str] = None  # INSERT: the name of the intermediate stage
     knobs: Optional[dict] = None     # INSERT: its knob values
     after: Optional[str] = None      # INSERT: the converged stage it sits after
@@ -47,14 +49,27 @@ def budget_for(stage: Stage, ladder: Ladder, budget: int, growth: float, min_bud
         return stage.budget_override
     if not stage.after:
         return budget
-    needed = max(ladder[p].iterations for p in stage.after)
+    needed = max(ladder[p].iterations for p in ladder.through_skipped(stage.after))
     return max(min_budget, int(round(growth * needed)))
+
+
+def before_training(ladder: Ladder, stage: Stage) -> Optional[Decision]:
+    """SKIP for a fallback stage no failure has called; None: train the stage.
+
+    The ladder's worth is in the stages that find what does not train; when the hard stage trains anyway,
+    an easier sub-problem before it only costs iterations (translation: the two sub-problems took ~130 of
+    the ladder's ~550, and the last stage, warm-started from them, needed as many iterations as from
+    scratch). A stage marked `fallback` is therefore held back until a stage after it fails (FALLBACK)."""
+    if stage.fallback and not stage.called and stage.status == PENDING:
+        return Decision(SKIP, stage.name, "a fallback stage: trained only if a stage after it fails without it")
+    return None
 
 
 def decide(ladder: Ladder, stage: Stage, outcome: Outcome, knobs: Mapping[str, Knob],
            max_insertions: int, search: Optional[Any] = None) -> Decision:
     """`search`: the run's SearchConfig; None (or search.trials=0 for the stage) never searches.
 
+    A failed stage with fallback stages skipped before it trains them first (FALLBACK), then itself again.
     A failed stage that trained at the LR probe's pick is first retried at the far end of the method's
     range below the NaN threshold; then it gets an intermediate stage when one can help; else it is
     searched (random trials of its LR and initialisation, orchestrator/search); else the ladder stops.
@@ -79,6 +94,11 @@ def decide(ladder: Ladder, stage: Stage, outcome: Outcome, knobs: Mapping[str, K
     bug = cause.get("severity") == "error" and cause.get("code") in NOT_TUNED_AWAY
     if asked and not bug:
         return _search(stage, outcome, trials, "the stage asks to be searched")
+    skipped = ladder.skipped_before(stage.name)
+    if skipped:  # the user's own easier stages first: no guess about what is easier
+        names = tuple(s.name for s in skipped)
+        return Decision(FALLBACK, stage.name, f"{outcome.reason}; training the fallback stage(s) skipped before it "
+                        f"({', '.join(names)}), then {stage.name} again, warm-started from them", restart=names)
     retry = _retry_lower(ladder, stage, outcome, cause)
     if retry is not None:
         return retry

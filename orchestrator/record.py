@@ -8,12 +8,12 @@ from typing import Optional
 
 from . import files
 from .errors import RunStateError
-from .ladder import CONVERGED as STAGE_CONVERGED, FAILED, NAME_RULE, PENDING, RUNNING as STAGE_RUNNING
+from .ladder import CONVERGED as STAGE_CONVERGED, FAILED, NAME_RULE, PENDING, RUNNING as STAGE_RUNNING, SKIPPED
 from .ladder import Goal, Ladder, Stage, valid_name
 from .policy import Decision
 
 RUNNING, CONVERGED, STALLED = "running", "converged", "stalled"
-STATUSES = (PENDING, STAGE_RUNNING, STAGE_CONVERGED, FAILED)
+STATUSES = (PENDING, STAGE_RUNNING, STAGE_CONVERGED, FAILED, SKIPPED)
 OPT_INT, OPT_NUM, OPT_STR = (int, type(None)), (int, float, type(None)), (str, type(None))
 # every field a stage needs on resume, with its JSON types
 FIELDS = {"name": str, "after": list, "knobs": dict, "inserted": bool, "status": str, "budget": OPT_INT,
@@ -31,6 +31,7 @@ def stage_dict(s: Stage) -> dict:
             "edge": list(s.edge) if s.edge else None, "budget_override": s.budget_override,
             "init_from": s.init_from, "stage_lr": s.lr, "batch_size": s.batch_size, "probe": s.probe,
             "diagnoses_at_start": s.diagnoses_at_start, "search": s.search, "mix": s.mix,
+            "fallback": s.fallback, "called": s.called,
             # a searched stage's trials: number, params, status (converged / failed / pruned), iterations, best,
             # diagnoses (codes); None when it was never searched
             "trials": s.trials}
@@ -43,7 +44,8 @@ def stage_from_dict(d: dict) -> Stage:
                  edge=tuple(d["edge"]) if d["edge"] else None, status=d["status"], budget=d["budget"],
                  iterations=d["iterations"], attempts=d["attempts"], best=d["best"], lr_used=d["lr"],
                  diagnoses=d["diagnoses"], cause=d.get("cause"), diagnoses_at_start=d.get("diagnoses_at_start"),
-                 search=d.get("search"), trials=d.get("trials"), mix=d.get("mix", 0.0))
+                 search=d.get("search"), trials=d.get("trials"), mix=d.get("mix", 0.0),
+                 fallback=d.get("fallback", False), called=d.get("called", False))
 
 
 class Record:
@@ -60,7 +62,9 @@ class Record:
         if decision.new_stage:
             d["new_stage"] = decision.new_stage
         if decision.lr is not None:
-            d["lr"], d["restart"] = decision.lr, list(decision.restart)
+            d["lr"] = decision.lr
+        if decision.restart:  # RETRY: trained again at `lr`; FALLBACK: the skipped stages trained now
+            d["restart"] = list(decision.restart)
         d["iterations"] = iterations
         self.decisions.append(d)
 

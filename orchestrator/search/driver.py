@@ -104,7 +104,7 @@ def _search(ctx, stage: Stage) -> Outcome:
     done = {t.number: t.user_attrs[studies.RESULT] for t in studies.finished(study)}
     stage.trials = sorted(done.values(), key=lambda t: t["number"])
     ctx.record.write(ctx.ladder)
-    source = stage.warm_start_source()
+    source = ctx.ladder.warm_start_source(stage)
     warm = str(files.inside(run_dir, "checkpoints", source, "final.pt")) if source else None
     shown = Live(stage, s.trials, live=cfg.log.console)
     shown.note(f"search {stage.name}: {s.trials} trials, {s.parallel} at a time ({s.executor}), "
