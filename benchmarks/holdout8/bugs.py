@@ -33,7 +33,8 @@ BUGS: tuple[Bug, ...] = (
     _bug("xattn", "positions_made_in_forward", "structure", "params_not_updating",
          "nn.Embedding for the positions created inside embed(): a new random table at every call, never trained"),
     _bug("xattn", "memory_mask_repeat", "structure", "batch_dependence",
-         "the (B * heads, T, S) cross-attention mask built with .repeat(heads, 1, 1), not .repeat_interleave(heads, 0): "
+         "the (B * heads, T, S) cross-attention mask built with .repeat(heads, 1, 1), not "
+         ".repeat_interleave(heads, 0): "
          "example b's heads get other examples' padding masks"),
 
     _bug("hetero", "feature_in_millimetres", "data", "input_scale bad_init_loss exploding_gradients nonfinite",

@@ -64,7 +64,8 @@ class CTCModel(nn.Module):
         self.bug = bug
         self.conv = nn.Conv1d(FEATURES, CONV, kernel_size=4, stride=2, padding=1)  # T' = T // 2
         if bug == "conv_zero_init":
-            for p in self.conv.parameters(): nn.init.zeros_(p)  # noqa: E701 BUG conv_zero_init: "start the front end silent"
+            # "start the front end silent"
+            for p in self.conv.parameters(): nn.init.zeros_(p)  # noqa: E701 BUG conv_zero_init: weight and bias 0
         self.relu = nn.ReLU()
         self.gru = nn.GRU(CONV, HIDDEN, batch_first=True)
         self.out = nn.Linear(HIDDEN, CLASSES)
@@ -103,7 +104,8 @@ class CTCTask:
         self.bug = check_bug(bug, BUGS, "ctc")
         self.train, self.val = sequences(n_train, TRAIN_SEED), sequences(n_val, VAL_SEED)
         if bug == "targets_from_val_split":  # the transcripts read from the validation file
-            self.train.update({k: v for k, v in sequences(n_train, VAL_SEED).items() if k.startswith("target")})  # BUG targets_from_val_split
+            w = sequences(n_train, VAL_SEED)
+            self.train.update(targets=w["targets"], target_lengths=w["target_lengths"])  # BUG targets_from_val_split
         # an uninformed guess: every class equally likely at every frame
         everything = take(self.train, torch.arange(n_train))
         uniform = torch.full((n_train, MAX_FRAMES // 2, CLASSES), 1.0 / CLASSES).log()

@@ -4,7 +4,9 @@ x uniform in [-2, 2]^4; y = f(x) + sigma(x) * noise with f(x) = sin(1.5 x1) + 0.
 noise scale sigma(x) = 0.2 + 0.4 sigmoid(2 x1) (0.2 .. 0.6). The MLP predicts a mean and a log-variance per example;
 the loss is the hand-written Gaussian NLL 0.5 (log var + (y - mean)^2 / var + log 2 pi). The lowest expected NLL
 is the noise's own entropy, E[0.5 log(2 pi e sigma(x)^2)], computed exactly from the generator over the validation
-inputs: Problem.best_loss. The metrics always use the correct NLL (a loss bug is in training only). Tuple batches (x, y). Each bug is one line, marked `# BUG <name>`.
+inputs: Problem.best_loss. The log-variance has soft bounds (sigma in 0.1 .. 2, Chua et al. 2018). The metrics
+always use the correct NLL (a loss bug is in training only). Tuple batches (x, y). Each bug is one line, marked
+`# BUG <name>`.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from orchestrator.task import Problem
 
 BUGS = ("none", "feature_in_millimetres", "variance_relu", "features_detached", "precision_sign")
 INPUTS, HIDDEN = 4, 64
-MIN_LOG_VAR, MAX_LOG_VAR = math.log(0.1 ** 2), math.log(4.0)  # soft bounds on the log-variance: sigma >= 0.1, half the least noise
+MIN_LOG_VAR, MAX_LOG_VAR = math.log(0.1 ** 2), math.log(4.0)  # sigma in 0.1 (half the least noise) .. 2
 TRAIN_SEED, VAL_SEED = 0, 1
 LOG_2PI = math.log(2 * math.pi)
 
@@ -53,7 +55,8 @@ class Heteroscedastic(nn.Module):
     def forward(self, x):  # (B, 4) -> (B, 2): mean, log-variance
         h = self.body(x)
         if self.bug == "features_detached":
-            h = h.detach()  # BUG features_detached: meant for the variance head only ("keep it off the mean's features")
+            # meant for the variance head only ("keep it off the mean's features")
+            h = h.detach()  # BUG features_detached: on the shared features, so the body never trains
         # soft bounds (Chua et al. 2018): memorising a point cannot drive the variance, and the loss, to -inf
         log_var = MAX_LOG_VAR - F.softplus(MAX_LOG_VAR - self.log_var(h))
         log_var = MIN_LOG_VAR + F.softplus(log_var - MIN_LOG_VAR)

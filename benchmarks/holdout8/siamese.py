@@ -78,7 +78,8 @@ class SiameseTask:
         x_train, y_train, x_val, y_val = digit_images()
         self.train, self.val = pairs(x_train, y_train, n_train, TRAIN_SEED), pairs(x_val, y_val, n_val, VAL_SEED)
         if bug == "second_image_shuffled":  # "mix the pairs up a little more": the labels stay where they were
-            self.train["b"] = self.train["b"][torch.randperm(n_train, generator=torch.Generator().manual_seed(SHUFFLE_SEED))]  # BUG second_image_shuffled
+            mix = torch.randperm(n_train, generator=torch.Generator().manual_seed(SHUFFLE_SEED))
+            self.train["b"] = self.train["b"][mix]  # BUG second_image_shuffled: the images moved, the labels not
 
     def build(self, knobs: Mapping[str, Any], seed: int) -> Problem:
         torch.manual_seed(seed)

@@ -88,7 +88,8 @@ class Reverser(nn.Module):
             causal = torch.ones(T, T, dtype=torch.bool).tril(-1)  # BUG future_visible: hides the past instead
         memory_mask = src_pad[:, None, :].expand(B, T, S).repeat_interleave(HEADS, 0)  # row b * HEADS + h
         if self.bug == "memory_mask_repeat":
-            memory_mask = src_pad[:, None, :].expand(B, T, S).repeat(HEADS, 1, 1)  # BUG memory_mask_repeat: row h * B + b
+            # row h * B + b where MultiheadAttention reads example b's head h at row b * HEADS + h
+            memory_mask = src_pad[:, None, :].expand(B, T, S).repeat(HEADS, 1, 1)  # BUG memory_mask_repeat
         memory = self.embed(src)
         for block in self.encoder:
             memory = block(memory, pad=src_pad)
