@@ -78,6 +78,7 @@ class StageRun:
     clip_norm: Optional[float] = None   # diagnostics may switch clipping on mid-stage
     last_metrics: dict = field(default_factory=dict)
     initial_state: Optional[dict] = None  # the model as the task built it (before a warm start): "fresh" weights
+    inherited: tuple = ()               # warning/error codes of the stages whose weights this one started from
 
     def epoch(self) -> float:
         return self.iteration * self.sampler.batch_size / self.sampler.size

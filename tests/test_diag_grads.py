@@ -2,12 +2,16 @@
 explosions near a memorised zero loss. Families from test_diag_start."""
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from orchestrator.config import OptimConfig
 from orchestrator.diagnostics.config import DiagnosticsConfig, HealthConfig
+from orchestrator.ladder import Goal, Stage
 from orchestrator.task import Problem
 from test_diag_start import PAD, cnn_problem, found, gru_problem, mlp_problem, run
 
@@ -77,3 +81,47 @@ def test_no_explosion_near_a_memorised_zero_loss(family, make):
 def test_clean_sgd_training_has_no_gradient_warning():
     r, _ = run(mlp_problem(), budget=120, lr=0.1, optim=OptimConfig(name="sgd", momentum=0.9))
     assert found(r, "exploding_gradients") == [] and found(r, "vanishing_gradients") == []
+
+
+class Heteroscedastic(nn.Module):
+    """A mean and a softly bounded log-variance (sigma 0.1..2), trained on the Gaussian likelihood."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(4, 64), nn.SiLU(), nn.Linear(64, 64), nn.SiLU())
+        self.mean, self.log_var = nn.Linear(64, 1), nn.Linear(64, 1)
+
+    def forward(self, x):
+        h = self.body(x)
+        lo, hi = math.log(0.01), math.log(4.0)
+        return self.mean(h), lo + (hi - lo) * torch.sigmoid(self.log_var(h))
+
+
+def gaussian_nll(m, b):
+    mu, log_var = m(b[0])
+    return 0.5 * (log_var + (b[1] - mu) ** 2 / log_var.exp() + math.log(2 * math.pi)).mean()
+
+
+def noisy_points(model, n, seed):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 4, generator=g)
+    y = torch.sin(2 * x[:, :1]) + x[:, 1:2] + (0.2 + 0.4 * torch.sigmoid(2 * x[:, :1])) * torch.randn(n, 1, generator=g)
+    return Problem(model=model, train_size=n, get_batch=lambda i: (x[i], y[i]), loss=gaussian_nll,
+                   evaluate=lambda m: {"train/nll": float(gaussian_nll(m, (x, y)))})
+
+
+def test_a_likelihood_sharpening_as_it_memorises_is_no_explosion():
+    # memorising 10 noisy points shrinks the predicted variances: the gradient norm climbs ~20x over 30 steps
+    # while the loss falls (once "spikes" against the 200-norm median); the next stage, warm-started, meets
+    # 100 new points with those variances: gradients 13-15x the weights at its first step (once "huge from
+    # the start"). Neither is an explosion: a spike must stand out against the norms just before it, and a
+    # warm-started stage's first step is not its init
+    goal = Goal("train/nll", -5.0, "min")
+    for seed in range(3):
+        torch.manual_seed(seed)
+        model = Heteroscedastic()
+        first, _ = run(noisy_points(model, 10, seed), budget=150, lr=1e-2, batch_size=10,
+                       stage=Stage("overfit_10", goal, knobs={}))
+        after, _ = run(noisy_points(model, 100, seed + 10), budget=30, lr=1e-2, batch_size=100,
+                       stage=Stage("overfit_100", goal, knobs={}, after=["overfit_10"]))
+        assert found(first, "exploding_gradients") == [] and found(after, "exploding_gradients") == [], seed

@@ -8,6 +8,7 @@ from torch import nn
 
 from orchestrator.diagnostics.config import HealthConfig
 from orchestrator.diagnostics.health import HealthMonitor
+from orchestrator.ladder import Goal, Stage
 from test_diag_start import FAMILIES, above_info, blobs, found, gru_problem, run, tuple_problem
 
 torch.set_num_threads(1)
@@ -42,6 +43,24 @@ def test_saturated_gru_hidden_states_are_named():
     r, _ = run(problem, budget=5)
     d = found(r, "saturated_units")
     assert d and d[0]["evidence"]["type"] == "GRU" and d[0]["evidence"]["layer"] == "enc"
+
+
+@pytest.mark.parametrize("scale,warm,inherited,named", [(14.0, False, (), True), (14.0, True, (), False),
+                                                       (80.0, True, (), True),
+                                                       (14.0, True, ("saturated_units",), True)])
+def test_recurrent_states_on_a_warm_started_stage_are_judged_by_the_general_share(scale, warm, inherited, named):
+    # a third of the encoder's states at the rails (x14) is named on fresh weights; on a stage warm-started
+    # from another, the stage before may have driven them there by memorising (a clean CTC GRU: 21%), so only
+    # the general share (half) judges them there: x80 (70%) is still named, and so is x14 when the stage it
+    # started from was saturated too (the init's fault, carried)
+    problem = gru_problem()
+    with torch.no_grad():
+        for name, p in problem.model.enc.named_parameters():
+            if name.startswith("weight"):
+                p.mul_(scale)
+    stage = Stage("next", Goal("train/acc", 2.0, "max"), knobs={}, after=["before"]) if warm else None
+    r, _ = run(problem, budget=5, stage=stage, inherited=inherited)
+    assert bool(found(r, "saturated_units")) == named
 
 
 class Rectifier(nn.Module):

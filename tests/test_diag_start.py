@@ -244,14 +244,15 @@ FAMILIES = {"mlp": mlp_problem, "cnn": cnn_problem, "gru": gru_problem, "transfo
 # --- running a stage ----------------------------------------------------------------------------------
 
 def run(problem, budget=30, lr=3e-3, optim=None, target=2.0, diag=None, batch_size=16, after_failure=False,
-        stage=None):
+        stage=None, inherited=()):
     st = stage or Stage("s", Goal("train/acc", target, "max"), knobs={})
     c = RunConfig(task=None, diagnostics=diag or DiagnosticsConfig())
     s = TrainSettings(budget=budget, lr=lr, batch_size=batch_size, optim=optim or OptimConfig(), seed=0,
                       eval_every=10, patience=0, log_every=10, histograms_every=0, checkpoint_secs=1e9)
     r = StageRun(stage=st, problem=problem, settings=s, sinks=Sinks(), ckpt_dir=Path(tempfile.mkdtemp()),
                  monitors=diagnostics.monitors_for(c, st, problem),
-                 initial_state={k: v.detach().clone() for k, v in problem.model.state_dict().items()})
+                 initial_state={k: v.detach().clone() for k, v in problem.model.state_dict().items()},
+                 inherited=inherited)
     outcome = train(r)
     if after_failure and not outcome.converged:
         for d in diagnostics.after_failure(c, r, outcome):
@@ -536,6 +537,19 @@ def test_labels_shuffled_against_inputs_are_named_in_a_gru_free_family():
     torch.manual_seed(0)
     r, _ = run(tuple_problem(CNN(), x, y, 4), budget=20, after_failure=True)
     assert found(r, "labels_not_learnable", ("error",))
+
+
+@pytest.mark.parametrize("inherited", [(), ("saturated_units",)])
+def test_a_fault_the_weights_carry_from_an_earlier_stage_is_not_blamed_on_the_labels(inherited):
+    # the same permuted labels; the stage's weights came from one that had its states pinned at the rails
+    # (a saturating init): that is still the model's fault, whatever labels it is then given
+    x, y = images(n=256)
+    y = y[torch.randperm(len(y), generator=torch.Generator().manual_seed(3))]
+    torch.manual_seed(0)
+    r, _ = run(tuple_problem(CNN(), x, y, 4), budget=20, after_failure=True, inherited=inherited)
+    assert bool(found(r, "labels_not_learnable", ("error",))) == (not inherited)
+    if inherited:
+        assert any("unwell (saturated_units)" in d["message"] for d in found(r, "check_skipped", ("info",)))
 
 
 @pytest.mark.parametrize("warm", [False, True])

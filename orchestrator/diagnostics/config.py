@@ -54,6 +54,7 @@ class SpikeConfig:
     enabled: bool = True
     factor: float = 10.0          # a spike: norm > factor x running median of the recent norms
     window: int = 200             # norms in the running median
+    recent: int = 20              # ... and a spike also stands out against this many norms just before it
     min_history: int = 20         # norms needed before spikes are judged
     early: int = 1000             # "early": spikes in the first this-many iterations count toward clipping
     dense: int = 200              # gradient norms at every step for this many iterations, then every
@@ -239,7 +240,7 @@ def validate(cfg: Any) -> None:
         raise ConfigError(f"must be > 1, got {p.factor}", key="diagnostics.probe.factor", where=where)
     for key, value in (("probe.iterations", p.iterations), ("probe.max_probes", p.max_probes),
                        ("nonfinite.check_every", d.nonfinite.check_every),
-                       ("nonfinite.snapshot_every", d.nonfinite.snapshot_every)):
+                       ("nonfinite.snapshot_every", d.nonfinite.snapshot_every), ("spikes.recent", d.spikes.recent)):
         if value <= 0:
             raise ConfigError(f"must be > 0, got {value}", key=f"diagnostics.{key}", where=where)
     if d.nonfinite.lr_factor <= 1:

@@ -182,7 +182,10 @@ class HealthMonitor:
         if relative:
             median = relative[len(relative) // 2]
             scalars["health/grad_weight_ratio"] = median
-            if median > self.c.grad_weight_ratio:
+            # judged from the stage's first step on fresh weights; a warm-started stage's first step is the
+            # weights that memorised the stage before meeting new examples (a Gaussian likelihood whose
+            # variances shrank on 10 points: 11x on the next stage's first batch), so its later samples judge it
+            if median > self.c.grad_weight_ratio and (step > 1 or run.stage.warm_start_source() is None):
                 self.fire(run, step, "exploding_gradients",
                           f"the gradients are {num(median)}x the weights they update (median over layers, at "
                           f"iteration {step}; healthy nets are well below 1): huge from the start, so no spike shows",
@@ -246,6 +249,13 @@ class HealthMonitor:
         # where saturation comes from the init, the input scale or the first updates
         if isinstance(m, RECURRENT) and step > self.c.early_sample:
             return
+        # ... and a warm-started stage's recurrent states may have been driven there by the stage before, which
+        # memorised its examples (a clean CTC GRU: 21% at the next stage's first step): unless a stage it started
+        # from was saturated too (an init that pins the states: the same fault, carried), only the general share
+        # judges them
+        if isinstance(m, RECURRENT) and run.stage.warm_start_source() is not None \
+                and "saturated_units" not in getattr(run, "inherited", ()):
+            limit = self.c.saturated_fraction
         if rails > limit:
             self.fire(run, step, "saturated_units",
                       f"{rails:.0%} of the outputs of {type(m).__name__} {name} are at the rails "
