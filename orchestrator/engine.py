@@ -182,9 +182,9 @@ def run_stage(ctx: Context, stage: Stage) -> Outcome:
     build = problem_builder(ctx, seed)
     # a stage without its own LR trains at its predecessor's (which the LR probe may have lowered)
     ran_before = ladder.through_skipped(stage.after)
-    inherited = ladder[ran_before[0]].lr_used if ran_before else None
+    lr_before = ladder[ran_before[0]].lr_used if ran_before else None
     settings = TrainSettings(
-        budget=stage.budget, lr=stage.lr if stage.lr is not None else inherited or cfg.optim.lr,
+        budget=stage.budget, lr=stage.lr if stage.lr is not None else lr_before or cfg.optim.lr,
         batch_size=stage.batch_size if stage.batch_size is not None else cfg.optim.batch_size,
         optim=cfg.optim, seed=seed, patience=cfg.ladder.patience,
         eval_every=evaluation_spacing(stage.budget, cfg.ladder.eval_every, cfg.ladder.max_evals),
@@ -209,7 +209,7 @@ def run_stage(ctx: Context, stage: Stage) -> Outcome:
     run = StageRun(stage=stage, problem=problem, settings=settings, sinks=ctx.sinks, ckpt_dir=ckpt_dir,
                    monitors=diagnostics.monitors_for(cfg, stage, problem),
                    initial_state={k: v.detach().clone() for k, v in problem.model.state_dict().items()},
-                   inherited=inherited_codes(ladder, stage) if weights is not None else ())
+                   inherited=inherited_codes(ladder, stage))  # () on fresh weights; the same on a resume
 
     if weights is not None:
         report = checkpoint.warm_start(problem.model, weights)
