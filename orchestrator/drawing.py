@@ -82,7 +82,7 @@ def draw(ladder: Ladder) -> np.ndarray:
     legend_y = MARGIN + len(rows) * ROW
     ax.text(width / 2, legend_y + 6, "green converged · yellow running · red failed", ha="center", va="center",
             fontsize=9.5, color="#444444")
-    ax.text(width / 2, legend_y + 26, "grey pending · pale skipped (fallback) · dashed outline: inserted stage",
+    ax.text(width / 2, legend_y + 26, "grey pending · pale skipped · dashed: inserted",
             ha="center", va="center", fontsize=9.5, color="#444444")
     fig.canvas.draw()
     image = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
