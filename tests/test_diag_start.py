@@ -590,6 +590,29 @@ def test_no_label_verdict_when_the_stage_itself_predicts_unseen_examples_better_
 
 
 @pytest.mark.parametrize("misaligned", [False, True])
+def test_better_than_chance_means_better_than_labels_blind_to_the_inputs(misaligned):
+    """Imbalanced classes (70% one class) under the usual chance_loss ln 4: a stage that learned only the label
+    frequencies reports val/loss ~0.94, well below 0.9 x ln 4, yet predicts nothing from the inputs. With
+    held-out examples, "better than chance" is measured against what shuffled labels reach on them."""
+    x, y = images(n=1200)
+    keep = torch.cat([torch.nonzero(y == 0).flatten()[:280], torch.nonzero(y != 0).flatten()[:120]])
+    x, y = x[keep], y[keep]
+    order = torch.randperm(400, generator=torch.Generator().manual_seed(5))  # the classes mixed, still aligned
+    x, y = x[order], y[order]
+    if misaligned:
+        y = y[torch.randperm(400, generator=torch.Generator().manual_seed(3))]
+    prior = torch.bincount(y, minlength=4).float() / len(y)
+    frequencies_only = float(-(prior[prior > 0] * prior[prior > 0].log()).sum())  # ~0.94 nats
+    torch.manual_seed(0)
+    problem = tuple_problem(CNN(), x, y, 4)
+    evaluate = problem.evaluate
+    problem.evaluate = lambda m: {**evaluate(m), "val/loss": frequencies_only}
+    r, _ = run(problem, budget=20, after_failure=True)
+    assert frequencies_only < 0.9 * math.log(4)
+    assert bool(found(r, "labels_not_learnable", ("error",))) == misaligned
+
+
+@pytest.mark.parametrize("misaligned", [False, True])
 def test_a_dict_batch_seq2seq_whose_sources_are_misaligned_is_named(misaligned):
     # dict batches: the decoder's inputs are the shifted targets, so the sources are swapped instead
     from diag_families import seq2seq_problem

@@ -240,7 +240,9 @@ def labels_not_learnable(ctx: Context):
     if pool < 4:
         return skipped("labels_not_learnable", f"only {pool} training examples")
     val, chance = run.last_metrics.get("val/loss"), problem.chance_loss
-    if isinstance(val, (int, float)) and chance and math.isfinite(val) and val < c.label_val_ratio * chance:
+    val = val if isinstance(val, (int, float)) and math.isfinite(val) else None
+    held_out = n >= pool + c.label_held_out
+    if not held_out and val is not None and chance and val < c.label_val_ratio * chance:
         # a few hundred examples in 200 steps may generalise to nothing (a masked LM), real labels or not
         return skipped("labels_not_learnable", f"the stage's own training predicts unseen examples better than "
                        f"chance (val/loss {num(val)} vs chance {num(chance)}): the labels follow from the inputs")
@@ -266,7 +268,7 @@ def labels_not_learnable(ctx: Context):
     # examples neither run trains on: real labels generalise to them, labels unrelated to the inputs do not
     # (memorising says nothing about that: a few hundred random labels are memorised as fast as real ones)
     held_real = held_shuf = None
-    if n >= pool + c.label_held_out:
+    if held_out:
         held_idx = torch.arange(pool, min(n, pool + c.label_examples))
         held_perm = held_idx[torch.randperm(len(held_idx), generator=torch.Generator().manual_seed(2))]
         held_real = _to(run, problem.get_batch(held_idx))
@@ -301,6 +303,15 @@ def labels_not_learnable(ctx: Context):
         evidence.update(held_out_real=num(hr), held_out_shuffled=num(hs), held_out_examples=int(len(held_idx)))
         if hr < c.label_held_ratio * hs:
             return None  # the real labels generalise beyond what shuffled ones do: they follow from the inputs
+        # 200 steps may generalise to nothing (a masked LM) where the stage's own training does: its val/loss
+        # against what shuffled labels reach on unseen examples (an input-blind predictor: the label
+        # frequencies), not against the task's chance_loss, which may be far above that (uniform guessing
+        # over imbalanced classes; uniform per-frame CTC: 6.2 where label priors alone reach 2.7)
+        blind = min(hs, chance) if chance else hs
+        if val is not None and val < c.label_val_ratio * blind:
+            return skipped("labels_not_learnable", f"the stage's own training predicts unseen examples better "
+                           f"than labels blind to the inputs do (val/loss {num(val)} vs {num(blind)}, the "
+                           "held-out loss of shuffled labels): the labels follow from the inputs")
         return Diagnosis("labels_not_learnable", "error",
                          f"fresh weights trained on {pool} examples predict {len(held_idx)} unseen ones no better "
                          f"with the real labels than with shuffled ones (held-out loss {num(hr)} vs {num(hs)}): the "
