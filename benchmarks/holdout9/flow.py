@@ -1,7 +1,7 @@
 """Held-out-9 family 4: a RealNVP-style normalising flow on the two moons, trained on the exact NLL.
 
 Points of sklearn's two moons (noise 0.1) drawn on a 1000-pixel canvas (x 250 + 500), then standardised with the
-training points' mean and std per coordinate. Eight affine coupling layers alternate which coordinate they
+training points' mean and std per coordinate. Eight affine coupling layers (each starting as the identity) alternate which coordinate they
 transform: z_j = x_j exp(s(x_i)) + t(x_i), with s = 2 tanh(raw), bounded to (-2, 2) so that a memorised point cannot
 become a spike of unbounded density; s and t come from a small MLP (1 -> 64 -> 64 -> 2) of the other coordinate.
 The loss is the exact NLL in nats per point: -(log N(z; 0, I) + sum of the log-determinants). chance_loss is the NLL
@@ -49,6 +49,10 @@ class Coupling(nn.Module):
         self.transformed, self.bug = transformed, bug
         self.net = nn.Sequential(nn.Linear(1, HIDDEN), nn.SiLU(), nn.Linear(HIDDEN, HIDDEN), nn.SiLU(),
                                  nn.Linear(HIDDEN, 2))
+        # the last layer starts at zero (Glow, Kingma & Dhariwal 2018): each coupling starts as the identity, so
+        # the flow starts at the standard Gaussian rather than at a random warp of it
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
 
     def forward(self, x):  # (B, 2) -> (B, 2), (B,) log-determinant
         keep = x[:, 1 - self.transformed:2 - self.transformed]
