@@ -68,9 +68,10 @@ class Coupling(nn.Module):
 class RealNVP(nn.Module):
     def __init__(self, bug: str):
         super().__init__()
-        self.couplings = nn.ModuleList([Coupling(i % 2, bug) for i in range(LAYERS)])
         if bug == "couplings_in_list":
             self.couplings = [Coupling(i % 2, bug) for i in range(LAYERS)]  # BUG couplings_in_list: not registered
+        else:
+            self.couplings = nn.ModuleList([Coupling(i % 2, bug) for i in range(LAYERS)])
 
     def forward(self, x):  # (B, 2) -> (B, 3): z and the summed log-determinant
         log_det = torch.zeros(len(x))
