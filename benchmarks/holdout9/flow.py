@@ -1,13 +1,14 @@
 """Held-out-9 family 4: a RealNVP-style normalising flow on the two moons, trained on the exact NLL.
 
 Points of sklearn's two moons (noise 0.1) drawn on a 1000-pixel canvas (x 250 + 500), then standardised with the
-training points' mean and std per coordinate. Eight affine coupling layers (each starting as the identity) alternate which coordinate they
-transform: z_j = x_j exp(s(x_i)) + t(x_i), with s = 2 tanh(raw), bounded to (-2, 2) so that a memorised point cannot
-become a spike of unbounded density; s and t come from a small MLP (1 -> 64 -> 64 -> 2) of the other coordinate.
-The loss is the exact NLL in nats per point: -(log N(z; 0, I) + sum of the log-determinants). chance_loss is the NLL
-of the standard Gaussian itself (the flow's identity map) on standardised data, 1 + ln 2 pi. Problem.best_loss is the
-data's differential entropy, computed from the generator's own density (each moon a uniform angle on a half circle
-plus Gaussian noise, integrated over 4000 angles) on the validation points, in the standardised units. Tuple batches
+training points' mean and std per coordinate. Eight affine coupling layers (each starting as the identity)
+alternate which coordinate they transform: z_j = x_j exp(s(x_i)) + t(x_i), with s = 2 tanh(raw), bounded to
+(-2, 2) so that a memorised point cannot become a spike of unbounded density; s and t come from a small MLP
+(1 -> 64 -> 64 -> 2) of the other coordinate. The loss is the exact NLL in nats per point:
+-(log N(z; 0, I) + sum of the log-determinants). chance_loss is the NLL of the standard Gaussian itself (the
+flow's identity map) on standardised data, 1 + ln 2 pi. Problem.best_loss is the data's differential entropy,
+computed from the generator's own density (each moon a uniform angle on a half circle plus Gaussian noise,
+integrated over 4000 angles) on the validation points, in the standardised units. Tuple batches
 (x,). Each bug is one line, marked `# BUG <name>`.
 """
 from __future__ import annotations
