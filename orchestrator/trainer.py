@@ -95,6 +95,8 @@ class StageRun:
 def train(run: StageRun, resume: Optional[dict] = None) -> Outcome:
     s, stage, problem = run.settings, run.stage, run.problem
     model = run.model = problem.model.to(s.device)
+    if next(model.parameters(), None) is None:  # no optimizer can be built, and nothing would train
+        return _no_parameters(run)
     run.optimizer = make_optimizer(model.parameters(), s.optim, s.lr)
     run.sampler = batches_for(problem, s.batch_size, seed=s.seed)
     run.scheduler = make_scheduler(run.optimizer, s.optim.scheduler)
@@ -177,6 +179,19 @@ def train(run: StageRun, resume: Optional[dict] = None) -> Outcome:
         run.sampler.close()  # a DataLoader's workers
     checkpoint.save({"model": model.state_dict(), "iteration": run.iteration}, run.ckpt_dir / "final.pt")
     return outcome
+
+
+def _no_parameters(run: StageRun) -> Outcome:
+    """A model without a single parameter (its layers in a plain list or dict, which nn.Module does not register):
+    a bug to name, not a traceback from the optimizer."""
+    kind = type(run.model).__name__
+    run.diagnose(Diagnosis(
+        "params_not_updating", "error", f"the model ({kind}) has no parameters at all, so nothing can train: "
+        "layers held in a plain Python list or dict are not registered as its sub-modules",
+        evidence={"parameters": 0, "model": kind},
+        fix="hold sub-modules in nn.ModuleList / nn.ModuleDict (or as attributes) so that model.parameters() "
+            "finds them"))
+    return Outcome(converged=False, iterations=0, best=None, reason=f"the model ({kind}) has no parameters")
 
 
 def call(run: StageRun, hooks: dict, name: str, *args) -> None:

@@ -1,6 +1,7 @@
 """The Python API: orchestrator.run from a script or notebook, and the Result it returns or loads back."""
 import pytest
 import torch
+from torch import nn
 from conftest import TESTS, ladder_json
 from toy_task import ToyTask
 
@@ -74,3 +75,35 @@ def test_importing_the_package_does_not_load_torch():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=TESTS.parent)
     assert out.stdout.strip() == "False", out.stderr
     assert torch.get_num_threads() >= 1
+
+
+class Unregistered(nn.Module):
+    """Its layers in a plain list: nn.Module registers none of them, so it has no parameters."""
+
+    def __init__(self):
+        super().__init__()
+        self.layers = [nn.Linear(1, 1) for _ in range(2)]
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer(x)
+        return x
+
+
+class UnregisteredTask(ToyTask):
+    def build(self, knobs, seed):
+        problem = super().build(knobs, seed)
+        problem.model = Unregistered()
+        return problem
+
+
+def test_a_model_without_parameters_is_a_diagnosis_not_a_traceback(tmp_path):
+    result = orchestrator.run(UnregisteredTask(), ladder=LADDER, overrides={**QUICK, "diagnostics.enabled": True},
+                              run_dir=tmp_path / "run", live=False)
+    assert result.exit_code == 3 and not result.converged
+    doc = ladder_json(tmp_path / "run")
+    near = doc["stages"][0]
+    assert near["status"] == "failed" and near["iterations"] == 0
+    d = next(d for d in near["diagnoses"] if d["code"] == "params_not_updating")
+    assert d["severity"] == "error" and "no parameters" in d["message"] and "ModuleList" in d["fix"]
+    assert doc["decisions"][-1]["kind"] == "stop" and doc["cause"]["code"] == "params_not_updating"

@@ -125,3 +125,55 @@ def test_a_likelihood_sharpening_as_it_memorises_is_no_explosion():
         after, _ = run(noisy_points(model, 100, seed + 10), budget=30, lr=1e-2, batch_size=100,
                        stage=Stage("overfit_100", goal, knobs={}, after=["overfit_10"]))
         assert found(first, "exploding_gradients") == [] and found(after, "exploding_gradients") == [], seed
+
+
+class Coupling(nn.Module):
+    """RealNVP's affine coupling; its conditioner's last layer starts at zero (Glow): the identity at init."""
+
+    def __init__(self, flip: bool):
+        super().__init__()
+        self.flip = flip
+        self.net = nn.Sequential(nn.Linear(1, 32), nn.Tanh(), nn.Linear(32, 32), nn.Tanh(), nn.Linear(32, 2))
+        nn.init.zeros_(self.net[-1].weight)
+        nn.init.zeros_(self.net[-1].bias)
+
+    def forward(self, x):
+        a, b = (x[:, 1:], x[:, :1]) if self.flip else (x[:, :1], x[:, 1:])
+        s, t = self.net(a).chunk(2, dim=1)
+        s = torch.tanh(s)
+        b = b * s.exp() + t
+        return (torch.cat([b, a], 1) if self.flip else torch.cat([a, b], 1)), s.sum(1)
+
+
+class Flow(nn.Module):
+    def __init__(self, layers=8):
+        super().__init__()
+        self.couplings = nn.ModuleList(Coupling(i % 2 == 1) for i in range(layers))
+
+    def forward(self, x):
+        log_det = torch.zeros(len(x))
+        for c in self.couplings:
+            x, ld = c(x)
+            log_det = log_det + ld
+        return x, log_det
+
+
+def flow_nll(m, b):
+    z, log_det = m(b[0])
+    return (0.5 * (z ** 2).sum(1) + math.log(2 * math.pi) - log_det).mean()
+
+
+def test_zero_initialised_layers_that_block_the_first_gradient_on_purpose_raise_nothing():
+    # every coupling's first layers get exactly zero gradient at step 1 (the zero last layer blocks it): no
+    # `vanishing_gradients` ratio of 0 at that step, and no "did not move" against a median that the
+    # zero-initialised layers themselves (which always move by 100%) set
+    g = torch.Generator().manual_seed(0)
+    angle = torch.rand(10, generator=g) * math.pi
+    x = torch.stack([angle.cos(), angle.sin()], 1) + 0.05 * torch.randn(10, 2, generator=g)
+    for seed in range(2):
+        torch.manual_seed(seed)
+        problem = Problem(model=Flow(), train_size=10, get_batch=lambda i: (x[i], x[i]), loss=flow_nll,
+                          evaluate=lambda m: {"train/nll": float(flow_nll(m, (x, x)))})
+        r, _ = run(problem, budget=50, lr=1e-3, batch_size=10, stage=Stage("s", Goal("train/nll", -9.0, "min"),
+                                                                            knobs={}))
+        assert found(r, "vanishing_gradients") == [] and found(r, "params_not_updating") == [], seed

@@ -193,8 +193,12 @@ class HealthMonitor:
                            "grad_norms": {n: num(v) for n, v in list(norms.items())[:20]}},
                           "check the loss scale (a sum over a large batch/sequence, a factor), the init scale "
                           "and the target scale; clip gradients (optim.clip_norm)")
-        if len(layers) >= 2 and norms[layers[-1][0]] > 0:  # a last layer without gradient (its input is all
-            # zero: a dead path) has no scale to compare with; params_not_updating judges zero gradients
+        # a zero-initialised weight layer (Glow's couplings, ReZero, LoRA's B) blocks the first gradient of the layers
+        # before it on purpose: a first layer's zero gradient then says nothing until the layer has moved
+        blocked = any(not bool(p.detach().any()) for n, p in weight_layers(run.model))
+        if len(layers) >= 2 and norms[layers[-1][0]] > 0 and not (blocked and norms[layers[0][0]] == 0):
+            # a last layer without gradient (its input is all zero: a dead path) has no scale to compare with;
+            # params_not_updating judges zero gradients
             (first, g0), (last, g1) = (layers[0][0], norms[layers[0][0]]), (layers[-1][0], norms[layers[-1][0]])
             ratio = g0 / g1
             scalars["health/grad_ratio_first_last"] = ratio

@@ -199,7 +199,9 @@ class StartChecks:
                 a, b = start[n].float(), p.detach().float()
                 scale = max(float(torch.linalg.vector_norm(a)), float(torch.linalg.vector_norm(b)), 1e-12)
                 change[n] = float(torch.linalg.vector_norm(b - a)) / scale
-        moved = sorted(v for n, v in change.items() if n not in zero)
+        # the others' typical change, zero-initialised tensors left out: they always read 1 (a flow's couplings each
+        # ending in a zero layer made the median 1, and first layers that moved 2-4% "stuck")
+        moved = sorted(v for n, v in change.items() if n not in zero and _any_nonzero(start[n]))
         typical = moved[len(moved) // 2] if moved else 0.0
         stuck = [n for n in zero if change.get(n, 1.0) == 0.0 or change.get(n, 1.0) < self.c.zero_update * typical]
         if not stuck:
