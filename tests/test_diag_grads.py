@@ -177,3 +177,36 @@ def test_zero_initialised_layers_that_block_the_first_gradient_on_purpose_raise_
         r, _ = run(problem, budget=50, lr=1e-3, batch_size=10, stage=Stage("s", Goal("train/nll", -9.0, "min"),
                                                                             knobs={}))
         assert found(r, "vanishing_gradients") == [] and found(r, "params_not_updating") == [], seed
+
+
+def spiky_problem(goal_met_at: int):
+    """Every 4th example's loss is 50x the others': a spike every ~4 steps, >10x the median, none enormous.
+    train/acc reaches 1 at the `goal_met_at`-th evaluation (only the stage's own loop evaluates)."""
+    g = torch.Generator().manual_seed(0)
+    x, t = torch.randn(4, 4, generator=g), torch.randn(4, 1, generator=g)
+    torch.manual_seed(0)
+    evaluations = [0]
+
+    def evaluate(m):
+        evaluations[0] += 1
+        return {"train/acc": float(evaluations[0] >= goal_met_at)}
+
+    return Problem(model=nn.Linear(4, 1), train_size=4, get_batch=lambda i: i,
+                   loss=lambda m, i: F.mse_loss(m(x[i]), t[i]) * (50.0 if int(i[0]) == 0 else 1.0), evaluate=evaluate)
+
+
+@pytest.mark.parametrize("converges", [True, False])
+def test_frequent_spikes_are_a_warning_only_when_the_stage_then_fails(converges):
+    # ~20 spikes in 100 steps: reported as info when the third is seen; a warning only if the stage fails
+    problem = spiky_problem(goal_met_at=10 if converges else 99)  # evaluated every 10 steps: at step 100 or never
+    r, outcome = run(problem, budget=100, lr=1e-3, batch_size=1, target=1.0,
+                     diag=DiagnosticsConfig(health=HealthConfig(every=0)))  # the spikes alone
+    assert outcome.converged == converges and outcome.iterations == 100
+    spikes = [d for d in r.stage.diagnoses if d["code"] == "exploding_gradients"]
+    assert spikes[0]["severity"] == "info"
+    warnings = found(r, "exploding_gradients")
+    if converges:
+        assert warnings == []
+    else:  # dated when the spikes were first reported, not at the stage's end
+        assert len(warnings) == 1 and warnings[0]["iteration"] == spikes[0]["iteration"] < 100
+        assert warnings[0]["evidence"]["spike_count"] >= 8

@@ -70,6 +70,11 @@ class StepStats:
             self.flush(run, step)
             self.next_flush = self.flush_after(step)
 
+    def on_end(self, run, outcome) -> None:
+        for c in self.consumers:
+            if hasattr(c, "on_end"):
+                c.on_end(run, self, outcome)
+
     def on_eval(self, run, metrics: dict) -> None:
         for c in self.consumers:
             if hasattr(c, "on_eval"):
