@@ -209,7 +209,7 @@ def run_stage(ctx: Context, stage: Stage) -> Outcome:
     run = StageRun(stage=stage, problem=problem, settings=settings, sinks=ctx.sinks, ckpt_dir=ckpt_dir,
                    monitors=diagnostics.monitors_for(cfg, stage, problem),
                    initial_state={k: v.detach().clone() for k, v in problem.model.state_dict().items()},
-                   inherited=inherited_codes(ladder, stage))  # () on fresh weights; the same on a resume
+                   inherited=ladder.inherited_codes(stage))  # () on fresh weights; the same on a resume
 
     if weights is not None:
         report = checkpoint.warm_start(problem.model, weights)
@@ -228,16 +228,6 @@ def run_stage(ctx: Context, stage: Stage) -> Outcome:
         stage.cause = diagnostics.most_likely_cause(ladder, stage)
     ctx.sinks.stage_finished(stage, outcome)
     return outcome
-
-
-def inherited_codes(ladder: Ladder, stage: Stage) -> tuple:
-    """The warning/error codes of the stages `stage` warm-starts from, back to fresh weights (a fault of the
-    weights, e.g. recurrent states pinned by the init, travels with them)."""
-    codes, source = [], ladder.warm_start_source(stage)
-    while source is not None:
-        codes += [d["code"] for d in ladder[source].diagnoses if d["severity"] != "info" and d["code"] not in codes]
-        source = ladder.warm_start_source(ladder[source])
-    return tuple(codes)
 
 
 def problem_builder(ctx: Context, seed: int):

@@ -1,7 +1,7 @@
 """The Ladder: stages of increasing difficulty as a DAG (networkx), and its validation.
 
-The engine is the only code that changes a Ladder (`insert_between`, and a retry's stages: engine.apply);
-everything else reads it.
+The engine is the only code that changes a Ladder (`insert_between`, and the statuses a retry, a skip or a
+fallback sets: engine.apply); everything else reads it.
 """
 from __future__ import annotations
 
@@ -109,6 +109,15 @@ class Ladder:
         while source is not None and self[source].status == SKIPPED:
             source = self[source].warm_start_source()
         return source
+
+    def inherited_codes(self, stage: Stage) -> tuple:
+        """The warning/error codes of the stages `stage` warm-starts from, back to fresh weights (a fault of the
+        weights, e.g. recurrent states pinned by the init, travels with them)."""
+        codes, source = [], self.warm_start_source(stage)
+        while source is not None:
+            codes += [d["code"] for d in self[source].diagnoses if d["severity"] != "info" and d["code"] not in codes]
+            source = self.warm_start_source(self[source])
+        return tuple(codes)
 
     def through_skipped(self, names: Iterable[str]) -> list[str]:
         """`names`, each skipped stage replaced by its own predecessors (recursively): the stages that ran."""

@@ -175,5 +175,26 @@ def weight_layers(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
     return [(n, p) for n, p in model.named_parameters() if p.dim() >= 2]
 
 
+def zero_initialised(named: list) -> Optional[str]:
+    """The first weight (not a bias) of `named` (name, parameter) pairs that is all zeros, or None: a zero init
+    (Glow's couplings, ReZero's scale, LoRA's B) that blocks the first gradient of the layers before it on purpose."""
+    def zero(p) -> bool:
+        t = p.detach()
+        return not bool((t.coalesce().values() if t.is_sparse else t).any())
+    return next((n for n, p in named if not n.endswith("bias") and p.numel() and zero(p)), None)
+
+
+def warn_if_failed(run, seen: Optional[dict], outcome, message: Optional[str] = None, **evidence) -> None:
+    """A diagnosis recorded as info when seen (`seen`: its dict), recorded again as a warning once the stage failed,
+    dated when it was seen so that it keeps its place in the order: a symptom that is no fault while the stage
+    trains on (dead units after a set pooling, gradient spikes while memorising) and may be why it failed.
+    `message` (default: the seen one) and `evidence` bring it up to date."""
+    if seen and not outcome.converged:
+        from ..diagnosis import Diagnosis
+        message = (message or seen["message"]) + ", and the stage failed"
+        run.diagnose(Diagnosis(seen["code"], "warning", message, iteration=seen["iteration"],
+                               evidence={**seen["evidence"], **evidence}, fix=seen["fix"], time=seen["time"]))
+
+
 def leaf_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(n or "(root)", m) for n, m in model.named_modules() if not any(True for _ in m.children())]

@@ -357,7 +357,7 @@ CARRIED = {"saturated_units", "vanishing_gradients"}
 
 def _model_problems(run) -> list:
     own = {d["code"] for d in run.stage.diagnoses if d["code"] in MODEL_PROBLEMS and d["severity"] != "info"}
-    return sorted(own | (CARRIED & set(getattr(run, "inherited", ()))))
+    return sorted(own | (CARRIED & set(run.inherited)))
 
 
 def _reads_source(ctx: Context, batch, swapped) -> bool:

@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from ..diagnosis import Diagnosis
-from .common import num, weight_layers
+from .common import num, warn_if_failed, weight_layers, zero_initialised
 from .config import HealthConfig
 
 SATURATING = (nn.Tanh, nn.Sigmoid, nn.Hardtanh)
@@ -130,10 +130,7 @@ class HealthMonitor:
 
     def on_end(self, run, outcome) -> None:
         self.disarm()
-        if self.dead_seen and not outcome.converged:  # now they may be why: a warning, dated when first seen
-            d = self.dead_seen
-            run.diagnose(Diagnosis("dead_units", "warning", d["message"] + ", and the stage failed",
-                                   iteration=d["iteration"], evidence=d["evidence"], fix=d["fix"], time=d["time"]))
+        warn_if_failed(run, self.dead_seen, outcome)  # dead units may be why it failed
 
     # the numbers
     def measure_update(self, run, step: int) -> None:
@@ -193,10 +190,10 @@ class HealthMonitor:
                            "grad_norms": {n: num(v) for n, v in list(norms.items())[:20]}},
                           "check the loss scale (a sum over a large batch/sequence, a factor), the init scale "
                           "and the target scale; clip gradients (optim.clip_norm)")
-        # a zero-initialised weight layer (Glow's couplings, ReZero, LoRA's B) blocks the first gradient of the layers
-        # before it on purpose: a first layer's zero gradient then says nothing until the layer has moved
-        blocked = any(not bool(p.detach().any()) for n, p in weight_layers(run.model))
-        if len(layers) >= 2 and norms[layers[-1][0]] > 0 and not (blocked and norms[layers[0][0]] == 0):
+        # a zero-initialised weight (Glow's couplings, ReZero, LoRA's B) blocks the first gradient of the layers
+        # before it on purpose: a first layer's zero gradient then says nothing until that weight has moved
+        if len(layers) >= 2 and norms[layers[-1][0]] > 0 and not (
+                norms[layers[0][0]] == 0 and zero_initialised(list(run.model.named_parameters()))):
             # a last layer without gradient (its input is all zero: a dead path) has no scale to compare with;
             # params_not_updating judges zero gradients
             (first, g0), (last, g1) = (layers[0][0], norms[layers[0][0]]), (layers[-1][0], norms[layers[-1][0]])
@@ -258,7 +255,7 @@ class HealthMonitor:
         # from was saturated too (an init that pins the states: the same fault, carried), only the general share
         # judges them
         if isinstance(m, RECURRENT) and run.stage.warm_start_source() is not None \
-                and "saturated_units" not in getattr(run, "inherited", ()):
+                and "saturated_units" not in run.inherited:
             limit = self.c.saturated_fraction
         if rails > limit:
             self.fire(run, step, "saturated_units",

@@ -20,7 +20,7 @@ import math
 from collections import deque
 
 from ..diagnosis import Diagnosis
-from .common import num
+from .common import num, warn_if_failed
 from .config import SpikeConfig
 
 
@@ -32,7 +32,8 @@ class SpikeCheck:
         self.seen: list = []          # every finite norm, for the clipping percentile (bounded below)
         self.spikes: list = []        # (iteration, norm, median)
         self.reported = False
-        self.frequent = None          # frequent spikes seen (info): a warning if the stage then fails
+        self.frequent = None          # the spikes' diagnosis when it was info: a warning if they grow frequent and
+        #                               the stage then fails
 
     def on_start(self, run, stats) -> None:
         self.history.clear()
@@ -72,7 +73,7 @@ class SpikeCheck:
             self.recent.append(g)
             if len(self.seen) < 10000:
                 self.seen.append(g)
-        early = [s for s in self.spikes if s[0] <= self.c.early]
+        early = self.early()
         if not self.reported and len(early) >= self.c.min_spikes:
             self.reported = True
             self.report(run, early)
@@ -101,12 +102,11 @@ class SpikeCheck:
         else:
             fix = f"set optim.clip_norm={num(clip)} (the {num(self.c.clip_percentile)}th percentile of observed norms)"
         # A few spikes early on are common in healthy recurrent and attention models (the method's "10% or
-        # fewer of the batches"): clipping them is routine, so they are info. Frequent or enormous spikes are
-        # a warning; spikes followed by a non-finite loss are named by the non-finite check.
+        # fewer of the batches"): clipping them is routine, so they are info. Enormous spikes are a warning;
+        # frequent ones (>= 5, > 10% of the measured steps) only if the stage then fails (on_end): a clean flow
+        # memorising 10 points jumps from ~1 to 15-55 as its density sharpens, and meets its goal the next step.
+        # Spikes followed by a non-finite loss are named by the non-finite check.
         measured = max(1, len(self.seen))
-        # Enormous spikes are a warning; frequent ones (>= 5, > 10% of the measured steps) only if the stage then
-        # fails (on_end): a clean flow memorising 10 points jumps from ~1 to 15-55 as its density sharpens, and
-        # meets its goal the next step
         huge = sum(g > 10 * self.c.factor * m for _, g, m in early)
         evidence.update(measured=measured, huge_spikes=huge)
         severity = "warning" if huge >= self.c.min_spikes else "info"
@@ -114,7 +114,7 @@ class SpikeCheck:
                       evidence=evidence, fix=fix, applied=applied)
         run.diagnose(d)
         if severity == "info":
-            self.frequent = {"iteration": d.iteration, "evidence": evidence, "fix": fix, "time": d.time}
+            self.frequent = d.to_dict()
 
     def describe(self, early: list) -> str:
         first = early[0]
@@ -122,14 +122,13 @@ class SpikeCheck:
                 f"{self.c.early} iterations (first at iteration {first[0]}: {num(first[1])} vs median "
                 f"{num(first[2])})")
 
+    def early(self) -> list:
+        return [s for s in self.spikes if s[0] <= self.c.early]
+
     def on_end(self, run, stats, outcome) -> None:
-        early = [s for s in self.spikes if s[0] <= self.c.early]
-        frequent = len(early) >= 5 and len(early) > 0.1 * max(1, len(self.seen))
-        if self.frequent and frequent and not outcome.converged:  # now they may be why: a warning, dated
-            f, self.frequent = self.frequent, None                 # when they were first reported
-            run.diagnose(Diagnosis("exploding_gradients", "warning", self.describe(early) + ", and the stage failed",
-                                   iteration=f["iteration"], evidence={**f["evidence"], "spike_count": len(early)},
-                                   fix=f["fix"], time=f["time"]))
+        early = self.early()
+        if len(early) >= 5 and len(early) > 0.1 * max(1, len(self.seen)):  # frequent: now they may be why
+            warn_if_failed(run, self.frequent, outcome, self.describe(early), spike_count=len(early))
 
 
 def _median(values) -> float:

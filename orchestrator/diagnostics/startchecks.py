@@ -46,7 +46,7 @@ from torch.overrides import TorchFunctionMode
 from ..diagnosis import Diagnosis
 from ..optim import make_optimizer
 from ..trainer import optimisation_step, to_device
-from .common import batch_targets, num, run_model
+from .common import batch_targets, num, run_model, zero_initialised
 from .config import StartConfig
 
 
@@ -177,8 +177,7 @@ class StartChecks:
         if zero:
             # a zero-initialised weight (ReZero, a zero last layer) blocks the very first gradient on
             # purpose; then wait for the end of the stage to see whether these parameters moved
-            blocker = next((n for n, p in named if not n.endswith("bias") and p.numel() and not _any_nonzero(p)),
-                           None)
+            blocker = zero_initialised(named)
             if blocker is None:
                 d = _zero_gradient(zero, "at the first step", _has_matrix(model, zero))
                 found.append(d)

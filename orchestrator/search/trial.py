@@ -36,6 +36,7 @@ class TrialSpec:
     study_name: str
     trial_id: int
     threads: int = 1        # torch threads: cores // parallel (oversubscribed threads cost up to 6x)
+    inherited: tuple = ()   # the codes the stage's weights carry (Ladder.inherited_codes), as the stage's own run
     device: str = "cpu"
 
 
@@ -92,7 +93,7 @@ def _train(spec: TrialSpec, board) -> dict:
     if spec.journal:
         monitors.append(PruneCheck(spec))
     run = StageRun(stage=stage, problem=problem, settings=settings, sinks=Sinks([board]),
-                   ckpt_dir=Path(spec.out_dir), monitors=monitors, initial_state=initial)
+                   ckpt_dir=Path(spec.out_dir), monitors=monitors, initial_state=initial, inherited=spec.inherited)
     try:
         outcome = train(run)
     except Pruned as p:
