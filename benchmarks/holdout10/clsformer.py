@@ -55,11 +55,11 @@ class Block(nn.Module):
         q, k, v = self.qkv(x).view(b, t, 3, HEADS, DIM // HEADS).permute(2, 0, 3, 1, 4)
         scores = q @ k.transpose(-1, -2) / math.sqrt(DIM // HEADS)  # (B, H, T queries, T keys)
         if self.bug == "mask_wrong_axis":
-            scores = scores.masked_fill(~keep[:, None, :, None], float("-inf"))  # BUG mask_wrong_axis: padded queries' rows
+            scores = scores.masked_fill(~keep[:, None, :, None], float("-inf"))  # BUG mask_wrong_axis: masks queries
         else:
             scores = scores.masked_fill(~keep[:, None, None, :], float("-inf"))
         if self.bug == "causal_mask_copied":
-            scores = scores.masked_fill(torch.ones(t, t, dtype=torch.bool).triu(1), float("-inf"))  # BUG causal_mask_copied: from a decoder; [CLS] is first
+            scores = scores.masked_fill(torch.ones(t, t, dtype=torch.bool).triu(1), float("-inf"))  # BUG causal_mask_copied: [CLS] first
         return self.out((scores.softmax(-1) @ v).transpose(1, 2).reshape(b, t, DIM))
 
     def forward(self, x, keep):

@@ -30,7 +30,7 @@ def digit_split(bug: str) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, tor
     x = torch.tensor(d.images, dtype=torch.float32)[order][:, None] / 16.0
     y = torch.tensor(d.target)[order]
     if bug == "labels_second_permutation":
-        y = torch.tensor(d.target)[torch.randperm(len(d.target), generator=g)]  # BUG labels_second_permutation: a new draw
+        y = torch.tensor(d.target)[torch.randperm(len(d.target), generator=g)]  # BUG labels_second_permutation: redrawn
     mean, std = x[:N_TRAIN].mean(), x[:N_TRAIN].std()
     x = (x - mean) / std
     return x[:N_TRAIN], y[:N_TRAIN], x[N_TRAIN:], y[N_TRAIN:]
@@ -49,7 +49,7 @@ class Residual(nn.Module):
         self.conv1 = nn.Conv2d(c_in, c_out, 3, stride, 1, bias=False)
         self.bn1 = nn.BatchNorm2d(c_out)
         if bug == "bn_without_running_stats":
-            self.bn1 = nn.BatchNorm2d(c_out, track_running_stats=False)  # BUG bn_without_running_stats: batch stats in eval
+            self.bn1 = nn.BatchNorm2d(c_out, track_running_stats=False)  # BUG bn_without_running_stats: eval uses batch
         self.conv2 = nn.Conv2d(c_out, c_out, 3, 1, 1, bias=False)
         self.bn2 = nn.BatchNorm2d(c_out)
         self.skip = nn.Identity() if stride == 1 and c_in == c_out else nn.Sequential(
@@ -71,7 +71,7 @@ class SmallResNet(nn.Module):
     def forward(self, x):  # (B, 1, 8, 8) -> (B, 10)
         h = self.blocks(self.stem(x)).mean((2, 3))
         if self.bug == "classifier_made_per_call":
-            return nn.Linear(h.shape[1], 10)(h)  # BUG classifier_made_per_call: "sized from the features", new each call
+            return nn.Linear(h.shape[1], 10)(h)  # BUG classifier_made_per_call: new every call
         return self.head(h)
 
 
