@@ -59,7 +59,7 @@ class Block(nn.Module):
         else:
             scores = scores.masked_fill(~keep[:, None, None, :], float("-inf"))
         if self.bug == "causal_mask_copied":
-            scores = scores.masked_fill(torch.ones(t, t, dtype=torch.bool).triu(1), float("-inf"))  # BUG causal_mask_copied: [CLS] first
+            scores = scores.masked_fill(torch.ones(t, t).triu(1).bool(), float("-inf"))  # BUG causal_mask_copied
         return self.out((scores.softmax(-1) @ v).transpose(1, 2).reshape(b, t, DIM))
 
     def forward(self, x, keep):
