@@ -26,6 +26,11 @@ examples: a network that cannot fit 100 examples usually has a bug. Each check i
   error when the loss does not fall below `failure.overfit_fraction` (5%) of its start, info when it does.
 - `lr_too_low`: median per-layer update/weight ratio (HealthMonitor) below `failure.update_ratio`
   (1e-5; ~1e-3 is healthy, cs231n).
+- `held_out_blind` (any size): a held-out goal of mode max (`val/acc`) that the stage left within
+  `failure.blind_gain` (0.1) x its training side's rise (or `failure.blind_noise`, 0.03) (`train/acc`, at least `failure.blind_rise` (0.25) x
+  its value) of a blind model's score (fresh weights trained `failure.label_iterations` on shuffled
+  labels, their outputs averaged over the batch: the most frequent class for all):
+  `labels_not_learnable`, with `below_blind` when it ended below that score (the splits disagree).
 "Fresh weights" are the model exactly as the task built it (StageRun.initial_state, kept before any
 warm start), never reset_parameters(): the user's own initialisation may be the bug.
 A check that cannot run records `check_skipped` (info) with the reason.
@@ -38,6 +43,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 import torch
+from torch import nn
 
 from ..diagnosis import Diagnosis
 from ..optim import make_optimizer
@@ -461,15 +467,106 @@ def lr_too_low(ctx: Context) -> Optional[Diagnosis]:
                      fix=f"raise the LR (e.g. x{num(min(1e3, 1e-3 / max(overall, 1e-12)))}) or run the LR probe")
 
 
+HELD_OUT = ("val", "valid", "validation", "dev", "test", "eval", "heldout", "held_out")
+
+
+def training_side(metric: str) -> Optional[str]:
+    """`val/acc` -> `train/acc` (also `valid_`, `test/`, ...); None for a metric that is not held-out."""
+    for sep in ("/", "_", "-", "."):
+        head, _, rest = metric.partition(sep)
+        if rest and head.lower() in HELD_OUT:
+            return f"train{sep}{rest}"
+    return None
+
+
+class BatchMean(nn.Module):
+    """A model whose every output is its mean over the batch: one answer for all examples, blind to which."""
+
+    def __init__(self, inner: nn.Module):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, *args, **kwargs):
+        return _batch_mean(self.inner(*args, **kwargs))
+
+    def __getattr__(self, name):  # the task's evaluate may read the model's own attributes
+        try:
+            return super().__getattr__(name)
+        except AttributeError:
+            return getattr(self._modules["inner"], name)
+
+
+def _batch_mean(y):
+    if isinstance(y, torch.Tensor):
+        return y.mean(0, keepdim=True).expand_as(y) if y.dim() and y.is_floating_point() else y
+    if isinstance(y, (list, tuple)):
+        return type(y)(_batch_mean(v) for v in y)
+    if isinstance(y, dict):
+        return {k: _batch_mean(v) for k, v in y.items()}
+    return y
+
+
+def held_out_blind(ctx: Context) -> Optional[Diagnosis]:
+    """A held-out goal (mode max: `val/acc`) that the stage's training left where a model blind to the inputs
+    scores it, or below, while the same metric on the training split rose: what the model learns from the
+    training labels does not carry over to held-out examples. At the blind score the goal's labels do not follow
+    from the inputs (misaligned labels, which the real-vs-shuffled loss comparison misses when another target
+    in the loss is still aligned); below it the model is systematically wrong there (the splits disagree: labels
+    shifted by one on ordered data, another class order). A hard problem still gains something on held-out
+    examples where it fits the training ones."""
+    run, goal, c, problem = ctx.run, ctx.run.stage.goal, ctx.cfg, ctx.problem
+    train_metric = training_side(goal.metric)
+    trained, best = dict(run.last_metrics or {}), ctx.outcome.best
+    if goal.mode != "max" or train_metric is None or train_metric not in trained or best is None:
+        return None  # a loss-like goal (overfitting raises it too) or no training side to compare with
+    pool = min(problem.train_size, c.label_examples)
+    perm = torch.randperm(pool, generator=torch.Generator().manual_seed(1))
+    if pool < 4 or _with_targets(problem, problem.get_batch(torch.arange(2)), problem.get_batch(perm[:2])) is None:
+        return None  # nothing to shuffle: the label check says why
+    # the input-blind reference: fresh weights trained on shuffled labels (they learn the label frequencies),
+    # their outputs averaged over each batch (so every example gets the same answer: the most frequent class).
+    # Untrained weights are no reference: they map clusters of inputs to arbitrary classes, which on clustered
+    # data (digits) scores anywhere from 0.4x to 2x chance
+    blind = ctx.fresh_model()
+    _train(ctx, blind, lambda idx: _to(run, _with_targets(problem, problem.get_batch(idx),
+                                                          problem.get_batch(perm[idx]))), c.label_iterations, pool)
+    blind = BatchMean(blind).eval()
+    with torch.no_grad():
+        scores = dict(problem.evaluate(blind))
+    # the last evaluation, not the best: the best of 40 evaluations of a model at chance is chance + 2 sigma
+    last = trained.get(goal.metric, best)
+    bv, bt, tb = scores.get(goal.metric), scores.get(train_metric), trained[train_metric]
+    if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (bv, bt, tb, last)):
+        return None
+    rise, gain = tb - bt, last - bv
+    if not (rise > c.blind_margin and rise >= c.blind_rise * abs(tb)
+            and gain <= max(c.blind_gain * rise, c.blind_noise)):
+        return None
+    below = last < bv - c.blind_margin
+    evidence = {"metric": goal.metric, "last": num(last), "best": num(best), "blind": num(bv),
+                "train_metric": train_metric,
+                "train_blind": num(bt), "train_last": num(tb), "below_blind": below}
+    said = (f"{train_metric} reached {num(tb)} (a model blind to the inputs: {num(bt)}), but {goal.metric} ended at "
+            f"{num(last)} (best {num(best)}), against the blind model's {num(bv)}")
+    why = ("below it: what the model learned from the training labels is systematically wrong on the held-out "
+           "ones, so the two splits do not pair inputs and labels the same way (a shift by one on ordered data, "
+           "another class order)" if below else "what the model learns from the training labels does not carry "
+           "over to unseen examples at all: those labels do not follow from the inputs, or the splits differ")
+    return Diagnosis(
+        "labels_not_learnable", "error", f"{said}: {why}", evidence=evidence,
+        fix="check that inputs and labels stay aligned in the training split (shuffling, sorting, an off-by-one, "
+            "indexing) and that both splits are built the same way (label mapping, class order, preprocessing)")
+
+
 # lr_too_low first: when it fires, the checks that retrain at the same LR are read in its light
 # overfit_batch_size_1 before labels_not_learnable: a model that cannot fit even one example (a loss with a
 # floor, normalised over the wrong dimension) fits real labels no better than shuffled ones either
-CHECKS = [lr_too_low, bad_init_loss, params_not_updating, batch_dependence, overfit_batch_size_1,
+CHECKS = [lr_too_low, held_out_blind, bad_init_loss, params_not_updating, batch_dependence, overfit_batch_size_1,
           labels_not_learnable]
 
 
 # a big stage that fails is usually just hard; these two still tell a bug (or a bad LR) from that
-ANY_SIZE = [lr_too_low, labels_not_learnable]
+ANY_SIZE = [lr_too_low, held_out_blind, labels_not_learnable]
 
 
 def run_checks(c: FailureConfig, run, outcome) -> list[Diagnosis]:

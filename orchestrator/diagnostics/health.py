@@ -55,6 +55,7 @@ class HealthMonitor:
         self.handles: list = []
         self.armed = False
         self.acts: dict = {}
+        self.outputs: set = set()  # data pointers of the model's outputs in the sampled step
         self.pending = None         # weights before an update, to measure it
         self.update_ratios: list = []  # (iteration, {layer: ratio})
         self.high_updates = 0       # samples whose median update/weight ratio was above update_ratio_high
@@ -63,10 +64,17 @@ class HealthMonitor:
 
     # the watched forward
     def arm(self, model: nn.Module) -> None:
-        self.acts, self.armed = {}, True
+        self.acts, self.armed, self.outputs = {}, True, set()
         for name, m in model.named_modules():
             if not any(True for _ in m.children()) or isinstance(m, RECURRENT):
                 self.handles.append(m.register_forward_hook(self._hook(name or "(root)")))
+        self.handles.append(model.register_forward_hook(self._output_hook))
+
+    def _output_hook(self, m, inputs, output):
+        """Where the model's own outputs live: a layer whose output is the model's (a final Sigmoid) is judged
+        as an output, not as a hidden layer."""
+        if torch.is_grad_enabled():
+            self.outputs.update(t.data_ptr() for t in _tensors(output))
 
     def _hook(self, name):
         def hook(m, inputs, output):
@@ -234,6 +242,10 @@ class HealthMonitor:
             self.dead_seen["message"] = message
 
     def saturated(self, run, step, name, m, y, scalars) -> None:
+        if y.data_ptr() in self.outputs:
+            # the model's output: confident predictions sit at the rails by design, and a loss that matches the
+            # squashing (BCELoss after a Sigmoid) cancels its slope, so no gradient vanishes there
+            return
         if isinstance(m, nn.Sigmoid):
             rails = ((y < 1 - self.c.saturation) | (y > self.c.saturation)).float().mean().item()
         elif isinstance(m, SATURATING) or (isinstance(m, RECURRENT) and getattr(m, "nonlinearity", "tanh") == "tanh"):
@@ -272,6 +284,16 @@ class HealthMonitor:
         d = Diagnosis(code, severity, message, iteration=step, evidence=evidence, fix=fix)
         run.diagnose(d)
         return d.to_dict()
+
+
+def _tensors(output) -> list:
+    if isinstance(output, torch.Tensor):
+        return [output]
+    if isinstance(output, (list, tuple)):
+        return [t for v in output for t in _tensors(v)]
+    if isinstance(output, dict):
+        return [t for v in output.values() for t in _tensors(v)]
+    return []
 
 
 def _first_tensor(output):

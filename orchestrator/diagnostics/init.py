@@ -10,7 +10,10 @@ gradient, once:
   larger of it and the loss of all-zero outputs, E[y^2] or E|y|: a fresh net's outputs are ~0): `bad_init_loss`
   (warning). Karpathy 2019, "verify loss @ init". Without a chance_loss that part is skipped
   (`check_skipped`, info).
-Either finding makes the LR probe stand down (it would blame, and lower, the LR for a broken init).
+- the forward uses trainable tensors that are not the model's parameters (a layer built inside forward, a
+  list of layers): `params_not_updating` (error), as the start checks would say a moment later.
+Any finding makes the LR probe stand down (it would blame, and lower, the LR for a broken init, and read
+weights drawn afresh at each call as divergence).
 Cost: one forward and backward on one batch (a trace only when something is non-finite).
 """
 from __future__ import annotations
@@ -23,6 +26,7 @@ from ..diagnosis import Diagnosis, record
 from ..trainer import to_device
 from .common import batch_targets, num, zero_output_loss
 from .config import InitConfig
+from .startchecks import strays_diagnosis, unregistered_leaves
 from .trace import CAUSE_CODE, CAUSES, trace_step
 
 OK, BROKEN = "ok", "broken"
@@ -37,6 +41,7 @@ def check_init(c: InitConfig, stage, problem, settings, sinks) -> str:
         batch = to_device(problem.get_batch(torch.arange(n)), settings.device)
         loss = problem.loss(model, batch)
         first = float(loss.detach())
+        strays = unregistered_leaves(loss, model, batch)
         bad_grads = []
         if math.isfinite(first):
             loss.backward()
@@ -50,6 +55,11 @@ def check_init(c: InitConfig, stage, problem, settings, sinks) -> str:
         return OK
     if not math.isfinite(first) or bad_grads:
         nonfinite_at_init(stage, problem, model, batch, first, bad_grads, sinks)
+        return BROKEN
+    if strays:
+        # weights made anew at each call (a layer built in forward) or kept outside the model: no update
+        # reaches them, and a probe would read their fresh randomness at every step as divergence
+        record(stage, sinks, strays_diagnosis(strays))
         return BROKEN
     chance = problem.chance_loss
     if chance is None or not chance > 0:

@@ -135,14 +135,8 @@ class StartChecks:
         found += broadcast_loss(said)  # (training's first step shows the same warnings on the console again)
         self.start_loss = float(loss.detach().float().mean())
         strays = unregistered_leaves(loss, model, batch)
-        if strays:
-            found.append(Diagnosis(
-                "params_not_updating", "error",
-                f"the forward uses {len(strays)} trainable tensor(s) that are not the model's parameters "
-                f"({', '.join(strays[:3])}): they get gradients, but the optimizer never updates them",
-                evidence={"tensors": strays[:20]},
-                fix="register them: nn.ModuleList / nn.ModuleDict instead of a Python list or dict, nn.Parameter "
-                    "as an attribute, and no layers or parameters created inside forward"))
+        if strays and not said_strays(run.stage):  # the init check, before the probe, may have said it
+            found.append(strays_diagnosis(strays))
         if loss.requires_grad:
             loss.backward()
         reasons, unused, zero = {}, [], []
@@ -520,6 +514,20 @@ class UsedTensors(TorchFunctionMode):
         elif isinstance(a, dict):
             for b in a.values():
                 self._visit(b)
+
+
+def strays_diagnosis(strays: list) -> Diagnosis:
+    return Diagnosis(
+        "params_not_updating", "error",
+        f"the forward uses {len(strays)} trainable tensor(s) that are not the model's parameters "
+        f"({', '.join(strays[:3])}): they get gradients, but the optimizer never updates them",
+        evidence={"tensors": strays[:20]},
+        fix="register them: nn.ModuleList / nn.ModuleDict instead of a Python list or dict, nn.Parameter "
+            "as an attribute, and no layers or parameters created inside forward")
+
+
+def said_strays(stage) -> bool:
+    return any(d["code"] == "params_not_updating" and "tensors" in (d.get("evidence") or {}) for d in stage.diagnoses)
 
 
 def unregistered_leaves(loss: torch.Tensor, model: torch.nn.Module, batch: Any) -> list[str]:
