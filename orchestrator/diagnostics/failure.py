@@ -98,6 +98,7 @@ class Context:
     startchecks: Optional[StartChecks] = None
     lr_suspect: bool = False  # lr_too_low fired: checks that retrain at this LR prove nothing about bugs
     unfit: bool = False       # overfit_batch_size_1 (error): one example cannot be fit, at any LR tried
+    labels_named: bool = False  # held_out_blind found labels_not_learnable
 
     @property
     def problem(self):
@@ -235,6 +236,8 @@ def _late_best(losses: list) -> float:
 
 def labels_not_learnable(ctx: Context):
     run, problem, c = ctx.run, ctx.problem, ctx.cfg
+    if ctx.labels_named:  # held_out_blind said it, from the stage's own held-out goal
+        return None
     n = problem.train_size
     pool = min(n, c.label_examples)  # a few hundred examples tell labels from noise
     every = _to(run, problem.get_batch(torch.arange(pool)))
@@ -519,6 +522,8 @@ def held_out_blind(ctx: Context) -> Optional[Diagnosis]:
     trained, best = dict(run.last_metrics or {}), ctx.outcome.best
     if goal.mode != "max" or train_metric is None or train_metric not in trained or best is None:
         return None  # a loss-like goal (overfitting raises it too) or no training side to compare with
+    if any(d["code"] == "leakage" and d["severity"] == "error" for d in run.stage.diagnoses):
+        return None  # the model reads its own targets in training: its training score says nothing
     pool = min(problem.train_size, c.label_examples)
     perm = torch.randperm(pool, generator=torch.Generator().manual_seed(1))
     if pool < 4 or _with_targets(problem, problem.get_batch(torch.arange(2)), problem.get_batch(perm[:2])) is None:
@@ -587,6 +592,7 @@ def run_checks(c: FailureConfig, run, outcome) -> list[Diagnosis]:
             d.iteration = d.iteration or outcome.iterations
             ctx.lr_suspect = ctx.lr_suspect or d.code == "lr_too_low"
             ctx.unfit = ctx.unfit or (d.code == "overfit_batch_size_1" and d.severity == "error")
+            ctx.labels_named = ctx.labels_named or d.code == "labels_not_learnable"
             found.append(d)
     torch.set_rng_state(rng)
     return found
