@@ -191,3 +191,21 @@ def test_a_fresh_autoencoder_on_uncentred_pixels_is_no_bad_init():
     assert "bad_init_loss" not in {d["code"] for d in st.diagnoses}
     st, _ = before(lambda: problem(scale=30.0), probe=ProbeConfig(enabled=False))  # a huge last layer still is
     assert "bad_init_loss" in {d["code"] for d in st.diagnoses}
+
+
+def test_a_loss_summed_over_the_batch_is_named_and_the_probe_still_runs():
+    import dataclasses
+    import torch.nn.functional as F
+
+    def summed():
+        p = mlp_problem()
+        return dataclasses.replace(p, loss=lambda m, b: F.cross_entropy(m(b[0]), b[1], reduction="sum"))
+    st, lr = before(summed, lr=1.0)
+    d = next(d for d in st.diagnoses if d["code"] == "bad_init_loss")
+    assert d["evidence"]["summed"] is True and "reduction='sum'" in d["message"]
+    assert d["evidence"]["per_example"] < 2 * d["evidence"]["chance_loss"]
+    assert lr < 1.0  # not a broken init: the probe measured the summed loss's steps, and lowered the LR
+    # a mean over the batch at the same absurd scale is a broken init, and the probe stands down
+    st, lr = before(lambda: mlp_problem(last_scale=100.0), lr=1.0)
+    d = next(d for d in st.diagnoses if d["code"] == "bad_init_loss")
+    assert "summed" not in d["evidence"] and lr == 1.0

@@ -9,7 +9,8 @@ gradient, once:
 - the loss is finite but above `init.loss_factor` (3) x `problem.chance_loss` (for real-valued targets, x the
   larger of it and the loss of all-zero outputs, E[y^2] or E|y|: a fresh net's outputs are ~0): `bad_init_loss`
   (warning). Karpathy 2019, "verify loss @ init". Without a chance_loss that part is skipped
-  (`check_skipped`, info).
+  (`check_skipped`, info). A loss that adds up over the batch (the loss of n examples = the sum of its
+  halves': reduction="sum") is said to be one, and does not stop the probe.
 - the forward uses trainable tensors that are not the model's parameters (a layer built inside forward, a
   list of layers): `params_not_updating` (error), as the start checks would say a moment later.
 Any finding makes the LR probe stand down (it would blame, and lower, the LR for a broken init, and read
@@ -71,6 +72,19 @@ def check_init(c: InitConfig, stage, problem, settings, sinks) -> str:
     # a fresh net outputs ~0: real-valued targets that are not centred start at E[y^2], above chance by design
     zero = zero_output_loss(batch_targets(problem, batch))
     if first > c.loss_factor * max(chance, zero or 0.0):
+        if summed_over_batch(problem, model, batch, n):
+            # a sum over the batch (reduction="sum"): each example's loss may be fine. Not broken: the probe's NaN
+            # threshold measures the sum's larger steps (n x the gradient, n x the LR for SGD), so it still runs
+            record(stage, sinks, Diagnosis(
+                "bad_init_loss", "warning", f"the loss of fresh weights is {num(first)}, {num(first / chance)}x the "
+                f"chance loss {num(chance)}, and it adds up over the batch: the loss of {n} examples is the sum of "
+                f"the losses of its two halves, so it is summed over the batch (reduction='sum'), not averaged; "
+                f"per example it is {num(first / n)}. Its gradient, and so the step, grows with the batch size",
+                evidence={"init_loss": num(first), "chance_loss": num(chance), "per_example": num(first / n),
+                          "summed": True, "before_update": True, "batch": n},
+                fix="average the loss over the batch (reduction='mean', or divide by the batch size); if the sum "
+                    "is meant, lower the LR by the batch size (SGD) and state the goals in summed units"))
+            return OK
         # which data input_scale found unscaled: the inputs make the first outputs huge, the targets the errors
         unscaled = [d["evidence"].get("what", "input") for d in stage.diagnoses if d["code"] == "input_scale"]
         blame = ("the unscaled targets (input_scale) are far from any output fresh weights give" if "target" in unscaled
@@ -85,6 +99,30 @@ def check_init(c: InitConfig, stage, problem, settings, sinks) -> str:
                 "optim.init_scale and the loss (reduction, targets)"))
         return BROKEN
     return OK
+
+
+def summed_over_batch(problem, model, batch, n: int) -> bool:
+    """The loss of n examples equals the sum of its halves' losses (eval mode, no dropout noise): a sum over the
+    batch. A mean gives half that. Only for batches the task splits like any others (one dimension of examples)."""
+    if n < 4:
+        return False
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            a = float(problem.loss(model, to_device(problem.get_batch(torch.arange(n // 2)), _device(model))))
+            b = float(problem.loss(model, to_device(problem.get_batch(torch.arange(n // 2, n)), _device(model))))
+            whole = float(problem.loss(model, to_device(problem.get_batch(torch.arange(n)), _device(model))))
+    except Exception:  # noqa: BLE001 - a task whose batches cannot be cut so: no verdict
+        return False
+    finally:
+        model.train(was)
+    return all(map(math.isfinite, (a, b, whole))) and abs(whole - (a + b)) <= 0.02 * abs(whole) and whole > 0
+
+
+def _device(model) -> str:
+    p = next(model.parameters(), None)
+    return str(p.device) if p is not None else "cpu"
 
 
 def nonfinite_at_init(stage, problem, model, batch, first: float, bad_grads: list, sinks) -> None:
