@@ -93,3 +93,33 @@ def test_a_negative_power_of_zero_is_a_division_by_zero():
     torch.manual_seed(0)
     t = trace_step(DegreeNorm(), loss, (adj, h, y))
     assert t["op"]["op"] == "pow" and t["cause"] == "division_by_zero"
+
+
+def test_a_log_of_zero_in_the_evaluation_alone_is_named_by_its_op(tmp_path):
+    # training batches stay finite; the validation inputs lie far out, where the hand-written density underflows
+    import math
+
+    from orchestrator.task import Problem
+    from test_diagnostics import cfg, run_stage, settings, stage
+
+    g = torch.Generator().manual_seed(0)
+    x, xv = torch.randn(64, 1, generator=g), 30 * torch.randn(64, 1, generator=g)
+    torch.manual_seed(0)
+    model = torch.nn.Linear(1, 2)  # a mean and a log-std per input
+
+    def nll(m, xs):
+        mu, log_std = m(xs).unbind(-1)
+        density = torch.exp(-0.5 * ((xs[:, 0] - mu) / log_std.exp()) ** 2) / log_std.exp()  # no log-space
+        return -torch.log(density).mean()
+
+    problem = Problem(model=model, train_size=64, get_batch=lambda idx: x[idx], loss=lambda m, b: nll(m, b),
+                      evaluate=lambda m: {"train/nll": nll(m, x).item(), "val/nll": nll(m, xv).item()},
+                      chance_loss=math.log(2.0))
+    run, _, _ = run_stage(tmp_path, problem, cfg(), st=stage(-10.0, metric="train/nll", mode="min"),
+                          s=settings(budget=50, eval_every=25))
+    found = [d["code"] for d in run.stage.diagnoses]
+    assert "log_of_zero" in found and found.index("log_of_zero") < found.index("nonfinite"), found
+    log = next(d for d in run.stage.diagnoses if d["code"] == "log_of_zero")
+    assert log["severity"] == "error" and log["evidence"]["op"]["phase"] == "evaluation"
+    nonfinite = next(d for d in run.stage.diagnoses if d["code"] == "nonfinite")
+    assert "val/nll" in nonfinite["message"] and "op log" in nonfinite["message"]

@@ -98,6 +98,8 @@ def _before_stage(cfg: Any, stage, build: Callable, settings, sinks) -> Optional
     state = None
     if inputs and check_inputs(d.inputs, stage, problem, sinks):
         state = BROKEN  # NaN/inf in the data: no LR can be measured on it
+    if init and state is None and d.start.enabled:
+        batch_dependence_first(d.start, stage, problem, settings, sinks)
     if init and state is None:
         state = check_init(d.init, stage, problem, settings, sinks)
     if not probe:
@@ -105,6 +107,21 @@ def _before_stage(cfg: Any, stage, build: Callable, settings, sinks) -> Optional
     if state == BROKEN:
         return skip_probe(stage, settings, sinks)
     return run_probe(d, cfg, stage, fresh, settings, sinks)
+
+
+def batch_dependence_first(c, stage, problem, settings, sinks) -> None:
+    """The start checks' batch-dependence test, before the init loss and the probe: a model that mixes examples
+    across the batch (a normalisation over dim 0) also makes the first loss odd and the probe's curve noisy,
+    and the mixing is the root. Findings only (warning, error); the start checks skip what is said already."""
+    from types import SimpleNamespace
+
+    from ..diagnosis import record
+    from .startchecks import batch_dependence, preserved
+    run = SimpleNamespace(problem=problem, model=problem.model.to(settings.device), settings=settings)
+    with preserved(run):
+        for found in batch_dependence(c, run):
+            if found.severity in ("warning", "error"):
+                record(stage, sinks, found)
 
 
 def _fresh_weights(problem, build: Callable, seed: int) -> Callable:

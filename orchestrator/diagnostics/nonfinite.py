@@ -20,7 +20,7 @@ from torch import nn
 from ..diagnosis import Diagnosis
 from .common import num
 from .config import NonFiniteConfig
-from .trace import CAUSE_CODE, CAUSES, trace_step
+from .trace import CAUSE_CODE, CAUSES, trace_evaluation, trace_step
 
 
 class NonFiniteCheck:
@@ -88,6 +88,11 @@ class NonFiniteCheck:
             where = f"; on a training batch the first non-finite output is {trace['module']} ({trace.get('type')})"
         else:
             where = ": the weights and the training loss are finite, so the evaluation itself produces them"
+            if self.c.trace:  # then watch the evaluation's own ops: where it does
+                trace = trace_evaluation(run.model, run.problem.evaluate)
+                op = trace.get("op") or {}
+                if op:
+                    where += f", first in op {op.get('op')}"
         self.name_cause(run, run.iteration, trace)
         run.diagnose(Diagnosis(
             "nonfinite", "error", f"the metrics {', '.join(bad[:3])} are non-finite at iteration {run.iteration}"

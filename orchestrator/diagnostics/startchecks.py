@@ -50,6 +50,10 @@ from .common import batch_targets, num, run_model, zero_initialised
 from .config import StartConfig
 
 
+def _said(stage, d: Diagnosis) -> bool:
+    return any(x["code"] == d.code and x["message"] == d.message for x in stage.diagnoses)
+
+
 def skipped(check: str, why: str) -> Diagnosis:
     return Diagnosis("check_skipped", "info", f"{check} could not run: {why}", evidence={"check": check, "why": why},
                      fix="give the task's Problem `forward` and `targets` if the batch layout is unusual")
@@ -84,6 +88,8 @@ class StartChecks:
                     found = [skipped(name, f"{type(e).__name__}: {e}")]
                 self.ran.add(name)
                 for d in found:
+                    if name == "batch_dependence" and _said(run.stage, d):
+                        continue  # found before the LR probe (diagnostics.batch_dependence_first)
                     run.diagnose(d)
 
     def on_end(self, run, outcome) -> None:

@@ -224,6 +224,29 @@ def trace_step(model: nn.Module, loss_fn: Callable, batch: Any) -> dict:
     return result
 
 
+def trace_evaluation(model: nn.Module, evaluate: Callable) -> dict:
+    """Run the task's own evaluation once (eval mode, no gradients) under the op watch: the first op of it that
+    gives birth to a NaN or an unintended Inf (a log of a density that underflowed to 0 on validation data the
+    training batches never reach)."""
+    if TorchDispatchMode is None:
+        return {}
+    mode = _FirstNonFinite(lambda: "(evaluation)")
+    was = model.training
+    model.eval()
+    result: dict = {"phase": "evaluation", "module": None, "type": None}
+    try:
+        with torch.no_grad(), mode:
+            evaluate(model)
+    except Exception as e:  # best effort, as trace_step
+        result["trace_error"] = f"{type(e).__name__}: {e}"
+    finally:
+        model.train(was)
+    if mode.found:
+        result["op"] = dict(mode.found, phase="evaluation")
+    result["cause"] = classify(result)
+    return result
+
+
 def classify(trace: dict) -> Optional[str]:
     """The specific code for a trace, or None when it is plain overflow."""
     op = trace.get("op")
