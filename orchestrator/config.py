@@ -52,7 +52,6 @@ class LadderConfig:
     max_insertions: int = 3     # intermediate stages allowed per original edge of the ladder
     eval_every: int = 50        # iterations between evaluations (goal checks)
     max_evals: int = 200        # ... but a long stage evaluates at most ~this often (0: no limit; stopping.py)
-    eval_examples: int = 200    # ... and after at least this many training examples (small batches; 0: no minimum)
     patience: int = 20          # evaluations without improvement before a stage stops early
     min_delta: float = 1e-4     # smallest change of the goal metric that counts as improvement
     stages: Dict[str, StageConfig] = field(default_factory=dict)  # name -> stage

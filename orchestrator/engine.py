@@ -183,12 +183,11 @@ def run_stage(ctx: Context, stage: Stage) -> Outcome:
     # a stage without its own LR trains at its predecessor's (which the LR probe may have lowered)
     ran_before = ladder.through_skipped(stage.after)
     lr_before = ladder[ran_before[0]].lr_used if ran_before else None
-    batch_size = stage.batch_size if stage.batch_size is not None else cfg.optim.batch_size
     settings = TrainSettings(
         budget=stage.budget, lr=stage.lr if stage.lr is not None else lr_before or cfg.optim.lr,
-        batch_size=batch_size, optim=cfg.optim, seed=seed, patience=cfg.ladder.patience,
-        eval_every=evaluation_spacing(stage.budget, cfg.ladder.eval_every, cfg.ladder.max_evals, batch_size,
-                                      cfg.ladder.eval_examples),
+        batch_size=stage.batch_size if stage.batch_size is not None else cfg.optim.batch_size,
+        optim=cfg.optim, seed=seed, patience=cfg.ladder.patience,
+        eval_every=evaluation_spacing(stage.budget, cfg.ladder.eval_every, cfg.ladder.max_evals),
         min_delta=cfg.ladder.min_delta, log_every=cfg.log.every, histograms_every=cfg.log.histograms_every,
         checkpoint_secs=cfg.log.checkpoint_secs, device=device(cfg.device),
         precision=cfg.precision)

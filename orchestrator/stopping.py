@@ -53,9 +53,8 @@ def budget_spent(p: Progress) -> Optional[str]:
     return None
 
 
-def evaluation_spacing(budget: int, eval_every: int, max_evals: int, batch_size: int = 0,
-                       eval_examples: int = 0) -> int:
-    """Iterations between evaluations for a stage of `budget` iterations in batches of `batch_size`.
+def evaluation_spacing(budget: int, eval_every: int, max_evals: int) -> int:
+    """Iterations between evaluations for a stage of `budget` iterations.
 
     A stage evaluates at most ~`max_evals` times (0: no limit): the growth rule can give a late stage 10x
     its predecessor's iterations, and checking its goal every `eval_every` iterations then costs as much
@@ -63,14 +62,8 @@ def evaluation_spacing(budget: int, eval_every: int, max_evals: int, batch_size:
     is then noticed at most budget / max_evals iterations late. Patience stays a number of evaluations,
     so a long stage also waits longer on a plateau (the addition task's last stage sits on one for
     ~1000 iterations before it climbs again).
-
-    At least `eval_examples` training examples pass between two evaluations (0: no minimum): an evaluation
-    costs the same whatever the batch size, so at batch size 1 evaluating every `eval_every` iterations
-    spent 60% of a seq2seq ladder's time on greedy decoding of its validation set, after a few dozen
-    examples each that cannot move a validation metric measurably.
     """
-    spacing = max(eval_every, -(-eval_examples // batch_size)) if eval_examples > 0 and batch_size > 0 else eval_every
-    return max(spacing, -(-budget // max_evals)) if max_evals > 0 else spacing
+    return max(eval_every, -(-budget // max_evals)) if max_evals > 0 else eval_every
 
 
 def first_reason(checks: list[Check], p: Progress) -> Optional[str]:

@@ -24,7 +24,7 @@ def validate(cfg: RunConfig) -> None:
     for key in ("budget", "min_budget", "eval_every"):
         need(getattr(lad, key) > 0, f"ladder.{key}", "> 0", getattr(lad, key))
     need(finite(lad.growth) and lad.growth > 0, "ladder.growth", "> 0", lad.growth)
-    for key in ("patience", "max_insertions", "max_evals", "eval_examples"):
+    for key in ("patience", "max_insertions", "max_evals"):
         need(getattr(lad, key) >= 0, f"ladder.{key}", ">= 0", getattr(lad, key))
     need(finite(lad.min_delta) and lad.min_delta >= 0, "ladder.min_delta", ">= 0", lad.min_delta)
     need(finite(opt.lr) and opt.lr > 0, "optim.lr", "> 0", opt.lr)

@@ -124,12 +124,3 @@ def test_a_long_stage_evaluates_at_most_max_evals_times():
     every = evaluation_spacing(11000, 25, 200)
     assert every == 55 and 11000 // every <= 200
     assert evaluation_spacing(50000, 50, 0) == 50           # 0: no limit
-
-
-def test_small_batches_evaluate_after_a_minimum_of_examples():
-    from orchestrator.stopping import evaluation_spacing
-    assert evaluation_spacing(2000, 25, 200, batch_size=32, eval_examples=200) == 25   # 800 examples apart
-    assert evaluation_spacing(2000, 25, 200, batch_size=1, eval_examples=200) == 200   # 25 would be 25 examples
-    assert evaluation_spacing(2000, 25, 200, batch_size=3, eval_examples=200) == 67
-    assert evaluation_spacing(2000, 25, 200, batch_size=1, eval_examples=0) == 25      # 0: no minimum
-    assert evaluation_spacing(100000, 25, 200, batch_size=1, eval_examples=200) == 500  # max_evals still holds

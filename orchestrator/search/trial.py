@@ -85,8 +85,7 @@ def _train(spec: TrialSpec, board) -> dict:
         checkpoint.warm_start(problem.model, checkpoint.load(Path(spec.warm_start))["model"])
     settings = TrainSettings(
         budget=stage.budget, lr=spec.lr, batch_size=spec.batch_size, optim=cfg.optim, seed=spec.seed,
-        eval_every=evaluation_spacing(stage.budget, cfg.ladder.eval_every, cfg.ladder.max_evals, spec.batch_size,
-                                      cfg.ladder.eval_examples),
+        eval_every=evaluation_spacing(stage.budget, cfg.ladder.eval_every, cfg.ladder.max_evals),
         patience=cfg.ladder.patience, min_delta=cfg.ladder.min_delta,
         log_every=cfg.log.every, histograms_every=0, checkpoint_secs=math.inf,  # a killed trial starts again
         device=spec.device)
