@@ -115,10 +115,22 @@ def batch_dependence_first(c, stage, problem, settings, sinks) -> None:
     and the mixing is the root. Findings only (warning, error); the start checks skip what is said already."""
     from types import SimpleNamespace
 
+    import torch
+
     from ..diagnosis import record
+    from ..trainer import to_device
+    from .common import run_model
     from .startchecks import batch_dependence, preserved
     run = SimpleNamespace(problem=problem, model=problem.model.to(settings.device), settings=settings)
     with preserved(run):
+        run.model.eval()
+        with torch.no_grad():
+            batch = to_device(problem.get_batch(torch.arange(min(problem.train_size, c.batch_examples))),
+                              settings.device)
+            out = run_model(problem, run.model, batch)
+        if isinstance(out, torch.Tensor) and out.is_floating_point() and not bool(torch.isfinite(out).all()):
+            return  # NaN in the batch's outputs (padding turned into 0/0) differs from any example alone: the
+            #         init check traces the op that made it, the root; the start checks still test the mixing
         for found in batch_dependence(c, run):
             if found.severity in ("warning", "error"):
                 record(stage, sinks, found)

@@ -51,7 +51,11 @@ from .config import StartConfig
 
 
 def _said(stage, d: Diagnosis) -> bool:
-    return any(x["code"] == d.code and x["message"] == d.message for x in stage.diagnoses)
+    """The same finding (code, severity and kind of evidence: at the output or at the loss) already recorded for
+    this stage at iteration 0 (its numbers may differ in the last digits: another copy of the fresh weights)."""
+    kind = (d.code, d.severity, sorted(d.evidence or {}))
+    return any((x["code"], x["severity"], sorted(x.get("evidence") or {})) == kind and not x.get("iteration")
+               for x in stage.diagnoses)
 
 
 def skipped(check: str, why: str) -> Diagnosis:
