@@ -143,6 +143,17 @@ def batch_targets(problem, batch: Any) -> Optional[torch.Tensor]:
     return targets_of(batch)
 
 
+def tensors_in(x: Any) -> list:
+    """Every tensor in a (nested) output or batch: a tensor, lists, tuples and dicts of them."""
+    if isinstance(x, torch.Tensor):
+        return [x]
+    if isinstance(x, (list, tuple)):
+        return [t for v in x for t in tensors_in(v)]
+    if isinstance(x, dict):
+        return [t for v in x.values() for t in tensors_in(v)]
+    return []
+
+
 def model_device(model: nn.Module) -> torch.device:
     p = next(model.parameters(), None)
     return p.device if p is not None else torch.device("cpu")

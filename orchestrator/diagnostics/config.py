@@ -154,7 +154,7 @@ class FailureConfig:
     blind_gain: float = 0.1       # held-out goal (val/acc) gained at most this x the rise of its training side
     blind_noise: float = 0.03     # ... or by at most this (an evaluation's noise on a few hundred examples)
     blind_rise: float = 0.25      # ... which rose by at least this x its last value (a real rise) ...
-    blind_margin: float = 0.05    # ... and by more than this: `labels_not_learnable` (below_blind: below it by this much)
+    blind_margin: float = 0.05    # ... and by more than this: `labels_not_learnable` (below_blind: below by this)
 
 
 @dataclass

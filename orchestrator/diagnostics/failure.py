@@ -27,10 +27,11 @@ examples: a network that cannot fit 100 examples usually has a bug. Each check i
 - `lr_too_low`: median per-layer update/weight ratio (HealthMonitor) below `failure.update_ratio`
   (1e-5; ~1e-3 is healthy, cs231n).
 - `held_out_blind` (any size): a held-out goal of mode max (`val/acc`) that the stage left within
-  `failure.blind_gain` (0.1) x its training side's rise (or `failure.blind_noise`, 0.03) (`train/acc`, at least `failure.blind_rise` (0.25) x
-  its value) of a blind model's score (fresh weights trained `failure.label_iterations` on shuffled
-  labels, their outputs averaged over the batch: the most frequent class for all):
-  `labels_not_learnable`, with `below_blind` when it ended below that score (the splits disagree).
+  `failure.blind_gain` (0.1) x its training side's rise (or `failure.blind_noise`, 0.03) of a blind
+  model's score, while that side (`train/acc`) rose by at least `failure.blind_rise` (0.25) x its value.
+  The blind model: fresh weights trained `failure.label_iterations` on shuffled labels, their outputs
+  averaged over the batch (the most frequent class for all). `labels_not_learnable`, with `below_blind`
+  when the goal ended below that score (the splits disagree).
 "Fresh weights" are the model exactly as the task built it (StageRun.initial_state, kept before any
 warm start), never reset_parameters(): the user's own initialisation may be the bug.
 A check that cannot run records `check_skipped` (info) with the reason.

@@ -38,7 +38,7 @@ import torch
 from torch import nn
 
 from ..diagnosis import Diagnosis
-from .common import num, warn_if_failed, weight_layers, zero_initialised
+from .common import num, tensors_in, warn_if_failed, weight_layers, zero_initialised
 from .config import HealthConfig
 
 SATURATING = (nn.Tanh, nn.Sigmoid, nn.Hardtanh)
@@ -74,7 +74,7 @@ class HealthMonitor:
         """Where the model's own outputs live: a layer whose output is the model's (a final Sigmoid) is judged
         as an output, not as a hidden layer."""
         if torch.is_grad_enabled():
-            self.outputs.update(t.data_ptr() for t in _tensors(output))
+            self.outputs.update(t.data_ptr() for t in tensors_in(output))
 
     def _hook(self, name):
         def hook(m, inputs, output):
@@ -285,15 +285,6 @@ class HealthMonitor:
         run.diagnose(d)
         return d.to_dict()
 
-
-def _tensors(output) -> list:
-    if isinstance(output, torch.Tensor):
-        return [output]
-    if isinstance(output, (list, tuple)):
-        return [t for v in output for t in _tensors(v)]
-    if isinstance(output, dict):
-        return [t for v in output.values() for t in _tensors(v)]
-    return []
 
 
 def _first_tensor(output):

@@ -25,7 +25,7 @@ import torch
 
 from ..diagnosis import Diagnosis, record
 from ..trainer import to_device
-from .common import batch_targets, num, zero_output_loss
+from .common import batch_targets, model_device, num, zero_output_loss
 from .config import InitConfig
 from .startchecks import strays_diagnosis, unregistered_leaves
 from .trace import CAUSE_CODE, CAUSES, trace_step
@@ -106,23 +106,19 @@ def summed_over_batch(problem, model, batch, n: int) -> bool:
     batch. A mean gives half that. Only for batches the task splits like any others (one dimension of examples)."""
     if n < 4:
         return False
-    was = model.training
+    was, dev = model.training, str(model_device(model))
     model.eval()
     try:
         with torch.no_grad():
-            a = float(problem.loss(model, to_device(problem.get_batch(torch.arange(n // 2)), _device(model))))
-            b = float(problem.loss(model, to_device(problem.get_batch(torch.arange(n // 2, n)), _device(model))))
-            whole = float(problem.loss(model, to_device(problem.get_batch(torch.arange(n)), _device(model))))
+            a = float(problem.loss(model, to_device(problem.get_batch(torch.arange(n // 2)), dev)))
+            b = float(problem.loss(model, to_device(problem.get_batch(torch.arange(n // 2, n)), dev)))
+            whole = float(problem.loss(model, to_device(problem.get_batch(torch.arange(n)), dev)))
     except Exception:  # noqa: BLE001 - a task whose batches cannot be cut so: no verdict
         return False
     finally:
         model.train(was)
     return all(map(math.isfinite, (a, b, whole))) and abs(whole - (a + b)) <= 0.02 * abs(whole) and whole > 0
 
-
-def _device(model) -> str:
-    p = next(model.parameters(), None)
-    return str(p.device) if p is not None else "cpu"
 
 
 def nonfinite_at_init(stage, problem, model, batch, first: float, bad_grads: list, sinks) -> None:

@@ -46,7 +46,7 @@ from torch.overrides import TorchFunctionMode
 from ..diagnosis import Diagnosis
 from ..optim import make_optimizer
 from ..trainer import optimisation_step, to_device
-from .common import batch_targets, num, run_model, zero_initialised
+from .common import batch_targets, num, run_model, tensors_in, zero_initialised
 from .config import StartConfig
 
 
@@ -545,7 +545,7 @@ def unregistered_leaves(loss: torch.Tensor, model: torch.nn.Module, batch: Any) 
     of the batch (shape and dtype of each): a layer kept in a plain list, a parameter made in forward."""
     if not loss.requires_grad or loss.grad_fn is None:
         return []
-    known = {id(p) for p in model.parameters()} | {id(t) for t in _tensors(batch)}
+    known = {id(p) for p in model.parameters()} | {id(t) for t in tensors_in(batch)}
     seen, stack, strays = set(), [loss.grad_fn], []
     while stack:
         node = stack.pop()
@@ -578,15 +578,6 @@ def _hidden_tensors(model: torch.nn.Module) -> dict:
                     names[id(item)] = where
     return names
 
-
-def _tensors(x: Any) -> list:
-    if isinstance(x, torch.Tensor):
-        return [x]
-    if isinstance(x, (list, tuple)):
-        return [t for v in x for t in _tensors(v)]
-    if isinstance(x, dict):
-        return [t for v in x.values() for t in _tensors(v)]
-    return []
 
 
 @contextmanager
