@@ -199,3 +199,39 @@ def test_a_last_layer_without_gradient_is_no_explosion():
     problem = tuple_problem(model, x, y, 3, loss_fn=lambda out, t: F.cross_entropy(out, t) + 0.01 * model.penalty)
     r, _ = run(problem, budget=5, target=2.0)
     assert found(r, "exploding_gradients") == []
+
+
+class _Unlistable(tuple):
+    """An output the health hooks cannot walk (its iteration raises): a user's own container type."""
+
+    def __iter__(self):
+        raise RuntimeError("this output cannot be iterated")
+
+
+def test_a_forward_hook_that_raises_drops_the_monitor_not_the_training(tmp_path):
+    import math
+
+    import torch.nn.functional as F
+
+    from orchestrator.task import Problem
+    from test_diagnostics import cfg, run_stage, settings, stage
+
+    x, y = blobs()
+
+    class Odd(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 3))
+
+        def forward(self, x):
+            return _Unlistable((self.net(x),))
+
+    torch.manual_seed(0)
+    problem = Problem(model=Odd(), train_size=len(x), get_batch=lambda idx: (x[idx], y[idx]),
+                      loss=lambda m, b: F.cross_entropy(m(b[0])[0], b[1]),
+                      evaluate=lambda m: {"train/acc": (m(x)[0].argmax(-1) == y).float().mean().item()},
+                      chance_loss=math.log(3))
+    r, outcome, _ = run_stage(tmp_path, problem, cfg(), st=stage(0.9), s=settings(budget=100))
+    assert outcome.converged  # the training went on without the health monitor
+    d = next(d for d in r.stage.diagnoses if d["code"] == "check_skipped" and "HealthMonitor" in d["message"])
+    assert "cannot be iterated" in d["message"]

@@ -32,6 +32,7 @@ recurrent layers, at most 32) to
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from typing import Optional
 
 import torch
@@ -61,6 +62,7 @@ class HealthMonitor:
         self.high_updates = 0       # samples whose median update/weight ratio was above update_ratio_high
         self.fired: set = set()
         self.dead_seen: Optional[dict] = None  # the dead_units info, a warning if the stage fails
+        self.hook_error: Optional[Exception] = None  # raised inside a forward hook (see guarded)
 
     # the watched forward
     def arm(self, model: nn.Module) -> None:
@@ -73,17 +75,29 @@ class HealthMonitor:
     def _output_hook(self, m, inputs, output):
         """Where the model's own outputs live: a layer whose output is the model's (a final Sigmoid) is judged
         as an output, not as a hidden layer."""
-        if torch.is_grad_enabled():
-            self.outputs.update(t.data_ptr() for t in tensors_in(output))
+        with self.guarded():
+            if torch.is_grad_enabled():
+                self.outputs.update(t.data_ptr() for t in tensors_in(output))
 
     def _hook(self, name):
         def hook(m, inputs, output):
-            if not torch.is_grad_enabled():  # an evaluation between arming and the sampled training step
-                return
-            y = _first_tensor(output)
-            if y is not None and name not in self.acts and (y.is_floating_point() or y.is_complex()):
-                self.acts[name] = (m, y.detach())
+            with self.guarded():
+                if not torch.is_grad_enabled():  # an evaluation between arming and the sampled training step
+                    return
+                y = _first_tensor(output)
+                if y is not None and name not in self.acts and (y.is_floating_point() or y.is_complex()):
+                    self.acts[name] = (m, y.detach())
         return hook
+
+    @contextmanager
+    def guarded(self):
+        """A forward hook runs inside the user's own forward, where the trainer cannot catch what it raises: an
+        output it did not foresee must not end the training it watches. The error is raised again from
+        after_backward, where the trainer drops the monitor and says so (check_skipped)."""
+        try:
+            yield
+        except Exception as e:  # noqa: BLE001
+            self.hook_error = self.hook_error or e
 
     def disarm(self) -> None:
         for h in self.handles:
@@ -94,7 +108,7 @@ class HealthMonitor:
 
     def on_start(self, run) -> None:
         self.fired, self.update_ratios, self.pending, self.high_updates = set(), [], None, 0
-        self.dead_seen = None
+        self.dead_seen, self.hook_error = None, None
         self.every = self.c.every or 1 << 62
         # the early sample gives a short stage its second update ratio; a long one has the regular samples
         self.early = self.c.early_sample if run.settings.budget < 2 * self.every else 0
@@ -123,6 +137,8 @@ class HealthMonitor:
         self.restored = state  # applied by on_start, which the trainer calls after restoring
 
     def after_backward(self, run, loss) -> None:
+        if self.hook_error is not None:
+            raise self.hook_error
         step = run.iteration + 1
         if self.pending is None and not self.armed and step + 1 != self.next_sample:
             return  # the common case, kept cheap
