@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from orchestrator import composing, files, objective, threads, validation
 from orchestrator.config import RunConfig, register
-from orchestrator.errors import ConfigError, DiskFullError
+from orchestrator.errors import ConfigError, DiskFullError, TaskError
 from orchestrator.loading import instantiate_task, task_file, to_run_config
 
 register()
@@ -65,6 +65,10 @@ def main(cfg: DictConfig) -> int:
     except KeyboardInterrupt:
         print(f"interrupted: resume with the same command and hydra.run.dir={run_dir}", file=sys.stderr)
         sys.exit(130)
+    except TaskError as e:  # the user's own code raised: named in ladder.json (task_error); fix it and resume
+        where = saved_traceback(e.original, run_dir)
+        print(f"error: {e.line()}; {where}; fix it and run the same command to resume", file=sys.stderr)
+        sys.exit(e.exit_code)
     except Exception as e:  # a bug or a fault of the machine: one line, the traceback in the run directory
         crashed(e, run_dir)
     if sweeping:  # a sweep goes on to its next job; its sweeper optimises this value (objective=...)
@@ -105,17 +109,21 @@ def crashed(e: BaseException, run_dir: Path) -> None:
         print(f"error: {full}: the disk is full; free some space and run the same command to resume",
               file=sys.stderr)
         sys.exit(1)
-    where = "(traceback not saved)"
-    try:
-        log = run_dir / "crash.log"
-        files.write_text(log, "".join(traceback.format_exception(e)))
-        where = f"traceback in {log}"
-    except Exception:
-        pass
+    where = saved_traceback(e, run_dir)
     message = " ".join(str(e).split())[:200]
     print(f"error: unexpected {type(e).__name__}: {message} ({where}); the same command resumes the run",
           file=sys.stderr)
     sys.exit(1)
+
+
+def saved_traceback(e: BaseException, run_dir: Path) -> str:
+    """The traceback into run_dir/crash.log; where it is, in words."""
+    try:
+        log = run_dir / "crash.log"
+        files.write_text(log, "".join(traceback.format_exception(e)))
+        return f"traceback in {log}"
+    except Exception:
+        return "(traceback not saved)"
 
 
 def quiet_when_disk_full(args) -> None:

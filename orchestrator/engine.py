@@ -9,7 +9,7 @@ from typing import Any, Callable, Optional
 
 import torch
 
-from . import checkpoint, diagnostics, files, mixing, record, search, usersinks
+from . import checkpoint, diagnostics, files, mixing, record, search, taskerror, usersinks
 from .config import RunConfig
 from .console import ConsoleSink
 from .diagnosis import Diagnosis
@@ -219,7 +219,13 @@ def run_stage(ctx: Context, stage: Stage) -> Outcome:
                 f"from {source}; the rest keep fresh weights", evidence=report,
                 fix="expected when the architecture changes between stages; otherwise check the knobs"))
 
-    outcome = train(run, resume_state)
+    try:
+        outcome = train(run, resume_state)
+    except Exception as e:  # the task's own code raising is the user's bug: named, and the same command resumes
+        where = taskerror.user_frame(e)
+        if where is None:
+            raise  # the orchestrator's own: a crash (crash.log, exit 1)
+        raise taskerror.task_failed(run, e, where) from e
     stage.iterations, stage.best = outcome.iterations, outcome.best
     stage.status = CONVERGED if outcome.converged else FAILED
     if not outcome.converged:

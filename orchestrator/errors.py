@@ -1,7 +1,8 @@
 """Errors a user can act on: each is reported as one line, never a traceback.
 
 Exit codes (documented in docs/reliability.md): 2 a bad config or an unusable file in the run
-directory, 4 the run directory is in use by another run, 1 the disk is full or an unexpected crash.
+directory, 4 the run directory is in use by another run, 1 the disk is full or an unexpected crash,
+3 (as for a ladder that stalled on a bug) the task's own code raised (TaskError).
 """
 
 
@@ -39,3 +40,20 @@ class DiskFullError(ConfigError):
 
     def __init__(self, path):
         super().__init__("the disk is full", where=f"cannot write {path}")
+
+
+class TaskError(Exception):
+    """The task's own code (its loss, model, get_batch or evaluate) raised while a stage trained: the user's bug.
+    The stage's `task_error` diagnosis is in ladder.json and the stage stays where it was, so that the same
+    command resumes once the line is fixed."""
+
+    exit_code = 3
+
+    def __init__(self, original: BaseException, place: str, iteration: int):
+        self.original, self.place, self.iteration = original, place, iteration
+        super().__init__(self.line())
+
+    def line(self) -> str:
+        message = " ".join(str(self.original).split())[:200]
+        return (f"the task's own code raised {type(self.original).__name__} at iteration {self.iteration}: {message} "
+                f"({self.place})")

@@ -6,7 +6,9 @@
   very first forward, before any update;
 - `later`: the activations turn NaN from training forward `at` on (a later health sample sees them);
 - `weights`: from training forward `at` on, the forward writes a NaN into a weight (what a bad in-place
-  update does), so the weights and the final histograms hold NaN.
+  update does), so the weights and the final histograms hold NaN;
+- `raises`: from training forward `at` on, the forward raises (a shape mismatch, as a batch of an odd size
+  meets a hard-coded reshape).
 """
 from __future__ import annotations
 
@@ -33,6 +35,8 @@ class BuggyNet(nn.Module):
             h = torch.relu(h)
         if self.bug == "later" and self.calls > self.at:
             h = h * float("nan")
+        if self.bug == "raises" and self.calls > self.at:
+            h = h.view(-1, 7)  # the user's bug: 32 features do not split into rows of 7
         if self.bug == "weights" and self.calls > self.at:
             with torch.no_grad():
                 self.l1.weight[0, 0] = float("nan")

@@ -115,3 +115,15 @@ def test_a_nan_in_one_training_batch_is_the_data_and_keeps_the_lr(tmp_path):
     bad = [x for x in st.diagnoses if x["code"] == "nonfinite"]
     assert len(bad) == 1 and bad[0]["severity"] == "error" and bad[0]["evidence"]["what"] == "batch"
     assert run.lr == 3e-3  # no LR made it, so none was lowered
+
+
+def test_the_task_raising_is_named_without_a_traceback(tmp_path):
+    r = nanbug("task.bug=raises", "task.at=30", run_dir=tmp_path)
+    assert r.returncode == 3, r.stderr[-2000:]
+    assert "Traceback" not in r.stderr and "unexpected" not in r.stderr
+    assert "nan_task.py" in r.stderr and "view" in (tmp_path / "crash.log").read_text()
+    d = next(d for d in diagnoses(tmp_path) if d["code"] == "task_error")
+    assert d["severity"] == "error" and d["evidence"]["file"].endswith("nan_task.py")
+    assert "view" in d["evidence"]["code"] and "RuntimeError" in d["message"]
+    assert 0 < d["iteration"] < 100  # the iteration it raised at, not 0 (the probe and the checks ran before)
+    assert ladder_json(tmp_path)["status"] == "running"  # fixed, the same command resumes

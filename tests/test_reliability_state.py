@@ -91,18 +91,20 @@ def test_a_missing_final_pt_needed_for_a_warm_start_is_named(finished, tmp_path)
     assert json.loads((run_dir / "ladder.json").read_bytes())["stages"] == json.loads(before)["stages"]
 
 
-def test_a_crash_leaves_ladder_json_current_and_a_traceback_in_crash_log(tmp_path):
+def test_the_task_raising_leaves_ladder_json_current_names_the_line_and_resumes(tmp_path):
     run_dir = tmp_path / "run"
     crash = ["task._target_=faulty_task.CrashingTask", "+task.crash_level=100"]
     r = toy(*QUICK, *crash, run_dir=run_dir)
-    assert r.returncode == 1
+    assert r.returncode == 3  # the user's bug, named (as for a ladder that stalls on one), not a crash
     line = one_line(r)
-    assert "RuntimeError: a bug in the task's evaluate" in line and str(run_dir / "crash.log") in line
-    assert "Traceback" in (run_dir / "crash.log").read_text()
+    assert "RuntimeError" in line and "a bug in the task's evaluate" in line and "faulty_task.py" in line
+    assert str(run_dir / "crash.log") in line and "Traceback" in (run_dir / "crash.log").read_text()
     doc = ladder_json(run_dir)
     assert doc["status"] == "running"  # so that it resumes
     assert [s["status"] for s in doc["stages"]] == ["converged", "running", "pending"]
     assert any(d["code"] == "lr_probe" for d in doc["stages"][0]["diagnoses"])  # what it found so far
+    d = next(d for d in doc["stages"][1]["diagnoses"] if d["code"] == "task_error")
+    assert d["severity"] == "error" and d["evidence"]["file"].endswith("faulty_task.py")
     # fixed, the same run directory resumes and finishes
     r = toy(*QUICK, "task._target_=faulty_task.CrashingTask", "+task.crash_level=100", "+task.crash_at=1000000",
             run_dir=run_dir)

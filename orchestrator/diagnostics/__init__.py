@@ -12,7 +12,8 @@ Each check family lives in its own module; docs/diagnostics.md lists every code 
 Codes: lr_too_high, lr_probe, nonfinite, unstable_softmax, division_by_zero, log_of_zero,
 exploding_gradients, vanishing_gradients, dead_units, saturated_units, input_scale, bad_init_loss,
 params_not_updating, batch_dependence, labels_not_learnable, overfit_batch_size_1, lr_too_low, leakage,
-trivial_labels, loss_floor, loss_unbounded, check_skipped, tuned (info, recorded by orchestrator/search).
+trivial_labels, loss_floor, loss_unbounded, check_skipped, tuned (info, recorded by orchestrator/search),
+task_error (recorded by the engine: orchestrator/taskerror.py).
 """
 from __future__ import annotations
 
@@ -122,18 +123,22 @@ def batch_dependence_first(c, stage, problem, settings, sinks) -> None:
     from .common import run_model
     from .startchecks import batch_dependence, preserved
     run = SimpleNamespace(problem=problem, model=problem.model.to(settings.device), settings=settings)
-    with preserved(run):
-        run.model.eval()
-        with torch.no_grad():
-            batch = to_device(problem.get_batch(torch.arange(min(problem.train_size, c.batch_examples))),
-                              settings.device)
-            out = run_model(problem, run.model, batch)
-        if isinstance(out, torch.Tensor) and out.is_floating_point() and not bool(torch.isfinite(out).all()):
-            return  # NaN in the batch's outputs (padding turned into 0/0) differs from any example alone: the
-            #         init check traces the op that made it, the root; the start checks still test the mixing
-        for found in batch_dependence(c, run):
-            if found.severity in ("warning", "error"):
-                record(stage, sinks, found)
+    try:
+        with preserved(run):
+            run.model.eval()
+            with torch.no_grad():
+                batch = to_device(problem.get_batch(torch.arange(min(problem.train_size, c.batch_examples))),
+                                  settings.device)
+                out = run_model(problem, run.model, batch)
+            if isinstance(out, torch.Tensor) and out.is_floating_point() and not bool(torch.isfinite(out).all()):
+                return  # NaN in the batch's outputs (padding turned into 0/0) differs from any example alone:
+                #         the init check traces the op that made it, the root; the start checks test the mixing
+            found = batch_dependence(c, run)
+    except Exception:  # noqa: BLE001 - a model it cannot run: the start checks try again and say why
+        return
+    for d in found:
+        if d.severity in ("warning", "error"):
+            record(stage, sinks, d)
 
 
 def _fresh_weights(problem, build: Callable, seed: int) -> Callable:

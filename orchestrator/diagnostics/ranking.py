@@ -26,7 +26,7 @@ from typing import Optional
 # bad data, bad init, bugs: each says what to change
 ROOT = {"labels_not_learnable", "params_not_updating", "batch_dependence", "unstable_softmax",
         "division_by_zero", "log_of_zero", "input_scale", "bad_init_loss", "leakage", "trivial_labels",
-        "loss_unbounded"}
+        "loss_unbounded", "task_error"}
 # what a root cause (or a hard problem) looks like from the outside
 SYMPTOM = {"nonfinite", "lr_too_high", "exploding_gradients", "vanishing_gradients", "dead_units",
            "saturated_units", "overfit_batch_size_1", "lr_too_low", "loss_floor", "warm_start_partial"}
