@@ -68,6 +68,39 @@ def test_a_future_leak_is_seen_without_best_loss_and_causal_models_pass():
     assert future_leak(s2s, s2s.model, {**b, "src": b["tgt_out"].clone()}) is None
 
 
+def test_next_step_regression_on_a_series_that_sees_its_future_is_leakage():
+    # a series' past values in, the next values out: column t+1 of the input is target t. A causal model passes;
+    # one whose mask lets position t read t+1 (or one with no mask) copies its answer
+    import math
+
+    import torch.nn.functional as F
+    from torch import nn
+
+    from orchestrator.diagnostics.future import future_leak
+    from orchestrator.task import Problem
+
+    class SeriesModel(nn.Module):
+        def __init__(self, causal: bool):
+            super().__init__()
+            self.inp, self.out, self.causal = nn.Linear(1, 16), nn.Linear(16, 1), causal
+            self.layer = nn.TransformerEncoderLayer(16, 2, 32, dropout=0.0, batch_first=True)
+
+        def forward(self, x):  # (B, T) -> (B, T)
+            t = x.shape[1]
+            mask = nn.Transformer.generate_square_subsequent_mask(t) if self.causal else None
+            return self.out(self.layer(self.inp(x.unsqueeze(-1)), src_mask=mask)).squeeze(-1)
+
+    g = torch.Generator().manual_seed(0)
+    series = torch.sin(torch.linspace(0, 12, 25) + 6 * torch.rand(32, 1, generator=g))
+    x, y = series[:, :-1], series[:, 1:]
+    for causal in (True, False):
+        torch.manual_seed(0)
+        p = Problem(model=SeriesModel(causal), train_size=32, get_batch=lambda idx: (x[idx], y[idx]),
+                    loss=lambda m, b: F.mse_loss(m(b[0]), b[1]), evaluate=lambda m: {}, chance_loss=math.nan)
+        d = future_leak(p, p.model, p.get_batch(torch.arange(16)))
+        assert (d is not None and d.code == "leakage") == (not causal), causal
+
+
 def bare_run(problem):
     st = Stage("s", Goal("val/acc", 1.0), knobs={})
     return StageRun(stage=st, problem=problem, settings=None, sinks=Sinks(), ckpt_dir=None)

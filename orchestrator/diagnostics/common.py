@@ -55,8 +55,9 @@ def source_keys(batch: dict, targets) -> list:
 SHIFT_MATCH = 0.75  # a decoder input misses the end-of-sequence token: L of L+1 positions match
 
 
-def _integer_sequences(batch: Any) -> list:
-    """(key, tensor) for each integer tensor of the batch: the batch itself (key None), a tuple's items, a dict's."""
+def _sequences(batch: Any, floating: bool = False) -> list:
+    """(key, tensor) for each 2-D integer tensor of the batch (token ids), or floating one (a series' values):
+    the batch itself (key None), a tuple's items, a dict's."""
     if isinstance(batch, torch.Tensor):
         items = [(None, batch)]
     elif isinstance(batch, (list, tuple)):
@@ -65,14 +66,15 @@ def _integer_sequences(batch: Any) -> list:
         items = list(batch.items())
     else:
         items = []
-    return [(k, v) for k, v in items if isinstance(v, torch.Tensor) and v.dim() == 2 and not v.is_floating_point()
-            and v.dtype != torch.bool]
+    return [(k, v) for k, v in items if isinstance(v, torch.Tensor) and v.dim() == 2 and v.dtype != torch.bool
+            and v.is_floating_point() == floating]
 
 
 def shifted_inputs(batch: Any, targets: torch.Tensor) -> list:
     """The keys of the batch tensors whose column t+1 holds the targets' column t (a decoder input, an LM's
-    tokens): None for a bare tensor batch, an index in a tuple, a key in a dict."""
-    return [key for key, x in _integer_sequences(batch) if _holds_targets(x, targets, 1)]
+    tokens, a series' past values for next-step prediction): None for a bare tensor batch, an index in a
+    tuple, a key in a dict."""
+    return [key for key, x in _sequences(batch, targets.is_floating_point()) if _holds_targets(x, targets, 1)]
 
 
 def _holds_targets(x: torch.Tensor, targets: torch.Tensor, shift: int) -> bool:
@@ -92,9 +94,9 @@ def aligned_inputs(batch: Any, targets: torch.Tensor) -> list:
     like the targets instead of shifted right, so position t is fed its own answer. A source that equals
     the targets (a copy task) is no such input: it is named and placed as a source."""
     if isinstance(batch, dict):
-        items = [(k, v) for k, v in _integer_sequences(batch) if str(k).lower().startswith(TARGET_NAMES)]
+        items = [(k, v) for k, v in _sequences(batch) if str(k).lower().startswith(TARGET_NAMES)]
     elif isinstance(batch, (list, tuple)):
-        items = [(k, v) for k, v in _integer_sequences(batch) if 0 < k < len(batch) - 1]
+        items = [(k, v) for k, v in _sequences(batch) if 0 < k < len(batch) - 1]
     else:
         items = []
     return [key for key, x in items if _holds_targets(x, targets, 0)]

@@ -9,11 +9,12 @@ the outputs at positions <= j must not move.
 
 It looks for that layout itself: some integer tensor in the batch whose column t+1 equals the targets'
 column t on at least 75% of the positions whose target is not the commonest value, padding (the batch
-itself for an LM that slices `tokens[:, :-1]` / `tokens[:, 1:]`, a `tgt_in` for a seq2seq decoder), or a
+itself for an LM that slices `tokens[:, :-1]` / `tokens[:, 1:]`, a `tgt_in` for a seq2seq decoder, the past
+values of a series whose next values are the targets: `series[:, :-1]` / `series[:, 1:]`), or a
 target-side input (named like the targets, `tgt_in`, or a tuple item between the source and the targets)
 whose column t equals the targets' column t (a decoder input sliced like the targets, not shifted);
-the targets must be integer,
-one per position, and the outputs position-first like them. A source that merely equals the targets (a
+the targets must be one per position (token ids, or a series' values: then a floating input, each later
+value moved by the series' spread), and the outputs position-first like them. A source that merely equals the targets (a
 copy task) is no such input: its encoder may see all of it. The model runs in eval mode without
 gradients on up to 16 examples; outputs that move by more than 1e-4 of their scale count.
 """
@@ -80,8 +81,8 @@ def future_leak(problem, model, batch: Any) -> Optional[Diagnosis]:
 
 
 def _position_targets(t) -> bool:
-    return (isinstance(t, torch.Tensor) and t.dim() == 2 and t.shape[1] >= 3 and not t.is_floating_point()
-            and t.dtype != torch.bool)
+    """One target per position: token ids, or a series' next values (next-step regression)."""
+    return isinstance(t, torch.Tensor) and t.dim() == 2 and t.shape[1] >= 3 and t.dtype != torch.bool
 
 
 def _change_future(batch: Any, shift: dict, j: int) -> Any:
@@ -89,6 +90,9 @@ def _change_future(batch: Any, shift: dict, j: int) -> Any:
     def changed(x: torch.Tensor, start: int) -> torch.Tensor:
         y = x.clone()
         tail = y[:, start:]
+        if x.is_floating_point():  # a series: each later value moved by the series' own spread
+            y[:, start:] = tail + (float(x.std()) or 1.0)
+            return y
         values = torch.unique(x)
         # each changed token becomes the next value that occurs in the batch: a valid id, never itself
         pos = torch.searchsorted(values, tail.contiguous())
