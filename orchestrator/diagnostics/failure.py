@@ -235,13 +235,25 @@ def _late_best(losses: list) -> float:
     return min(losses[-max(1, len(losses) // 10):])
 
 
+def spread(n: int, pool: int) -> torch.Tensor:
+    """The training examples the label checks use, in order: all of them when they fit in `pool`, else a seeded
+    random order (the first `pool` train, the next ones are held out). Never the first examples of the set as
+    they come: data sorted by label, by target or by time makes those a biased slice (sorted regression targets
+    gave the first 256 a range of their own, where real and shuffled labels told nothing apart)."""
+    if n <= pool:
+        return torch.arange(n)
+    return torch.randperm(n, generator=torch.Generator().manual_seed(3))
+
+
 def labels_not_learnable(ctx: Context):
     run, problem, c = ctx.run, ctx.problem, ctx.cfg
     if ctx.labels_named:  # held_out_blind said it, from the stage's own held-out goal
         return None
     n = problem.train_size
     pool = min(n, c.label_examples)  # a few hundred examples tell labels from noise
-    every = _to(run, problem.get_batch(torch.arange(pool)))
+    order = spread(n, pool)
+    chosen = order[:pool]
+    every = _to(run, problem.get_batch(chosen))
     targets = batch_targets(problem, every)
     if not ctx.ran_at_start("labels") and isinstance(targets, torch.Tensor) and targets.dim() and pool >= 2:
         constant = constant_targets(targets)
@@ -263,10 +275,10 @@ def labels_not_learnable(ctx: Context):
     perm = torch.randperm(pool, generator=torch.Generator().manual_seed(1))
 
     def real(idx):
-        return _to(run, problem.get_batch(idx))
+        return _to(run, problem.get_batch(chosen[idx]))
 
     def shuffled(idx):
-        return _with_targets(problem, problem.get_batch(idx), problem.get_batch(perm[idx]))
+        return _with_targets(problem, problem.get_batch(chosen[idx]), problem.get_batch(chosen[perm[idx]]))
 
     if shuffled(torch.arange(min(pool, 2))) is None:
         return skipped("labels_not_learnable", "no targets or inputs to swap in this batch layout ((inputs, ..., "
@@ -279,7 +291,7 @@ def labels_not_learnable(ctx: Context):
     # (memorising says nothing about that: a few hundred random labels are memorised as fast as real ones)
     held_real = held_shuf = None
     if held_out:
-        held_idx = torch.arange(pool, min(n, pool + c.label_examples))
+        held_idx = order[pool:pool + c.label_examples]
         held_perm = held_idx[torch.randperm(len(held_idx), generator=torch.Generator().manual_seed(2))]
         held_real = _to(run, problem.get_batch(held_idx))
         held_shuf = _to(run, _with_targets(problem, problem.get_batch(held_idx), problem.get_batch(held_perm)))
@@ -526,16 +538,18 @@ def held_out_blind(ctx: Context) -> Optional[Diagnosis]:
     if any(d["code"] == "leakage" and d["severity"] == "error" for d in run.stage.diagnoses):
         return None  # the model reads its own targets in training: its training score says nothing
     pool = min(problem.train_size, c.label_examples)
+    chosen = spread(problem.train_size, pool)[:pool]
     perm = torch.randperm(pool, generator=torch.Generator().manual_seed(1))
-    if pool < 4 or _with_targets(problem, problem.get_batch(torch.arange(2)), problem.get_batch(perm[:2])) is None:
+    if pool < 4 or _with_targets(problem, problem.get_batch(chosen[:2]), problem.get_batch(chosen[perm[:2]])) is None:
         return None  # nothing to shuffle: the label check says why
     # the input-blind reference: fresh weights trained on shuffled labels (they learn the label frequencies),
     # their outputs averaged over each batch (so every example gets the same answer: the most frequent class).
     # Untrained weights are no reference: they map clusters of inputs to arbitrary classes, which on clustered
     # data (digits) scores anywhere from 0.4x to 2x chance
     blind = ctx.fresh_model()
-    _train(ctx, blind, lambda idx: _to(run, _with_targets(problem, problem.get_batch(idx),
-                                                          problem.get_batch(perm[idx]))), c.label_iterations, pool)
+    _train(ctx, blind, lambda idx: _to(run, _with_targets(problem, problem.get_batch(chosen[idx]),
+                                                          problem.get_batch(chosen[perm[idx]]))),
+           c.label_iterations, pool)
     blind = BatchMean(blind).eval()
     with torch.no_grad():
         scores = dict(problem.evaluate(blind))
