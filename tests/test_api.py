@@ -104,6 +104,9 @@ def test_a_model_without_parameters_is_a_diagnosis_not_a_traceback(tmp_path):
     doc = ladder_json(tmp_path / "run")
     near = doc["stages"][0]
     assert near["status"] == "failed" and near["iterations"] == 0
-    d = next(d for d in near["diagnoses"] if d["code"] == "params_not_updating")
-    assert d["severity"] == "error" and "no parameters" in d["message"] and "ModuleList" in d["fix"]
+    # first the init check's: the forward uses tensors the model does not own; then training's: nothing to train
+    first = next(d for d in near["diagnoses"] if d["code"] == "params_not_updating")
+    assert first["severity"] == "error" and "layers[0].weight" in first["message"] and "ModuleList" in first["fix"]
+    d = next(d for d in near["diagnoses"] if d["code"] == "params_not_updating" and "no parameters" in d["message"])
+    assert d["severity"] == "error" and "ModuleList" in d["fix"]
     assert doc["decisions"][-1]["kind"] == "stop" and doc["cause"]["code"] == "params_not_updating"

@@ -186,12 +186,13 @@ def _not_the_lr(stage, sinks, probes: list, user_lr: float, when: str) -> float:
 
 
 def skip_probe(stage, settings, sinks) -> Optional[float]:
-    """The loss of fresh weights is broken before any update: no LR is to blame, keep the configured one."""
+    """The data or the fresh weights are broken before any update: no LR is to blame, keep the configured one."""
+    said = sorted({d["code"] for d in stage.diagnoses if d["severity"] in ("warning", "error")}) or ["above"]
     record(stage, sinks, Diagnosis(
-        "lr_probe", "info", f"LR probe skipped: the loss of fresh weights is already broken before any update "
-        f"(see nonfinite / bad_init_loss), so no LR threshold can be measured; keeping the configured LR "
+        "lr_probe", "info", f"LR probe skipped: the data or the model as built is already broken before any update "
+        f"(see {', '.join(said)}), so no LR threshold can be measured; keeping the configured LR "
         f"{num(settings.lr)}", evidence={"skipped": True, "lr": settings.lr},
-        fix="fix the initialisation or the loss first"))
+        fix="fix what the checks before it found first"))
     return settings.lr
 
 
