@@ -116,24 +116,14 @@ def batch_dependence_first(c, stage, problem, settings, sinks) -> None:
     and the mixing is the root. Findings only (warning, error); the start checks skip what is said already."""
     from types import SimpleNamespace
 
-    import torch
-
     from ..diagnosis import record
-    from ..trainer import to_device
-    from .common import run_model
     from .startchecks import batch_dependence, preserved
     run = SimpleNamespace(problem=problem, model=problem.model.to(settings.device), settings=settings)
     try:
         with preserved(run):
-            run.model.eval()
-            with torch.no_grad():
-                batch = to_device(problem.get_batch(torch.arange(min(problem.train_size, c.batch_examples))),
-                                  settings.device)
-                out = run_model(problem, run.model, batch)
-            if isinstance(out, torch.Tensor) and out.is_floating_point() and not bool(torch.isfinite(out).all()):
-                return  # NaN in the batch's outputs (padding turned into 0/0) differs from any example alone:
-                #         the init check traces the op that made it, the root; the start checks test the mixing
-            found = batch_dependence(c, run)
+            # not on NaN outputs (padding turned into 0/0): the init check traces that op, the root; the start
+            # checks still test the mixing
+            found = batch_dependence(c, run, finite_only=True)
     except Exception:  # noqa: BLE001 - a model it cannot run: the start checks try again and say why
         return
     for d in found:

@@ -245,6 +245,16 @@ def spread(n: int, pool: int) -> torch.Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed(3))
 
 
+def shuffled_batches(problem, chosen: torch.Tensor):
+    """idx (positions in `chosen`) -> those examples' batch with the targets (a dict: the sources) of other examples
+    of `chosen`, in one seeded permutation: labels blind to the inputs. None where the layout has nothing to swap."""
+    perm = torch.randperm(len(chosen), generator=torch.Generator().manual_seed(1))
+
+    def shuffled(idx):
+        return _with_targets(problem, problem.get_batch(chosen[idx]), problem.get_batch(chosen[perm[idx]]))
+    return shuffled
+
+
 def labels_not_learnable(ctx: Context):
     run, problem, c = ctx.run, ctx.problem, ctx.cfg
     if ctx.labels_named:  # held_out_blind said it, from the stage's own held-out goal
@@ -272,13 +282,10 @@ def labels_not_learnable(ctx: Context):
     if sick:  # a model that cannot use its inputs fits real labels no better than shuffled ones either
         return skipped("labels_not_learnable", f"the model itself is unwell ({', '.join(sick)}): fix that first; "
                        "comparing real with shuffled labels would blame the labels for it")
-    perm = torch.randperm(pool, generator=torch.Generator().manual_seed(1))
+    shuffled = shuffled_batches(problem, chosen)
 
     def real(idx):
         return _to(run, problem.get_batch(chosen[idx]))
-
-    def shuffled(idx):
-        return _with_targets(problem, problem.get_batch(chosen[idx]), problem.get_batch(chosen[perm[idx]]))
 
     if shuffled(torch.arange(min(pool, 2))) is None:
         return skipped("labels_not_learnable", "no targets or inputs to swap in this batch layout ((inputs, ..., "
@@ -538,18 +545,15 @@ def held_out_blind(ctx: Context) -> Optional[Diagnosis]:
     if any(d["code"] == "leakage" and d["severity"] == "error" for d in run.stage.diagnoses):
         return None  # the model reads its own targets in training: its training score says nothing
     pool = min(problem.train_size, c.label_examples)
-    chosen = spread(problem.train_size, pool)[:pool]
-    perm = torch.randperm(pool, generator=torch.Generator().manual_seed(1))
-    if pool < 4 or _with_targets(problem, problem.get_batch(chosen[:2]), problem.get_batch(chosen[perm[:2]])) is None:
+    shuffled = shuffled_batches(problem, spread(problem.train_size, pool)[:pool])
+    if pool < 4 or shuffled(torch.arange(2)) is None:
         return None  # nothing to shuffle: the label check says why
     # the input-blind reference: fresh weights trained on shuffled labels (they learn the label frequencies),
     # their outputs averaged over each batch (so every example gets the same answer: the most frequent class).
     # Untrained weights are no reference: they map clusters of inputs to arbitrary classes, which on clustered
     # data (digits) scores anywhere from 0.4x to 2x chance
     blind = ctx.fresh_model()
-    _train(ctx, blind, lambda idx: _to(run, _with_targets(problem, problem.get_batch(chosen[idx]),
-                                                          problem.get_batch(chosen[perm[idx]]))),
-           c.label_iterations, pool)
+    _train(ctx, blind, lambda idx: _to(run, shuffled(idx)), c.label_iterations, pool)
     blind = BatchMean(blind).eval()
     with torch.no_grad():
         scores = dict(problem.evaluate(blind))

@@ -137,8 +137,6 @@ class HealthMonitor:
         self.restored = state  # applied by on_start, which the trainer calls after restoring
 
     def after_backward(self, run, loss) -> None:
-        if self.hook_error is not None:
-            raise self.hook_error
         step = run.iteration + 1
         if self.pending is None and not self.armed and step + 1 != self.next_sample:
             return  # the common case, kept cheap
@@ -146,6 +144,8 @@ class HealthMonitor:
             self.measure_update(run, step)
         if self.armed:
             self.disarm()
+            if self.hook_error is not None:  # the hooks only run while armed: said here, not every step
+                raise self.hook_error
             self.analyse(run, step)
             self.pending = {n: p.detach().clone() for n, p in weight_layers(run.model)}
         if step + 1 == self.next_sample:

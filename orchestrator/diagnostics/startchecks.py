@@ -50,7 +50,7 @@ from .common import batch_targets, num, run_model, tensors_in, zero_initialised
 from .config import StartConfig
 
 
-def _said(stage, d: Diagnosis) -> bool:
+def said_before(stage, d: Diagnosis) -> bool:
     """The same finding (code, severity and kind of evidence: at the output or at the loss) already recorded for
     this stage at iteration 0 (its numbers may differ in the last digits: another copy of the fresh weights)."""
     kind = (d.code, d.severity, sorted(d.evidence or {}))
@@ -92,7 +92,7 @@ class StartChecks:
                     found = [skipped(name, f"{type(e).__name__}: {e}")]
                 self.ran.add(name)
                 for d in found:
-                    if name == "batch_dependence" and _said(run.stage, d):
+                    if name == "batch_dependence" and said_before(run.stage, d):
                         continue  # found before the LR probe (diagnostics.batch_dependence_first)
                     run.diagnose(d)
 
@@ -145,7 +145,7 @@ class StartChecks:
         found += broadcast_loss(said)  # (training's first step shows the same warnings on the console again)
         self.start_loss = float(loss.detach().float().mean())
         strays = unregistered_leaves(loss, model, batch)
-        if strays and not said_strays(run.stage):  # the init check, before the probe, may have said it
+        if strays and not said_before(run.stage, strays_diagnosis(strays)):  # the init check may have said it
             found.append(strays_diagnosis(strays))
         if loss.requires_grad:
             loss.backward()
@@ -272,7 +272,10 @@ def broadcast_loss(said: list) -> list:
     return []
 
 
-def batch_dependence(c: StartConfig, run) -> list:
+def batch_dependence(c: StartConfig, run, finite_only: bool = False) -> list:
+    """Findings of batch dependence at the output, then at the loss. `finite_only`: nothing when the batch's
+    outputs hold NaN/inf (padding turned into 0/0 differs from any example alone: the op that made it is the root,
+    which the init check traces)."""
     problem, model = run.problem, run.model
     n = min(problem.train_size, c.batch_examples)
     if n < 2:
@@ -299,6 +302,9 @@ def batch_dependence(c: StartConfig, run) -> list:
         # at the output
         batch = to_device(fetched, dev)  # the whole batch, as fetched above
         out_b = run_model(problem, model, batch)
+        if finite_only and isinstance(out_b, torch.Tensor) and out_b.is_floating_point() \
+                and not bool(torch.isfinite(out_b).all()):
+            return []
         if isinstance(out_b, torch.Tensor) and out_b.dim() >= 1 and out_b.shape[0] == n:
             if not _close(run_model(problem, model, batch), out_b, c.batch_tolerance):
                 return [skipped("batch_dependence", "the model's eval-mode output is random")]
@@ -534,10 +540,6 @@ def strays_diagnosis(strays: list) -> Diagnosis:
         evidence={"tensors": strays[:20]},
         fix="register them: nn.ModuleList / nn.ModuleDict instead of a Python list or dict, nn.Parameter "
             "as an attribute, and no layers or parameters created inside forward")
-
-
-def said_strays(stage) -> bool:
-    return any(d["code"] == "params_not_updating" and "tensors" in (d.get("evidence") or {}) for d in stage.diagnoses)
 
 
 def unregistered_leaves(loss: torch.Tensor, model: torch.nn.Module, batch: Any) -> list[str]:
