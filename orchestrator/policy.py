@@ -71,8 +71,9 @@ def decide(ladder: Ladder, stage: Stage, outcome: Outcome, knobs: Mapping[str, K
 
     A failed stage with fallback stages skipped before it trains them first (FALLBACK), then itself again.
     A failed stage that trained at the LR probe's pick is first retried at the far end of the method's
-    range below the NaN threshold; then it gets an intermediate stage when one can help; else it is
-    searched (random trials of its LR and initialisation, orchestrator/search); else the ladder stops.
+    range below the NaN threshold; then it gets an intermediate stage when one can help (not when its most
+    likely cause is `lr_too_low`: it is searched at once); else it is searched (random trials of its LR and
+    initialisation, orchestrator/search); else the ladder stops.
     A bug is never tuned away.
     """
     trials = _trials_for(stage, search)
@@ -102,6 +103,9 @@ def decide(ladder: Ladder, stage: Stage, outcome: Outcome, knobs: Mapping[str, K
     retry = _retry_lower(ladder, stage, outcome, cause)
     if retry is not None:
         return retry
+    if trials > 0 and cause.get("code") == "lr_too_low":  # easier stages would crawl just as slowly
+        return _search(stage, outcome, trials, "the diagnostics name lr_too_low: an intermediate stage would train "
+                       "at the same too-small steps, so its LR is searched instead")
     why_not = _why_not_insert(ladder, stage, outcome, knobs, max_insertions)
     if isinstance(why_not, Decision):  # an intermediate stage can help
         return why_not

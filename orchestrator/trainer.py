@@ -79,6 +79,7 @@ class StageRun:
     last_metrics: dict = field(default_factory=dict)
     initial_state: Optional[dict] = None  # the model as the task built it (before a warm start): "fresh" weights
     inherited: tuple = ()               # warning/error codes of the stages whose weights this one started from
+    probe: Optional[dict] = None        # the LR probe's evidence that holds for this stage (its NaN threshold)
 
     def epoch(self) -> float:
         return self.iteration * self.sampler.batch_size / self.sampler.size

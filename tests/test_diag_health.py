@@ -27,6 +27,23 @@ def test_lr_too_low_on_recurrent_and_attention_models(family):
     assert found(r, "lr_too_low")
 
 
+@pytest.mark.parametrize("family", ["mlp", "transformer"])
+def test_an_lr_thousands_of_times_below_the_nan_threshold_is_too_low_when_the_weights_crawl(family):
+    # Adam at 1e-5 moves the weights ~1e-4 of their size per step: above the "barely move" rule (1e-5), yet
+    # far below healthy (1e-3); what names it is the probe's NaN threshold, 10000x above that LR
+    # (the one-example check names small stages' LR too: only the update-ratio verdict is looked at here)
+    def by_ratio(r):
+        return [d for d in found(r, "lr_too_low") if "update_ratio" in d["evidence"]]
+    probe = {"threshold": 0.1}
+    r, _ = run(FAMILIES[family](), budget=60, lr=1e-5, after_failure=True)
+    assert not by_ratio(r)  # no probe: nothing to compare the LR with
+    r, _ = run(FAMILIES[family](), budget=60, lr=1e-5, after_failure=True, probe=probe)
+    d = by_ratio(r)
+    assert d and d[0]["evidence"]["below_threshold"] >= 1000 and d[0]["evidence"]["median"] < 1e-3
+    r, _ = run(FAMILIES[family](), budget=60, lr=3e-3, after_failure=True, probe=probe)  # 33x below: a usual LR
+    assert not by_ratio(r)
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_clean_families_stay_quiet_over_a_longer_run(family):
     for seed in range(2):

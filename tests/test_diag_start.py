@@ -244,7 +244,7 @@ FAMILIES = {"mlp": mlp_problem, "cnn": cnn_problem, "gru": gru_problem, "transfo
 # --- running a stage ----------------------------------------------------------------------------------
 
 def run(problem, budget=30, lr=3e-3, optim=None, target=2.0, diag=None, batch_size=16, after_failure=False,
-        stage=None, inherited=()):
+        stage=None, inherited=(), probe=None):
     st = stage or Stage("s", Goal("train/acc", target, "max"), knobs={})
     c = RunConfig(task=None, diagnostics=diag or DiagnosticsConfig())
     s = TrainSettings(budget=budget, lr=lr, batch_size=batch_size, optim=optim or OptimConfig(), seed=0,
@@ -252,7 +252,7 @@ def run(problem, budget=30, lr=3e-3, optim=None, target=2.0, diag=None, batch_si
     r = StageRun(stage=st, problem=problem, settings=s, sinks=Sinks(), ckpt_dir=Path(tempfile.mkdtemp()),
                  monitors=diagnostics.monitors_for(c, st, problem),
                  initial_state={k: v.detach().clone() for k, v in problem.model.state_dict().items()},
-                 inherited=inherited)
+                 inherited=inherited, probe=probe)
     outcome = train(r)
     if after_failure and not outcome.converged:
         for d in diagnostics.after_failure(c, r, outcome):

@@ -54,6 +54,14 @@ def test_inserted_stages_that_did_worse_than_the_stage_they_help_lead_to_a_searc
     assert decide(ladder, ladder["b.half1"], better, SUBSET, 3, SearchConfig()).kind == INSERT
 
 
+def test_a_stage_whose_lr_is_too_low_is_searched_rather_than_given_easier_stages():
+    ladder = chain(("a", 10, CONVERGED), ("b", 1000, FAILED))
+    ladder["b"].cause = {"code": "lr_too_low", "severity": "warning", "root": False}
+    d = decide(ladder, ladder["b"], FAILED_OUTCOME, SUBSET, 3, SearchConfig())
+    assert d.kind == SEARCH and "lr_too_low" in d.reason
+    assert decide(ladder, ladder["b"], FAILED_OUTCOME, SUBSET, 3, SearchConfig(trials=0)).kind == INSERT
+
+
 def test_a_bug_is_never_tuned_away():
     ladder = chain(("a", 10, CONVERGED), ("b", 11, FAILED))
     ladder["b"].cause = {"code": "params_not_updating", "severity": "error", "root": True}

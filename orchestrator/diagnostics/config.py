@@ -151,6 +151,8 @@ class FailureConfig:
     label_held_ratio: float = 0.95  # ... fires unless the real labels' held-out loss < this x the shuffled ones'
     label_shuffled_better: float = 0.5  # ... no verdict when the shuffled labels' loss < this x the real ones'
     update_ratio: float = 1e-5    # `lr_too_low`: median per-layer update/weight ratio below this (healthy ~1e-3)
+    probe_gap: float = 1000.0     # ... or the LR this many times below the probe's NaN threshold (clean configs in
+    update_ratio_slow: float = 1e-3  # the suites: <= 333x; LR bugs >= 11000x) while the ratio is below this
     blind_gain: float = 0.1       # held-out goal (val/acc) gained at most this x the rise of its training side
     blind_noise: float = 0.03     # ... or by at most this (an evaluation's noise on a few hundred examples)
     blind_rise: float = 0.25      # ... which rose by at least this x its last value (a real rise) ...

@@ -25,7 +25,8 @@ examples: a network that cannot fit 100 examples usually has a bug. Each check i
 - `overfit_batch_size_1`: fresh weights trained on one example for `failure.overfit_iterations` (300);
   error when the loss does not fall below `failure.overfit_fraction` (5%) of its start, info when it does.
 - `lr_too_low`: median per-layer update/weight ratio (HealthMonitor) below `failure.update_ratio`
-  (1e-5; ~1e-3 is healthy, cs231n).
+  (1e-5; ~1e-3 is healthy, cs231n), or below `failure.update_ratio_slow` (1e-3) at an LR at least
+  `failure.probe_gap` (1000) times below the LR probe's NaN threshold.
 - `held_out_blind` (any size): a held-out goal of mode max (`val/acc`) that the stage left within
   `failure.blind_gain` (0.1) x its training side's rise (or `failure.blind_noise`, 0.03) of a blind
   model's score, while that side (`train/acc`) rose by at least `failure.blind_rise` (0.25) x its value.
@@ -469,6 +470,10 @@ def overfit_batch_size_1(ctx: Context) -> Optional[Diagnosis]:
 
 
 def lr_too_low(ctx: Context) -> Optional[Diagnosis]:
+    """The weights barely move (update/weight ratio < `update_ratio`), or they move slowly (< `update_ratio_slow`,
+    below the healthy ~1e-3) at an LR `probe_gap` times or more below the LR probe's NaN threshold: the method
+    trains 1-10x below it, and an LR thousands of times lower fails by being slow (Adam's steps scale with the
+    LR, so at 1e-5 they are ~1e-4 of the weights: under the first rule's reach, yet the stage crawls)."""
     h = ctx.health
     if h is None or not h.update_ratios:
         return None
@@ -481,13 +486,22 @@ def lr_too_low(ctx: Context) -> Optional[Diagnosis]:
     if not finite:
         return None
     overall = sorted(finite)[len(finite) // 2]
-    if overall >= ctx.cfg.update_ratio or overall == 0.0:
+    lr, threshold = ctx.run.base_lr, float((ctx.run.probe or {}).get("threshold") or 0.0)
+    gap = threshold / lr if threshold and lr > 0 else 0.0
+    if overall == 0.0 or not (overall < ctx.cfg.update_ratio
+                              or (gap >= ctx.cfg.probe_gap and overall < ctx.cfg.update_ratio_slow)):
         return None
-    return Diagnosis("lr_too_low", "warning",
-                     f"the weights barely move: median update/weight ratio {num(overall)} per step (healthy ~1e-3)",
-                     evidence={"update_ratio": {n: num(v) for n, v in med.items()}, "median": num(overall),
-                               "threshold": ctx.cfg.update_ratio, "lr": num(ctx.run.base_lr)},
-                     fix=f"raise the LR (e.g. x{num(min(1e3, 1e-3 / max(overall, 1e-12)))}) or run the LR probe")
+    evidence = {"update_ratio": {n: num(v) for n, v in med.items()}, "median": num(overall),
+                "threshold": ctx.cfg.update_ratio, "lr": num(lr)}
+    message = f"the weights barely move: median update/weight ratio {num(overall)} per step (healthy ~1e-3)"
+    fix = f"raise the LR (e.g. x{num(min(1e3, 1e-3 / max(overall, 1e-12)))}) or run the LR probe"
+    if overall >= ctx.cfg.update_ratio:  # the second rule
+        evidence.update(nan_threshold=num(threshold), below_threshold=num(gap), threshold=ctx.cfg.update_ratio_slow)
+        message = (f"the LR {num(lr)} is {gap:.0f}x below the NaN threshold {num(threshold)} the LR probe found "
+                   f"(the method trains 1-10x below it) and the weights move slowly: median update/weight ratio "
+                   f"{num(overall)} per step (healthy ~1e-3)")
+        fix = f"raise the LR towards {num(threshold / 10)}-{num(threshold / 3)} (1-10x below the threshold)"
+    return Diagnosis("lr_too_low", "warning", message, evidence=evidence, fix=fix)
 
 
 HELD_OUT = ("val", "valid", "validation", "dev", "test", "eval", "heldout", "held_out")
