@@ -3,7 +3,7 @@
 Each item has 10 correlated Gaussian features (standardised with the training items' statistics) and a hidden true
 score s(x) = w . x + 0.8 sin(2 x0) + 0.5 x1 x2; a pair (a, b) is labelled 1 when a ranks higher (s(a) > s(b)), else 0.
 Training pairs are drawn from 1000 training items, validation pairs from 500 other items. Model: a scorer MLP
-10 -> 64 -> 64 -> 1 (ReLU) applied to both items; the pair's logit is score(a) - score(b); BCEWithLogits on it.
+10 -> 64 -> 64 -> 1 (ReLU) applied to both items; the pair's logit is SIGMA (2) x (score(a) - score(b)); BCEWithLogits on it.
 Tuple batches (a (B, 10), b (B, 10), label (B,) float). Goal: validation pair-ordering accuracy.
 Each bug is one line, marked `# BUG <name>`.
 """
@@ -20,7 +20,7 @@ from benchmarks.bugsuite.common import check_bug, evaluating, subset_size
 from orchestrator.task import Problem
 
 BUGS = ("none", "price_in_cents", "hand_sigmoid_log", "swapped_without_flip")
-FEATURES, HIDDEN = 10, 64
+FEATURES, HIDDEN, SIGMA = 10, 64, 2.0  # SIGMA: RankNet's sharpness of P(a above b)
 DATA_SEED, N_ITEMS, N_VAL_ITEMS, N_TRAIN, N_VAL = 0, 1000, 500, 2000, 1000
 
 
@@ -44,8 +44,8 @@ class RankNet(nn.Module):
         self.scorer = nn.Sequential(nn.Linear(FEATURES, HIDDEN), nn.ReLU(), nn.Linear(HIDDEN, HIDDEN), nn.ReLU(),
                                     nn.Linear(HIDDEN, 1))
 
-    def forward(self, a, b):  # -> the logit that a ranks above b, (B,)
-        return (self.scorer(a) - self.scorer(b)).squeeze(-1)
+    def forward(self, a, b):  # -> the logit that a ranks above b, (B,): P = sigmoid(SIGMA (score(a) - score(b)))
+        return SIGMA * (self.scorer(a) - self.scorer(b)).squeeze(-1)
 
 
 def pair_loss(logit, y, bug: str):
