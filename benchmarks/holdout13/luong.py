@@ -77,7 +77,7 @@ class LuongSeq2Seq(nn.Module):
             memory = (enc - enc.mean(-1, keepdim=True)) / enc.std(-1, keepdim=True)  # BUG memory_norm_no_eps
         valid = torch.arange(src.shape[1], device=src.device) < src_len.to(src.device)[:, None]
         if self.bug == "mask_from_batch_max":
-            valid = torch.arange(src.shape[1], device=src.device) < src_len.max().to(src.device)  # BUG mask_from_batch_max
+            valid = torch.arange(src.shape[1], device=src.device) < src_len.max().to(src.device)  # BUG mask_from_batch_max  # noqa: E501
         return memory, valid, state
 
     def attend(self, dec, memory, valid):  # Luong's global dot attention -> logits (B, T, V)
@@ -133,8 +133,8 @@ class LuongTask:
             return out
 
         def show(b):
-            return [f"{decode(s[:l].tolist())} -> {decode(t.tolist())}"
-                    for s, l, t in zip(b["src"], b["src_len"], b["tgt"])]
+            return [f"{decode(s[:n].tolist())} -> {decode(t.tolist())}"
+                    for s, n, t in zip(b["src"], b["src_len"], b["tgt"])]
 
         def forward(model, b):
             return model(b["src"], b["src_len"], b["tgt_in"])

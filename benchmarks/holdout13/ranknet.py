@@ -3,7 +3,8 @@
 Each item has 10 correlated Gaussian features (standardised with the training items' statistics) and a hidden true
 score s(x) = w . x + 0.8 sin(2 x0) + 0.5 x1 x2; a pair (a, b) is labelled 1 when a ranks higher (s(a) > s(b)), else 0.
 Training pairs are drawn from 1000 training items, validation pairs from 500 other items. Model: a scorer MLP
-10 -> 64 -> 64 -> 1 (ReLU) applied to both items; the pair's logit is SIGMA (2) x (score(a) - score(b)); BCEWithLogits on it.
+10 -> 64 -> 64 -> 1 (ReLU) applied to both items; the pair's logit is SIGMA (2) x (score(a) - score(b));
+BCEWithLogits on it.
 Tuple batches (a (B, 10), b (B, 10), label (B,) float). Goal: validation pair-ordering accuracy.
 Each bug is one line, marked `# BUG <name>`.
 """

@@ -90,7 +90,7 @@ class Tagger(nn.Module):
 
 def tag_loss(logits, tags, bug: str):
     if bug == "tags_flattened_transposed":
-        return F.cross_entropy(logits.reshape(-1, TAGS), tags.t().reshape(-1), ignore_index=IGNORE)  # BUG tags_flattened_transposed
+        return F.cross_entropy(logits.reshape(-1, TAGS), tags.t().reshape(-1), ignore_index=IGNORE)  # BUG tags_flattened_transposed  # noqa: E501
     return F.cross_entropy(logits.reshape(-1, TAGS), tags.reshape(-1), ignore_index=IGNORE)
 
 
