@@ -51,12 +51,14 @@ def test_clean_families_raise_nothing_before_training(family):
         assert lr == 1e-3  # the probe keeps a sane configured LR
 
 
-def test_the_init_check_costs_one_forward_and_backward():
+def test_the_init_check_costs_a_few_forwards_of_one_batch():
     problem = lm_problem()
     calls = []
     problem.model.register_forward_hook(lambda *_: calls.append(1))
     assert check_init(InitConfig(), stage(), problem, settings(), Sinks()) == "ok"
-    assert len(calls) == 1  # one forward pass of the model (and the backward of its loss), nothing more
+    # the loss and its gradient, once in training mode and once in eval mode (the outputs' gradient), then the
+    # loss at three points along the outputs' descent direction (unbounded.along_outputs); nothing more
+    assert len(calls) == 5
 
 
 def test_a_huge_last_layer_is_a_bad_init_not_a_high_lr():

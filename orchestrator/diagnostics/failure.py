@@ -189,7 +189,11 @@ def params_not_updating(ctx: Context) -> Optional[Diagnosis]:
         else:
             reasons[n] = "unchanged although it has a gradient (LR 0?)"
     names = list(reasons)
-    return Diagnosis("params_not_updating", "error",
+    # as at the start (startchecks._zero_gradient): a bias or norm scale alone can get exactly zero by design (the
+    # output bias of a scorer used as score(a) - score(b) cancels); a weight matrix, or any other reason, is a bug
+    shapes = dict((n, p.dim()) for n, p in stuck)
+    by_design = all(reasons[n] == "its gradient is exactly zero" and shapes[n] < 2 for n in names)
+    return Diagnosis("params_not_updating", "info" if by_design else "error",
                      f"{len(names)} parameter tensor(s) did not change in {ctx.outcome.iterations} iterations: "
                      + ", ".join(f"{n} ({reasons[n]})" for n in names[:5]) + (" ..." if len(names) > 5 else ""),
                      evidence={"parameters": reasons,

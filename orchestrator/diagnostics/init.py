@@ -13,9 +13,12 @@ gradient, once:
   halves': reduction="sum") is said to be one, and does not stop the probe.
 - the forward uses trainable tensors that are not the model's parameters (a layer built inside forward, a
   list of layers): `params_not_updating` (error), as the start checks would say a moment later.
+- the loss keeps falling, far below zero, as the outputs move along its gradient: `loss_unbounded` (error;
+  unbounded.along_outputs): a loss linear in the outputs (arguments swapped, NLLLoss on raw logits).
 Any finding makes the LR probe stand down (it would blame, and lower, the LR for a broken init, and read
 weights drawn afresh at each call as divergence).
-Cost: one forward and backward on one batch (a trace only when something is non-finite).
+Cost: two forwards and backwards and three forwards on one batch (a trace only when something is
+non-finite).
 """
 from __future__ import annotations
 
@@ -29,6 +32,7 @@ from .common import batch_targets, model_device, num, zero_output_loss
 from .config import InitConfig
 from .startchecks import strays_diagnosis, unregistered_leaves
 from .trace import CAUSE_CODE, CAUSES, trace_step
+from .unbounded import along_outputs, unbounded_at_start
 
 OK, BROKEN = "ok", "broken"
 
@@ -61,6 +65,10 @@ def check_init(c: InitConfig, stage, problem, settings, sinks) -> str:
         # weights made anew at each call (a layer built in forward) or kept outside the model: no update
         # reaches them, and a probe would read their fresh randomness at every step as divergence
         record(stage, sinks, strays_diagnosis(strays))
+        return BROKEN
+    unbounded = along_outputs(problem, model, batch)
+    if unbounded is not None:  # every LR diverges on such a loss: the probe would blame the LR
+        record(stage, sinks, unbounded_at_start(unbounded))
         return BROKEN
     chance = problem.chance_loss
     if chance is None or not chance > 0:

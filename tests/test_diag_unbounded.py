@@ -1,0 +1,95 @@
+"""A loss that falls without bound, seen before any update: the outputs moved along the loss's descent direction
+keep lowering it far below zero (linear in the outputs). Bugs of that kind are named `loss_unbounded` by the init
+check, and the LR probe stands down; clean losses of every usual kind level off or rise again and say nothing."""
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from diag_families import Sinks, mlp_problem
+
+from orchestrator import diagnostics
+from orchestrator.config import OptimConfig, RunConfig
+from orchestrator.diagnostics.unbounded import along_outputs
+from orchestrator.ladder import Goal, Stage
+from orchestrator.trainer import TrainSettings
+
+torch.set_num_threads(1)
+
+
+def with_loss(loss, model=None, seed=0):
+    problem = mlp_problem(seed=seed)
+    if model is not None:
+        problem = dataclasses.replace(problem, model=model(problem.model))
+    return dataclasses.replace(problem, loss=lambda m, b: loss(m(b[0]), b[1]))
+
+
+def onehot(y):
+    return F.one_hot(y, 3).float()
+
+
+class LogSoftmaxOut(nn.Module):
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        return F.log_softmax(self.inner(x), -1)
+
+
+class SoftmaxOut(LogSoftmaxOut):
+    def forward(self, x):
+        return F.softmax(self.inner(x), -1)
+
+
+BUGS = {
+    "bce arguments swapped": lambda o, y: F.binary_cross_entropy_with_logits(onehot(y), o),
+    "nll on raw logits": lambda o, y: F.nll_loss(o, y),
+    "negated cross-entropy": lambda o, y: -F.cross_entropy(o, y),
+    "bce targets in 0..16": lambda o, y: F.binary_cross_entropy_with_logits(o, 16 * onehot(y)),
+}
+CLEAN = {
+    "cross-entropy": (lambda o, y: F.cross_entropy(o, y), None),
+    "cross-entropy, label smoothing": (lambda o, y: F.cross_entropy(o, y, label_smoothing=0.1), None),
+    "bce with logits": (lambda o, y: F.binary_cross_entropy_with_logits(o, onehot(y)), None),
+    "mse on one-hot": (lambda o, y: F.mse_loss(o, onehot(y)), None),
+    "l1": (lambda o, y: F.l1_loss(o, onehot(y)), None),
+    "hinge": (lambda o, y: F.multi_margin_loss(o, y), None),
+    "gaussian nll (mean, log-variance)": (lambda o, y: F.gaussian_nll_loss(o[:, 0], y.float(), o[:, 1].exp()), None),
+    "log_softmax in the model, NLLLoss": (lambda o, y: F.nll_loss(o, y), LogSoftmaxOut),
+    "softmax in the model, NLL of its log": (lambda o, y: F.nll_loss(o.clamp_min(1e-12).log(), y), SoftmaxOut),
+}
+
+
+@pytest.mark.parametrize("bug", BUGS)
+def test_a_loss_linear_in_the_outputs_falls_without_bound_along_them(bug):
+    problem = with_loss(BUGS[bug])
+    batch = problem.get_batch(torch.arange(16))
+    evidence = along_outputs(problem, problem.model, batch)
+    assert evidence is not None, bug
+    values = list(evidence["along_outputs"].values())
+    assert values[-1] < -10 * max(abs(evidence["start"]), 1.0)
+
+
+@pytest.mark.parametrize("name", CLEAN)
+def test_clean_losses_level_off_or_rise_again(name):
+    loss, model = CLEAN[name]
+    for seed in range(3):
+        problem = with_loss(loss, model, seed)
+        assert along_outputs(problem, problem.model, problem.get_batch(torch.arange(16))) is None, (name, seed)
+
+
+def test_the_init_check_names_it_and_the_probe_keeps_the_lr():
+    stage = Stage("s", Goal("val/loss", 0.0, "min"), knobs={})
+    settings = TrainSettings(budget=100, lr=1e-3, batch_size=16, optim=OptimConfig(), seed=0)
+    problem = with_loss(BUGS["bce arguments swapped"])
+    lr = diagnostics.before_stage(RunConfig(task=None), stage, lambda knobs: problem, settings, Sinks())
+    codes = [(d["code"], d["severity"]) for d in stage.diagnoses]
+    assert ("loss_unbounded", "error") in codes and lr == 1e-3
+    assert "lr_too_high" not in [code for code, _ in codes]  # the probe stood down: no LR is to blame
+    d = next(d for d in stage.diagnoses if d["code"] == "loss_unbounded")
+    assert d["evidence"]["before_update"] and "argument order" in d["fix"]
