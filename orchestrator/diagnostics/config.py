@@ -127,6 +127,7 @@ class LeakageConfig:
     key_samples: int = 512        # `leakage` (answer key): training examples looked at, at each stage's start
     key_per_class: int = 5        # ... a class counts with at least this many examples among them
     key_classes: int = 3          # ... fires when at least this many classes, and every counted one, have a key
+    same_evaluations: int = 4     # `leakage`: a held-out metric equal to its training side at this many evaluations
 
 
 @dataclass

@@ -50,7 +50,8 @@ from torch import nn
 from ..diagnosis import Diagnosis
 from ..optim import make_optimizer
 from ..trainer import optimisation_step, to_device
-from .common import batch_targets, fresh_copy, num, run_model, source_keys, state_copy, zero_output_loss
+from .common import (batch_targets, fresh_copy, num, run_model, source_keys, state_copy, training_side,
+                     zero_output_loss)
 from .config import FailureConfig
 from .startchecks import StartChecks, constant_targets, is_fresh, preserved, skipped
 from .startchecks import batch_dependence as startchecks_batch_dependence
@@ -506,18 +507,6 @@ def lr_too_low(ctx: Context) -> Optional[Diagnosis]:
                    f"{num(overall)} per step (healthy ~1e-3)")
         fix = f"raise the LR towards {num(threshold / 10)}-{num(threshold / 3)} (1-10x below the threshold)"
     return Diagnosis("lr_too_low", "warning", message, evidence=evidence, fix=fix)
-
-
-HELD_OUT = ("val", "valid", "validation", "dev", "test", "eval", "heldout", "held_out")
-
-
-def training_side(metric: str) -> Optional[str]:
-    """`val/acc` -> `train/acc` (also `valid_`, `test/`, ...); None for a metric that is not held-out."""
-    for sep in ("/", "_", "-", "."):
-        head, _, rest = metric.partition(sep)
-        if rest and head.lower() in HELD_OUT:
-            return f"train{sep}{rest}"
-    return None
 
 
 class BatchMean(nn.Module):
