@@ -44,6 +44,18 @@ def test_an_lr_thousands_of_times_below_the_nan_threshold_is_too_low_when_the_we
     assert not by_ratio(r)
 
 
+def test_a_schedule_that_takes_the_lr_to_nothing_is_named_lr_too_low():
+    # StepLR meant per epoch, stepped per iteration: x0.1 every 5 iterations, 1e-12 of the LR by iteration 60
+    from orchestrator.config import OptimConfig, SchedulerConfig
+    fast = OptimConfig(scheduler=SchedulerConfig(_target_="torch.optim.lr_scheduler.StepLR",
+                                                 args={"step_size": 5, "gamma": 0.1}))
+    r, _ = run(FAMILIES["mlp"](), budget=60, lr=3e-3, optim=fast, after_failure=True)
+    d = [d for d in found(r, "lr_too_low") if "lr_at_end" in d["evidence"]]
+    assert d and "schedule" in d[0]["message"] and d[0]["evidence"]["lr_at_end"] < 1e-9
+    r, _ = run(FAMILIES["mlp"](), budget=60, lr=3e-3, after_failure=True)  # no schedule: nothing of the kind
+    assert not [d for d in found(r, "lr_too_low") if "lr_at_end" in d["evidence"]]
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_clean_families_stay_quiet_over_a_longer_run(family):
     for seed in range(2):

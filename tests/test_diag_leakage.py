@@ -179,3 +179,18 @@ def test_no_answer_key_in_clean_data_a_threshold_task_or_too_few_examples():
         from diag_families import cnn_problem, lm_problem, seq2seq_problem
         for problem in (mlp_problem(seed), cnn_problem(seed), seq2seq_problem(seed), lm_problem(seed)):
             assert "leakage" not in codes(start_codes(problem))
+
+
+def test_validation_metrics_equal_to_the_training_ones_at_every_evaluation_are_leakage(tmp_path):
+    # evaluate() scores the training tensors twice (the validation split is the training split): train/acc and
+    # val/acc agree at every evaluation; a real held-out split (the same family, clean) never does for long
+    from stages.classification import tensor_problem
+    clean = mlp_problem()
+    x, y = clean.extras["x_train"], clean.extras["y_train"]
+    leaky = tensor_problem(clean.model, x, y, x, y, 3)
+    st = run_for(leaky, tmp_path / "leaky", budget=300, lr=3e-4)
+    found = [d for d in st.diagnoses if d["code"] == "leakage"]
+    assert len(found) == 1 and found[0]["evidence"]["same_split"] and found[0]["evidence"]["metric"] == "val/acc"
+    for seed in range(3):
+        st = run_for(mlp_problem(seed=seed), tmp_path / f"clean{seed}", budget=300, lr=3e-4)
+        assert "leakage" not in codes(st), seed

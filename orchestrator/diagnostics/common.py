@@ -211,3 +211,15 @@ def warn_if_failed(run, seen: Optional[dict], outcome, message: Optional[str] = 
 
 def leaf_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:
     return [(n or "(root)", m) for n, m in model.named_modules() if not any(True for _ in m.children())]
+
+
+HELD_OUT = ("val", "valid", "validation", "dev", "test", "eval", "heldout", "held_out")
+
+
+def training_side(metric: str) -> Optional[str]:
+    """`val/acc` -> `train/acc` (also `valid_`, `test/`, ...); None for a metric that is not held-out."""
+    for sep in ("/", "_", "-", "."):
+        head, _, rest = metric.partition(sep)
+        if rest and head.lower() in HELD_OUT:
+            return f"train{sep}{rest}"
+    return None

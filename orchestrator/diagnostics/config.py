@@ -127,6 +127,7 @@ class LeakageConfig:
     key_samples: int = 512        # `leakage` (answer key): training examples looked at, at each stage's start
     key_per_class: int = 5        # ... a class counts with at least this many examples among them
     key_classes: int = 3          # ... fires when at least this many classes, and every counted one, have a key
+    same_evaluations: int = 4     # `leakage`: a held-out metric equal to its training side at this many evaluations
 
 
 @dataclass
@@ -153,6 +154,7 @@ class FailureConfig:
     update_ratio: float = 1e-5    # `lr_too_low`: median per-layer update/weight ratio below this (healthy ~1e-3)
     probe_gap: float = 1000.0     # ... or the LR this many times below the probe's NaN threshold (clean configs in
     update_ratio_slow: float = 1e-3  # the suites: <= 333x; LR bugs >= 11000x) while the ratio is below this
+    lr_decayed: float = 0.01      # ... or the LR at the stage's end below this x its start (a schedule), ratio as above
     blind_gain: float = 0.1       # held-out goal (val/acc) gained at most this x the rise of its training side
     blind_noise: float = 0.03     # ... or by at most this (an evaluation's noise on a few hundred examples)
     blind_rise: float = 0.25      # ... which rose by at least this x its last value (a real rise) ...

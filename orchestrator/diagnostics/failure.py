@@ -50,7 +50,8 @@ from torch import nn
 from ..diagnosis import Diagnosis
 from ..optim import make_optimizer
 from ..trainer import optimisation_step, to_device
-from .common import batch_targets, fresh_copy, num, run_model, source_keys, state_copy, zero_output_loss
+from .common import (batch_targets, fresh_copy, num, run_model, source_keys, state_copy, training_side,
+                     zero_output_loss)
 from .config import FailureConfig
 from .startchecks import StartChecks, constant_targets, is_fresh, preserved, skipped
 from .startchecks import batch_dependence as startchecks_batch_dependence
@@ -492,32 +493,33 @@ def lr_too_low(ctx: Context) -> Optional[Diagnosis]:
     overall = sorted(finite)[len(finite) // 2]
     lr, threshold = ctx.run.base_lr, float((ctx.run.probe or {}).get("threshold") or 0.0)
     gap = threshold / lr if threshold and lr > 0 else 0.0
-    if overall == 0.0 or not (overall < ctx.cfg.update_ratio
-                              or (gap >= ctx.cfg.probe_gap and overall < ctx.cfg.update_ratio_slow)):
+    # a schedule that took the LR down 100x or more (stepped per iteration where it meant epochs, or too short):
+    # even weights that stopped moving altogether are its doing then, not frozen ones (params_not_updating's)
+    # (judged on the last sample: the LR was fine before it fell)
+    last = sorted(v for v in h.update_ratios[-1][1].values() if math.isfinite(v))
+    now = last[len(last) // 2] if last else math.inf
+    decayed = lr > 0 and ctx.run.lr < ctx.cfg.lr_decayed * lr and now < ctx.cfg.update_ratio_slow
+    if not decayed and (overall == 0.0 or not (overall < ctx.cfg.update_ratio or (
+            gap >= ctx.cfg.probe_gap and overall < ctx.cfg.update_ratio_slow))):
         return None
     evidence = {"update_ratio": {n: num(v) for n, v in med.items()}, "median": num(overall),
                 "threshold": ctx.cfg.update_ratio, "lr": num(lr)}
     message = f"the weights barely move: median update/weight ratio {num(overall)} per step (healthy ~1e-3)"
     fix = f"raise the LR (e.g. x{num(min(1e3, 1e-3 / max(overall, 1e-12)))}) or run the LR probe"
-    if overall >= ctx.cfg.update_ratio:  # the second rule
+    if decayed:
+        evidence.update(lr_at_end=num(ctx.run.lr), threshold=ctx.cfg.update_ratio_slow, last_sample=num(now))
+        message = (f"the LR fell from {num(lr)} to {num(ctx.run.lr)} during the stage and the weights barely move "
+                   f"(update/weight ratio {num(now)} per step at the last sample; healthy ~1e-3): the schedule "
+                   "decays it too fast")
+        fix = ("check the scheduler: how often it steps (per iteration, where its settings mean epochs?) and over "
+               "how many steps it decays")
+    elif overall >= ctx.cfg.update_ratio:  # the second rule
         evidence.update(nan_threshold=num(threshold), below_threshold=num(gap), threshold=ctx.cfg.update_ratio_slow)
         message = (f"the LR {num(lr)} is {gap:.0f}x below the NaN threshold {num(threshold)} the LR probe found "
                    f"(the method trains 1-10x below it) and the weights move slowly: median update/weight ratio "
                    f"{num(overall)} per step (healthy ~1e-3)")
         fix = f"raise the LR towards {num(threshold / 10)}-{num(threshold / 3)} (1-10x below the threshold)"
     return Diagnosis("lr_too_low", "warning", message, evidence=evidence, fix=fix)
-
-
-HELD_OUT = ("val", "valid", "validation", "dev", "test", "eval", "heldout", "held_out")
-
-
-def training_side(metric: str) -> Optional[str]:
-    """`val/acc` -> `train/acc` (also `valid_`, `test/`, ...); None for a metric that is not held-out."""
-    for sep in ("/", "_", "-", "."):
-        head, _, rest = metric.partition(sep)
-        if rest and head.lower() in HELD_OUT:
-            return f"train{sep}{rest}"
-    return None
 
 
 class BatchMean(nn.Module):

@@ -8,6 +8,10 @@
   below `leakage.ratio` (0.9) x best_loss - `leakage.margin` (0.02). The model sees what it predicts:
   targets in the inputs, validation examples in the training set, a causal mask that lets a position see
   its future. A task without best_loss is not judged (it declared nothing to compare with).
+- `leakage` (error): a held-out metric (`val/acc`, `valid_loss`, ...) equal to its training side (`train/acc`) at
+  each of `leakage.same_evaluations` (4) evaluations or more, through at least 3 different values: two sets of
+  examples do not score identically again and again; one set scored twice does (the validation split is the
+  training split, or built from it).
 - `trivial_labels` (warning): a validation accuracy (a metric with `val` in its name ending in `acc`)
   reaches `leakage.perfect` (0.999) while one class makes up at least `leakage.majority` (0.999) of
   the validation labels (`Problem.extras['y_val']`): predicting a constant scores that. Without
@@ -22,7 +26,7 @@ import torch
 from ..diagnosis import Diagnosis
 from ..trainer import to_device
 from .answerkey import answer_key
-from .common import model_device, num
+from .common import model_device, num, training_side
 from .config import LeakageConfig
 from .future import future_leak
 from .inputs import data
@@ -34,7 +38,7 @@ class LeakageCheck:
         self.fired: set = set()
 
     def on_start(self, run) -> None:
-        self.fired = set()
+        self.fired, self.pairs = set(), {}
         try:
             x, y = data(run.problem, self.c.key_samples)
         except Exception as e:  # noqa: BLE001 - a batch we cannot read: say so, training goes on
@@ -61,6 +65,8 @@ class LeakageCheck:
     def on_eval(self, run, metrics: dict) -> None:
         if "leakage" not in self.fired:
             self.leakage(run, metrics)
+        if "leakage" not in self.fired:
+            self.same_split(run, metrics)
         if "trivial_labels" not in self.fired:
             self.trivial(run, metrics)
 
@@ -101,3 +107,29 @@ class LeakageCheck:
                 "that", evidence={"metric": metric, "value": num(perfect[metric]), "majority_share": num(share),
                                   "classes": int(counts.numel()), "labels": int(y.numel())},
                 fix="check how the labels are built (a constant, an off-by-one column, a filter that kept one class)"))
+
+    def same_split(self, run, metrics: dict) -> None:
+        """Each held-out metric with a training side, at every evaluation; a pair that ever differs is dropped."""
+        for held, value in metrics.items():
+            train = training_side(held)
+            if held in self.pairs and self.pairs[held] is None or train is None:
+                continue
+            a, b = metrics.get(train), value
+            if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (a, b)):
+                continue
+            if abs(a - b) > 1e-6 * max(1.0, abs(b)):
+                self.pairs[held] = None  # two splits: never judged again this stage
+                continue
+            series = self.pairs.setdefault(held, [])
+            series.append(float(b))
+            if len(series) >= self.c.same_evaluations and len(set(series)) >= 3:
+                self.fired.add("leakage")
+                run.diagnose(Diagnosis(
+                    "leakage", "error", f"{held} equals {train} at each of the stage's {len(series)} evaluations "
+                    f"({', '.join(str(num(v)) for v in series[-4:])}, ...): two sets of examples do not score the same "
+                    "again and again, one set scored twice does: the validation examples are the training examples",
+                    evidence={"metric": held, "training_side": train, "values": [num(v) for v in series],
+                              "same_split": True},
+                    fix="build the validation split from examples held out of training (check the split's "
+                        "indices, and that evaluate() reads the validation tensors)"))
+                return
