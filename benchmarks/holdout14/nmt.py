@@ -23,7 +23,7 @@ from torch import nn
 from benchmarks.bugsuite.common import check_bug, evaluating, subset_size
 from orchestrator.task import Problem
 
-BUGS = ("none", "causal_mask_hides_self", "memory_mask_dropped", "target_not_shifted")
+BUGS = ("none", "mask_convention_flipped", "memory_mask_dropped", "target_not_shifted")
 PAD, BOS, EOS, WORDS = 0, 1, 2, 20
 VOCAB = WORDS + 3
 MIN_LEN, MAX_LEN, D = 3, 8, 64
@@ -45,8 +45,8 @@ def pad(seqs: list[torch.Tensor]) -> torch.Tensor:
 
 
 def causal(t: int, bug: str) -> torch.Tensor:
-    if bug == "causal_mask_hides_self":
-        return torch.triu(torch.ones(t, t, dtype=torch.bool), diagonal=0)  # BUG causal_mask_hides_self
+    if bug == "mask_convention_flipped":
+        return torch.tril(torch.ones(t, t, dtype=torch.bool))  # BUG mask_convention_flipped: True = may attend
     return torch.triu(torch.ones(t, t, dtype=torch.bool), diagonal=1)  # True above the diagonal: the future hidden
 
 
