@@ -3,7 +3,8 @@
 From `probe.lr_max` (or the configured LR, if larger) down by /`probe.factor`: each probe trains fresh
 weights (the same `build` the stage uses, so `optim.init_scale` applies) for `probe.iterations`
 iterations. A probe fails when the loss goes non-finite, rises above `diverge_factor` x its initial value,
-or ends above its initial value. The first clean LR is the NaN threshold T. The first probe whose loss
+or ends above its initial value. The first clean LR is the NaN threshold T. A configured LR between T and
+the probe above it (a factor apart) is probed too: clean, it is the threshold (and kept). The first probe whose loss
 goes non-finite is replayed from its last clean 10-step boundary and traced (trace.trace_step); when the
 configured LR is above T and the trace names a cause (`unstable_softmax`, `division_by_zero`,
 `log_of_zero`), that cause is recorded as an error before `lr_too_high`: the LR triggers it, the op is the bug.
@@ -40,6 +41,16 @@ def wanted(d: DiagnosticsConfig, stage) -> bool:
     return d.probe.enabled and not stage.after and not getattr(stage, "inserted", False)
 
 
+SMOOTHED_BELOW = 4  # batch sizes below this are judged on 10-step means (holdout14's resmlp at batch size 1:
+#                     one example's loss 4x the first one's "diverged" at every LR down to 5.6e-6)
+
+
+def _window(chunk: list) -> list:
+    """[(position, value)]: the chunk's mean at its last step, or its first non-finite step."""
+    bad = next((j for j, v in enumerate(chunk) if not math.isfinite(v)), None)
+    return [(bad, float("nan"))] if bad is not None else [(len(chunk) - 1, sum(chunk) / len(chunk))]
+
+
 def probe_once(build: Callable, knobs: dict, settings, lr: float, iterations: int, diverge: float,
                trace: bool = False) -> dict:
     """Train fresh weights at `lr` for up to `iterations` steps. Reads the loss every 10 steps only.
@@ -61,9 +72,11 @@ def probe_once(build: Callable, knobs: dict, settings, lr: float, iterations: in
         losses[i] = optimisation_step(model, opt, problem, batch, settings.optim.clip_norm)
         if (i + 1) % 10 == 0 or i + 1 == iterations:
             chunk = losses[seen:i + 1].tolist()
+            # a few examples a step: one step's loss is one example's, so the 10-step mean is judged
+            judged = _window(chunk) if settings.batch_size < SMOOTHED_BELOW else list(enumerate(chunk))
             if init is None:
-                init = chunk[0]
-            for j, v in enumerate(chunk):
+                init = judged[0][1]
+            for j, v in judged:
                 if not math.isfinite(v):
                     first_bad, outcome = seen + j + 1, "nonfinite"
                     break
@@ -129,6 +142,17 @@ def run_probe(d: DiagnosticsConfig, cfg, stage, build: Callable, settings, sinks
         if result["first_bad_iteration"] == 1:  # non-finite before any update: no LR can be the cause
             return _not_the_lr(stage, sinks, probes, user_lr, "on its first batch, before any update")
         lr /= p.factor
+    if threshold is not None and user_lr > threshold and not any(_same(r["lr"], user_lr) for r in probes):
+        # the configured LR lies between the last clean probe and the first that diverged, a factor apart: the
+        # grid cannot tell, so it is probed itself (SGD with momentum at 0.05 on a BatchNorm CNN: clean, while
+        # 0.111 blew up at its 95th step)
+        result = probe_once(build, stage.knobs, settings, user_lr, p.iterations, p.diverge_factor)
+        probes.append(result)
+        sinks.scalars(stage, len(probes) - 1, {"probe/lr": user_lr, "probe/log10_lr": math.log10(user_lr),
+                                               "probe/final_loss": _plottable(result["final_loss"]),
+                                               "probe/clean": float(result["outcome"] == "clean")})
+        if result["outcome"] == "clean":
+            threshold = user_lr
     evidence = {"probes": probes, "threshold": threshold, "configured_lr": user_lr, "margin": p.margin}
     if traced and traced.get("cause") and (threshold is None or user_lr > threshold):
         # only when the configured LR itself would break: at LRs far above it any exp overflows
@@ -160,6 +184,10 @@ def run_probe(d: DiagnosticsConfig, cfg, stage, build: Callable, settings, sinks
         f"found by {len(probes)} probe(s); keeping it", evidence={**evidence, "lr": user_lr},
         fix="none needed"))
     return user_lr
+
+
+def _same(a: float, b: float) -> bool:
+    return abs(a - b) <= 1e-9 * max(abs(a), abs(b))
 
 
 def _name_cause(stage, sinks, trace: dict) -> None:
