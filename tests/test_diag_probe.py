@@ -1,14 +1,13 @@
 """The LR probe between its grid points and at batch size 1; the one-example check on a loss with a floor."""
 from __future__ import annotations
 
-import dataclasses
 import math
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from diag_families import Sinks, mlp_problem
+from diag_families import Sinks
 
 from orchestrator import diagnostics
 from orchestrator.config import OptimConfig, RunConfig

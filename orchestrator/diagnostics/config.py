@@ -139,6 +139,7 @@ class FailureConfig:
     init_loss_tolerance: float = 0.5  # `bad_init_loss`: |init - chance| > this x chance
     overfit_iterations: int = 300  # `overfit_batch_size_1`: iterations on one example
     overfit_fraction: float = 0.05  # ... fits when the loss falls below this x its initial value
+    consistency_examples: int = 16  # `batch_dependence` (batch-size-1 vs batched): examples trained both ways
     label_iterations: int = 200   # `labels_not_learnable`: iterations on real and on shuffled labels
     label_ratio: float = 0.9      # ... fires when real-label loss > this x shuffled-label loss
     label_examples: int = 256     # ... on at most this many training examples (it also runs for big stages)

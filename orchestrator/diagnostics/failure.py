@@ -102,6 +102,7 @@ class Context:
     lr_suspect: bool = False  # lr_too_low fired: checks that retrain at this LR prove nothing about bugs
     unfit: bool = False       # overfit_batch_size_1 (error): one example cannot be fit, at any LR tried
     labels_named: bool = False  # held_out_blind found labels_not_learnable
+    fitted_one: bool = False  # overfit_batch_size_1 (info): fresh weights fit one example
 
     @property
     def problem(self):
@@ -446,38 +447,7 @@ def _fit_one(ctx: Context, lr: float) -> tuple[float, float, bool]:
     losses = [optimisation_step(model, opt, problem, one) for _ in range(ctx.cfg.overfit_iterations)]
     values = torch.stack(losses).tolist()
     start, end = values[0], min(values[-10:])
-    fits = math.isfinite(end) and end <= ctx.cfg.overfit_fraction * start
-    return start, end, fits or _memorised_above_a_floor(problem, model, one, values)
-
-
-def _memorised_above_a_floor(problem, model, one, values: list) -> bool:
-    """A loss that settled on a floor (the last 10 steps within 1%, at most 3/4 of the first loss) while the model
-    gives every class the example asks for a probability of at least 1/2: label smoothing 0.1 over 23 classes
-    cannot go below ~0.6 of a first 2.9, yet the example is fitted. Classification only (integer targets, classes
-    along the last dimension or dimension 1; ignore_index positions left out)."""
-    last = values[-10:]
-    if not all(map(math.isfinite, last)) or max(last) > 0.75 * values[0] or max(last) - min(last) > 0.01 * max(last):
-        return False
-    try:
-        model.eval()
-        with torch.no_grad():
-            out, target = run_model(problem, model, one), batch_targets(problem, one)
-    except Exception:  # noqa: BLE001 - outputs we cannot read: the loss alone judges
-        return False
-    if not (isinstance(out, torch.Tensor) and isinstance(target, torch.Tensor) and out.is_floating_point()
-            and not target.is_floating_point() and not target.dtype == torch.bool and out.dim() >= 1):
-        return False
-    if tuple(out.shape[:-1]) == tuple(target.shape):
-        dim = -1
-    elif out.dim() >= 2 and tuple(out.shape[:1] + out.shape[2:]) == tuple(target.shape):
-        dim = 1
-    else:
-        return False
-    asked = target >= 0
-    if not bool(asked.any()) or int(target[asked].max()) >= out.shape[dim]:
-        return False
-    probability = out.float().softmax(dim).gather(dim, target.clamp_min(0).unsqueeze(dim)).squeeze(dim)
-    return bool((probability[asked] >= 0.5).all())
+    return start, end, math.isfinite(end) and end <= ctx.cfg.overfit_fraction * start
 
 
 def overfit_batch_size_1(ctx: Context) -> Optional[Diagnosis]:
@@ -512,6 +482,50 @@ def overfit_batch_size_1(ctx: Context) -> Optional[Diagnosis]:
                      f"(loss {num(start)} -> {num(end)}), at LR {num(lr)} nor at 10x and 100x: likely a bug in "
                      f"the model, loss or data", evidence=evidence,
                      fix="check the loss (targets, reduction), frozen layers and detached outputs")
+
+
+def batched_like_one(ctx: Context) -> Optional[Diagnosis]:
+    """The method's "batch-size-1 vs batched consistency", after one example was fitted: fresh weights trained on
+    the same few examples (`failure.consistency_examples`, 16) one at a time, and all of them as one batch, at the
+    stage's LR, for `failure.overfit_iterations` (300) steps each. One at a time fits (each example's own loss below
+    `failure.overfit_fraction` x its start) while the batch stays above half its start: putting the examples
+    together breaks them (the batch function reorders inputs without their targets, a layer mixes examples).
+    A model that cannot train at batch size 1 (BatchNorm over one value) gets no verdict."""
+    if not ctx.fitted_one:
+        return None
+    run, problem = ctx.run, ctx.problem
+    k = min(problem.train_size, ctx.cfg.consistency_examples)
+    if k < 4:
+        return None
+    idx = torch.arange(k)
+    one = ctx.fresh_model()
+    opt = make_optimizer(one.parameters(), run.settings.optim, run.base_lr)
+    one.train()
+    for step in range(ctx.cfg.overfit_iterations):
+        optimisation_step(one, opt, problem, _to(run, problem.get_batch(idx[step % k:step % k + 1])))
+    together = ctx.fresh_model()
+    opt = make_optimizer(together.parameters(), run.settings.optim, run.base_lr)
+    together.train()
+    losses = [optimisation_step(together, opt, problem, _to(run, problem.get_batch(idx)))
+              for _ in range(ctx.cfg.overfit_iterations)]
+    start, end = float(losses[0]), float(min(losses[-10:]))
+    fresh = ctx.fresh_model()
+    fresh.eval(), one.eval()  # each example's own loss, without dropout's noise
+    with torch.no_grad():
+        alone = [(float(problem.loss(fresh, _to(run, problem.get_batch(idx[i:i + 1])))),
+                  float(problem.loss(one, _to(run, problem.get_batch(idx[i:i + 1]))))) for i in range(k)]
+    first, last = sum(a for a, _ in alone) / k, sum(b for _, b in alone) / k
+    evidence = {"examples": k, "one_at_a_time": [num(first), num(last)], "as_one_batch": [num(start), num(end)],
+                "lr": num(run.base_lr)}
+    if not (all(map(math.isfinite, (first, last, start, end))) and last <= ctx.cfg.overfit_fraction * first
+            and end > 0.5 * start):
+        return None
+    return Diagnosis("batch_dependence", "error",
+                     f"{k} examples are fitted one at a time (their loss {num(first)} -> {num(last)}) but not as one "
+                     f"batch ({num(start)} -> {num(end)}) at the same LR: putting them together breaks them, so the "
+                     f"batch function or the model mixes examples across the batch", evidence=evidence,
+                     fix="check that the batch function keeps inputs and targets in the same order (a shuffle, "
+                         "augmentation or sort applied to the inputs alone) and that no layer mixes the batch")
 
 
 def lr_too_low(ctx: Context) -> Optional[Diagnosis]:
@@ -646,7 +660,7 @@ def held_out_blind(ctx: Context) -> Optional[Diagnosis]:
 # overfit_batch_size_1 before labels_not_learnable: a model that cannot fit even one example (a loss with a
 # floor, normalised over the wrong dimension) fits real labels no better than shuffled ones either
 CHECKS = [lr_too_low, held_out_blind, bad_init_loss, params_not_updating, batch_dependence, overfit_batch_size_1,
-          labels_not_learnable]
+          batched_like_one, labels_not_learnable]
 
 
 # a big stage that fails is usually just hard; these two still tell a bug (or a bad LR) from that
@@ -671,6 +685,7 @@ def run_checks(c: FailureConfig, run, outcome) -> list[Diagnosis]:
             d.iteration = d.iteration or outcome.iterations
             ctx.lr_suspect = ctx.lr_suspect or d.code == "lr_too_low"
             ctx.unfit = ctx.unfit or (d.code == "overfit_batch_size_1" and d.severity == "error")
+            ctx.fitted_one = ctx.fitted_one or (d.code == "overfit_batch_size_1" and d.severity == "info")
             ctx.labels_named = ctx.labels_named or d.code == "labels_not_learnable"
             found.append(d)
     torch.set_rng_state(rng)
