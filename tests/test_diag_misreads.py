@@ -1,5 +1,6 @@
 """Failure checks after a small stage failed: a bias that BatchNorm cancels is not a frozen parameter, and examples
-that fit one at a time but not as one batch are batch dependence (the method's batch-size-1 vs batched check)."""
+that fit one at a time but not as one batch meet other examples' targets in batches (the method's
+batch-size-1 vs batched check)."""
 from __future__ import annotations
 
 import torch
@@ -28,7 +29,7 @@ def test_a_convolution_bias_before_batchnorm_is_not_a_frozen_parameter():
     assert not outcome.converged and errors(r, "params_not_updating") == []
 
 
-def test_examples_that_fit_one_at_a_time_but_not_as_a_batch_are_batch_dependence():
+def test_examples_that_fit_one_at_a_time_but_not_as_a_batch_have_misaligned_targets():
     # the batch function flips some images and puts them last: inputs reordered, targets not (holdout14's VGG);
     # each example alone is untouched, so one example fits, while any batch pairs images with other labels
     x, y = images()
@@ -44,10 +45,11 @@ def test_examples_that_fit_one_at_a_time_but_not_as_a_batch_are_batch_dependence
 
     problem.get_batch = reordered
     r, outcome = run(problem, budget=40, after_failure=True)
-    found = [d for d in r.stage.diagnoses if d["code"] == "batch_dependence" and d["severity"] == "error"]
-    assert not outcome.converged and found and "one at a time" in found[0]["message"]
+    found = [d for d in r.stage.diagnoses if d["evidence"].get("batched_vs_one")]
+    assert not outcome.converged and found and found[0]["code"] == "labels_not_learnable"
+    assert found[0]["severity"] == "error" and "one at a time" in found[0]["message"]
     # the same model with the batch function intact: fitted both ways, nothing said
     clean = tuple_problem(nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.Flatten(),
                                         nn.Linear(8 * 8 * 8, 4)), x, y, 4, None)
     r, outcome = run(clean, budget=40, target=2.0, after_failure=True)
-    assert not outcome.converged and not [d for d in r.stage.diagnoses if d["code"] == "batch_dependence"]
+    assert not outcome.converged and not [d for d in r.stage.diagnoses if d["evidence"].get("batched_vs_one")]

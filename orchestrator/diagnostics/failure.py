@@ -24,6 +24,8 @@ examples: a network that cannot fit 100 examples usually has a bug. Each check i
   since a dict's targets may also be an input (a decoder's shifted target words).
 - `overfit_batch_size_1`: fresh weights trained on one example for `failure.overfit_iterations` (300);
   error when the loss does not fall below `failure.overfit_fraction` (5%) of its start, info when it does.
+- `batched_like_one` (after a one-example fit): the same 16 examples fit one at a time but not as one batch:
+  `labels_not_learnable` (inputs meet other examples' targets in a batch).
 - `lr_too_low`: median per-layer update/weight ratio (HealthMonitor) below `failure.update_ratio`
   (1e-5; ~1e-3 is healthy, cs231n), or below `failure.update_ratio_slow` (1e-3) at an LR at least
   `failure.probe_gap` (1000) times below the LR probe's NaN threshold.
@@ -520,10 +522,13 @@ def batched_like_one(ctx: Context) -> Optional[Diagnosis]:
     if not (all(map(math.isfinite, (first, last, start, end))) and last <= ctx.cfg.overfit_fraction * first
             and end > 0.5 * start):
         return None
-    return Diagnosis("batch_dependence", "error",
+    # a model that mixes examples in training (BatchNorm) still trains on batches, and one that mixes them in eval
+    # is the start check's: what breaks here is which target goes with which input
+    return Diagnosis("labels_not_learnable", "error",
                      f"{k} examples are fitted one at a time (their loss {num(first)} -> {num(last)}) but not as one "
-                     f"batch ({num(start)} -> {num(end)}) at the same LR: putting them together breaks them, so the "
-                     f"batch function or the model mixes examples across the batch", evidence=evidence,
+                     f"batch ({num(start)} -> {num(end)}) at the same LR: in a batch the inputs do not meet their own "
+                     f"targets, so the batch function (or a layer) pairs examples with other examples' targets",
+                     evidence={**evidence, "batched_vs_one": True},
                      fix="check that the batch function keeps inputs and targets in the same order (a shuffle, "
                          "augmentation or sort applied to the inputs alone) and that no layer mixes the batch")
 
