@@ -4,9 +4,10 @@ batch-size-1 vs batched check)."""
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
-from test_diag_start import images, run, tuple_problem
+from test_diag_start import images, mlp_problem, run, tuple_problem
 
 from orchestrator.config import OptimConfig
 
@@ -53,3 +54,15 @@ def test_examples_that_fit_one_at_a_time_but_not_as_a_batch_have_misaligned_targ
                                         nn.Linear(8 * 8 * 8, 4)), x, y, 4, None)
     r, outcome = run(clean, budget=40, target=2.0, after_failure=True)
     assert not outcome.converged and not [d for d in r.stage.diagnoses if d["evidence"].get("batched_vs_one")]
+
+
+def test_a_loss_that_falls_while_the_task_s_own_measures_stay_put_is_a_mismatch():
+    # the loss reads other targets than the task's metrics (each label moved to the next class): it falls while
+    # the task's own train/loss and train/acc, computed on the real labels, get nowhere
+    wrong = mlp_problem(loss_fn=lambda out, y: F.cross_entropy(out, (y + 1) % 3))
+    r, outcome = run(wrong, budget=200, after_failure=True)
+    d = [d for d in r.stage.diagnoses if d["code"] == "loss_mismatch"]
+    assert not outcome.converged and d and d[0]["severity"] == "error" and "train/acc" in d[0]["evidence"]["measures"]
+    for seed in range(3):  # the right loss: the measures follow it, nothing said
+        r, outcome = run(mlp_problem(seed=seed), budget=200, target=2.0, after_failure=True)
+        assert not [d for d in r.stage.diagnoses if d["code"] == "loss_mismatch"], seed

@@ -12,7 +12,7 @@ Each check family lives in its own module; docs/diagnostics.md lists every code 
 Codes: lr_too_high, lr_probe, nonfinite, unstable_softmax, division_by_zero, log_of_zero,
 exploding_gradients, vanishing_gradients, dead_units, saturated_units, input_scale, bad_init_loss,
 params_not_updating, batch_dependence, labels_not_learnable, overfit_batch_size_1, lr_too_low, leakage,
-trivial_labels, loss_floor, loss_unbounded, check_skipped, tuned (info, recorded by orchestrator/search),
+trivial_labels, loss_floor, loss_unbounded, loss_mismatch, check_skipped, tuned (info, recorded by orchestrator/search),
 task_error (recorded by the engine: orchestrator/taskerror.py).
 """
 from __future__ import annotations
@@ -43,6 +43,9 @@ def monitors_for(cfg: Any, stage, problem) -> list:
         consumers.append(spikes)
     if d.nonfinite.enabled:
         consumers.append(NonFiniteCheck(d.nonfinite, spikes))
+    if d.failure.enabled:  # for failure.loss_mismatch: the losses' ends and the task's training measures
+        from .mismatch import LossAndMeasure
+        consumers.append(LossAndMeasure())
     if consumers:
         monitors.append(StepStats(consumers, d.nonfinite.check_every,
                                   every_step_until=d.spikes.dense if spikes is not None else 0,

@@ -139,7 +139,9 @@ class FailureConfig:
     init_loss_tolerance: float = 0.5  # `bad_init_loss`: |init - chance| > this x chance
     overfit_iterations: int = 300  # `overfit_batch_size_1`: iterations on one example
     overfit_fraction: float = 0.05  # ... fits when the loss falls below this x its initial value
-    consistency_examples: int = 16  # `batch_dependence` (batch-size-1 vs batched): examples trained both ways
+    consistency_examples: int = 16  # `labels_not_learnable` (batch-size-1 vs batched): examples trained both ways
+    mismatch_fall: float = 0.5    # `loss_mismatch`: the optimised loss fell to this x its start, the task's measures
+    mismatch_evaluations: int = 4  # ... not at all, over at least this many evaluations
     label_iterations: int = 200   # `labels_not_learnable`: iterations on real and on shuffled labels
     label_ratio: float = 0.9      # ... fires when real-label loss > this x shuffled-label loss
     label_examples: int = 256     # ... on at most this many training examples (it also runs for big stages)

@@ -533,6 +533,27 @@ def batched_like_one(ctx: Context) -> Optional[Diagnosis]:
                          "augmentation or sort applied to the inputs alone) and that no layer mixes the batch")
 
 
+def loss_mismatch(ctx: Context) -> Optional[Diagnosis]:
+    """The optimised loss fell to `failure.mismatch_fall` (0.5) x its start over the stage while no training-side
+    measure of the task (`train/loss`, `train/acc`, ...) moved (mismatch.py)."""
+    from .mismatch import LossAndMeasure
+    from .stepstats import StepStats
+    trace = next((c for m in ctx.run.monitors if isinstance(m, StepStats) for c in m.consumers
+                  if isinstance(c, LossAndMeasure)), None)
+    found = trace.verdict(ctx.cfg.mismatch_fall, ctx.cfg.mismatch_evaluations) if trace is not None else None
+    if found is None:
+        return None
+    start, now, flat = found
+    said = ", ".join(f"{k} {num(a)} -> {num(b)}" for k, (a, b) in flat.items())
+    return Diagnosis("loss_mismatch", "error",
+                     f"the loss the optimiser minimises fell from {num(start)} to {num(now)} while the task's own "
+                     f"training measures did not move ({said}): the loss does not measure the task",
+                     evidence={"loss": [num(start), num(now)], "measures": {k: [num(a), num(b)] for k, (a, b) in
+                                                                            flat.items()}},
+                     fix="check the loss's dimensions (cross_entropy wants classes at dim 1: logits.transpose(1, 2) "
+                         "or flatten both), and that it reads the same targets as the metrics")
+
+
 def lr_too_low(ctx: Context) -> Optional[Diagnosis]:
     """The weights barely move (update/weight ratio < `update_ratio`), or they move slowly (< `update_ratio_slow`,
     below the healthy ~1e-3) at an LR `probe_gap` times or more below the LR probe's NaN threshold: the method
@@ -664,12 +685,12 @@ def held_out_blind(ctx: Context) -> Optional[Diagnosis]:
 # lr_too_low first: when it fires, the checks that retrain at the same LR are read in its light
 # overfit_batch_size_1 before labels_not_learnable: a model that cannot fit even one example (a loss with a
 # floor, normalised over the wrong dimension) fits real labels no better than shuffled ones either
-CHECKS = [lr_too_low, held_out_blind, bad_init_loss, params_not_updating, batch_dependence, overfit_batch_size_1,
-          batched_like_one, labels_not_learnable]
+CHECKS = [lr_too_low, loss_mismatch, held_out_blind, bad_init_loss, params_not_updating, batch_dependence,
+          overfit_batch_size_1, batched_like_one, labels_not_learnable]
 
 
 # a big stage that fails is usually just hard; these two still tell a bug (or a bad LR) from that
-ANY_SIZE = [lr_too_low, held_out_blind, labels_not_learnable]
+ANY_SIZE = [lr_too_low, loss_mismatch, held_out_blind, labels_not_learnable]
 
 
 def run_checks(c: FailureConfig, run, outcome) -> list[Diagnosis]:

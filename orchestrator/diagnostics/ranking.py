@@ -26,14 +26,14 @@ from typing import Optional
 # bad data, bad init, bugs: each says what to change
 ROOT = {"labels_not_learnable", "params_not_updating", "batch_dependence", "unstable_softmax",
         "division_by_zero", "log_of_zero", "input_scale", "bad_init_loss", "leakage", "trivial_labels",
-        "loss_unbounded", "task_error"}
+        "loss_unbounded", "task_error", "loss_mismatch"}
 # what a root cause (or a hard problem) looks like from the outside
 SYMPTOM = {"nonfinite", "lr_too_high", "exploding_gradients", "vanishing_gradients", "dead_units",
            "saturated_units", "overfit_batch_size_1", "lr_too_low", "loss_floor", "warm_start_partial"}
 SEVERITY = {"error": 0, "warning": 1}
 # checks that retrain or re-run the model after a failure: on weights that went non-finite they misfire
 AFTER_FAILURE = {"params_not_updating", "batch_dependence", "labels_not_learnable", "overfit_batch_size_1",
-                 "bad_init_loss", "lr_too_low"}
+                 "bad_init_loss", "lr_too_low", "loss_mismatch"}
 
 WHY = {0: "a root cause (data, init or a named bug)", 1: "a symptom, the strongest seen",
        2: "judged after the training went non-finite"}

@@ -1,0 +1,89 @@
+"""The loss the optimiser minimises against the task's own training measure (code `loss_mismatch`).
+
+A loss and the metrics a task reports for the training split measure the same thing: when the loss falls,
+`train/loss` falls and `train/acc` rises. When the loss the optimiser sees falls to half its start while every
+training-side measure of the task's evaluate() (`train/...` metrics with `loss` or `acc` in their name) stays
+where it was, the two measure different things: a loss over the wrong dimension that happens to fit the
+shapes (`cross_entropy` on (batch, time, vocab) logits with time == vocab reads classes along time), or a loss
+fed other targets than the metrics. Read from the windows StepStats reads anyway and from the evaluations;
+judged after a failure (failure.loss_mismatch).
+"""
+from __future__ import annotations
+
+import math
+from collections import deque
+
+LOSSY, SCORES = ("loss", "nll", "perplexity", "ppl"), ("acc", "match", "f1")
+
+
+def training_measure(key: str):
+    """'min' for a training-side loss, 'max' for a training-side score, None for anything else."""
+    head = key.lower()
+    if not (head.startswith("train/") or head.startswith("train_")):
+        return None
+    if any(w in head for w in LOSSY):
+        return "min"
+    if any(w in head for w in SCORES):
+        return "max"
+    return None
+
+
+class LossAndMeasure:
+    """A StepStats consumer: the stage's first 10 finite losses, its last 50, and its first and last
+    training-side measures."""
+
+    def __init__(self):
+        self.on_start(None, None)
+
+    def on_start(self, run, stats) -> None:
+        self.first, self.recent = [], deque(maxlen=50)
+        self.start_measures, self.measures, self.evaluations = None, {}, 0
+
+    def state_dict(self) -> dict:
+        return {"first": list(self.first), "recent": list(self.recent), "start_measures": self.start_measures,
+                "measures": dict(self.measures), "evaluations": self.evaluations}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.first, self.recent = list(state["first"]), deque(state["recent"], maxlen=50)
+        self.start_measures, self.measures = state["start_measures"], dict(state["measures"])
+        self.evaluations = state["evaluations"]
+
+    def on_window(self, run, stats, first_iteration: int, losses: list, norms: list) -> None:
+        finite = [v for v in losses if math.isfinite(v)]
+        self.first += finite[:max(0, 10 - len(self.first))]
+        self.recent.extend(finite)
+
+    def on_eval(self, run, stats, metrics: dict) -> None:
+        measures = {k: float(v) for k, v in metrics.items() if training_measure(k)
+                    and isinstance(v, (int, float)) and math.isfinite(v)}
+        if self.start_measures is None:
+            self.start_measures = measures
+        self.measures = measures
+        self.evaluations += 1
+
+    def verdict(self, fall: float, min_evaluations: int):
+        """(loss at start, loss now, {measure: (start, now)}) when the loss fell to `fall` x its start and no
+        training-side measure with room to move did; else None."""
+        if self.evaluations < min_evaluations or len(self.first) < 10 or len(self.recent) < 10 \
+                or not self.start_measures:
+            return None
+        start, now = sum(self.first) / len(self.first), sum(self.recent) / len(self.recent)
+        if not (start > 0 and now <= fall * start):
+            return None
+        flat = {}
+        for key, before in self.start_measures.items():
+            after = self.measures.get(key)
+            if after is None:
+                continue
+            if training_measure(key) == "max":
+                if before >= 0.98:  # already at the top: no room to show anything
+                    continue
+                if after > before + 0.02:
+                    return None
+            else:
+                if before <= 0:
+                    continue
+                if after < 0.95 * before:
+                    return None
+            flat[key] = (before, after)
+        return (start, now, flat) if flat else None
