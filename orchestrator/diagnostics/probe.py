@@ -4,7 +4,9 @@ From `probe.lr_max` (or the configured LR, if larger) down by /`probe.factor`: e
 weights (the same `build` the stage uses, so `optim.init_scale` applies) for `probe.iterations`
 iterations. A probe fails when the loss goes non-finite, rises above `diverge_factor` x its initial value,
 or ends above its initial value. The first clean LR is the NaN threshold T. A configured LR between T and
-the probe above it (a factor apart) is probed too: clean, it is the threshold (and kept). The first probe whose loss
+the probe above it (a factor apart), when that one diverged only after half its steps, is probed too: clean,
+it is the threshold (and kept). At batch sizes below 4 each 10 steps' mean is judged, against the loss of
+fresh weights on 16 examples. The first probe whose loss
 goes non-finite is replayed from its last clean 10-step boundary and traced (trace.trace_step); when the
 configured LR is above T and the trace names a cause (`unstable_softmax`, `division_by_zero`,
 `log_of_zero`), that cause is recorded as an error before `lr_too_high`: the LR triggers it, the op is the bug.
@@ -65,6 +67,11 @@ def probe_once(build: Callable, knobs: dict, settings, lr: float, iterations: in
     first_bad, init, seen = None, None, 0
     outcome = "clean"
     snapshot, steps = (_clone(model.state_dict()), _clone(opt.state_dict())) if trace else None, []
+    smoothed = settings.batch_size < SMOOTHED_BELOW
+    if smoothed:  # the reference: fresh weights' loss on 16 examples (a first 10-step mean may hold the blow-up)
+        with torch.no_grad():
+            init = float(problem.loss(model, to_device(problem.get_batch(torch.arange(min(problem.train_size, 16))),
+                                                        settings.device)))
     for i in range(iterations):
         idx = sampler.next()
         steps.append(idx)
@@ -73,7 +80,7 @@ def probe_once(build: Callable, knobs: dict, settings, lr: float, iterations: in
         if (i + 1) % 10 == 0 or i + 1 == iterations:
             chunk = losses[seen:i + 1].tolist()
             # a few examples a step: one step's loss is one example's, so the 10-step mean is judged
-            judged = _window(chunk) if settings.batch_size < SMOOTHED_BELOW else list(enumerate(chunk))
+            judged = _window(chunk) if smoothed else list(enumerate(chunk))
             if init is None:
                 init = judged[0][1]
             for j, v in judged:
@@ -142,10 +149,13 @@ def run_probe(d: DiagnosticsConfig, cfg, stage, build: Callable, settings, sinks
         if result["first_bad_iteration"] == 1:  # non-finite before any update: no LR can be the cause
             return _not_the_lr(stage, sinks, probes, user_lr, "on its first batch, before any update")
         lr /= p.factor
-    if threshold is not None and user_lr > threshold and not any(_same(r["lr"], user_lr) for r in probes):
-        # the configured LR lies between the last clean probe and the first that diverged, a factor apart: the
-        # grid cannot tell, so it is probed itself (SGD with momentum at 0.05 on a BatchNorm CNN: clean, while
-        # 0.111 blew up at its 95th step)
+    above = next((r for r in reversed(probes) if r["lr"] > (threshold or math.inf)), None)
+    if (threshold is not None and user_lr > threshold and not any(_same(r["lr"], user_lr) for r in probes)
+            and above is not None and (above["first_bad_iteration"] or 0) > p.iterations // 2):
+        # the configured LR lies between the last clean probe and one that diverged only late (after half its
+        # steps: the threshold lies close to it), a factor apart: the grid cannot tell, so it is probed itself (SGD
+        # with momentum at 0.05 on a BatchNorm CNN: clean, while 0.111 blew up at its 95th step). Not when the
+        # probe above blew up at once (Adam at 1.0 on an LSTM, at step 2: 0.5 survives 100 steps, not a stage)
         result = probe_once(build, stage.knobs, settings, user_lr, p.iterations, p.diverge_factor)
         probes.append(result)
         sinks.scalars(stage, len(probes) - 1, {"probe/lr": user_lr, "probe/log10_lr": math.log10(user_lr),
