@@ -66,3 +66,16 @@ def test_a_loss_that_falls_while_the_task_s_own_measures_stay_put_is_a_mismatch(
     for seed in range(3):  # the right loss: the measures follow it, nothing said
         r, outcome = run(mlp_problem(seed=seed), budget=200, target=2.0, after_failure=True)
         assert not [d for d in r.stage.diagnoses if d["code"] == "loss_mismatch"], seed
+
+
+def test_the_task_s_own_training_loss_rising_while_the_optimised_one_halves_is_a_mismatch():
+    from orchestrator.diagnostics.mismatch import LossAndMeasure
+    trace = LossAndMeasure()
+    trace.on_window(None, None, 1, [2.5] * 10, [None] * 10)
+    for acc, loss in ((0.09, 2.46), (0.15, 2.7), (0.14, 4.0), (0.13, 5.1)):  # a score creeping up by chance
+        trace.on_eval(None, None, {"train/acc": acc, "train/loss": loss})
+    trace.on_window(None, None, 500, [1.1] * 50, [None] * 50)
+    start, now, flat = trace.verdict(0.5, 4)
+    assert abs(start - 2.5) < 1e-9 and abs(now - 1.1) < 1e-9 and flat["train/loss"] == (2.46, 5.1)
+    trace.on_eval(None, None, {"train/acc": 0.6, "train/loss": 1.2})  # both following the loss: nothing
+    assert trace.verdict(0.5, 4) is None
