@@ -72,7 +72,7 @@ def decide(ladder: Ladder, stage: Stage, outcome: Outcome, knobs: Mapping[str, K
     A failed stage with fallback stages skipped before it trains them first (FALLBACK), then itself again.
     A failed stage that trained at the LR probe's pick is first retried at the far end of the method's
     range below the NaN threshold; then it gets an intermediate stage when one can help (not when its most
-    likely cause is `lr_too_low`: it is searched at once); else it is searched (random trials of its LR and
+    likely cause is `lr_too_low` thousands of times below that threshold: it is searched at once); else it is searched (random trials of its LR and
     initialisation, orchestrator/search); else the ladder stops.
     A bug is never tuned away.
     """
@@ -103,9 +103,11 @@ def decide(ladder: Ladder, stage: Stage, outcome: Outcome, knobs: Mapping[str, K
     retry = _retry_lower(ladder, stage, outcome, cause)
     if retry is not None:
         return retry
-    if trials > 0 and cause.get("code") == "lr_too_low":  # easier stages would crawl just as slowly
-        return _search(stage, outcome, trials, "the diagnostics name lr_too_low: an intermediate stage would train "
-                       "at the same too-small steps, so its LR is searched instead")
+    if trials > 0 and cause.get("code") == "lr_too_low" and _far_below_threshold(stage):
+        # easier stages would crawl just as slowly; the search's range (below the threshold) holds the fix
+        return _search(stage, outcome, trials, "the diagnostics name lr_too_low, thousands of times below the LR "
+                       "probe's NaN threshold: an intermediate stage would train at the same too-small steps, so its "
+                       "LR is searched instead")
     why_not = _why_not_insert(ladder, stage, outcome, knobs, max_insertions)
     if isinstance(why_not, Decision):  # an intermediate stage can help
         return why_not
@@ -151,6 +153,14 @@ def _retry_lower(ladder: Ladder, stage: Stage, outcome: Outcome, cause: dict) ->
     return Decision(RETRY, stage.name, f"{outcome.reason}; it trained at the LR probe's pick {_num(picked)}, "
                     f"the high end of 1-10x below the NaN threshold {_num(float(evidence['threshold']))}: "
                     f"retrying at the far end, {_num(fallback)}{again}", lr=fallback, restart=restart)
+
+
+def _far_below_threshold(stage: Stage) -> bool:
+    """lr_too_low said the stage's LR lies thousands of times below the probe's NaN threshold (its evidence
+    `below_threshold`). Not the other kinds of lr_too_low: one example fitting only at 10x the LR, above a
+    threshold the probe capped at its lr_max (tests' toy task), is no reason to skip an easier stage."""
+    return any(d["code"] == "lr_too_low" and (d.get("evidence") or {}).get("below_threshold")
+               for d in stage.diagnoses)
 
 
 def _same(lr: Optional[float], picked: float) -> bool:

@@ -57,9 +57,14 @@ def test_inserted_stages_that_did_worse_than_the_stage_they_help_lead_to_a_searc
 def test_a_stage_whose_lr_is_too_low_is_searched_rather_than_given_easier_stages():
     ladder = chain(("a", 10, CONVERGED), ("b", 1000, FAILED))
     ladder["b"].cause = {"code": "lr_too_low", "severity": "warning", "root": False}
+    # the kind that names a gap to the probe's NaN threshold: the search's range holds the fix
+    ladder["b"].diagnoses = [{"code": "lr_too_low", "severity": "warning", "evidence": {"below_threshold": 11000.0}}]
     d = decide(ladder, ladder["b"], FAILED_OUTCOME, SUBSET, 3, SearchConfig())
     assert d.kind == SEARCH and "lr_too_low" in d.reason
     assert decide(ladder, ladder["b"], FAILED_OUTCOME, SUBSET, 3, SearchConfig(trials=0)).kind == INSERT
+    # one example fitting only at 10x the LR (no gap to the threshold): an easier stage first, as before
+    ladder["b"].diagnoses = [{"code": "lr_too_low", "severity": "warning", "evidence": {"fits_at_lr": 10.0}}]
+    assert decide(ladder, ladder["b"], FAILED_OUTCOME, SUBSET, 3, SearchConfig()).kind == INSERT
 
 
 def test_a_bug_is_never_tuned_away():
