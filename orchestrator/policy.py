@@ -73,8 +73,7 @@ def decide(ladder: Ladder, stage: Stage, outcome: Outcome, knobs: Mapping[str, K
     A failed stage that trained at the LR probe's pick is first retried at the far end of the method's
     range below the NaN threshold; then it gets an intermediate stage when one can help (not when its most
     likely cause is `lr_too_low` thousands of times below that threshold: it is searched at once); else it is
-    searched (random trials of its LR and
-    initialisation, orchestrator/search); else the ladder stops.
+    searched (random trials of its LR and initialisation, orchestrator/search); else the ladder stops.
     A bug is never tuned away.
     """
     trials = _trials_for(stage, search)
