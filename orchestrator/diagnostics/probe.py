@@ -5,8 +5,7 @@ weights (the same `build` the stage uses, so `optim.init_scale` applies) for `pr
 iterations. A probe fails when the loss goes non-finite, rises above `diverge_factor` x its initial value,
 or ends above its initial value. The first clean LR is the NaN threshold T. A configured LR between T and
 the probe above it (a factor apart), when that one diverged only after half its steps, is probed too: clean,
-it is the threshold (and kept). At batch sizes below 4 each 10 steps' mean is judged, against the loss of
-fresh weights on 16 examples. The first probe whose loss
+it is the threshold (and kept). The first probe whose loss
 goes non-finite is replayed from its last clean 10-step boundary and traced (trace.trace_step); when the
 configured LR is above T and the trace names a cause (`unstable_softmax`, `division_by_zero`,
 `log_of_zero`), that cause is recorded as an error before `lr_too_high`: the LR triggers it, the op is the bug.
@@ -43,16 +42,6 @@ def wanted(d: DiagnosticsConfig, stage) -> bool:
     return d.probe.enabled and not stage.after and not getattr(stage, "inserted", False)
 
 
-SMOOTHED_BELOW = 4  # batch sizes below this are judged on 10-step means (holdout14's resmlp at batch size 1:
-#                     one example's loss 4x the first one's "diverged" at every LR down to 5.6e-6)
-
-
-def _window(chunk: list) -> list:
-    """[(position, value)]: the chunk's mean at its last step, or its first non-finite step."""
-    bad = next((j for j, v in enumerate(chunk) if not math.isfinite(v)), None)
-    return [(bad, float("nan"))] if bad is not None else [(len(chunk) - 1, sum(chunk) / len(chunk))]
-
-
 def probe_once(build: Callable, knobs: dict, settings, lr: float, iterations: int, diverge: float,
                trace: bool = False) -> dict:
     """Train fresh weights at `lr` for up to `iterations` steps. Reads the loss every 10 steps only.
@@ -67,11 +56,6 @@ def probe_once(build: Callable, knobs: dict, settings, lr: float, iterations: in
     first_bad, init, seen = None, None, 0
     outcome = "clean"
     snapshot, steps = (_clone(model.state_dict()), _clone(opt.state_dict())) if trace else None, []
-    smoothed = settings.batch_size < SMOOTHED_BELOW
-    if smoothed:  # the reference: fresh weights' loss on 16 examples (a first 10-step mean may hold the blow-up)
-        with torch.no_grad():
-            init = float(problem.loss(model, to_device(problem.get_batch(torch.arange(min(problem.train_size, 16))),
-                                                        settings.device)))
     for i in range(iterations):
         idx = sampler.next()
         steps.append(idx)
@@ -79,11 +63,9 @@ def probe_once(build: Callable, knobs: dict, settings, lr: float, iterations: in
         losses[i] = optimisation_step(model, opt, problem, batch, settings.optim.clip_norm)
         if (i + 1) % 10 == 0 or i + 1 == iterations:
             chunk = losses[seen:i + 1].tolist()
-            # a few examples a step: one step's loss is one example's, so the 10-step mean is judged
-            judged = _window(chunk) if smoothed else list(enumerate(chunk))
             if init is None:
-                init = judged[0][1]
-            for j, v in judged:
+                init = chunk[0]
+            for j, v in enumerate(chunk):
                 if not math.isfinite(v):
                     first_bad, outcome = seen + j + 1, "nonfinite"
                     break
