@@ -133,9 +133,11 @@ def run_probe(d: DiagnosticsConfig, cfg, stage, build: Callable, settings, sinks
         lr /= p.factor
     above = next((r for r in reversed(probes) if r["lr"] > (threshold or math.inf)), None)
     if (threshold is not None and user_lr > threshold and not any(_same(r["lr"], user_lr) for r in probes)
-            and above is not None and (above["first_bad_iteration"] or 0) > p.iterations // 2):
+            and above is not None and above["outcome"] == "diverged"
+            and (above["first_bad_iteration"] or 0) > p.iterations // 2):
         # the configured LR lies between the last clean probe and one that diverged only late (after half its
-        # steps: the threshold lies close to it), a factor apart: the grid cannot tell, so it is probed itself (SGD
+        # steps: the threshold lies close to it; a NaN is never that, it may be a layer's), a factor apart: the grid
+        # cannot tell, so it is probed itself (SGD
         # with momentum at 0.05 on a BatchNorm CNN: clean, while 0.111 blew up at its 95th step). Not when the
         # probe above blew up at once (Adam at 1.0 on an LSTM, at step 2: 0.5 survives 100 steps, not a stage)
         result = probe_once(build, stage.knobs, settings, user_lr, p.iterations, p.diverge_factor)
