@@ -203,7 +203,7 @@ def params_not_updating(ctx: Context) -> Optional[Diagnosis]:
     # output bias of a scorer used as score(a) - score(b) cancels; a convolution's bias before BatchNorm, ~1e-9 of
     # its size); a weight matrix, or any other reason, is a bug. After lr_too_low, steps too small for float32 to
     # register (SGD at 1e-5) are that warning's, not a separate fault
-    shapes = dict((n, p.dim()) for n, p in stuck)
+    shapes = {n: p.dim() for n, p in stuck}
     by_design = all((reasons[n] in (ZERO, NEGLIGIBLE_REASON) and shapes[n] < 2)
                     or (ctx.lr_suspect and reasons[n].startswith("unchanged although")) for n in names)
     return Diagnosis("params_not_updating", "info" if by_design else "error",
@@ -579,8 +579,9 @@ def lr_too_low(ctx: Context) -> Optional[Diagnosis]:
     last = sorted(v for v in h.update_ratios[-1][1].values() if math.isfinite(v))
     now = last[len(last) // 2] if last else math.inf
     decayed = lr > 0 and ctx.run.lr < ctx.cfg.lr_decayed * lr and now < ctx.cfg.update_ratio_slow
-    if not decayed and (overall == 0.0 or not (overall < ctx.cfg.update_ratio or (
-            gap >= ctx.cfg.probe_gap and overall < ctx.cfg.update_ratio_slow))):
+    barely = 0.0 < overall < ctx.cfg.update_ratio  # (exactly 0: frozen weights, params_not_updating's)
+    crawling = 0.0 < overall < ctx.cfg.update_ratio_slow and gap >= ctx.cfg.probe_gap
+    if not (decayed or barely or crawling):
         return None
     evidence = {"update_ratio": {n: num(v) for n, v in med.items()}, "median": num(overall),
                 "threshold": ctx.cfg.update_ratio, "lr": num(lr)}

@@ -36,6 +36,7 @@ class LeakageCheck:
     def __init__(self, c: LeakageConfig):
         self.c = c
         self.fired: set = set()
+        self.pairs: dict = {}  # held-out metric -> its values while equal to its training side (None: they differed)
 
     def on_start(self, run) -> None:
         self.fired, self.pairs = set(), {}
@@ -112,7 +113,7 @@ class LeakageCheck:
         """Each held-out metric with a training side, at every evaluation; a pair that ever differs is dropped."""
         for held, value in metrics.items():
             train = training_side(held)
-            if held in self.pairs and self.pairs[held] is None or train is None:
+            if train is None or (held in self.pairs and self.pairs[held] is None):
                 continue
             a, b = metrics.get(train), value
             if not all(isinstance(v, (int, float)) and math.isfinite(v) for v in (a, b)):

@@ -122,9 +122,7 @@ def run_probe(d: DiagnosticsConfig, cfg, stage, build: Callable, settings, sinks
             traced = result.pop("trace")
             traced["lr"] = lr
         probes.append(result)
-        sinks.scalars(stage, k, {"probe/lr": lr, "probe/log10_lr": math.log10(lr),
-                                 "probe/final_loss": _plottable(result["final_loss"]),
-                                 "probe/clean": float(result["outcome"] == "clean")})
+        _plot(stage, sinks, k, result)
         if result["outcome"] == "clean":
             threshold = lr
             break
@@ -136,15 +134,13 @@ def run_probe(d: DiagnosticsConfig, cfg, stage, build: Callable, settings, sinks
             and above is not None and above["outcome"] == "diverged"
             and (above["first_bad_iteration"] or 0) > p.iterations // 2):
         # the configured LR lies between the last clean probe and one that diverged only late (after half its
-        # steps: the threshold lies close to it; a NaN is never that, it may be a layer's), a factor apart: the grid
-        # cannot tell, so it is probed itself (SGD
-        # with momentum at 0.05 on a BatchNorm CNN: clean, while 0.111 blew up at its 95th step). Not when the
-        # probe above blew up at once (Adam at 1.0 on an LSTM, at step 2: 0.5 survives 100 steps, not a stage)
+        # steps: the threshold lies close to it; a NaN is never that, it may be a layer's), a factor apart: the
+        # grid cannot tell, so it is probed itself (SGD with momentum at 0.05 on a BatchNorm CNN: clean, while
+        # 0.111 blew up at its 95th step). Not when the probe above blew up at once (Adam at 1.0 on an LSTM, at
+        # step 2: 0.5 survives 100 steps, not a stage)
         result = probe_once(build, stage.knobs, settings, user_lr, p.iterations, p.diverge_factor)
         probes.append(result)
-        sinks.scalars(stage, len(probes) - 1, {"probe/lr": user_lr, "probe/log10_lr": math.log10(user_lr),
-                                               "probe/final_loss": _plottable(result["final_loss"]),
-                                               "probe/clean": float(result["outcome"] == "clean")})
+        _plot(stage, sinks, len(probes) - 1, result)
         if result["outcome"] == "clean":
             threshold = user_lr
     evidence = {"probes": probes, "threshold": threshold, "configured_lr": user_lr, "margin": p.margin}
@@ -178,6 +174,14 @@ def run_probe(d: DiagnosticsConfig, cfg, stage, build: Callable, settings, sinks
         f"found by {len(probes)} probe(s); keeping it", evidence={**evidence, "lr": user_lr},
         fix="none needed"))
     return user_lr
+
+
+def _plot(stage, sinks, k: int, result: dict) -> None:
+    """Probe k on TensorBoard (x axis: the probe's index)."""
+    lr = result["lr"]
+    sinks.scalars(stage, k, {"probe/lr": lr, "probe/log10_lr": math.log10(lr),
+                             "probe/final_loss": _plottable(result["final_loss"]),
+                             "probe/clean": float(result["outcome"] == "clean")})
 
 
 def _same(a: float, b: float) -> bool:

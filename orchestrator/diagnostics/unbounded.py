@@ -108,7 +108,6 @@ def along_outputs(problem, model, batch) -> Optional[dict]:
         return None
     finally:
         model.train(was)
-        model.zero_grad(set_to_none=True)
     if not all(math.isfinite(v) for v in values):
         return None
     near, mid, far = values
@@ -141,12 +140,11 @@ def _in_range(out: torch.Tensor) -> bool:
     x = out.detach().float()
     if x.dim() == 0 or x.numel() == 0:
         return False
-    for dim in range(x.dim()):
-        if x.shape[dim] < 2:
-            continue
-        if bool((x <= 1e-6).all()) and bool((torch.logsumexp(x, dim).abs() < 1e-3).all()):
+    log_like, prob_like = bool((x <= 1e-6).all()), bool(((x >= 0) & (x <= 1)).all())
+    for dim in (d for d in range(x.dim()) if x.shape[d] >= 2):
+        if log_like and bool((torch.logsumexp(x, dim).abs() < 1e-3).all()):
             return True
-        if bool((x >= 0).all()) and bool((x <= 1).all()) and bool(((x.sum(dim) - 1).abs() < 1e-3).all()):
+        if prob_like and bool(((x.sum(dim) - 1).abs() < 1e-3).all()):
             return True
     return False
 

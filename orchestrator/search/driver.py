@@ -111,10 +111,12 @@ def _search(ctx, stage: Stage) -> Outcome:
                f"{s.sampler} over " + "; ".join(d.describe() for d in dims))
     executor = executors.make(s) if len(done) < s.trials else None
     pending: dict = {}
+
+    def wanted() -> bool:  # another trial to start: some left, and none converged already at its first evaluation
+        return len(done) + len(pending) < s.trials and not _unbeatable(cfg, done.values())
     try:
-        while (len(done) + len(pending) < s.trials and not _unbeatable(cfg, done.values())) or pending:
-            while (len(pending) < s.parallel and len(done) + len(pending) < s.trials
-                   and not _unbeatable(cfg, done.values())):
+        while wanted() or pending:
+            while len(pending) < s.parallel and wanted():
                 trial = study.ask()
                 params = {d.key: d.suggest(trial) for d in dims}
                 spec = _spec(ctx, stage, s, trial, params, lr, warm, folder, executor.threads, name,
@@ -131,7 +133,7 @@ def _search(ctx, stage: Stage) -> Outcome:
         if executor is not None:
             executor.close()
         shown.close(stage.trials)
-    if len(done) < s.trials:
+    if len(done) < s.trials and _unbeatable(cfg, done.values()):
         shown.note(f"search {stage.name}: stopped after {len(done)} of {s.trials} trials: a trial converged at its "
                    "first evaluation, in fewer iterations than any other trial can")
     outcome = _finish(ctx, stage, folder)
