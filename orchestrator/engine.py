@@ -210,7 +210,7 @@ def run_stage(ctx: Context, stage: Stage) -> Outcome:
                    monitors=diagnostics.monitors_for(cfg, stage, problem),
                    initial_state={k: v.detach().clone() for k, v in problem.model.state_dict().items()},
                    inherited=ladder.inherited_codes(stage),  # () on fresh weights; the same on a resume
-                   probe=ladder.probe_evidence(stage))
+                   probe=ladder.probe_evidence(stage), deferred=[])
 
     if weights is not None:
         report = checkpoint.warm_start(problem.model, weights)
@@ -230,8 +230,7 @@ def run_stage(ctx: Context, stage: Stage) -> Outcome:
     stage.iterations, stage.best = outcome.iterations, outcome.best
     stage.status = CONVERGED if outcome.converged else FAILED
     if not outcome.converged:
-        for d in diagnostics.after_failure(cfg, run, outcome):
-            run.diagnose(d)
+        diagnostics.judge_failure(cfg, run, outcome)
         stage.cause = diagnostics.most_likely_cause(ladder, stage)
     ctx.sinks.stage_finished(stage, outcome)
     return outcome

@@ -127,6 +127,27 @@ def test_dead_units_are_info_in_a_stage_that_converges_and_a_warning_in_one_that
     assert outcomes[2.0] == (False, [("info", 1), ("warning", 1)])
 
 
+class Detached(nn.Module):
+    def forward(self, x):
+        return x.detach()
+
+
+def test_dead_units_stay_info_when_an_error_names_the_root_cause_of_the_failure():
+    # the same dead units, in a failed stage whose first layer never trains (its output detached): the failure has
+    # a named root cause, so the dead units stay the info they were; without it they are the warning, as above
+    x, y = blobs()
+    for detached in (True, False):
+        torch.manual_seed(0)
+        model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), *([Detached()] if detached else []), nn.Linear(32, 3))
+        with torch.no_grad():
+            model[0].bias[:24].fill_(-50.0)
+        r, outcome = run(tuple_problem(model, x, y, 3), budget=5, target=2.0, after_failure=True)
+        dead = [d["severity"] for d in r.stage.diagnoses if d["code"] == "dead_units"]
+        root = [d for d in r.stage.diagnoses if d["code"] == "params_not_updating" and d["severity"] == "error"]
+        assert not outcome.converged and bool(root) == detached
+        assert dead == (["info"] if detached else ["info", "warning"]), detached
+
+
 def test_dead_channels_in_a_cnn_are_named():
     from test_diag_start import images
     x, y = images()

@@ -101,6 +101,49 @@ def test_next_step_regression_on_a_series_that_sees_its_future_is_leakage():
         assert (d is not None and d.code == "leakage") == (not causal), causal
 
 
+def test_a_flipped_boolean_causal_mask_is_leakage_though_eval_mode_gives_nan():
+    # torch.tril(ones, bool) read as "True = may attend": it hides the past and lets each position read the future;
+    # the last position sees nothing, which eval mode's fused attention turns into NaN for every position two
+    # layers on (holdout14's nmt). The training path stays finite and shows the leak; the right mask passes
+    import math
+
+    import torch.nn.functional as F
+    from torch import nn
+
+    from orchestrator.diagnostics.future import future_leak
+    from orchestrator.task import Problem
+
+    class TokenLM(nn.Module):
+        def __init__(self, flipped: bool):
+            super().__init__()
+            self.emb, self.out, self.flipped = nn.Embedding(12, 16), nn.Linear(16, 12), flipped
+            self.body = nn.TransformerEncoder(nn.TransformerEncoderLayer(16, 2, 32, dropout=0.1, batch_first=True), 2,
+                                              enable_nested_tensor=False)
+
+        def forward(self, x):
+            t = x.shape[1]
+            ones = torch.ones(t, t, dtype=torch.bool)
+            mask = torch.tril(ones) if self.flipped else torch.triu(ones, diagonal=1)
+            return self.out(self.body(self.emb(x), mask=mask))
+
+    g = torch.Generator().manual_seed(0)
+    tokens = torch.randint(0, 12, (32, 9), generator=g)
+    for seed in range(3):
+        for flipped in (True, False):
+            torch.manual_seed(seed)
+            p = Problem(model=TokenLM(flipped), train_size=32, get_batch=lambda idx: (tokens[idx, :-1], tokens[idx, 1:]),
+                        loss=lambda m, b: F.cross_entropy(m(b[0]).transpose(1, 2), b[1]), evaluate=lambda m: {},
+                        chance_loss=math.log(12))
+            p.model.eval()
+            with torch.no_grad():  # the premise: eval mode gives no finite output at all under the flipped mask
+                finite = bool(torch.isfinite(p.model(tokens[:16, :-1])).any())
+            p.model.train()
+            assert finite != flipped, (seed, flipped)
+            d = future_leak(p, p.model, p.get_batch(torch.arange(16)))
+            assert (d is not None and d.code == "leakage") == flipped, (seed, flipped)
+            assert p.model.training  # left as it was
+
+
 def bare_run(problem):
     st = Stage("s", Goal("val/acc", 1.0), knobs={})
     return StageRun(stage=st, problem=problem, settings=None, sinks=Sinks(), ckpt_dir=None)

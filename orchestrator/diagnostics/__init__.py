@@ -5,7 +5,8 @@ The engine calls these functions, and nothing else of this package:
 - `before_stage(cfg, stage, build, settings, sinks)`: the data checks (input scale, the loss of fresh
   weights), then the LR probe; returns the LR to train at (or None)
 - `monitors_for(cfg, stage, problem)`: Monitors watching a stage's training (see trainer.Monitor)
-- `after_failure(cfg, run, outcome)`: checks that separate a bug from a hard problem
+- `judge_failure(cfg, run, outcome)`: a failed stage's checks that separate a bug from a hard problem
+  (`after_failure` returns them), then the symptoms held while it trained
 - `most_likely_cause(ladder, stage)`: a failed stage's diagnoses ranked by evidence (ranking.py)
 
 Each check family lives in its own module; docs/diagnostics.md lists every code and threshold.
@@ -154,6 +155,18 @@ def _fresh_weights(problem, build: Callable, seed: int) -> Callable:
 def most_likely_cause(ladder, stage) -> Optional[dict]:
     from .ranking import most_likely_cause as rank
     return rank(ladder, stage)
+
+
+def judge_failure(cfg: Any, run, outcome) -> None:
+    """A failed stage: the failure checks' diagnoses, then the symptoms held while it trained (`run.deferred`: dead
+    units, gradient spikes), which may be why it failed unless an error names a root cause (labels that do not
+    follow from the inputs kill units too): then they stay the info they were."""
+    for d in after_failure(cfg, run, outcome):
+        run.diagnose(d)
+    from .ranking import ROOT
+    if not any(d["severity"] == "error" and d["code"] in ROOT for d in run.stage.diagnoses):
+        for d in run.deferred or ():
+            run.diagnose(d)
 
 
 def after_failure(cfg: Any, run, outcome) -> list:

@@ -200,13 +200,18 @@ def zero_initialised(named: list) -> Optional[str]:
 def warn_if_failed(run, seen: Optional[dict], outcome, message: Optional[str] = None, **evidence) -> None:
     """A diagnosis recorded as info when seen (`seen`: its dict), recorded again as a warning once the stage failed,
     dated when it was seen so that it keeps its place in the order: a symptom that is no fault while the stage
-    trains on (dead units after a set pooling, gradient spikes while memorising) and may be why it failed.
+    trains on (dead units after a set pooling, gradient spikes while memorising) and may be why it failed. Held in
+    `run.deferred` when that is a list: the engine records it only when no root cause explains the failure.
     `message` (default: the seen one) and `evidence` bring it up to date."""
     if seen and not outcome.converged:
         from ..diagnosis import Diagnosis
         message = (message or seen["message"]) + ", and the stage failed"
-        run.diagnose(Diagnosis(seen["code"], "warning", message, iteration=seen["iteration"],
-                               evidence={**seen["evidence"], **evidence}, fix=seen["fix"], time=seen["time"]))
+        d = Diagnosis(seen["code"], "warning", message, iteration=seen["iteration"],
+                      evidence={**seen["evidence"], **evidence}, fix=seen["fix"], time=seen["time"])
+        if run.deferred is not None:  # judged after the failure checks (engine.run_stage)
+            run.deferred.append(d)
+        else:
+            run.diagnose(d)
 
 
 def leaf_modules(model: nn.Module) -> list[tuple[str, nn.Module]]:

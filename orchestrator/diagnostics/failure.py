@@ -488,11 +488,16 @@ def overfit_batch_size_1(ctx: Context) -> Optional[Diagnosis]:
 
 def batched_like_one(ctx: Context) -> Optional[Diagnosis]:
     """The method's "batch-size-1 vs batched consistency", after one example was fitted: fresh weights trained on
-    the same few examples (`failure.consistency_examples`, 16) one at a time, and all of them as one batch, at the
-    stage's LR, for `failure.overfit_iterations` (300) steps each. One at a time fits (each example's own loss below
-    `failure.overfit_fraction` x its start) while the batch stays above half its start: putting the examples
-    together breaks them (the batch function reorders inputs without their targets, a layer mixes examples).
-    A model that cannot train at batch size 1 (BatchNorm over one value) gets no verdict."""
+    the same few examples (`failure.consistency_examples`, 16) as one batch fetched anew at each step, for
+    `failure.overfit_iterations` (300) steps at the stage's LR, against
+    - the same batch fetched once, when the task's batch function is random (two fetches of the same examples
+      differ: augmentation): the fixed fetch fits (loss below `failure.overfit_fraction` x its start) while the
+      fresh fetches stay above a quarter of their start. Each fetch pairs the inputs with other targets (an augmentation
+      that reorders inputs without their targets), so nothing fixed is there to learn.
+    - the examples one at a time: they fit (each example's own loss below `failure.overfit_fraction` x its start)
+      while the batch stays above half its start: putting the examples together breaks them (the batch function
+      reorders inputs without their targets, a layer mixes examples). A model that cannot train at batch size 1
+      (BatchNorm over one value) gets no verdict."""
     if not ctx.fitted_one:
         return None
     run, problem = ctx.run, ctx.problem
@@ -500,27 +505,37 @@ def batched_like_one(ctx: Context) -> Optional[Diagnosis]:
     if k < 4:
         return None
     idx = torch.arange(k)
-    one = ctx.fresh_model()
-    opt = make_optimizer(one.parameters(), run.settings.optim, run.base_lr)
-    one.train()
-    for step in range(ctx.cfg.overfit_iterations):
-        optimisation_step(one, opt, problem, _to(run, problem.get_batch(idx[step % k:step % k + 1])))
-    together = ctx.fresh_model()
-    opt = make_optimizer(together.parameters(), run.settings.optim, run.base_lr)
-    together.train()
-    losses = [optimisation_step(together, opt, problem, _to(run, problem.get_batch(idx)))
-              for _ in range(ctx.cfg.overfit_iterations)]
-    start, end = float(losses[0]), float(min(losses[-10:]))
+    steps = ctx.cfg.overfit_iterations
+    start, end = _fit(ctx, lambda step: _to(run, problem.get_batch(idx)), steps)[:2]
+    if not (math.isfinite(start) and math.isfinite(end)):
+        return None
+    evidence = {"examples": k, "as_one_batch": [num(start), num(end)], "lr": num(run.base_lr)}
+    fetched = _to(run, problem.get_batch(idx))
+    # a random batch function (augmentation) whose fetches do not fit: fetched once vs anew. A proper augmentation
+    # of a few examples fits nearly as well as one fetch of them (random flips: both to ~0); a misaligned one
+    # only where the pairing happens to hold (~half the start)
+    if end > 0.25 * start and not identical(fetched, _to(run, problem.get_batch(idx))):
+        f_start, f_end = _fit(ctx, lambda step: fetched, steps)[:2]
+        if math.isfinite(f_end) and f_end <= ctx.cfg.overfit_fraction * f_start:
+            return Diagnosis(
+                "labels_not_learnable", "error",
+                f"{k} examples fetched once are fitted (loss {num(f_start)} -> {num(f_end)}), but the same examples "
+                f"fetched anew at each step are not ({num(start)} -> {num(end)}) at the same LR: each fetch of the "
+                "batch function pairs the inputs with other targets, so there is nothing fixed to learn",
+                evidence={**evidence, "fetched_once": [num(f_start), num(f_end)], "fetch_dependent": True},
+                fix="check that the batch function's random augmentation moves each input with its own target (a "
+                    "subset augmented and concatenated to the rest reorders the inputs alone)")
+    if end <= 0.5 * start:
+        return None  # the batches train
+    one = _fit(ctx, lambda step: _to(run, problem.get_batch(idx[step % k:step % k + 1])), steps)[2]
     fresh = ctx.fresh_model()
     fresh.eval(), one.eval()  # each example's own loss, without dropout's noise
     with torch.no_grad():
         alone = [(float(problem.loss(fresh, _to(run, problem.get_batch(idx[i:i + 1])))),
                   float(problem.loss(one, _to(run, problem.get_batch(idx[i:i + 1]))))) for i in range(k)]
     first, last = sum(a for a, _ in alone) / k, sum(b for _, b in alone) / k
-    evidence = {"examples": k, "one_at_a_time": [num(first), num(last)], "as_one_batch": [num(start), num(end)],
-                "lr": num(run.base_lr)}
-    if not (all(map(math.isfinite, (first, last, start, end))) and last <= ctx.cfg.overfit_fraction * first
-            and end > 0.5 * start):
+    evidence["one_at_a_time"] = [num(first), num(last)]
+    if not (math.isfinite(first) and math.isfinite(last) and last <= ctx.cfg.overfit_fraction * first):
         return None
     # a model that mixes examples in training (BatchNorm) still trains on batches, and one that mixes them in eval
     # is the start check's: what breaks here is which target goes with which input
@@ -531,6 +546,30 @@ def batched_like_one(ctx: Context) -> Optional[Diagnosis]:
                      evidence={**evidence, "batched_vs_one": True},
                      fix="check that the batch function keeps inputs and targets in the same order (a shuffle, "
                          "augmentation or sort applied to the inputs alone) and that no layer mixes the batch")
+
+
+def _fit(ctx: Context, batch_at, steps: int) -> tuple[float, float, nn.Module]:
+    """Fresh weights trained `steps` steps at the stage's LR on `batch_at(step)`: (first loss, best of the last 10,
+    the model)."""
+    model = ctx.fresh_model()
+    opt = make_optimizer(model.parameters(), ctx.run.settings.optim, ctx.run.base_lr)
+    model.train()
+    losses = [optimisation_step(model, opt, ctx.problem, batch_at(step)) for step in range(steps)]
+    return float(losses[0]), float(min(losses[-10:])), model
+
+
+def identical(a: Any, b: Any) -> bool:
+    """Two fetches of the same examples hold the same values (a deterministic batch function)."""
+    if isinstance(a, torch.Tensor):
+        return isinstance(b, torch.Tensor) and a.shape == b.shape and bool(torch.equal(a, b))
+    if isinstance(a, (list, tuple)):
+        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(map(identical, a, b))
+    if isinstance(a, dict):
+        return isinstance(b, dict) and a.keys() == b.keys() and all(identical(a[key], b[key]) for key in a)
+    try:
+        return bool(a == b)
+    except Exception:  # noqa: BLE001 - an array compares element-wise: say "not the same", the fits will tell
+        return False
 
 
 def loss_mismatch(ctx: Context) -> Optional[Diagnosis]:

@@ -16,10 +16,12 @@ whose column t equals the targets' column t (a decoder input sliced like the tar
 the targets must be one per position (token ids, or a series' values: then a floating input, each later
 value moved by the series' spread), and the outputs position-first like them. A source that merely equals the targets (a
 copy task) is no such input: its encoder may see all of it. The model runs in eval mode without
-gradients on up to 16 examples; outputs that move by more than 1e-4 of their scale count.
+gradients on up to 16 examples (in training mode, on a copy, with one dropout mask, when every early
+output is non-finite in eval mode); outputs that move by more than 1e-4 of their scale count.
 """
 from __future__ import annotations
 
+import copy
 from typing import Any, Optional
 
 import torch
@@ -41,16 +43,13 @@ def future_leak(problem, model, batch: Any) -> Optional[Diagnosis]:
         return None
     length = targets.shape[1]
     j = max(1, length // 2)  # change the targets from position j on; outputs 0..j must not move
-    was = model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            before = run_model(problem, model, batch)
-            again = run_model(problem, model, batch)
-            changed = _change_future(batch, shift, j)
-            after = run_model(problem, model, changed)
-    finally:
-        model.train(was)
+    changed = _change_future(batch, shift, j)
+    before, again, after = _forwards(problem, model, (batch, batch, changed), training=False)
+    if _none_finite(before, j):
+        # eval mode's fused attention turns a fully masked row into NaN, which the next layer spreads to every
+        # position (a mask whose True means "may attend", hiding everything from the last position): the
+        # training path keeps such rows finite, and the leak shows there
+        before, again, after = _forwards(problem, model, (batch, batch, changed), training=True)
     if not (isinstance(before, torch.Tensor) and isinstance(after, torch.Tensor) and before.shape == after.shape
             and before.dim() >= 2 and before.shape[:2] == targets.shape[:2] and before.is_floating_point()):
         return None
@@ -78,6 +77,33 @@ def future_leak(problem, model, batch: Any) -> Optional[Diagnosis]:
                                         "inputs": {str(k): f"target t at column t+{v}" for k, v in shift.items()}},
         fix="check the causal mask (torch.triu(..., diagonal=1) marks the future; an off-by-one, a transposed or "
             "a missing mask lets position t see t+1) and that the decoder's inputs are the targets shifted right")
+
+
+def _forwards(problem, model, batches, training: bool) -> list:
+    """The model's outputs for each batch, without gradients: in eval mode, or in training mode on a copy of the
+    model (BatchNorm's running statistics stay as they were) with the same random draws for every forward (one
+    dropout mask), so that only the batch differs."""
+    was = model.training
+    if training:
+        model = copy.deepcopy(model)
+    model.train(training)
+    try:
+        with torch.no_grad():
+            if not training:  # (a layer built inside forward shows as two forwards that differ)
+                return [run_model(problem, model, b) for b in batches]
+            outputs = []
+            for b in batches:
+                with torch.random.fork_rng():
+                    torch.manual_seed(0)
+                    outputs.append(run_model(problem, model, b))
+            return outputs
+    finally:
+        model.train(was)
+
+
+def _none_finite(outputs, j: int) -> bool:
+    return isinstance(outputs, torch.Tensor) and outputs.dim() >= 2 and outputs.is_floating_point() \
+        and not bool(torch.isfinite(outputs[:, :j + 1]).any())
 
 
 def _position_targets(t) -> bool:
