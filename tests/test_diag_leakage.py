@@ -131,7 +131,8 @@ def test_a_flipped_boolean_causal_mask_is_leakage_though_eval_mode_gives_nan():
     for seed in range(3):
         for flipped in (True, False):
             torch.manual_seed(seed)
-            p = Problem(model=TokenLM(flipped), train_size=32, get_batch=lambda idx: (tokens[idx, :-1], tokens[idx, 1:]),
+            p = Problem(model=TokenLM(flipped), train_size=32,
+                        get_batch=lambda idx: (tokens[idx, :-1], tokens[idx, 1:]),
                         loss=lambda m, b: F.cross_entropy(m(b[0]).transpose(1, 2), b[1]), evaluate=lambda m: {},
                         chance_loss=math.log(12))
             p.model.eval()
