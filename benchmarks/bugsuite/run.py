@@ -202,6 +202,7 @@ def main(argv=None, families: tuple = FAMILIES, find_bugs=find, seeds: int = 5, 
     p.add_argument("--bugs", help="comma-separated bug ids or names (e.g. frozen_conv,lm/naive_softmax); "
                                   "'none' runs only the clean models")
     p.add_argument("--seeds", type=int, default=seeds, help="seeds 0..N-1 for each clean family (0: no clean runs)")
+    p.add_argument("--first-seed", type=int, default=0, help="clean seeds from this one on (--seeds of them)")
     p.add_argument("--jobs", type=int, default=2, help="runs at a time")
     p.add_argument("--timeout", type=float, default=300, help="seconds before a run is stopped (counted as a timeout)")
     p.add_argument("--runs", type=Path, default=None, help="folder for the run directories and results.json")
@@ -209,7 +210,8 @@ def main(argv=None, families: tuple = FAMILIES, find_bugs=find, seeds: int = 5, 
 
     chosen = [a.only] if a.only else list(families)
     bugs = [] if a.bugs == "none" else find_bugs(a.bugs.split(",") if a.bugs else None, a.only)
-    jobs = [Job(f, s, None, conf) for f in chosen for s in range(a.seeds)] + [Job(b.family, 0, b, conf) for b in bugs]
+    seeds = range(a.first_seed, a.first_seed + a.seeds)
+    jobs = [Job(f, s, None, conf) for f in chosen for s in seeds] + [Job(b.family, 0, b, conf) for b in bugs]
     runs = a.runs or ROOT / "outputs" / name / time.strftime("%Y-%m-%d_%H-%M-%S")
     runs.mkdir(parents=True, exist_ok=True)
     print(f"{len(jobs)} runs, {a.jobs} at a time, into {runs}", flush=True)
