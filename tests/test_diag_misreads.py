@@ -111,3 +111,40 @@ def test_the_task_s_own_training_loss_rising_while_the_optimised_one_halves_is_a
     assert abs(start - 2.5) < 1e-9 and abs(now - 1.1) < 1e-9 and flat["train/loss"] == (2.46, 5.1)
     trace.on_eval(None, None, {"train/acc": 0.6, "train/loss": 1.2})  # both following the loss: nothing
     assert trace.verdict(0.5, 4) is None
+
+
+class Residual(nn.Module):
+    """A residual MLP regressor: the input's own scale flows to the output, so fresh outputs are of the targets'
+    scale and the MSE of fresh weights is ~2x the targets' mean square."""
+
+    def __init__(self, scale: float):
+        super().__init__()
+        self.body, self.head = nn.Sequential(nn.Linear(8, 8), nn.ReLU(), nn.Linear(8, 8)), nn.Linear(8, 1)
+        with torch.no_grad():  # a random direction, of norm `scale` (x has unit variance per feature)
+            w = torch.randn(1, 8)
+            self.head.weight.copy_(scale * w / w.norm())
+            self.head.bias.zero_()
+
+    def forward(self, x):
+        return self.head(x + self.body(x)).squeeze(-1)
+
+
+def test_fresh_regression_outputs_of_the_targets_scale_are_no_bad_init_after_a_failure():
+    # standardised targets; outputs of the same scale start at MSE ~2 (chance 1): a clean init. Ten times that
+    # output scale starts near 100x: a bad one. Both stages are made to fail (an unreachable goal)
+    from test_diag_start import Problem, Stage, Goal
+    g = torch.Generator().manual_seed(0)
+    x = torch.randn(64, 8, generator=g)
+    y = x.sum(1) / 8 ** 0.5
+    for scale, bad in ((1.0, False), (10.0, True)):
+        for seed in range(3):
+            torch.manual_seed(seed)
+            model = Residual(scale)
+            problem = Problem(model=model, train_size=64, get_batch=lambda i: (x[i], y[i]),
+                              loss=lambda m, b: F.mse_loss(m(b[0]), b[1]),
+                              evaluate=lambda m: {"train/loss": F.mse_loss(m(x), y).item()},
+                              chance_loss=float(y.var()))
+            r, outcome = run(problem, budget=10, after_failure=True,
+                             stage=Stage("s", Goal("train/loss", -1.0, "min"), knobs={}))
+            init = [d for d in r.stage.diagnoses if d["code"] == "bad_init_loss" and d["severity"] != "info"]
+            assert not outcome.converged and bool(init) == bad, (scale, seed, r.stage.diagnoses)
