@@ -148,3 +148,16 @@ def test_fresh_regression_outputs_of_the_targets_scale_are_no_bad_init_after_a_f
                              stage=Stage("s", Goal("train/loss", -1.0, "min"), knobs={}))
             init = [d for d in r.stage.diagnoses if d["code"] == "bad_init_loss" and d["severity"] != "info"]
             assert not outcome.converged and bool(init) == bad, (scale, seed, r.stage.diagnoses)
+
+
+def test_label_smoothing_is_a_floor_of_the_loss_not_a_model_that_cannot_fit_one_example():
+    # one example trained alone stops at the smoothed targets' entropy (20-29% of its start for 23 down to 2
+    # classes at 0.1): fitted down to a floor, said as info. A stage forced to fail, so the checks all run
+    from test_diag_start import mlp_problem
+    for classes, smoothing in ((2, 0.1), (3, 0.1), (10, 0.1), (10, 0.2)):
+        r, outcome = run(mlp_problem(classes=classes,
+                                     loss_fn=lambda o, t: F.cross_entropy(o, t, label_smoothing=smoothing)),
+                         budget=30, after_failure=True)
+        one = [d for d in r.stage.diagnoses if d["code"] == "overfit_batch_size_1"]
+        assert not outcome.converged and one and one[0]["severity"] == "info", (classes, smoothing, one)
+        assert one[0]["evidence"].get("floor"), (classes, smoothing)

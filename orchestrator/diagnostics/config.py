@@ -139,6 +139,7 @@ class FailureConfig:
     init_loss_tolerance: float = 0.5  # `bad_init_loss`: |init - chance| > this x chance
     overfit_iterations: int = 300  # `overfit_batch_size_1`: iterations on one example
     overfit_fraction: float = 0.05  # ... fits when the loss falls below this x its initial value
+    overfit_floor: float = 0.4    # ... down to a floor below this x: info, not an error (label smoothing)
     consistency_examples: int = 16  # `labels_not_learnable` (batch-size-1 vs batched): examples trained both ways
     mismatch_fall: float = 0.5    # `loss_mismatch`: the optimised loss fell to this x its start, the task's measures
     mismatch_evaluations: int = 4  # ... not at all, over at least this many evaluations

@@ -482,6 +482,17 @@ def overfit_batch_size_1(ctx: Context) -> Optional[Diagnosis]:
                 f"the steps are too small", evidence={**evidence, "fits_at_lr": num(lr * factor),
                                                       "final_loss_there": num(e2)},
                 fix=f"raise the LR (e.g. optim.lr={lr * factor:g}) or let the LR probe choose it")
+    if math.isfinite(end) and end <= ctx.cfg.overfit_floor * start:
+        # the loss fell 2.5x and more, yet stays above 0: the example is learnt, down to a floor of the loss itself
+        # (label smoothing 0.1: 0.61 of 2.88 over 23 classes, 29% of the start for 2); a model that cannot learn it
+        # gets nowhere near, and a loss normalised over the wrong dimension stopped at 53%
+        return Diagnosis(
+            "overfit_batch_size_1", "info",
+            f"fresh weights fit one example down to a floor of the loss (loss {num(start)} -> {num(end)}, "
+            f"{end / start:.0%} of its start, in {iterations} iterations at LR {num(lr)}, and no lower at 10x and "
+            "100x): label smoothing or a penalty in the loss keeps it above 0; the model can learn",
+            evidence={**evidence, "floor": True, "floor_fraction": ctx.cfg.overfit_floor},
+            fix="if the loss has no such term, check its reduction and the dimension it normalises over")
     return Diagnosis("overfit_batch_size_1", "error",
                      f"fresh weights cannot fit even one example in {iterations} iterations "
                      f"(loss {num(start)} -> {num(end)}), at LR {num(lr)} nor at 10x and 100x: likely a bug in "
