@@ -444,14 +444,8 @@ def _with_targets(problem, batch, other):
 
 def _fit_one(ctx: Context, lr: float) -> tuple[float, float, bool]:
     """Fresh weights trained on one example at `lr`: (first loss, last loss, fits)."""
-    run, problem = ctx.run, ctx.problem
-    model = ctx.fresh_model()
-    one = _to(run, problem.get_batch(torch.tensor([0])))
-    model.train()
-    opt = make_optimizer(model.parameters(), run.settings.optim, lr)
-    losses = [optimisation_step(model, opt, problem, one) for _ in range(ctx.cfg.overfit_iterations)]
-    values = torch.stack(losses).tolist()
-    start, end = values[0], min(values[-10:])
+    one = _to(ctx.run, ctx.problem.get_batch(torch.tensor([0])))
+    start, end, _ = _fit(ctx, lambda step: one, ctx.cfg.overfit_iterations, lr)
     return start, end, math.isfinite(end) and end <= ctx.cfg.overfit_fraction * start
 
 
@@ -562,14 +556,15 @@ def batched_like_one(ctx: Context) -> Optional[Diagnosis]:
                          "augmentation or sort applied to the inputs alone) and that no layer mixes the batch")
 
 
-def _fit(ctx: Context, batch_at, steps: int) -> tuple[float, float, nn.Module]:
-    """Fresh weights trained `steps` steps at the stage's LR on `batch_at(step)`: (first loss, best of the last 10,
-    the model)."""
+def _fit(ctx: Context, batch_at, steps: int, lr: Optional[float] = None) -> tuple[float, float, nn.Module]:
+    """Fresh weights trained `steps` steps at `lr` (default the stage's) on `batch_at(step)`: (first loss, best of
+    the last 10, the model)."""
     model = ctx.fresh_model()
-    opt = make_optimizer(model.parameters(), ctx.run.settings.optim, ctx.run.base_lr)
+    opt = make_optimizer(model.parameters(), ctx.run.settings.optim, lr or ctx.run.base_lr)
     model.train()
-    losses = [optimisation_step(model, opt, ctx.problem, batch_at(step)) for step in range(steps)]
-    return float(losses[0]), float(min(losses[-10:])), model
+    losses = torch.stack([optimisation_step(model, opt, ctx.problem, batch_at(step)) for step in range(steps)])
+    values = losses.tolist()  # one read
+    return values[0], min(values[-10:]), model
 
 
 def identical(a: Any, b: Any) -> bool:
