@@ -15,9 +15,10 @@ BUGS: tuple[Bug, ...] = (
          "the model returns the gate-weighted mixture of the experts' probabilities instead of its log, and "
          "cross_entropy softmaxes them again: probabilities in [0, 1] as logits, the loss cannot fall far below "
          "log(4) however right the argmax is", root="loss_floor"),
-    _bug("moe", "income_in_dollars", "data", "input_scale bad_init_loss lr_too_high exploding_gradients nonfinite",
+    _bug("moe", "income_in_dollars", "data", "input_scale bad_init_loss lr_too_high exploding_gradients nonfinite log_of_zero",
          "the income column left out of the standardisation (mean 0, std 1 put in its place): one feature of "
-         "~50,000 +- 15,000 beside eleven unit-scale ones", root="input_scale bad_init_loss"),
+         "~50,000 +- 15,000 beside eleven unit-scale ones (the gate's softmax then gives its second choice a weight of "
+         "exactly 0, whose log is -inf in the routing-entropy term)", root="input_scale bad_init_loss"),
     _bug("moe", "entropy_of_dense_weights", "nan", "nonfinite log_of_zero",
          "the routing-entropy term computed on the dense (B, 6) routing weights instead of the chosen two: "
          "0 * log 0 = NaN for the four experts off each example's top 2, at the first step"),

@@ -50,9 +50,10 @@ class MoE(nn.Module):
         super().__init__()
         self.bug = bug
         self.gate = nn.Linear(FEATURES, EXPERTS)
-        self.experts = nn.ModuleList(Expert() for _ in range(EXPERTS))
         if bug == "experts_in_list":
             self.experts = [Expert() for _ in range(EXPERTS)]  # BUG experts_in_list: a plain list, not a ModuleList
+        else:
+            self.experts = nn.ModuleList(Expert() for _ in range(EXPERTS))
         self.aux = torch.zeros(())
 
     def forward(self, x):  # (B, 12) -> (B, 4) log-probabilities of the mixture
