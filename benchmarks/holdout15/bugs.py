@@ -15,7 +15,8 @@ BUGS: tuple[Bug, ...] = (
          "the model returns the gate-weighted mixture of the experts' probabilities instead of its log, and "
          "cross_entropy softmaxes them again: probabilities in [0, 1] as logits, the loss cannot fall far below "
          "log(4) however right the argmax is", root="loss_floor"),
-    _bug("moe", "income_in_dollars", "data", "input_scale bad_init_loss lr_too_high exploding_gradients nonfinite log_of_zero",
+    _bug("moe", "income_in_dollars", "data",
+         "input_scale bad_init_loss lr_too_high exploding_gradients nonfinite log_of_zero",
          "the income column left out of the standardisation (mean 0, std 1 put in its place): one feature of "
          "~50,000 +- 15,000 beside eleven unit-scale ones (the gate's softmax then gives its second choice a weight of "
          "exactly 0, whose log is -inf in the routing-entropy term)", root="input_scale bad_init_loss"),

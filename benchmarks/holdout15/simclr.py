@@ -1,14 +1,14 @@
 """Held-out-15 family 2: SimCLR, a small CNN encoder trained with the NT-Xent contrastive loss on generated images.
 
 Each 1x16x16 image holds one of 5 mirror-symmetric patterns (square outline, filled disk, horizontal bar, plus, X)
-of random size (half-size 3..5), brightness and place on a background of random level with noise 0.15. The batch function returns two random
-augmentations of every image (a shift of up to 2 pixels each way, a left-right flip half the time, Gaussian
-noise 0.1): the positives are the two views of one image, the negatives the other 2B - 2 views of the batch, so
-the training loss depends on the batch by design. Model: three conv 3x3 - GroupNorm(4) - ReLU blocks (1 -> 16 ->
-32 -> 64 channels, the last two with stride 2), global average pooling (the 64-d representation h), a projection
-head (linear 64 -> 64, ReLU, linear 64 -> 32) and an L2 normalisation (z, the model's output). Loss: NT-Xent at
-temperature 0.2 written out (exp of the cosine similarities, self-pairs zeroed, -log of the positive's share).
-Adam at 0.002. Dict batches {x1, x2} (the two views, (B, 1, 16, 16) each).
+of random size (half-size 3..5), brightness and place on a background of random level with noise 0.15. The batch
+function returns two random augmentations of every image (a shift of up to 2 pixels each way, a left-right flip
+half the time, Gaussian noise 0.1): the positives are the two views of one image, the negatives the other 2B - 2
+views of the batch, so the training loss depends on the batch by design. Model: three conv 3x3 - GroupNorm(4) -
+ReLU blocks (1 -> 16 -> 32 -> 64 channels, the last two with stride 2), global average pooling (the 64-d
+representation h), a projection head (linear 64 -> 64, ReLU, linear 64 -> 32) and an L2 normalisation (z, the
+model's output). Loss: NT-Xent at temperature 0.2 written out (exp of the cosine similarities, self-pairs zeroed,
+-log of the positive's share). Adam at 0.002. Dict batches {x1, x2} (the two views, (B, 1, 16, 16) each).
 Metrics: train/match (instance retrieval: for fixed views of up to 256 training images, the nearest second view
 of each first view is its own) and the NT-Xent of those pairs (train/loss; val/loss on validation images); goal:
 val/knn_acc, a 5-nearest-neighbour vote (cosine on h, eval mode, no augmentation) of validation images' classes
