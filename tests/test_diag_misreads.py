@@ -3,11 +3,13 @@ that fit one at a time but not as one batch meet other examples' targets in batc
 batch-size-1 vs batched check)."""
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from test_diag_start import images, mlp_problem, run, tuple_problem
+from test_diag_start import above_info, found, images, mlp_problem, run, tuple_problem
 
 from orchestrator.config import OptimConfig
 
@@ -161,3 +163,51 @@ def test_label_smoothing_is_a_floor_of_the_loss_not_a_model_that_cannot_fit_one_
         one = [d for d in r.stage.diagnoses if d["code"] == "overfit_batch_size_1"]
         assert not outcome.converged and one and one[0]["severity"] == "info", (classes, smoothing, one)
         assert one[0]["evidence"].get("floor"), (classes, smoothing)
+
+
+class Normalise(nn.Module):
+    def __init__(self, dim: int):
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, z):
+        return F.normalize(z, dim=self.dim)
+
+
+def contrastive_problem(seed=0, normalise_over_batch=False):
+    """InfoNCE on two noisy views of each example, the other examples of the batch its negatives: the training loss
+    depends on the batch by design, and one example alone has no negatives (its loss is exactly 0)."""
+    from test_diag_start import Problem
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(64, 8, generator=g)
+    noise = torch.Generator().manual_seed(seed + 1)
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 16), Normalise(0 if normalise_over_batch else 1))
+
+    def views(idx):
+        xb = x[idx]
+        return xb + 0.1 * torch.randn(xb.shape, generator=noise), xb + 0.1 * torch.randn(xb.shape, generator=noise)
+
+    def loss(m, b):
+        return F.cross_entropy(m(b[0]) @ m(b[1]).T / 0.2, torch.arange(len(b[0])))
+
+    def evaluate(m):
+        with torch.no_grad():
+            z, zv = m(x), m(x + 0.1 * torch.randn(x.shape, generator=torch.Generator().manual_seed(9)))
+        return {"train/acc": ((zv @ z.T).argmax(1) == torch.arange(len(x))).float().mean().item()}
+
+    return Problem(model=model, train_size=64, get_batch=views, loss=loss, evaluate=evaluate,
+                   chance_loss=math.log(16))
+
+
+def test_a_contrastive_loss_with_in_batch_negatives_is_batch_dependent_by_design():
+    # neither the start check (the loss normalised over the batch) nor the failure checks (one example cannot be
+    # fit: its loss is 0 already) may read the design as a bug; the model's outputs themselves are per-example
+    for seed in range(3):
+        r, outcome = run(contrastive_problem(seed), budget=30, after_failure=True)
+        assert not outcome.converged and above_info(r) == [], (seed, above_info(r))
+        skipped = {d["evidence"].get("check") for d in r.stage.diagnoses if d["code"] == "check_skipped"}
+        assert {"batch_dependence (loss)", "overfit_batch_size_1"} <= skipped, (seed, skipped)
+    # the embeddings normalised over the batch instead (a bug): each example's output depends on its batch-mates
+    r, _ = run(contrastive_problem(normalise_over_batch=True), budget=10)
+    assert found(r, "batch_dependence")

@@ -347,6 +347,38 @@ def test_a_dead_layer_with_zero_gradients_is_named():
     assert d and {"fc1.weight", "fc1.bias"} <= set(d[0]["evidence"]["parameters"])
 
 
+def test_weight_rows_that_are_zero_and_get_no_gradient_are_named():
+    # the zero init meant for the attention's output projection put on the query and key rows of the fused
+    # in-projection: q = k = 0, each blocks the other's gradient, and the attention stays uniform for good. The
+    # model still trains (values and the rest): a stage may converge around it
+    for seed in range(3):
+        problem = transformer_problem(seed=seed)
+        d = problem.model.body.layers[0].self_attn.embed_dim
+        with torch.no_grad():
+            for layer in problem.model.body.layers:
+                layer.self_attn.in_proj_weight[:2 * d] = 0
+                layer.self_attn.in_proj_bias[:2 * d] = 0
+        r, _ = run(problem, budget=20)
+        rows = [x for x in found(r, "params_not_updating") if "rows" in x["message"]]
+        assert rows and rows[0]["severity"] == "warning" and rows[0]["iteration"] == 0, seed
+        assert "body.layers.0.self_attn.in_proj_weight" in rows[0]["evidence"]["parameters"], seed
+    # a zero row before a ReLU: its unit outputs 0, where the ReLU's gradient is 0
+    problem = mlp_problem()
+    with torch.no_grad():
+        problem.model.fc1.weight[:8] = 0
+        problem.model.fc1.bias[:8] = 0
+    r, _ = run(problem, budget=20)
+    rows = [x for x in found(r, "params_not_updating") if "rows" in x["message"]]
+    assert rows and "0-7" in rows[0]["evidence"]["parameters"]["fc1.weight"]
+    # the output projection zeroed instead (the usual zero init): it gets a gradient, and so does everything else
+    problem = transformer_problem()
+    with torch.no_grad():
+        for layer in problem.model.body.layers:
+            layer.self_attn.out_proj.weight.zero_()
+    r, _ = run(problem, budget=20)
+    assert found(r, "params_not_updating") == []
+
+
 def test_a_variant_that_does_not_use_part_of_the_model_is_info_only():
     problem = gru_problem()
 

@@ -126,6 +126,25 @@ def zero_output_loss(targets) -> Optional[float]:
     return max(float((t * t).mean()), float(t.abs().mean()))
 
 
+def same_losses(losses: list) -> bool:
+    """Single examples' losses that are all one value (InfoNCE with in-batch negatives is exactly 0 without any):
+    the loss compares examples within a batch by design, so one example alone has nothing to fit or compare."""
+    return len(losses) >= 2 and all(math.isfinite(v) and v == losses[0] for v in losses)
+
+
+def compares_examples(problem, model: nn.Module, get, k: int = 4) -> bool:
+    """`same_losses` for the first `k` training examples alone (`get(indices)` -> a batch), in eval mode without
+    gradients (a BatchNorm in training mode refuses one example)."""
+    k = min(k, problem.train_size)
+    was = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            return same_losses([float(problem.loss(model, get(torch.tensor([i])))) for i in range(k)])
+    finally:
+        model.train(was)
+
+
 def run_model(problem, model: nn.Module, batch: Any) -> Optional[torch.Tensor]:
     """The model's outputs on a batch (batch first): problem.forward if the task gives it, else
     model(inputs) for the usual layouts; None when there is no safe way to call the model."""

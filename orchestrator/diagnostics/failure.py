@@ -52,8 +52,8 @@ from torch import nn
 from ..diagnosis import Diagnosis
 from ..optim import make_optimizer
 from ..trainer import optimisation_step, to_device
-from .common import (batch_targets, fresh_copy, num, run_model, source_keys, state_copy, training_side,
-                     zero_output_loss)
+from .common import (batch_targets, compares_examples, fresh_copy, num, run_model, source_keys, state_copy,
+                     training_side, zero_output_loss)
 from .config import FailureConfig
 from .startchecks import StartChecks, constant_targets, is_fresh, preserved, skipped
 from .startchecks import batch_dependence as startchecks_batch_dependence
@@ -451,6 +451,9 @@ def _fit_one(ctx: Context, lr: float) -> tuple[float, float, bool]:
 
 def overfit_batch_size_1(ctx: Context) -> Optional[Diagnosis]:
     iterations, lr = ctx.cfg.overfit_iterations, ctx.run.base_lr
+    if compares_examples(ctx.problem, ctx.fresh_model(), lambda i: _to(ctx.run, ctx.problem.get_batch(i))):
+        return skipped("overfit_batch_size_1", "every example alone has the same loss at fresh weights: the loss "
+                       "compares examples within a batch (in-batch negatives, pairs), one example has nothing to fit")
     start, end, fits = _fit_one(ctx, lr)
     evidence = {"start_loss": num(start), "final_loss": num(end), "iterations": iterations, "lr": num(lr),
                 "fits": fits}
@@ -543,7 +546,7 @@ def batched_like_one(ctx: Context) -> Optional[Diagnosis]:
                   float(problem.loss(one, _to(run, problem.get_batch(idx[i:i + 1]))))) for i in range(k)]
     first, last = sum(a for a, _ in alone) / k, sum(b for _, b in alone) / k
     evidence["one_at_a_time"] = [num(first), num(last)]
-    if not (math.isfinite(first) and math.isfinite(last) and last <= ctx.cfg.overfit_fraction * first):
+    if not (math.isfinite(first) and math.isfinite(last) and 0 < first and last <= ctx.cfg.overfit_fraction * first):
         return None
     # a model that mixes examples in training (BatchNorm) still trains on batches, and one that mixes them in eval
     # is the start check's: what breaks here is which target goes with which input

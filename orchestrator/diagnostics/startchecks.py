@@ -14,7 +14,10 @@ are fresh (iteration 0, no warm start) the monitor runs, in a few forward passes
   (a zero-initialised layer blocks the first gradient on purpose): then it is confirmed at the stage's
   end when the parameter moved less than `start.zero_update` (5%) x the others' median relative change.
   Only info when no weight matrix is among them (a norm's scale before attention over a single key
-  gets exactly zero by design).
+  gets exactly zero by design). Rows of a weight matrix (at least 2 and 10%) that are exactly zero and get
+  exactly zero gradient while the rest of it trains never move: a warning (query and key rows zeroed
+  together; confirmed at the end behind a zero-initialised weight; not embedding tables, whose padding row
+  is so by design).
 - `batch_dependence`: in eval mode, two examples alone vs inside a batch of `start.batch_examples` (8),
   at the output (Problem.forward, cropped to the shorter padded length, relative tolerance
   `start.batch_tolerance` 1e-3; error) and at the loss (warning): a batch loss must lie within its
@@ -41,12 +44,14 @@ from contextlib import contextmanager
 from typing import Any, Optional
 
 import torch
+from torch import nn
 from torch.overrides import TorchFunctionMode
 
 from ..diagnosis import Diagnosis
 from ..optim import make_optimizer
 from ..trainer import optimisation_step, to_device
-from .common import batch_targets, num, run_model, tensors_in, zero_initialised
+from .common import (batch_targets, compares_examples, num, run_model, same_losses, tensors_in,
+                     zero_initialised)
 from .config import StartConfig
 
 
@@ -76,10 +81,11 @@ class StartChecks:
         self.reported: set = set()       # parameters already named by params_not_updating
         self.suspects: dict = {}         # name -> value at start, for gradients exactly zero at the start
         self.zero: list = []
+        self.rows: dict = {}             # name -> rows zero without gradient at the start, judged at the end
         self.start_loss: Optional[float] = None
 
     def on_start(self, run) -> None:
-        self.ran, self.reported, self.suspects, self.start_loss = set(), set(), {}, None
+        self.ran, self.reported, self.suspects, self.rows, self.start_loss = set(), set(), {}, {}, None
         if not is_fresh(run):
             return
         with preserved(run):
@@ -160,7 +166,13 @@ class StartChecks:
                     unused.append(name)
             elif not _any_nonzero(p.grad):
                 zero.append(name)
+        rows = dead_rows(model, trainable)
         model.zero_grad(set_to_none=True)
+        if rows and zero_initialised(named) is None:
+            found.append(_dead_rows(rows, "at the first step"))
+            self.reported.update(rows)
+        elif rows:  # a zero-initialised weight downstream may be what blocks them: judged at the stage's end
+            self.rows = rows
         if reasons:
             cut_all = not loss.requires_grad
             found.append(Diagnosis(
@@ -193,8 +205,9 @@ class StartChecks:
         return found
 
     def confirm_zero_gradients(self, run) -> list:
+        found = self.confirm_dead_rows(run)
         if not self.suspects:
-            return []
+            return found
         start, zero, self.suspects = self.suspects, self.zero, {}
         change = {}
         for n, p in run.model.named_parameters():
@@ -208,11 +221,22 @@ class StartChecks:
         typical = moved[len(moved) // 2] if moved else 0.0
         stuck = [n for n in zero if change.get(n, 1.0) == 0.0 or change.get(n, 1.0) < self.c.zero_update * typical]
         if not stuck:
-            return []
+            return found
         d = _zero_gradient(stuck, "at the start and they did not move during the stage", _has_matrix(run.model, stuck))
         if d.severity != "info":
             self.reported.update(stuck)
-        return [d]
+        return found + [d]
+
+    def confirm_dead_rows(self, run) -> list:
+        """The rows that were zero without gradient at the start (behind a zero-initialised weight) and still are."""
+        rows, self.rows = self.rows, {}
+        params = dict(run.model.named_parameters())
+        still = {n: r for n, r in rows.items() if n in params and
+                 not bool(params[n].detach().flatten(1)[torch.tensor(r, device=params[n].device)].any())}
+        if not still:
+            return []
+        self.reported.update(still)
+        return [_dead_rows(still, "at the start and are still zero at the stage's end")]
 
     # --- a loss that cannot reach zero --------------------------------------------------------------
 
@@ -225,6 +249,9 @@ class StartChecks:
         reference = problem.chance_loss or self.start_loss
         if not reference or not math.isfinite(reference):
             return [skipped("loss_floor", "the task gives no chance_loss and the stage did not start fresh")]
+        if compares_examples(problem, run.model, lambda i: to_device(problem.get_batch(i), run.settings.device)):
+            return [skipped("loss_floor", "every example alone has the same loss: the loss compares examples within "
+                                          "the batch (in-batch negatives), and its floor depends on the batch")]
         limit = max(self.c.floor_fraction * reference, self.c.floor_min)
         with preserved(run):
             now = _full_loss(run, run.model)
@@ -338,6 +365,12 @@ def batch_dependence(c: StartConfig, run, finite_only: bool = False) -> list:
             return found + [skipped("batch_dependence (loss)", "the eval-mode loss is random")]
         singles = [float(problem.loss(model, get(idx[i:i + 1]))) for i in range(n)]
         twice = float(problem.loss(model, get(torch.cat([idx, idx]))))
+    if same_losses(singles) and not _near(whole, singles[0], 1e-6) and not _class_targets(problem, batch):
+        # every example alone scores the same (InfoNCE without negatives: 0) and the batch holds no labels: the
+        # loss's classes are the batch-mates themselves (contrastive). With labels, a softmax over the batch is a bug
+        return found + [skipped("batch_dependence (loss)", f"every example alone has the same loss "
+                                f"({num(singles[0])}) and the batch holds no class labels: the loss compares "
+                                "examples within the batch (in-batch negatives) by design")]
     values = singles + [whole, twice]
     if not all(math.isfinite(v) for v in values):
         return found + [skipped("batch_dependence (loss)", "non-finite losses at init")]
@@ -359,6 +392,11 @@ def batch_dependence(c: StartConfig, run, finite_only: bool = False) -> list:
         fix="reduce the loss with a plain mean (or sum) over examples; check divisions by the batch size "
             "(squared?) and softmax/normalisation over dim 0 in the loss"))
     return found
+
+
+def _class_targets(problem, batch) -> bool:
+    t = batch_targets(problem, batch)
+    return isinstance(t, torch.Tensor) and not t.is_floating_point() and t.dtype != torch.bool
 
 
 def _difference(a: torch.Tensor, b: torch.Tensor) -> float:
@@ -622,6 +660,45 @@ def _full_loss(run, model) -> float:
 def _has_matrix(model, names: list) -> bool:
     chosen = set(names)
     return any(p.dim() >= 2 for n, p in model.named_parameters() if n in chosen)
+
+
+def dead_rows(model: nn.Module, trainable: list) -> dict:
+    """Weight matrices' rows (output units) that are exactly zero and get exactly zero gradient (read after a
+    backward): nothing can move them, while the rest of their tensor trains. Query and key rows of a fused projection
+    zeroed together (q = k = 0: each blocks the other's gradient), a zero row before a ReLU at 0. At least 2 rows and
+    10% of the tensor; whole tensors are the zero-gradient check's. Embedding tables are left out: a padding row is
+    zero without gradient by design."""
+    tables = {f"{m_name}.{n}" if m_name else n for m_name, m in model.named_modules()
+              if isinstance(m, (nn.Embedding, nn.EmbeddingBag)) for n, _ in m.named_parameters(recurse=False)}
+    found = {}
+    for name, p in trainable:
+        if p.dim() < 2 or p.grad is None or p.grad.is_sparse or p.is_sparse or name in tables:
+            continue
+        dead = (p.detach().flatten(1) == 0).all(1) & (p.grad.flatten(1) == 0).all(1)
+        count = int(dead.sum())
+        if 2 <= count < p.shape[0] and count >= 0.1 * p.shape[0]:
+            found[name] = dead.nonzero().flatten().tolist()
+    return found
+
+
+def _dead_rows(rows: dict, when: str) -> Diagnosis:
+    parts = {n: f"{len(r)} of its rows ({_spans(r)}) are zero and get exactly zero gradient" for n, r in rows.items()}
+    return Diagnosis("params_not_updating", "warning",
+                     f"rows of {len(rows)} weight tensor(s) are exactly zero and got a gradient exactly zero {when}, "
+                     f"so they never move: {'; '.join(f'{n}: {v}' for n, v in list(parts.items())[:3])}",
+                     evidence={"parameters": dict(list(parts.items())[:50])},
+                     fix="check the init: zeroing query and key rows together (q = k = 0) blocks both gradients, and a "
+                         "zero row before a ReLU stays at 0; zero-initialise an output projection instead")
+
+
+def _spans(rows: list) -> str:
+    """[0, 1, 2, 5] -> '0-2, 5'."""
+    spans, start = [], rows[0]
+    for a, b in zip(rows, rows[1:] + [None]):
+        if b != a + 1:
+            spans.append(f"{start}-{a}" if a != start else f"{a}")
+            start = b
+    return ", ".join(spans[:4]) + (" ..." if len(spans) > 4 else "")
 
 
 def _zero_gradient(names: list, when: str, matrix: bool) -> Diagnosis:
