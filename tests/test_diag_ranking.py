@@ -91,3 +91,12 @@ def test_a_traced_nonfinite_ranks_below_the_cause_it_names():
     nan = d("nonfinite", "error", t=1, evidence={"before_update": True, "trace": {"cause": "division_by_zero"}})
     ladder, s = ladder_of([nan, d("division_by_zero", "error", t=2)])
     assert most_likely_cause(ladder, s)["code"] == "division_by_zero"
+
+
+def test_unscaled_inputs_rank_above_the_nan_a_layer_then_makes():
+    # a feature of 50,000 drives a gate's softmax to exact zeros, whose log is -inf: the log_of_zero error is real,
+    # but the unscaled input found before any training is the root
+    ladder, s = ladder_of([d("input_scale", t=1), d("log_of_zero", "error", t=2), d("nonfinite", "error", t=3)])
+    assert most_likely_cause(ladder, s)["code"] == "input_scale"
+    ladder, s = ladder_of([d("log_of_zero", "error", t=2), d("nonfinite", "error", t=3)])
+    assert most_likely_cause(ladder, s)["code"] == "log_of_zero"

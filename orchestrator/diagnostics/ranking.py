@@ -5,7 +5,9 @@ make the LR probe find a low NaN threshold (`lr_too_high`), a broken init makes 
 (`nonfinite`), a wrong label pipeline leaves dead units behind. The ranking, best first:
 
 1. the tier of the code: ROOT causes (bad data, bad init, a bug a check named precisely) before
-   SYMPTOMS (what a root cause, or a hard problem, looks like from the training curve);
+   SYMPTOMS (what a root cause, or a hard problem, looks like from the training curve); among the roots,
+   unscaled inputs (`input_scale`, found before any training) first: a feature of 50,000 drives an exp or a
+   softmax into exact 0s and infs, so the NaN a layer then makes (`log_of_zero`, ...) is its consequence;
 2. severity: error before warning (info never counts: it reports, it does not accuse);
 3. a symptom recorded after the orchestrator applied a fix (lowered LR, clipping, a search's settings)
    ranks below symptoms seen before any fix: it may be the fix's consequence;
@@ -27,6 +29,8 @@ from typing import Optional
 ROOT = {"labels_not_learnable", "params_not_updating", "batch_dependence", "unstable_softmax",
         "division_by_zero", "log_of_zero", "input_scale", "bad_init_loss", "leakage", "trivial_labels",
         "loss_unbounded", "task_error", "loss_mismatch"}
+# roots in the data that the checks before training find: what the model then does with such inputs follows
+DATA = {"input_scale"}
 # what a root cause (or a hard problem) looks like from the outside
 SYMPTOM = {"nonfinite", "lr_too_high", "exploding_gradients", "vanishing_gradients", "dead_units",
            "saturated_units", "overfit_batch_size_1", "lr_too_low", "loss_floor", "warm_start_partial"}
@@ -72,7 +76,8 @@ def most_likely_cause(ladder, stage) -> Optional[dict]:
             t = 2
         after_fix = (t == 1 and first_fix is not None and not d.get("applied")
                      and d.get("time", 0) > first_fix)
-        ranked.append(((t, SEVERITY[d["severity"]], after_fix, not own, d.get("time", 0), order), d, own))
+        data_first = not (t == 0 and d.get("code") in DATA)
+        ranked.append(((t, data_first, SEVERITY[d["severity"]], after_fix, not own, d.get("time", 0), order), d, own))
     if not ranked:
         return None
     ranked.sort(key=lambda r: r[0])
@@ -85,7 +90,7 @@ def most_likely_cause(ladder, stage) -> Optional[dict]:
         why += "; ranked above " + ", ".join(dict.fromkeys(others))
     return {"code": best["code"], "severity": best["severity"], "message": best["message"], "why": why,
             "stage": best.get("stage") or stage.name, "root": key[0] == 0, "iteration": best.get("iteration"),
-            "after_fix": key[2]}
+            "after_fix": key[3]}
 
 
 def _ancestors(ladder, stage) -> list:
