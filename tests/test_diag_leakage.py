@@ -145,6 +145,25 @@ def test_a_flipped_boolean_causal_mask_is_leakage_though_eval_mode_gives_nan():
             assert p.model.training  # left as it was
 
 
+def test_a_model_that_mixes_the_batch_is_no_future_leak_and_leaks_are_judged_first():
+    # time and batch swapped by a reshape: every output moves with any other example's tokens, the later ones too.
+    # Tested one example at a time, nothing moves: batch_dependence is the finding, not leakage
+    from test_diag_start import found, run, transformer_problem
+
+    from orchestrator.diagnostics.future import future_leak
+    from orchestrator.diagnostics.startchecks import StartChecks
+    for seed in range(3):
+        p = transformer_problem(seed=seed, bug="mix")
+        assert future_leak(p, p.model, p.get_batch(torch.arange(16))) is None, seed
+        r, _ = run(transformer_problem(seed=seed, bug="mix"), budget=10)
+        assert found(r, "batch_dependence", ("error",)) and not found(r, "leakage"), seed
+    # a position that sees later ones also sees the padding a batch adds: the leak is judged before batch dependence
+    c = RunConfig(task=None, diagnostics=DiagnosticsConfig())
+    problem = lm_problem()
+    kinds = [type(m) for m in diagnostics.monitors_for(c, Stage("s", Goal("val/loss", 0.0, "min"), knobs={}), problem)]
+    assert kinds.index(LeakageCheck) < kinds.index(StartChecks)
+
+
 def bare_run(problem):
     st = Stage("s", Goal("val/acc", 1.0), knobs={})
     return StageRun(stage=st, problem=problem, settings=None, sinks=Sinks(), ckpt_dir=None)

@@ -56,14 +56,18 @@ def monitors_for(cfg: Any, stage, problem) -> list:
         monitors.append(HealthMonitor(d.health))
     if d.failure.enabled and problem.train_size <= d.failure.small_data:
         monitors.append(StartRecord(d.failure))
-    if d.start.enabled:
-        from .startchecks import StartChecks
-        # right after the data check (the root cause first), before anything that watches the steps
-        monitors.insert(1 if d.inputs.enabled else 0, StartChecks(d.start, d.failure.small_data))
+    # the start checks right after StepStats (which keeps the weights before any update), before anything that
+    # watches the steps; a leak first: a position that sees later ones also sees the padding a batch adds, so that
+    # the output of an example alone differs from its output in a batch (batch_dependence is then its consequence)
+    start = []
     if d.leakage.enabled:
         from .leakage import LeakageCheck
-        monitors.append(LeakageCheck(d.leakage))
-    return monitors
+        start.append(LeakageCheck(d.leakage))
+    if d.start.enabled:
+        from .startchecks import StartChecks
+        start.append(StartChecks(d.start, d.failure.small_data))
+    at = 1 if monitors and isinstance(monitors[0], StepStats) else 0
+    return monitors[:at] + start + monitors[at:]
 
 
 def before_stage(cfg: Any, stage, build: Callable, settings, sinks) -> Optional[float]:

@@ -16,7 +16,7 @@ whose column t equals the targets' column t (a decoder input sliced like the tar
 the targets must be one per position (token ids, or a series' values: then a floating input, each later
 value moved by the series' spread), and the outputs position-first like them. A source that merely equals the targets (a
 copy task) is no such input: its encoder may see all of it. The model runs in eval mode without
-gradients on up to 16 examples (in training mode, on a copy, with one dropout mask, when every early
+gradients on up to 8 examples, one at a time (in training mode, on a copy, with one dropout mask, when every early
 output is non-finite in eval mode); outputs that move by more than 1e-4 of their scale count.
 """
 from __future__ import annotations
@@ -28,7 +28,10 @@ import torch
 
 from ..diagnosis import Diagnosis
 from .common import aligned_inputs, batch_targets, num, run_model, shifted_inputs
-from .startchecks import skipped
+from .startchecks import _batch_first, _take, skipped
+
+
+EXAMPLES = 8  # examples tested one at a time
 
 
 def future_leak(problem, model, batch: Any) -> Optional[Diagnosis]:
@@ -43,6 +46,19 @@ def future_leak(problem, model, batch: Any) -> Optional[Diagnosis]:
         return None
     length = targets.shape[1]
     j = max(1, length // 2)  # change the targets from position j on; outputs 0..j must not move
+    n = targets.shape[0]
+    # one example at a time when the batch allows it: a model that mixes the examples of a batch (batch_dependence's
+    # fault) moves every position of every example whatever is changed, and that is no look into the future
+    singles = [_take(batch, torch.tensor([i])) for i in range(min(n, EXAMPLES))] if _batch_first(batch, n) else [batch]
+    for one in singles:
+        found = _moved(problem, model, one, shift, j, targets.shape[:1] if len(singles) == 1 else (1,))
+        if found is not None:
+            return found
+    return None
+
+
+def _moved(problem, model, batch: Any, shift: dict, j: int, rows: tuple) -> Optional[Diagnosis]:
+    """Whether changing the inputs that hold targets j.. moves an output at a position <= j."""
     changed = _change_future(batch, shift, j)
     before, again, after = _forwards(problem, model, (batch, batch, changed), training=False)
     if _none_finite(before, j):
@@ -51,7 +67,7 @@ def future_leak(problem, model, batch: Any) -> Optional[Diagnosis]:
         # training path keeps such rows finite, and the leak shows there
         before, again, after = _forwards(problem, model, (batch, batch, changed), training=True)
     if not (isinstance(before, torch.Tensor) and isinstance(after, torch.Tensor) and before.shape == after.shape
-            and before.dim() >= 2 and before.shape[:2] == targets.shape[:2] and before.is_floating_point()):
+            and before.dim() >= 2 and tuple(before.shape[:1]) == tuple(rows) and before.is_floating_point()):
         return None
     # an output that moves between two identical forwards (a layer built inside forward, dropout left on)
     # moves whatever is changed: that is not a leak
