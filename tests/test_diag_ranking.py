@@ -100,3 +100,6 @@ def test_unscaled_inputs_rank_above_the_nan_a_layer_then_makes():
     assert most_likely_cause(ladder, s)["code"] == "input_scale"
     ladder, s = ladder_of([d("log_of_zero", "error", t=2), d("nonfinite", "error", t=3)])
     assert most_likely_cause(ladder, s)["code"] == "log_of_zero"
+    # ... but an error that names another root (targets that do not follow from the inputs) still outranks it
+    ladder, s = ladder_of([d("input_scale", t=1), d("labels_not_learnable", "error", t=2)])
+    assert most_likely_cause(ladder, s)["code"] == "labels_not_learnable"

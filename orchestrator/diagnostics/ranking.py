@@ -5,9 +5,10 @@ make the LR probe find a low NaN threshold (`lr_too_high`), a broken init makes 
 (`nonfinite`), a wrong label pipeline leaves dead units behind. The ranking, best first:
 
 1. the tier of the code: ROOT causes (bad data, bad init, a bug a check named precisely) before
-   SYMPTOMS (what a root cause, or a hard problem, looks like from the training curve); among the roots,
-   unscaled inputs (`input_scale`, found before any training) first: a feature of 50,000 drives an exp or a
-   softmax into exact 0s and infs, so the NaN a layer then makes (`log_of_zero`, ...) is its consequence;
+   SYMPTOMS (what a root cause, or a hard problem, looks like from the training curve); where the data check
+   found unscaled inputs (`input_scale`, before any training), the non-finite roots (`log_of_zero`, ...) rank
+   below the other roots: a feature of 50,000 drives an exp or a softmax into exact 0s and infs, so the NaN a
+   layer then makes is its consequence;
 2. severity: error before warning (info never counts: it reports, it does not accuse);
 3. a symptom recorded after the orchestrator applied a fix (lowered LR, clipping, a search's settings)
    ranks below symptoms seen before any fix: it may be the fix's consequence;
@@ -29,8 +30,10 @@ from typing import Optional
 ROOT = {"labels_not_learnable", "params_not_updating", "batch_dependence", "unstable_softmax",
         "division_by_zero", "log_of_zero", "input_scale", "bad_init_loss", "leakage", "trivial_labels",
         "loss_unbounded", "task_error", "loss_mismatch"}
-# roots in the data that the checks before training find: what the model then does with such inputs follows
+# roots in the data that the checks before training find, and the non-finite values a layer then makes of such
+# inputs (a feature of 50,000 drives a softmax into exact zeros and infs): those rank below them
 DATA = {"input_scale"}
+NAN_ROOTS = {"unstable_softmax", "division_by_zero", "log_of_zero", "nonfinite"}
 # what a root cause (or a hard problem) looks like from the outside
 SYMPTOM = {"nonfinite", "lr_too_high", "exploding_gradients", "vanishing_gradients", "dead_units",
            "saturated_units", "overfit_batch_size_1", "lr_too_low", "loss_floor", "warm_start_partial"}
@@ -66,6 +69,7 @@ def most_likely_cause(ladder, stage) -> Optional[dict]:
     first_fix = min(fix_times) if fix_times else None
     nan_times = [d.get("time", 0) for d in stage.diagnoses if d.get("code") == "nonfinite"]
     went_nonfinite = min(nan_times) if nan_times else None
+    data_seen = any(d.get("code") in DATA and d.get("severity") in SEVERITY for d, _ in candidates)
     ranked = []
     for order, (d, own) in enumerate(candidates):
         if d.get("severity") not in SEVERITY:
@@ -76,8 +80,8 @@ def most_likely_cause(ladder, stage) -> Optional[dict]:
             t = 2
         after_fix = (t == 1 and first_fix is not None and not d.get("applied")
                      and d.get("time", 0) > first_fix)
-        data_first = not (t == 0 and d.get("code") in DATA)
-        ranked.append(((t, data_first, SEVERITY[d["severity"]], after_fix, not own, d.get("time", 0), order), d, own))
+        after_data = data_seen and d.get("code") in NAN_ROOTS  # what a layer made of unscaled inputs
+        ranked.append(((t, after_data, SEVERITY[d["severity"]], after_fix, not own, d.get("time", 0), order), d, own))
     if not ranked:
         return None
     ranked.sort(key=lambda r: r[0])
