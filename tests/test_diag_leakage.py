@@ -164,6 +164,24 @@ def test_a_model_that_mixes_the_batch_is_no_future_leak_and_leaks_are_judged_fir
     assert kinds.index(LeakageCheck) < kinds.index(StartChecks)
 
 
+def test_a_model_that_sees_the_future_and_the_padding_names_the_leak_first():
+    # no mask at all: outputs move with later tokens (leakage) and with the padding a batch adds (batch dependence,
+    # the consequence). The batch-dependence test before the probe stands down; the start checks say it after
+    from test_diag_start import Sinks as StartSinks
+    from test_diag_start import run, transformer_problem
+
+    from orchestrator.diagnostics import batch_dependence_first
+    for seed in range(2):
+        problem = transformer_problem(seed=seed, bug="unmasked")
+        stage = Stage("s", Goal("train/acc", 2.0, "max"), knobs={})
+        settings = TrainSettings(budget=10, lr=3e-3, batch_size=16, optim=OptimConfig(), seed=0)
+        batch_dependence_first(DiagnosticsConfig().start, stage, problem, settings, StartSinks())
+        assert stage.diagnoses == [], seed
+        r, _ = run(transformer_problem(seed=seed, bug="unmasked"), budget=10)
+        found = [d["code"] for d in r.stage.diagnoses if d["severity"] == "error"]
+        assert found[:2] == ["leakage", "batch_dependence"], (seed, found)
+
+
 def bare_run(problem):
     st = Stage("s", Goal("val/acc", 1.0), knobs={})
     return StageRun(stage=st, problem=problem, settings=None, sinks=Sinks(), ckpt_dir=None)

@@ -222,7 +222,10 @@ class TransformerLM(nn.Module):
         if self.bug == "mix":  # a reshape that swaps batch and time
             h = h.transpose(0, 1).reshape(B, T, -1)
         causal = torch.triu(torch.ones(T, T, dtype=torch.bool), 1)
-        h = self.body(h, mask=causal, src_key_padding_mask=ids == PAD, is_causal=False)
+        if self.bug == "unmasked":  # neither mask: each position sees the future, and the padding a batch adds
+            h = self.body(h)
+        else:
+            h = self.body(h, mask=causal, src_key_padding_mask=ids == PAD, is_causal=False)
         if self.bug == "detach":
             h = h.detach()
         return self.out(self.norm(h))
