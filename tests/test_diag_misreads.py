@@ -75,6 +75,22 @@ class ShuffledInTraining(nn.Module):
         return x[torch.randperm(len(x))] if self.training else x
 
 
+def test_a_batch_function_that_reads_on_through_a_stream_is_not_misaligned():
+    # each fetch returns the next chunk of a stream (truncated BPTT's batches): inputs and targets both change, so a
+    # fetch memorised is no fixed set of examples that fresh fetches should fit too
+    x, y = images()
+    torch.manual_seed(0)
+    problem = tuple_problem(conv_net(), x, y, 4, None)
+    g = torch.Generator().manual_seed(1)
+
+    def next_chunk(idx):
+        return torch.randn(len(idx), 1, 8, 8, generator=g), torch.randint(0, 4, (len(idx),), generator=g)
+
+    problem.get_batch = next_chunk
+    r, outcome = run(problem, budget=40, after_failure=True)
+    assert not outcome.converged and not [d for d in r.stage.diagnoses if d["evidence"].get("fetch_dependent")]
+
+
 def test_examples_that_fit_one_at_a_time_but_not_as_a_batch_have_misaligned_targets():
     # the batch function is intact, but in training a layer pairs each example with another's target: each
     # example alone is untouched, so they fit one at a time, while no batch ever fits
@@ -163,6 +179,8 @@ def test_label_smoothing_is_a_floor_of_the_loss_not_a_model_that_cannot_fit_one_
         one = [d for d in r.stage.diagnoses if d["code"] == "overfit_batch_size_1"]
         assert not outcome.converged and one and one[0]["severity"] == "info", (classes, smoothing, one)
         assert one[0]["evidence"].get("floor"), (classes, smoothing)
+        # real and shuffled labels compared above an unknown floor would read a squeezed margin as no margin
+        assert not found(r, "labels_not_learnable"), (classes, smoothing)
 
 
 class Normalise(nn.Module):

@@ -105,6 +105,7 @@ class Context:
     unfit: bool = False       # overfit_batch_size_1 (error): one example cannot be fit, at any LR tried
     labels_named: bool = False  # held_out_blind found labels_not_learnable
     fitted_one: bool = False  # overfit_batch_size_1 (info): fresh weights fit one example
+    floor: bool = False       # ... only down to a floor of the loss (label smoothing)
 
     @property
     def problem(self):
@@ -299,6 +300,9 @@ def labels_not_learnable(ctx: Context):
         # a few hundred examples in 200 steps may generalise to nothing (a masked LM), real labels or not
         return skipped("labels_not_learnable", f"the stage's own training predicts unseen examples better than "
                        f"chance (val/loss {num(val)} vs chance {num(chance)}): the labels follow from the inputs")
+    if ctx.floor:  # the real-vs-shuffled margins below assume losses that can fall to 0; a smoothed floor squeezes them
+        return skipped("labels_not_learnable", "one example is fit only down to a floor of the loss (label "
+                       "smoothing?): real and shuffled labels would be compared on what is left above it")
     sick = _model_problems(run) + (["overfit_batch_size_1"] if ctx.unfit else [])
     if sick:  # a model that cannot use its inputs fits real labels no better than shuffled ones either
         return skipped("labels_not_learnable", f"the model itself is unwell ({', '.join(sick)}): fix that first; "
@@ -522,10 +526,13 @@ def batched_like_one(ctx: Context) -> Optional[Diagnosis]:
         return None
     evidence = {"examples": k, "as_one_batch": [num(start), num(end)], "lr": num(run.base_lr)}
     fetched = _to(run, problem.get_batch(idx))
-    # a random batch function (augmentation) whose fetches do not fit: fetched once vs anew. A proper augmentation
-    # of a few examples fits nearly as well as one fetch of them (random flips: both to ~0); a misaligned one
-    # only where the pairing happens to hold (~half the start)
-    if end > 0.25 * start and not identical(fetched, _to(run, problem.get_batch(idx))):
+    # a random batch function (augmentation: the same targets, other inputs) whose fetches do not fit: fetched once
+    # vs anew. A proper augmentation of a few examples fits nearly as well as one fetch of them (random flips: both
+    # to ~0); a misaligned one only where the pairing happens to hold (~half the start). Fetches whose targets
+    # differ too read on through a stream (truncated BPTT's next chunks): no fixed set of examples to compare
+    again = _to(run, problem.get_batch(idx))
+    if end > 0.25 * start and not identical(fetched, again) and identical(batch_targets(problem, fetched),
+                                                                        batch_targets(problem, again)):
         f_start, f_end = _fit(ctx, lambda step: fetched, steps)[:2]
         if math.isfinite(f_end) and f_end <= ctx.cfg.overfit_fraction * f_start:
             return Diagnosis(
@@ -764,6 +771,7 @@ def run_checks(c: FailureConfig, run, outcome) -> list[Diagnosis]:
             ctx.lr_suspect = ctx.lr_suspect or d.code == "lr_too_low"
             ctx.unfit = ctx.unfit or (d.code == "overfit_batch_size_1" and d.severity == "error")
             ctx.fitted_one = ctx.fitted_one or (d.code == "overfit_batch_size_1" and d.severity == "info")
+            ctx.floor = ctx.floor or (d.code == "overfit_batch_size_1" and bool(d.evidence.get("floor")))
             ctx.labels_named = ctx.labels_named or d.code == "labels_not_learnable"
             found.append(d)
     torch.set_rng_state(rng)
