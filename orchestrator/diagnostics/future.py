@@ -28,7 +28,7 @@ import torch
 
 from ..diagnosis import Diagnosis
 from .common import aligned_inputs, batch_targets, num, run_model, shifted_inputs
-from .startchecks import _batch_first, _take, skipped
+from .startchecks import batch_first, skipped, take
 
 
 EXAMPLES = 8  # examples tested one at a time
@@ -49,16 +49,17 @@ def future_leak(problem, model, batch: Any) -> Optional[Diagnosis]:
     n = targets.shape[0]
     # one example at a time when the batch allows it: a model that mixes the examples of a batch (batch_dependence's
     # fault) moves every position of every example whatever is changed, and that is no look into the future
-    singles = [_take(batch, torch.tensor([i])) for i in range(min(n, EXAMPLES))] if _batch_first(batch, n) else [batch]
+    singles = [take(batch, torch.tensor([i])) for i in range(min(n, EXAMPLES))] if batch_first(batch, n) else [batch]
     for one in singles:
-        found = _moved(problem, model, one, shift, j, targets.shape[:1] if len(singles) == 1 else (1,))
+        found = _moved(problem, model, one, shift, j, (n if len(singles) == 1 else 1, length))
         if found is not None:
             return found
     return None
 
 
-def _moved(problem, model, batch: Any, shift: dict, j: int, rows: tuple) -> Optional[Diagnosis]:
-    """Whether changing the inputs that hold targets j.. moves an output at a position <= j."""
+def _moved(problem, model, batch: Any, shift: dict, j: int, shape: tuple) -> Optional[Diagnosis]:
+    """Whether changing the inputs that hold targets j.. moves an output at a position <= j (outputs of `shape`:
+    examples, positions)."""
     changed = _change_future(batch, shift, j)
     before, again, after = _forwards(problem, model, (batch, batch, changed), training=False)
     if _none_finite(before, j):
@@ -67,7 +68,7 @@ def _moved(problem, model, batch: Any, shift: dict, j: int, rows: tuple) -> Opti
         # training path keeps such rows finite, and the leak shows there
         before, again, after = _forwards(problem, model, (batch, batch, changed), training=True)
     if not (isinstance(before, torch.Tensor) and isinstance(after, torch.Tensor) and before.shape == after.shape
-            and before.dim() >= 2 and tuple(before.shape[:1]) == tuple(rows) and before.is_floating_point()):
+            and before.dim() >= 2 and tuple(before.shape[:2]) == shape and before.is_floating_point()):
         return None
     # an output that moves between two identical forwards (a layer built inside forward, dropout left on)
     # moves whatever is changed: that is not a leak

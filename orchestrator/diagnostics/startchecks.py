@@ -313,11 +313,11 @@ def batch_dependence(c: StartConfig, run, finite_only: bool = False) -> list:
     if _same(fetched, problem.get_batch(idx)):
         def get(i):
             return to_device(problem.get_batch(i), dev)
-    elif _batch_first(fetched, n):
+    elif batch_first(fetched, n):
         # random augmentation in get_batch (a flip, a crop): one fetched batch, and its examples taken out of
         # it, so that alone and inside the batch an example is the same example
         def get(i):
-            return to_device(_take(fetched, i), dev)
+            return to_device(take(fetched, i), dev)
     else:
         return [skipped("batch_dependence", "get_batch returns different batches for the same indices, and its "
                                             "batch is not made of batch-first tensors to take examples from")]
@@ -445,25 +445,25 @@ def _same(a: Any, b: Any) -> bool:
     return True
 
 
-def _batch_first(batch: Any, n: int) -> bool:
+def batch_first(batch: Any, n: int) -> bool:
     """Every tensor of the batch (a tensor, tuple, list or dict of them) has the n examples along dim 0."""
     if isinstance(batch, torch.Tensor):
         return batch.dim() >= 1 and batch.shape[0] == n
     if isinstance(batch, (list, tuple)):
-        return len(batch) > 0 and all(_batch_first(x, n) for x in batch)
+        return len(batch) > 0 and all(batch_first(x, n) for x in batch)
     if isinstance(batch, dict):
-        return len(batch) > 0 and all(_batch_first(x, n) for x in batch.values())
+        return len(batch) > 0 and all(batch_first(x, n) for x in batch.values())
     return False
 
 
-def _take(batch: Any, i: torch.Tensor) -> Any:
+def take(batch: Any, i: torch.Tensor) -> Any:
     """The examples `i` (positions, repeats allowed) of a batch-first batch."""
     if isinstance(batch, torch.Tensor):
         return batch[i]
     if isinstance(batch, (list, tuple)):
-        items = [_take(x, i) for x in batch]
+        items = [take(x, i) for x in batch]
         return type(batch)(*items) if hasattr(batch, "_fields") else type(batch)(items)  # a namedtuple too
-    return {k: _take(v, i) for k, v in batch.items()}
+    return {k: take(v, i) for k, v in batch.items()}
 
 
 def _alone(problem, model, idx: torch.Tensor, i: int, get) -> tuple:
