@@ -229,3 +229,4 @@ def test_a_contrastive_loss_with_in_batch_negatives_is_batch_dependent_by_design
     # the embeddings normalised over the batch instead (a bug): each example's output depends on its batch-mates
     r, _ = run(contrastive_problem(normalise_over_batch=True), budget=10)
     assert found(r, "batch_dependence")
+

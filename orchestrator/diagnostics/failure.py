@@ -555,6 +555,8 @@ def batched_like_one(ctx: Context) -> Optional[Diagnosis]:
     evidence["one_at_a_time"] = [num(first), num(last)]
     if not (math.isfinite(first) and math.isfinite(last) and 0 < first and last <= ctx.cfg.overfit_fraction * first):
         return None
+    if start > 2 * first:  # a loss summed over the batch: as one batch it takes k-times larger steps at this LR
+        return None
     # a model that mixes examples in training (BatchNorm) still trains on batches, and one that mixes them in eval
     # is the start check's: what breaks here is which target goes with which input
     return Diagnosis("labels_not_learnable", "error",
