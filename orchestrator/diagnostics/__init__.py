@@ -142,17 +142,9 @@ def batch_dependence_first(c, stage, problem, settings, sinks) -> None:
 
 
 def _sees_the_future(run) -> bool:
-    """A position that sees later ones also sees the padding a batch adds (leakage.future_leak)."""
-    import torch
-
-    from ..trainer import to_device
-    from .future import future_leak
-    try:
-        problem = run.problem
-        batch = to_device(problem.get_batch(torch.arange(min(problem.train_size, 16))), run.settings.device)
-        found = future_leak(problem, run.model, batch)
-    except Exception:  # noqa: BLE001 - a model it cannot run this way: no leak to put first
-        return False
+    """A position that sees later ones also sees the padding a batch adds (leakage.sees_the_future)."""
+    from .leakage import sees_the_future
+    found = sees_the_future(run.problem, run.model)
     return found is not None and found.code == "leakage"
 
 

@@ -55,7 +55,7 @@ from ..trainer import optimisation_step, to_device
 from .common import (batch_targets, compares_examples, fresh_copy, num, run_model, source_keys, state_copy,
                      training_side, zero_output_loss)
 from .config import FailureConfig
-from .startchecks import StartChecks, constant_targets, is_fresh, preserved, skipped
+from .startchecks import StartChecks, constant_targets, is_fresh, preserved, same_batch, skipped
 from .startchecks import batch_dependence as startchecks_batch_dependence
 
 
@@ -531,8 +531,8 @@ def batched_like_one(ctx: Context) -> Optional[Diagnosis]:
     # to ~0); a misaligned one only where the pairing happens to hold (~half the start). Fetches whose targets
     # differ too read on through a stream (truncated BPTT's next chunks): no fixed set of examples to compare
     again = _to(run, problem.get_batch(idx))
-    if end > 0.25 * start and not identical(fetched, again) and identical(batch_targets(problem, fetched),
-                                                                        batch_targets(problem, again)):
+    if end > 0.25 * start and not same_batch(fetched, again) and same_batch(batch_targets(problem, fetched),
+                                                                          batch_targets(problem, again)):
         f_start, f_end = _fit(ctx, lambda step: fetched, steps)[:2]
         if math.isfinite(f_end) and f_end <= ctx.cfg.overfit_fraction * f_start:
             return Diagnosis(
@@ -577,20 +577,6 @@ def _fit(ctx: Context, batch_at, steps: int, lr: Optional[float] = None) -> tupl
     losses = torch.stack([optimisation_step(model, opt, ctx.problem, batch_at(step)) for step in range(steps)])
     values = losses.tolist()  # one read
     return values[0], min(values[-10:]), model
-
-
-def identical(a: Any, b: Any) -> bool:
-    """Two fetches of the same examples hold the same values (a deterministic batch function)."""
-    if isinstance(a, torch.Tensor):
-        return isinstance(b, torch.Tensor) and a.shape == b.shape and bool(torch.equal(a, b))
-    if isinstance(a, (list, tuple)):
-        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(map(identical, a, b))
-    if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(identical(a[key], b[key]) for key in a)
-    try:
-        return bool(a == b)
-    except Exception:  # noqa: BLE001 - an array compares element-wise: say "not the same", the fits will tell
-        return False
 
 
 def loss_mismatch(ctx: Context) -> Optional[Diagnosis]:

@@ -20,6 +20,7 @@
 from __future__ import annotations
 
 import math
+from typing import Optional
 
 import torch
 
@@ -48,20 +49,10 @@ class LeakageCheck:
             return
         found = answer_key(x, y, self.c)
         if found is None:
-            found = self.sees_the_future(run)
+            found = sees_the_future(run.problem, run.model if run.model is not None else run.problem.model)
         if found is not None:
             self.fired.add("leakage")
             run.diagnose(found)
-
-    def sees_the_future(self, run):
-        problem = run.problem
-        model = run.model if run.model is not None else problem.model
-        try:
-            batch = to_device(problem.get_batch(torch.arange(min(problem.train_size, 16))), str(model_device(model)))
-            return future_leak(problem, model, batch)
-        except Exception as e:  # noqa: BLE001 - a model we cannot call this way: say so, training goes on
-            return Diagnosis("check_skipped", "info", f"leakage (future positions): {type(e).__name__}: {e}",
-                             evidence={"check": "future"})
 
     def on_eval(self, run, metrics: dict) -> None:
         if "leakage" not in self.fired:
@@ -134,3 +125,13 @@ class LeakageCheck:
                     fix="build the validation split from examples held out of training (check the split's "
                         "indices, and that evaluate() reads the validation tensors)"))
                 return
+
+
+def sees_the_future(problem, model) -> Optional[Diagnosis]:
+    """future.future_leak on the first 16 training examples; `check_skipped` when the model cannot be called so."""
+    try:
+        batch = to_device(problem.get_batch(torch.arange(min(problem.train_size, 16))), str(model_device(model)))
+        return future_leak(problem, model, batch)
+    except Exception as e:  # noqa: BLE001 - a model we cannot call this way: say so, training goes on
+        return Diagnosis("check_skipped", "info", f"leakage (future positions): {type(e).__name__}: {e}",
+                         evidence={"check": "future"})

@@ -249,14 +249,14 @@ class StartChecks:
         reference = problem.chance_loss or self.start_loss
         if not reference or not math.isfinite(reference):
             return [skipped("loss_floor", "the task gives no chance_loss and the stage did not start fresh")]
-        if compares_examples(problem, run.model, lambda i: to_device(problem.get_batch(i), run.settings.device)):
-            return [skipped("loss_floor", "every example alone has the same loss: the loss compares examples within "
-                                          "the batch (in-batch negatives), and its floor depends on the batch")]
         limit = max(self.c.floor_fraction * reference, self.c.floor_min)
         with preserved(run):
             now = _full_loss(run, run.model)
             if not math.isfinite(now) or now <= limit:
                 return []
+            if compares_examples(problem, run.model, lambda i: to_device(problem.get_batch(i), run.settings.device)):
+                return [skipped("loss_floor", "every example alone has the same loss: the loss compares examples "
+                                              "within the batch (in-batch negatives), and its floor depends on it")]
             # the goal may have been met before the loss had time to fall: train a copy a little longer
             model = copy.deepcopy(run.model)
             model.train()
@@ -310,7 +310,7 @@ def batch_dependence(c: StartConfig, run, finite_only: bool = False) -> list:
     idx = torch.arange(n)
     dev = run.settings.device
     fetched = problem.get_batch(idx)
-    if _same(fetched, problem.get_batch(idx)):
+    if same_batch(fetched, problem.get_batch(idx)):
         def get(i):
             return to_device(problem.get_batch(i), dev)
     elif batch_first(fetched, n):
@@ -433,15 +433,16 @@ def _near(a: float, b: float, tol: float) -> bool:
     return abs(a - b) <= tol * max(abs(a), abs(b), 1e-8)
 
 
-def _same(a: Any, b: Any) -> bool:
+def same_batch(a: Any, b: Any) -> bool:
+    """Two fetches of the same examples hold the same tensors (a deterministic batch function)."""
     if isinstance(a, torch.Tensor):
         if not (isinstance(b, torch.Tensor) and a.shape == b.shape):
             return False
         return bool(torch.equal(a, b)) or (a.is_floating_point() and bool(((a == b) | (a.isnan() & b.isnan())).all()))
     if isinstance(a, (list, tuple)):
-        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+        return isinstance(b, (list, tuple)) and len(a) == len(b) and all(same_batch(x, y) for x, y in zip(a, b))
     if isinstance(a, dict):
-        return isinstance(b, dict) and a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+        return isinstance(b, dict) and a.keys() == b.keys() and all(same_batch(a[k], b[k]) for k in a)
     return True
 
 
