@@ -54,6 +54,9 @@ class LadderConfig:
     max_evals: int = 200        # ... but a long stage evaluates at most ~this often (0: no limit; stopping.py)
     patience: int = 20          # evaluations without improvement before a stage stops early
     min_delta: float = 1e-4     # smallest change of the goal metric that counts as improvement
+    # a stage that met its goal although the diagnostics found a bug in it (an error naming a root cause:
+    # frozen weights, a leak, ...) ends the ladder: the harder stages would climb on the bug. False: climb on
+    stop_on_bug: bool = True
     stages: Dict[str, StageConfig] = field(default_factory=dict)  # name -> stage
 
 

@@ -97,7 +97,8 @@ def _run(cfg, task, run_dir, task_name, live, ladder, knobs, on_start) -> str:
                 # train it (or finish the attempt, or the search, an interrupted run left)
                 outcome = search.resume(ctx, stage) or run_stage(ctx, stage)
                 # judge it, and apply the decision: the only place the ladder changes
-                decision = decide(ladder, stage, outcome, knobs, cfg.ladder.max_insertions, cfg.search)
+                decision = decide(ladder, stage, outcome, knobs, cfg.ladder.max_insertions, cfg.search,
+                                  cfg.ladder.stop_on_bug)
             if decision.kind == SEARCH:  # trials of the stage's settings (orchestrator/search), then judged again
                 outcome, decision = search.run(ctx, stage, decision, outcome.iterations)
             apply(ladder, decision)

@@ -66,8 +66,13 @@ def before_training(ladder: Ladder, stage: Stage) -> Optional[Decision]:
 
 
 def decide(ladder: Ladder, stage: Stage, outcome: Outcome, knobs: Mapping[str, Knob],
-           max_insertions: int, search: Optional[Any] = None) -> Decision:
+           max_insertions: int, search: Optional[Any] = None, stop_on_bug: bool = True) -> Decision:
     """`search`: the run's SearchConfig; None (or search.trials=0 for the stage) never searches.
+
+    A stage that met its goal advances, unless the diagnostics found a bug in it (`stop_on_bug`, see `_bug`):
+    a goal met on a broken model says nothing about the harder stages, and climbing them only delays the verdict
+    (benchmarks/holdout8's xattn/positions_made_in_forward: params_not_updating at the first stage's start, then
+    two more stages and 137 s before the ladder stopped on the same error).
 
     A failed stage with fallback stages skipped before it trains them first (FALLBACK), then itself again.
     A failed stage that trained at the LR probe's pick is first retried at the far end of the method's
@@ -83,6 +88,11 @@ def decide(ladder: Ladder, stage: Stage, outcome: Outcome, knobs: Mapping[str, K
             return Decision(ADVANCE, stage.name, outcome.reason)
         return Decision(STOP, stage.name, f"{outcome.reason}; no trial of the search converged (see its trials)")
     if outcome.converged and not asked:
+        bug = _bug(stage) if stop_on_bug else None
+        if bug is not None:
+            return Decision(STOP, stage.name, f"{outcome.reason}, but the diagnostics found a bug ({bug['code']}, "
+                            f"iteration {bug.get('iteration')}): fix it first, the harder stages would only train on "
+                            "it (ladder.stop_on_bug=false climbs on)")
         return Decision(ADVANCE, stage.name, outcome.reason)
     cause = stage.cause or {}
     if cause.get("root") and cause.get("severity") == "error":  # an easier stage would not fix a bug
@@ -124,6 +134,15 @@ def decide(ladder: Ladder, stage: Stage, outcome: Outcome, knobs: Mapping[str, K
     if why_not.startswith("the stages inserted"):  # without a search, inserting is still the only move
         return _insert(ladder, stage, outcome, knobs)
     return Decision(STOP, stage.name, f"{outcome.reason}; {why_not}")
+
+
+def _bug(stage: Stage) -> Optional[dict]:
+    """The stage's first error that names a root cause (diagnostics/ranking.py's ROOT: frozen or unregistered
+    weights, a leak, batch dependence, ...), found on this stage and not after a fix the orchestrator applied.
+    Errors only: a warning (a saturating init, a high LR) may still train, an error is a named bug."""
+    from .diagnostics.ranking import ROOT
+    return next((d for d in stage.diagnoses if d.get("severity") == "error" and d.get("code") in ROOT
+                 and d.get("stage", stage.name) == stage.name and not d.get("after_fix")), None)
 
 
 def _retry_lower(ladder: Ladder, stage: Stage, outcome: Outcome, cause: dict) -> Optional[Decision]:

@@ -124,3 +124,18 @@ def test_a_long_stage_evaluates_at_most_max_evals_times():
     every = evaluation_spacing(11000, 25, 200)
     assert every == 55 and 11000 // every <= 200
     assert evaluation_spacing(50000, 50, 0) == 50           # 0: no limit
+
+
+def test_a_stage_that_met_its_goal_on_a_named_bug_stops_the_ladder():
+    ladder = chain(("a", {"subset": 10}, CONVERGED, 50), ("b", {"subset": 1000}, CONVERGED, 400))
+    met = Outcome(True, 50, 1.0, "goal met")
+    frozen = {"code": "params_not_updating", "severity": "error", "stage": "a", "iteration": 0}
+    ladder["a"].diagnoses = [frozen]
+    d = decide(ladder, ladder["a"], met, {"subset": SUBSET}, 3)
+    assert d.kind == STOP and "params_not_updating" in d.reason and "stop_on_bug" in d.reason
+    assert decide(ladder, ladder["a"], met, {"subset": SUBSET}, 3, stop_on_bug=False).kind == ADVANCE
+    # a warning, a symptom, an error after a fix the orchestrator applied, another stage's: the stage advances
+    for other in ({"severity": "warning"}, {"code": "exploding_gradients"}, {"after_fix": "lr=0.001"},
+                  {"stage": "b"}):
+        ladder["a"].diagnoses = [dict(frozen, **other)]
+        assert decide(ladder, ladder["a"], met, {"subset": SUBSET}, 3).kind == ADVANCE, other

@@ -73,7 +73,8 @@ def run(ctx, stage: Stage, decision: Decision, iterations: int) -> tuple[Outcome
     ctx.record.write(ctx.ladder)
     ctx.sinks.decision(ctx.ladder, ctx.record.decisions)
     outcome = _search(ctx, stage)
-    return outcome, decide(ctx.ladder, stage, outcome, ctx.knobs, ctx.cfg.ladder.max_insertions, ctx.cfg.search)
+    return outcome, decide(ctx.ladder, stage, outcome, ctx.knobs, ctx.cfg.ladder.max_insertions, ctx.cfg.search,
+                           ctx.cfg.ladder.stop_on_bug)
 
 
 def resume(ctx, stage: Stage) -> Optional[Outcome]:
