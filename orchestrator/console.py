@@ -8,7 +8,7 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from .tables import cause_line, fmt
+from .tables import cause_line, fmt, judged
 
 STYLE = {"converged": "green", "failed": "red", "running": "yellow", "pending": "dim", "skipped": "dim",
          "info": "cyan", "warning": "yellow", "error": "bold red"}
@@ -86,8 +86,9 @@ class ConsoleSink:
         self.console.print(f"outputs: {run_dir}  ({tensorboard_command()} --logdir {run_dir / 'tb'})")
 
     def summary(self, ladder) -> None:
-        """Each failed stage's most likely cause; else (a converged ladder) its warnings and errors."""
-        failed = [s for s in ladder.order() if s.status == "failed"]
+        """Each judged stage's most likely cause (failed, or stopped on a bug); else (a converged ladder) its
+        warnings and errors."""
+        failed = judged(ladder)
         for s in failed:
             self.console.print(cause_line(s).replace("**", "").replace("`", ""), markup=False)
         if failed:

@@ -99,6 +99,8 @@ def _run(cfg, task, run_dir, task_name, live, ladder, knobs, on_start) -> str:
                 # judge it, and apply the decision: the only place the ladder changes
                 decision = decide(ladder, stage, outcome, knobs, cfg.ladder.max_insertions, cfg.search,
                                   cfg.ladder.stop_on_bug)
+                if decision.kind == STOP and outcome.converged:  # met its goal on a bug: the bug is its cause line
+                    stage.cause = diagnostics.most_likely_cause(ladder, stage)
             if decision.kind == SEARCH:  # trials of the stage's settings (orchestrator/search), then judged again
                 outcome, decision = search.run(ctx, stage, decision, outcome.iterations)
             apply(ladder, decision)
@@ -170,7 +172,7 @@ def run_stage(ctx: Context, stage: Stage) -> Outcome:
         weights = warm_start_weights(files.inside(ctx.run_dir, "checkpoints", source, "final.pt"), source, stage)
     if stage.status != RUNNING:
         stage.attempts += 1
-        stage.status, stage.iterations = RUNNING, 0
+        stage.status, stage.iterations, stage.cause = RUNNING, 0, None  # an earlier attempt's cause is history
         stage.budget = budget_for(stage, ladder, cfg.ladder.budget, cfg.ladder.growth, cfg.ladder.min_budget)
     ctx.record.write(ladder)
     start = resume_state["iteration"] if resume_state else 0

@@ -71,9 +71,8 @@ class Record:
     def write(self, ladder: Ladder) -> None:
         doc = {"task": self.task, "status": self.status, "seed": self.seed,
                "stages": [stage_dict(s) for s in ladder.order()], "decisions": self.decisions}
-        if self.status == STALLED:  # the most likely cause of the last stage that failed
-            doc["cause"] = next((s.cause for s in reversed(ladder.order())
-                                if s.cause and s.status == "failed"), None)
+        if self.status == STALLED:  # the most likely cause of the last stage judged (failed, or stopped on a bug)
+            doc["cause"] = next((s.cause for s in reversed(ladder.order()) if s.cause), None)
         files.write_text(self.path, json.dumps(doc, indent=2))
 
 

@@ -21,8 +21,14 @@ def cause_line(stage) -> str:
 
 
 def causes_markdown(ladder: Ladder) -> str:
-    """The most likely cause of each failed stage, one line each ("" when no stage failed)."""
-    return "\n".join(f"- {cause_line(s)}" for s in ladder.order() if s.status == "failed")
+    """The most likely cause of each judged stage, one line each ("" when none)."""
+    return "\n".join(f"- {cause_line(s)}" for s in judged(ladder))
+
+
+def judged(ladder: Ladder) -> list:
+    """The stages with a cause line: each failed stage, and one that met its goal but stopped the ladder on a bug
+    (a stage's cause is cleared when a new attempt starts: it is set only on those)."""
+    return [s for s in ladder.order() if s.status == "failed" or s.cause]
 
 
 def stages_markdown(ladder: Ladder) -> str:

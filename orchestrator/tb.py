@@ -262,7 +262,7 @@ class TensorBoardSink:
         self.ladder.add_image("ladder", draw(ladder), step, dataformats="HWC")
         self.ladder.add_text("decisions", f"Decision {len(decisions)}: {decision_markdown(d)}", step)
         judged = ladder.stages.get(d["stage"])
-        if judged is not None and judged.status == "failed":
+        if judged is not None and (judged.status == "failed" or judged.cause):
             self.ladder.add_text("diagnoses", cause_line(judged), step)
         self.ladder.flush()
 

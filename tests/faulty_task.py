@@ -1,6 +1,7 @@
 """The toy task with a fault on demand: a bug in the user's code after some evaluations (for crash tests)."""
 from __future__ import annotations
 
+import torch
 from toy_task import ToyTask
 
 
@@ -80,3 +81,18 @@ class NoisyTask:
 
         return Problem(model=model, train_size=n, get_batch=get_batch, loss=loss, evaluate=evaluate,
                        chance_loss=math.log(4))
+
+
+class DetachedToyTask(ToyTask):
+    """The toy task whose loss reads its weight detached: nothing trains, whatever the LR (a named bug). Started at
+    the easy level (`start: 10`), its first stage meets its goal all the same."""
+
+    def build(self, knobs, seed):
+        problem = super().build(knobs, seed)
+        target, one = float(knobs["level"]), torch.ones(1, 1)
+
+        def loss(model, batch):  # the bug: .detach() cuts the weight off the loss
+            return ((one @ model.weight.detach().t() - target) ** 2).mean() / target + 0 * one.sum()
+
+        problem.loss = loss
+        return problem

@@ -30,7 +30,7 @@ from ..diagnosis import Diagnosis, record
 from ..trainer import to_device
 from .common import batch_targets, model_device, num, zero_output_loss
 from .config import InitConfig
-from .startchecks import strays_diagnosis, unregistered_leaves
+from .startchecks import no_gradient, strays_diagnosis, unregistered_leaves
 from .trace import CAUSE_CODE, CAUSES, trace_step
 from .unbounded import along_outputs, unbounded_at_start
 
@@ -49,6 +49,13 @@ def check_init(c: InitConfig, stage, problem, settings, sinks) -> str:
             batch = to_device(problem.get_batch(torch.arange(n)), settings.device)
             loss = problem.loss(model, batch)
             first = float(loss.detach())
+            trainable = [name for name, p in model.named_parameters() if p.requires_grad]
+            if trainable and not loss.requires_grad:
+                # no weight reaches the loss: nothing can train at any LR, and a probe would read its errors
+                # as divergence at every LR it tries (a false lr_too_high)
+                record(stage, sinks, no_gradient({n: "no gradient reaches it: the loss does not require grad"
+                                                  for n in trainable}, False))
+                return BROKEN
             strays = unregistered_leaves(loss, model, batch)
             bad_grads = []
             if math.isfinite(first):

@@ -63,6 +63,20 @@ def said_before(stage, d: Diagnosis) -> bool:
                for x in stage.diagnoses)
 
 
+def no_gradient(reasons: dict, loss_requires_grad: bool) -> Diagnosis:
+    """params_not_updating (error): parameters the forward uses that get no gradient (`reasons`: name -> why); all of
+    them when the loss itself does not require grad (an output detached, or computed under no_grad)."""
+    names = _names(list(reasons))
+    return Diagnosis(
+        "params_not_updating", "error",
+        (f"the loss does not depend on any trainable parameter (the output is detached or computed without "
+         f"gradients): {len(reasons)} tensor(s) get no gradient, e.g. {names}" if not loss_requires_grad else
+         f"{len(reasons)} parameter tensor(s) are used by the forward but get no gradient: {names}"),
+        evidence={"parameters": dict(list(reasons.items())[:50]), "loss_requires_grad": loss_requires_grad},
+        fix="remove .detach() / .data / torch.no_grad() / .item() / numpy round trips on the path from these "
+            "parameters to the loss")
+
+
 def skipped(check: str, why: str) -> Diagnosis:
     return Diagnosis("check_skipped", "info", f"{check} could not run: {why}", evidence={"check": check, "why": why},
                      fix="give the task's Problem `forward` and `targets` if the batch layout is unusual")
@@ -174,16 +188,9 @@ class StartChecks:
         elif rows:  # a zero-initialised weight downstream may be what blocks them: judged at the stage's end
             self.rows = rows
         if reasons:
-            cut_all = not loss.requires_grad
-            found.append(Diagnosis(
-                "params_not_updating", "error",
-                (f"the loss does not depend on any trainable parameter (the output is detached or computed "
-                 f"without gradients): {len(reasons)} tensor(s) get no gradient, e.g. {_names(list(reasons))}"
-                 if cut_all else f"{len(reasons)} parameter tensor(s) are used by the forward but get no "
-                 f"gradient: {_names(list(reasons))}"),
-                evidence={"parameters": dict(list(reasons.items())[:50]), "loss_requires_grad": loss.requires_grad},
-                fix="remove .detach() / .data / torch.no_grad() / .item() / numpy round trips on the path "
-                    "from these parameters to the loss"))
+            d = no_gradient(reasons, loss.requires_grad)
+            if loss.requires_grad or not said_before(run.stage, d):  # the init check may have said it
+                found.append(d)
             self.reported.update(reasons)
         if unused:
             found.append(Diagnosis(
