@@ -341,6 +341,26 @@ def test_a_zero_initialised_last_layer_is_not_a_stuck_layer():
     assert found(r, "params_not_updating") == []
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+def test_a_constant_initialisation_is_named_as_symmetric_units(family):
+    problem = FAMILIES[family]()
+    with torch.no_grad():  # every weight matrix one constant: the units of a layer are copies and stay copies
+        for p in problem.model.parameters():
+            if p.dim() >= 2:
+                p.fill_(0.05)
+    r, _ = run(problem, budget=10)
+    d = found(r, "symmetric_units", ("error",))
+    assert d and d[0]["iteration"] == 0 and "copies" in d[0]["message"], above_info(r)
+
+
+def test_units_that_differ_in_their_gradient_only_are_not_symmetric():
+    problem = mlp_problem()
+    with torch.no_grad():  # zero output rows (each output gets its own gradient) and equal first rows are fine
+        problem.model.fc3.weight.zero_()
+    r, _ = run(problem, budget=10)
+    assert found(r, "symmetric_units") == []
+
+
 def test_a_dead_layer_with_zero_gradients_is_named():
     problem = mlp_problem()
     with torch.no_grad():

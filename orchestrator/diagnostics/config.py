@@ -177,6 +177,8 @@ class StartConfig:
     #                               part (warning); on more: a frozen backbone on purpose (info)
     zero_update: float = 0.05     # a parameter whose gradient was exactly zero at the start moved less than
     #                               this x the median relative change of the others by the end: stuck
+    symmetric_rows: int = 4       # `symmetric_units`: weight tensors with at least this many rows (units), all
+    #                               exact copies with the same gradient (a constant init)
     batch_examples: int = 8       # `batch_dependence`: a batch this large, two of its examples alone
     batch_tolerance: float = 1e-3  # ... relative difference that counts (float noise between batch sizes ~1e-6)
     label_examples: int = 512     # `labels_not_learnable`: constant targets among this many examples ...

@@ -181,7 +181,11 @@ class StartChecks:
             elif not _any_nonzero(p.grad):
                 zero.append(name)
         rows = dead_rows(model, trainable)
+        copies = symmetric(trainable, self.c.symmetric_rows)
         model.zero_grad(set_to_none=True)
+        if copies:
+            found.append(_symmetric(copies))
+            self.reported.update(copies)
         if rows and zero_initialised(named) is None:
             found.append(_dead_rows(rows, "at the first step"))
             self.reported.update(rows)
@@ -687,6 +691,38 @@ def dead_rows(model: nn.Module, trainable: list) -> dict:
         if 2 <= count < p.shape[0] and count >= 0.1 * p.shape[0]:
             found[name] = dead.nonzero().flatten().tolist()
     return found
+
+
+def symmetric(trainable: list, min_rows: int) -> dict:
+    """Weight tensors (read after a backward) whose rows (output units), at least `min_rows`, are all the same nonzero
+    values and get the same gradient: every optimiser moves them alike, so they stay copies (a constant
+    initialisation; the symmetry is never broken) and the layer works as one unit. The gradient rows are compared up
+    to float rounding, 1e-5 of the model's largest gradient (behind a constant layer the gradient is exactly zero but
+    for rounding: uniform logits give each hidden unit sum(p - y) x 0.05 = 0). Not zero-initialised tensors (often
+    meant; the zero-gradient check judges them) and not when any row differs (a zero-initialised output layer gets a
+    different gradient per output)."""
+    grads = [p.grad for _, p in trainable if p.grad is not None and not p.grad.is_sparse]
+    scale = max((float(g.abs().max()) for g in grads if g.numel()), default=0.0)
+    found = {}
+    for name, p in trainable:
+        if p.dim() < 2 or p.shape[0] < min_rows or p.grad is None or p.grad.is_sparse or p.is_sparse:
+            continue
+        w, g = p.detach().flatten(1).float(), p.grad.flatten(1).float()
+        if bool(w.any()) and bool((w == w[:1]).all()) and float((g - g[:1]).abs().max()) <= 1e-5 * scale:
+            found[name] = int(p.shape[0])
+    return found
+
+
+def _symmetric(copies: dict) -> Diagnosis:
+    parts = {n: f"all {rows} rows are copies of one another with the same gradient" for n, rows in copies.items()}
+    return Diagnosis("symmetric_units", "error",
+                     f"the units of {len(copies)} weight tensor(s) start as exact copies and get the same "
+                     f"gradient, so they stay copies whatever the training (a constant initialisation: the symmetry is "
+                     f"never broken) and each layer works as a single unit: "
+                     f"{'; '.join(f'{n} ({r} rows)' for n, r in list(copies.items())[:3])}",
+                     evidence={"parameters": dict(list(parts.items())[:50])},
+                     fix="initialise weights randomly (the layer's default init, nn.init.kaiming_uniform_ / "
+                         "xavier_uniform_), not with a constant (nn.init.constant_, fill_, ones)")
 
 
 def _dead_rows(rows: dict, when: str) -> Diagnosis:
