@@ -361,6 +361,17 @@ def test_units_that_differ_in_their_gradient_only_are_not_symmetric():
     assert found(r, "symmetric_units") == []
 
 
+def test_dropout_left_on_in_eval_mode_is_named():
+    class AlwaysDropout(nn.Module):
+        def forward(self, x):
+            return F.dropout(x, 0.3)  # training defaults to True: still dropping in eval mode
+    problem = mlp_problem()
+    problem.model.fc2 = nn.Sequential(AlwaysDropout(), problem.model.fc2)
+    r, _ = run(problem, budget=10)
+    d = found(r, "random_eval")
+    assert d and d[0]["iteration"] == 0 and "eval mode is random" in d[0]["message"], above_info(r)
+
+
 def test_a_dead_layer_with_zero_gradients_is_named():
     problem = mlp_problem()
     with torch.no_grad():

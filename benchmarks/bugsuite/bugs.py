@@ -13,7 +13,8 @@ VOCABULARY = frozenset({
     "exploding_gradients", "vanishing_gradients", "dead_units", "saturated_units", "input_scale",
     "bad_init_loss", "params_not_updating", "batch_dependence", "labels_not_learnable",
     "overfit_batch_size_1", "lr_too_low", "warm_start_partial", "leakage", "trivial_labels", "loss_floor",
-    "loss_unbounded", "check_skipped", "task_error", "loss_mismatch", "symmetric_units"})
+    "loss_unbounded", "check_skipped", "task_error", "loss_mismatch", "symmetric_units",
+    "random_eval"})
 FAMILIES = ("mlp", "cnn", "seq2seq", "lm")
 
 

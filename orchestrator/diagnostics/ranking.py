@@ -29,7 +29,8 @@ from typing import Optional
 # bad data, bad init, bugs: each says what to change
 ROOT = {"labels_not_learnable", "params_not_updating", "batch_dependence", "unstable_softmax",
         "division_by_zero", "log_of_zero", "input_scale", "bad_init_loss", "leakage", "trivial_labels",
-        "loss_unbounded", "task_error", "loss_mismatch", "symmetric_units"}
+        "loss_unbounded", "task_error", "loss_mismatch", "symmetric_units",
+        "random_eval"}
 # roots in the data that the checks before training find, and the non-finite values a layer then makes of such
 # inputs (a feature of 50,000 drives a softmax into exact zeros and infs): those rank below them
 DATA = {"input_scale"}

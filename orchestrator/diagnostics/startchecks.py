@@ -77,6 +77,19 @@ def no_gradient(reasons: dict, loss_requires_grad: bool) -> Diagnosis:
             "parameters to the loss")
 
 
+def random_eval(difference) -> Diagnosis:
+    """The same batch twice through the model in eval mode gives different outputs: something random is still on
+    when the model is evaluated (F.dropout(x, p) defaults to training=True; noise added without checking
+    self.training). Validation metrics are then noisy, and no example can be compared alone and in a batch."""
+    return Diagnosis(
+        "random_eval", "warning", "the model's output in eval mode is random: the same batch gives different outputs "
+        f"twice in a row (relative difference {num(difference) if difference is not None else '?'}), so dropout or "
+        "noise is still on when the model is evaluated and the validation metrics are noisy",
+        evidence={"difference": num(difference) if difference is not None else None},
+        fix="use nn.Dropout modules, or F.dropout(x, p, training=self.training), and add noise only when "
+            "self.training, so that model.eval() turns them off")
+
+
 def skipped(check: str, why: str) -> Diagnosis:
     return Diagnosis("check_skipped", "info", f"{check} could not run: {why}", evidence={"check": check, "why": why},
                      fix="give the task's Problem `forward` and `targets` if the batch layout is unusual")
@@ -344,8 +357,9 @@ def batch_dependence(c: StartConfig, run, finite_only: bool = False) -> list:
                 and not bool(torch.isfinite(out_b).all()):
             return []
         if isinstance(out_b, torch.Tensor) and out_b.dim() >= 1 and out_b.shape[0] == n:
-            if not _close(run_model(problem, model, batch), out_b, c.batch_tolerance):
-                return [skipped("batch_dependence", "the model's eval-mode output is random")]
+            again = run_model(problem, model, batch)
+            if not _close(again, out_b, c.batch_tolerance):
+                return [random_eval(_rel(again, out_b) if isinstance(again, torch.Tensor) else None)]
             worst, where, alone = 0.0, None, None
             for i in picks:
                 few, out = _alone(problem, model, idx, i, get)
