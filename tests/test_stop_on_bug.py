@@ -20,3 +20,11 @@ def test_a_goal_met_on_a_detached_loss_stops_the_ladder_with_the_bug_as_its_caus
     assert [d["kind"] for d in doc["decisions"]] == ["stop"] and "params_not_updating" in doc["decisions"][0]["reason"]
     assert doc["cause"]["code"] == "params_not_updating"
     assert "Most likely cause (`easy`)" in (run_dir / "report.md").read_text()
+
+
+def test_a_ladder_whose_last_stage_met_its_goal_on_a_bug_is_stalled_not_converged(run_dir):
+    done = toy(*DETACHED, "~ladder.stages.middle", "~ladder.stages.hard", run_dir=run_dir)
+    assert done.returncode == 3, done.stderr[-2000:]
+    doc = ladder_json(run_dir)
+    assert [s["status"] for s in doc["stages"]] == ["converged"]
+    assert doc["status"] == "stalled" and doc["cause"]["code"] == "params_not_updating"
