@@ -29,6 +29,9 @@ def valid_name(name) -> bool:
     return isinstance(name, str) and len(name) <= 100 and _NAME.fullmatch(name) is not None
 
 
+FLOAT32_SLACK = 1e-6  # relative: float32 keeps ~7 significant digits
+
+
 @dataclass(frozen=True)
 class Goal:
     metric: str
@@ -36,7 +39,9 @@ class Goal:
     mode: str = "max"  # "max" or "min"
 
     def met(self, value: float) -> bool:
-        return value >= self.target if self.mode == "max" else value <= self.target
+        # up to float32 rounding: 384 / 400 computed in float32 reads 0.95999998, which must meet a goal of 0.96
+        slack = FLOAT32_SLACK * max(1.0, abs(self.target))
+        return value >= self.target - slack if self.mode == "max" else value <= self.target + slack
 
     def better(self, value: float, than: Optional[float], min_delta: float = 0.0) -> bool:
         if than is None:

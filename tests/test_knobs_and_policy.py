@@ -1,4 +1,6 @@
 """The insertion rule, the budget rule and the decisions, on plain objects (no training)."""
+import torch
+
 from orchestrator.knobs import Knob, intermediate
 from orchestrator.ladder import CONVERGED, FAILED, Goal, Ladder, Stage
 from orchestrator.policy import ADVANCE, INSERT, STOP, Outcome, budget_for, decide
@@ -139,3 +141,12 @@ def test_a_stage_that_met_its_goal_on_a_named_bug_stops_the_ladder():
                   {"stage": "b"}):
         ladder["a"].diagnoses = [dict(frozen, **other)]
         assert decide(ladder, ladder["a"], met, {"subset": SUBSET}, 3).kind == ADVANCE, other
+
+
+def test_a_goal_is_met_up_to_float32_rounding_of_the_metric():
+    acc = float(torch.tensor(384.0) / torch.tensor(400.0))  # 0.95999998 in float32
+    assert acc < 0.96 and Goal("val/acc", 0.96).met(acc)
+    assert not Goal("val/acc", 0.96).met(383 / 400)
+    loss = float(torch.tensor(0.3, dtype=torch.float32))  # 0.30000001
+    assert loss > 0.3 and Goal("val/loss", 0.3, "min").met(loss)
+    assert not Goal("val/loss", 0.3, "min").met(0.3001)
