@@ -372,6 +372,28 @@ def test_dropout_left_on_in_eval_mode_is_named():
     assert d and d[0]["iteration"] == 0 and "eval mode is random" in d[0]["message"], above_info(r)
 
 
+def test_weights_far_above_their_default_init_are_named_when_nothing_else_is():
+    problem = mlp_problem()
+    with torch.no_grad():
+        problem.model.fc1.weight.normal_(0, 3.0)  # default std 1/sqrt(24) = 0.2: 15x
+    r, _ = run(problem, budget=20)
+    d = found(r, "bad_init_loss")
+    assert d and "fc1.weight" in d[0]["evidence"]["weights"] and d[0]["iteration"] == 20, above_info(r)
+
+
+def test_an_output_layer_tied_to_an_embedding_is_judged_at_the_embedding_scale():
+    class TiedLM(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb, self.out = nn.Embedding(12, 64), nn.Linear(64, 12, bias=False)
+            self.out.weight = self.emb.weight  # std 1, 14x a Linear(64, .)'s default 0.072: tying, not a bug
+    from orchestrator.diagnostics.initscale import oversized_weights
+    assert oversized_weights(TiedLM(), 10.0) == {}
+    untied = TiedLM()
+    untied.out.weight = nn.Parameter(torch.randn(12, 64))
+    assert list(oversized_weights(untied, 10.0)) == ["out.weight"]
+
+
 def test_a_dead_layer_with_zero_gradients_is_named():
     problem = mlp_problem()
     with torch.no_grad():

@@ -177,6 +177,8 @@ class StartConfig:
     #                               part (warning); on more: a frozen backbone on purpose (info)
     zero_update: float = 0.05     # a parameter whose gradient was exactly zero at the start moved less than
     #                               this x the median relative change of the others by the end: stuck
+    weight_factor: float = 10.0   # `bad_init_loss`: a standard layer's weights with a std above this x its default
+    #                               init's (said at the stage's end when nothing else was)
     symmetric_rows: int = 4       # `symmetric_units`: weight tensors with at least this many rows (units), all
     #                               exact copies with the same gradient (a constant init)
     batch_examples: int = 8       # `batch_dependence`: a batch this large, two of its examples alone

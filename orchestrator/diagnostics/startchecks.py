@@ -28,6 +28,8 @@ are fresh (iteration 0, no warm start) the monitor runs, in a few forward passes
   above.
 - `labels_not_learnable`: every one of up to `start.label_examples` (512) targets is the same (needs at
   least `start.label_min_examples`, 10).
+- `bad_init_loss` (warning, at the stage's end, only when the stage said nothing else): weights far above their
+  layers' default init (initscale.py).
 And at the end of a stage that met an accuracy-like goal (mode max) on at most `failure.small_data` examples:
 - `loss_floor` (warning): the training loss stays above `start.floor_fraction` (0.5) x chance_loss (or x
   the loss at start) and `start.floor_min`, and does not fall in `start.floor_iterations` (200) more steps
@@ -50,6 +52,7 @@ from torch.overrides import TorchFunctionMode
 from ..diagnosis import Diagnosis
 from ..optim import make_optimizer
 from ..trainer import optimisation_step, to_device
+from .initscale import oversized_diagnosis, oversized_weights
 from .common import (batch_targets, compares_examples, num, run_model, same_losses, tensors_in,
                      zero_initialised)
 from .config import StartConfig
@@ -113,8 +116,10 @@ class StartChecks:
 
     def on_start(self, run) -> None:
         self.ran, self.reported, self.suspects, self.rows, self.start_loss = set(), set(), {}, {}, None
+        self.oversized = {}
         if not is_fresh(run):
             return
+        self.oversized = oversized_weights(run.model, self.c.weight_factor)  # said at the end if nothing else was
         with preserved(run):
             for name, check in (("labels", lambda: constant_labels(self.c, run)),
                                 ("gradients", lambda: self.gradient_flow(run)),
@@ -130,9 +135,16 @@ class StartChecks:
                     run.diagnose(d)
 
     def on_end(self, run, outcome) -> None:
-        for d in self.confirm_zero_gradients(run) + self.loss_floor(run, outcome):
+        for d in self.confirm_zero_gradients(run) + self.loss_floor(run, outcome) + self.weights_too_large(run):
             d.iteration = run.iteration
             run.diagnose(d)
+
+    def weights_too_large(self, run) -> list:
+        """Weights far above their layers' default init (initscale.py), when the stage said nothing else: any warning
+        or error of its own (saturation, vanishing gradients, a bad first loss) already points there, and first."""
+        if not self.oversized or any(d["severity"] in ("warning", "error") for d in run.stage.diagnoses):
+            return []
+        return [oversized_diagnosis(self.oversized)]
 
     # --- parameters that get no gradient ------------------------------------------------------------
 

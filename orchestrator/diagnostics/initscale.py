@@ -1,0 +1,64 @@
+"""Weights far larger than their layer's default initialisation (code `bad_init_loss`, warning).
+
+A standard layer's weight tensor (Linear, Conv, Embedding, RNN) whose std, as the task built it, is above
+`start.weight_factor` (10) x PyTorch's default init for that layer (uniform bounds b have std b/sqrt(3):
+1/sqrt(3 fan_in) for Linear and Conv, 1/sqrt(3 hidden) for RNNs; N(0, 1) for Embedding) feeds the next layers
+inputs that much larger: saturated gates, a stable LR ten times lower, a ladder ten times slower. The first
+loss alone misses it on a small stage (an embedding drawn with std 50 gave 2.4x the chance loss on one draw
+of 10 examples, 25x on another), so the start checks keep it and, when the stage said nothing else (no
+warning or error: saturation or vanishing gradients already point there, and come first), say it at the
+stage's end. A tensor shared with an Embedding (tied weights) is judged against the Embedding's scale.
+"""
+from __future__ import annotations
+
+import math
+from typing import Optional
+
+from torch import nn
+
+from ..diagnosis import Diagnosis
+from .common import num
+
+
+def oversized_weights(model: nn.Module, factor: float) -> dict:
+    """name -> {std, default} of the weight tensors whose std is above `factor` x their layer's default init's."""
+    defaults: dict = {}  # id(tensor) -> (name, the largest default among the modules that hold it)
+    for module_name, m in model.named_modules():
+        for name, p in m.named_parameters(recurse=False):
+            default = default_std(m, name, p)
+            if default is not None:
+                full = f"{module_name}.{name}" if module_name else name
+                known = defaults.get(id(p))
+                defaults[id(p)] = (known[0] if known else full, max(default, known[1] if known else 0.0), p)
+    found = {}
+    for name, default, p in defaults.values():
+        if p.numel() < 2:
+            continue
+        std = float(p.detach().float().std())
+        if math.isfinite(std) and std > factor * default:
+            found[name] = {"std": num(std), "default": num(default)}
+    return found
+
+
+def default_std(m: nn.Module, name: str, p) -> Optional[float]:
+    """The std of PyTorch's default init for weight `name` of module `m`; None for anything else."""
+    if isinstance(m, (nn.Embedding, nn.EmbeddingBag)) and name == "weight":
+        return 1.0
+    if isinstance(m, (nn.Linear, nn.Bilinear, nn.modules.conv._ConvNd)) and name == "weight" and p.dim() >= 2:
+        return 1.0 / math.sqrt(3.0 * p[0].numel())  # fan_in: in_features (x the kernel, / groups)
+    if isinstance(m, nn.RNNBase) and name.startswith("weight_"):
+        return 1.0 / math.sqrt(3.0 * m.hidden_size)
+    return None
+
+
+def oversized_diagnosis(oversized: dict) -> Diagnosis:
+    parts = [f"{n} has std {v['std']}, {num(float(v['std']) / float(v['default']))}x the default {v['default']}"
+             for n, v in list(oversized.items())[:3]]
+    more = f" (and {len(oversized) - 3} more)" if len(oversized) > 3 else ""
+    return Diagnosis(
+        "bad_init_loss", "warning", f"the fresh weights were far larger than their layers' default init: "
+        f"{'; '.join(parts)}{more}. The next layers see inputs that much larger (saturation, a much lower stable "
+        "LR, slower training), even where the first loss did not show it",
+        evidence={"weights": oversized, "before_update": True},
+        fix="initialise these layers at their default scale (or the model's usual one, e.g. N(0, 0.02) for "
+            "embeddings); check init std arguments and gains")
