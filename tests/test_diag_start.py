@@ -394,6 +394,18 @@ def test_an_output_layer_tied_to_an_embedding_is_judged_at_the_embedding_scale()
     assert list(oversized_weights(untied, 10.0)) == ["out.weight"]
 
 
+def test_a_loss_that_is_nan_for_one_example_alone_is_traced_not_called_unfittable():
+    def masked_mean(out, t):  # a mean over the examples of classes 1 and 2 only: 0/0 for a class-0 example alone
+        keep = (t != 0).float()
+        return (F.cross_entropy(out, t, reduction="none") * keep).sum() / keep.sum()
+    x, y = blobs()  # example 0 is of class 0
+    r, outcome = run(tuple_problem(MLP(), x, y, 3, loss_fn=masked_mean), budget=30, after_failure=True)
+    assert not outcome.converged
+    assert not [d for d in found(r, "overfit_batch_size_1") if "cannot fit" in d["message"]], above_info(r)
+    d = found(r, "division_by_zero", ("error",))
+    assert d and "one example alone" in d[0]["message"], above_info(r)
+
+
 def test_a_dead_layer_with_zero_gradients_is_named():
     problem = mlp_problem()
     with torch.no_grad():

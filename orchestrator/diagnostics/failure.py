@@ -459,6 +459,8 @@ def overfit_batch_size_1(ctx: Context) -> Optional[Diagnosis]:
         return skipped("overfit_batch_size_1", "every example alone has the same loss at fresh weights: the loss "
                        "compares examples within a batch (in-batch negatives, pairs), one example has nothing to fit")
     start, end, fits = _fit_one(ctx, lr)
+    if not math.isfinite(start):  # not "cannot fit": the loss of one example alone is broken before any step
+        return one_example_nonfinite(ctx, start)
     evidence = {"start_loss": num(start), "final_loss": num(end), "iterations": iterations, "lr": num(lr),
                 "fits": fits}
     if fits:
@@ -499,6 +501,27 @@ def overfit_batch_size_1(ctx: Context) -> Optional[Diagnosis]:
                      f"(loss {num(start)} -> {num(end)}), at LR {num(lr)} nor at 10x and 100x: likely a bug in "
                      f"the model, loss or data", evidence=evidence,
                      fix="check the loss (targets, reduction), frozen layers and detached outputs")
+
+
+def one_example_nonfinite(ctx: Context, loss: float) -> Diagnosis:
+    """The loss of fresh weights on one example alone is non-finite while the stage's batches trained: a per-example
+    quantity is 0 for some examples (a mean over a mask that is empty when an example has no padding: 0/0), which a
+    batch average hides. The op is traced, as for a non-finite step (trace.py)."""
+    from .trace import CAUSE_CODE, CAUSES, trace_step
+    one = _to(ctx.run, ctx.problem.get_batch(torch.tensor([0])))
+    trace = trace_step(ctx.fresh_model(), ctx.problem.loss, one)
+    op, cause = trace.get("op") or {}, trace.get("cause")
+    where = f" (op {op.get('op')} in {op.get('module') or trace.get('module')})" if op else ""
+    code = CAUSE_CODE.get(cause, cause) if cause else None
+    said = CAUSES[cause][0].format(top="?", phase=op.get("phase", "forward")) if cause in CAUSES else \
+        "a value turned non-finite"
+    return Diagnosis(
+        code if code and code != "nonfinite" else "nonfinite", "error",
+        f"the loss of one example alone is {num(loss)} at fresh weights{where}: {said}. The stage's batches hide it "
+        "(an example for which a count or a sum is 0, e.g. a mean over a mask that is empty for it)",
+        evidence={"loss": num(loss), "trace": trace, "cause": cause, "before_update": True, "one_example": True},
+        fix=CAUSES[cause][1] if cause in CAUSES else "check per-example denominators and masks (what is 0 for an "
+        "example without padding, or with nothing to predict)")
 
 
 def batched_like_one(ctx: Context) -> Optional[Diagnosis]:
