@@ -13,8 +13,8 @@ Each check family lives in its own module; docs/diagnostics.md lists every code 
 Codes: lr_too_high, lr_probe, nonfinite, unstable_softmax, division_by_zero, log_of_zero,
 exploding_gradients, vanishing_gradients, dead_units, saturated_units, input_scale, bad_init_loss,
 params_not_updating, batch_dependence, labels_not_learnable, overfit_batch_size_1, lr_too_low, leakage,
-trivial_labels, loss_floor, loss_unbounded, loss_mismatch, symmetric_units, random_eval, check_skipped, tuned (info, recorded by orchestrator/search),
-task_error (recorded by the engine: orchestrator/taskerror.py).
+trivial_labels, loss_floor, loss_unbounded, loss_mismatch, symmetric_units, random_eval, check_skipped,
+tuned (info, recorded by orchestrator/search), task_error (recorded by the engine: orchestrator/taskerror.py).
 """
 from __future__ import annotations
 
