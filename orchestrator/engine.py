@@ -238,6 +238,8 @@ def run_stage(ctx: Context, stage: Stage) -> Outcome:
     if not outcome.converged:
         diagnostics.judge_failure(cfg, run, outcome)
         stage.cause = diagnostics.most_likely_cause(ladder, stage)
+    else:  # a goal met at an LR far too low: said, though it trained
+        diagnostics.judge_success(cfg, run, outcome)
     ctx.sinks.stage_finished(stage, outcome)
     return outcome
 

@@ -259,6 +259,8 @@ def run(problem, budget=30, lr=3e-3, optim=None, target=2.0, diag=None, batch_si
     outcome = train(r)
     if after_failure and not outcome.converged:
         diagnostics.judge_failure(c, r, outcome)  # as the engine does
+    elif after_failure:
+        diagnostics.judge_success(c, r, outcome)
     return r, outcome
 
 
@@ -404,6 +406,17 @@ def test_a_loss_that_is_nan_for_one_example_alone_is_traced_not_called_unfittabl
     assert not [d for d in found(r, "overfit_batch_size_1") if "cannot fit" in d["message"]], above_info(r)
     d = found(r, "division_by_zero", ("error",))
     assert d and "one example alone" in d[0]["message"], above_info(r)
+
+
+@pytest.mark.parametrize("lr, named", [(1e-5, True), (3e-3, False)])
+def test_a_goal_met_at_an_lr_thousands_of_times_below_the_nan_threshold_is_named(lr, named):
+    # the probe's threshold 0.1: 1e-5 is 10,000x below it (Adam moves each weight ~1e-5 a step: crawling)
+    r, outcome = run(mlp_problem(), budget=60, lr=lr, target=0.0, after_failure=True, probe={"threshold": 0.1})
+    assert outcome.converged
+    d = found(r, "lr_too_low")
+    assert bool(d) == named, above_info(r)
+    if named:
+        assert "met its goal" in d[0]["message"] and float(d[0]["evidence"]["below_threshold"]) >= 3000
 
 
 def test_a_dead_layer_with_zero_gradients_is_named():

@@ -7,6 +7,7 @@ The engine calls these functions, and nothing else of this package:
 - `monitors_for(cfg, stage, problem)`: Monitors watching a stage's training (see trainer.Monitor)
 - `judge_failure(cfg, run, outcome)`: a failed stage's checks that separate a bug from a hard problem
   (`after_failure` returns them), then the symptoms held while it trained
+- `judge_success(cfg, run, outcome)`: a stage that met its goal at an LR far below the probe's NaN threshold
 - `most_likely_cause(ladder, stage)`: a failed stage's diagnoses ranked by evidence (ranking.py)
 
 Each check family lives in its own module; docs/diagnostics.md lists every code and threshold.
@@ -180,6 +181,19 @@ def judge_failure(cfg: Any, run, outcome) -> None:
     if not any(d["severity"] == "error" and d["code"] in ROOT for d in run.stage.diagnoses):
         for d in run.deferred or ():
             run.diagnose(d)
+
+
+def judge_success(cfg: Any, run, outcome) -> None:
+    """A stage that met its goal at an LR thousands of times below the probe's NaN threshold, its weights crawling
+    (failure.lr_too_low's second rule, with `failure.success_gap`): it got there, ~25x slower than it would have.
+    Not again on the stages that start from its weights (their LR is the same)."""
+    d = of(cfg)
+    if not (d.enabled and d.failure.enabled) or "lr_too_low" in run.inherited:
+        return
+    from .failure import crawling_lr
+    found = crawling_lr(d.failure, run, outcome)
+    if found is not None:
+        run.diagnose(found)
 
 
 def after_failure(cfg: Any, run, outcome) -> list:
