@@ -92,7 +92,7 @@ class DetachedToyTask(ToyTask):
         target, one = float(knobs["level"]), torch.ones(1, 1)
 
         def loss(model, batch):  # the bug: .detach() cuts the weight off the loss
-            return ((one @ model.weight.detach().t() - target) ** 2).mean() / target + 0 * one.sum()
+            return ((one @ model.weight.detach().t() - target) ** 2).mean() / target
 
         problem.loss = loss
         return problem

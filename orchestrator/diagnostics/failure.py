@@ -507,14 +507,13 @@ def one_example_nonfinite(ctx: Context, loss: float) -> Diagnosis:
     """The loss of fresh weights on one example alone is non-finite while the stage's batches trained: a per-example
     quantity is 0 for some examples (a mean over a mask that is empty when an example has no padding: 0/0), which a
     batch average hides. The op is traced, as for a non-finite step (trace.py)."""
-    from .trace import CAUSE_CODE, CAUSES, trace_step
+    from .trace import CAUSE_CODE, CAUSES, cause_text, op_place, trace_step
     one = _to(ctx.run, ctx.problem.get_batch(torch.tensor([0])))
     trace = trace_step(ctx.fresh_model(), ctx.problem.loss, one)
-    op, cause = trace.get("op") or {}, trace.get("cause")
-    where = f" (op {op.get('op')} in {op.get('module') or trace.get('module')})" if op else ""
+    cause = trace.get("cause")
+    where = f" ({op_place(trace)})" if trace.get("op") else ""
     code = CAUSE_CODE.get(cause, cause) if cause else None
-    said = CAUSES[cause][0].format(top="?", phase=op.get("phase", "forward")) if cause in CAUSES else \
-        "a value turned non-finite"
+    said = cause_text(trace) if cause in CAUSES else "a value turned non-finite"
     return Diagnosis(
         code if code and code != "nonfinite" else "nonfinite", "error",
         f"the loss of one example alone is {num(loss)} at fresh weights{where}: {said}. The stage's batches hide it "
@@ -678,13 +677,19 @@ def crawling_lr(c: FailureConfig, run, outcome) -> Optional[Diagnosis]:
     LR bugs >= 11000x). holdout17's lstmcopy at 3e-5, 11,000x below, met every goal ~25x slower and was never
     told why."""
     from .health import HealthMonitor
-    health = next((m for m in run.monitors if isinstance(m, HealthMonitor)), None)
-    found = lr_too_low(Context(c, run, outcome, None, health))
-    gap = float((found.evidence or {}).get("below_threshold") or 0.0) if found is not None else 0.0
-    if gap < c.success_gap:
+    threshold = float((run.probe or {}).get("threshold") or 0.0)
+    if not (run.base_lr > 0 and threshold >= c.success_gap * run.base_lr):
+        return None
+    found = lr_too_low(Context(c, run, outcome, None, _monitor(run, HealthMonitor)))
+    if found is None or "below_threshold" not in found.evidence:  # the other rules judge failed stages only
         return None
     found.message += f"; the stage met its goal, slowly ({outcome.iterations} iterations)"
     return found
+
+
+def _monitor(run, kind):
+    """The stage's monitor of type `kind`, or None."""
+    return next((m for m in run.monitors if isinstance(m, kind)), None)
 
 
 class BatchMean(nn.Module):
@@ -780,11 +785,8 @@ ANY_SIZE = [lr_too_low, loss_mismatch, held_out_blind, labels_not_learnable]
 
 def run_checks(c: FailureConfig, run, outcome) -> list[Diagnosis]:
     checks = CHECKS if run.problem.train_size <= c.small_data else ANY_SIZE
-    start = next((m for m in run.monitors if isinstance(m, StartRecord)), None)
     from .health import HealthMonitor
-    health = next((m for m in run.monitors if isinstance(m, HealthMonitor)), None)
-    startchecks = next((m for m in run.monitors if isinstance(m, StartChecks)), None)
-    ctx = Context(c, run, outcome, start, health, startchecks)
+    ctx = Context(c, run, outcome, _monitor(run, StartRecord), _monitor(run, HealthMonitor), _monitor(run, StartChecks))
     rng = torch.get_rng_state()
     found = []
     for check in checks:

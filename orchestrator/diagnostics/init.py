@@ -31,7 +31,7 @@ from ..trainer import to_device
 from .common import batch_targets, model_device, num, zero_output_loss
 from .config import InitConfig
 from .startchecks import no_gradient, strays_diagnosis, unregistered_leaves
-from .trace import CAUSE_CODE, CAUSES, trace_step
+from .trace import CAUSE_CODE, CAUSES, cause_text, op_place, trace_step
 from .unbounded import along_outputs, unbounded_at_start
 
 OK, BROKEN = "ok", "broken"
@@ -158,13 +158,10 @@ def nonfinite_at_init(stage, problem, model, batch, first: float, bad_grads: lis
         where += f"; the weights are already non-finite: {', '.join(trace['nonfinite_parameters'][:3])}"
     cause = trace.get("cause")
     if CAUSE_CODE.get(cause, cause) not in (None, "nonfinite"):  # a named bug: said first, it is the root
-        top = max((r["max"] for r in op.get("inputs", []) if isinstance(r.get("max"), (int, float))), default=None)
-        message, fix = CAUSES[cause]
         record(stage, sinks, Diagnosis(
-            cause, "error", message.format(top=top, phase=op.get("phase", "forward"))
-            + f" (op {op.get('op')} in {op.get('module') or trace.get('module')}, before any update)",
+            cause, "error", cause_text(trace) + f" ({op_place(trace)}, before any update)",
             evidence={"op": op, "module": trace.get("module"), "type": trace.get("type"), "cause": cause,
-                      "before_update": True}, fix=fix))
+                      "before_update": True}, fix=CAUSES[cause][1]))
     what = "loss" if not math.isfinite(first) else "gradient"
     record(stage, sinks, Diagnosis(
         "nonfinite", "error", f"the {what} of fresh weights is non-finite on the first batch, before any "

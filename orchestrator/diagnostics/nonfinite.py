@@ -20,7 +20,7 @@ from torch import nn
 from ..diagnosis import Diagnosis
 from .common import num
 from .config import NonFiniteConfig
-from .trace import CAUSE_CODE, CAUSES, trace_evaluation, trace_step
+from .trace import CAUSE_CODE, CAUSES, cause_text, op_place, trace_evaluation, trace_step
 
 
 class NonFiniteCheck:
@@ -168,14 +168,11 @@ class NonFiniteCheck:
         if cause and not self.causes:  # the cause once per stage: later ones are its consequences
             self.causes.add(cause)
             op = trace.get("op") or {}
-            top = max((r["max"] for r in op.get("inputs", []) if isinstance(r.get("max"), (int, float))), default=None)
-            message, fix = CAUSES[cause]
             run.diagnose(Diagnosis(
-                cause, "error", message.format(top=top, phase=op.get("phase", "forward"))
-                + f" (op {op.get('op')} in {op.get('module') or trace.get('module')})",
+                cause, "error", cause_text(trace) + f" ({op_place(trace)})",
                 iteration=bad_step, evidence={"op": op, "module": trace.get("module"), "type": trace.get("type"),
                                               "cause": cause},
-                fix=fix))
+                fix=CAUSES[cause][1]))
 
     def bad_batch(self, run, bad_step: int, evidence: dict, trace: dict) -> None:
         """The batch itself holds NaN/inf: restore the weights, keep the LR (no LR made this), say it once."""

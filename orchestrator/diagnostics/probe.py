@@ -32,7 +32,7 @@ from ..optim import make_optimizer
 from ..sampler import Sampler
 from .common import num
 from .nonfinite import _clone
-from .trace import CAUSE_CODE, CAUSES, trace_step
+from .trace import CAUSE_CODE, CAUSES, cause_text, op_place, trace_step
 from .config import DiagnosticsConfig
 
 
@@ -193,13 +193,11 @@ def _name_cause(stage, sinks, trace: dict) -> None:
     ranks above the LR the probe then lowers (the LR only triggers it; the op is the bug)."""
     cause = trace["cause"]
     op = trace.get("op") or {}
-    top = max((r["max"] for r in op.get("inputs", []) if isinstance(r.get("max"), (int, float))), default=None)
-    message, fix = CAUSES[cause]
     record(stage, sinks, Diagnosis(
-        CAUSE_CODE.get(cause, cause), "error", message.format(top=top, phase=op.get("phase", "forward"))
-        + f" (op {op.get('op')} in {op.get('module') or trace.get('module')}, found by the LR probe at LR "
-        f"{num(trace['lr'])})", evidence={"op": op, "module": trace.get("module"), "type": trace.get("type"),
-                                          "cause": cause, "probe_lr": trace["lr"]}, fix=fix))
+        CAUSE_CODE.get(cause, cause), "error", cause_text(trace)
+        + f" ({op_place(trace)}, found by the LR probe at LR {num(trace['lr'])})",
+        evidence={"op": op, "module": trace.get("module"), "type": trace.get("type"), "cause": cause,
+                  "probe_lr": trace["lr"]}, fix=CAUSES[cause][1]))
 
 
 def _not_the_lr(stage, sinks, probes: list, user_lr: float, when: str) -> float:

@@ -274,6 +274,19 @@ def classify(trace: dict) -> Optional[str]:
     return None
 
 
+def cause_text(trace: dict) -> str:
+    """The traced cause's sentence (CAUSES), with the op's largest input and its phase filled in."""
+    op = trace.get("op") or {}
+    top = max((r["max"] for r in op.get("inputs", []) if isinstance(r.get("max"), (int, float))), default=None)
+    return CAUSES[trace["cause"]][0].format(top=top, phase=op.get("phase", "forward"))
+
+
+def op_place(trace: dict) -> str:
+    """'op <name> in <module>': where the first bad value was born."""
+    op = trace.get("op") or {}
+    return f"op {op.get('op')} in {op.get('module') or trace.get('module')}"
+
+
 # the diagnosis code of each cause (the others are codes themselves)
 CAUSE_CODE = {"fully_masked_row": "nonfinite"}
 
