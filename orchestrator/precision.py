@@ -29,10 +29,11 @@ class Precision:
         self.name, self.device_type = str(precision), torch.device(device).type
         self.dtype = {"bf16": torch.bfloat16, "16-mixed": torch.float16}.get(self.name)
         self.scaler = torch.amp.GradScaler(self.device_type) if self.name == "16-mixed" else None
+        self._plain = contextlib.nullcontext()  # reusable: float32 makes no context object per step
 
     def autocast(self):
         if self.dtype is None:
-            return contextlib.nullcontext()
+            return self._plain
         import torch
 
         return torch.autocast(self.device_type, dtype=self.dtype)

@@ -131,7 +131,8 @@ def train(run: StageRun, resume: Optional[dict] = None) -> Outcome:
             run.optimizer.zero_grad(set_to_none=True)  # the scaler has recorded the skip already
         loss = loss.detach()
         step_losses.append(loss)
-        call(run, hooks, "after_backward", loss)
+        if hooks["after_backward"]:
+            call(run, hooks, "after_backward", loss)
         if run.clip_norm:
             nn.utils.clip_grad_norm_(model.parameters(), run.clip_norm)
         run.precision.step(run.optimizer)
