@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import pytest
 import torch
+from torch import nn
+import torch.nn.functional as F
 
 from diag_families import Sinks, FAMILIES, cnn_problem, lm_problem, mlp_problem, seq2seq_problem
 
@@ -211,3 +213,65 @@ def test_a_loss_summed_over_the_batch_is_named_and_the_probe_still_runs():
     st, lr = before(lambda: mlp_problem(last_scale=100.0), lr=1.0)
     d = next(d for d in st.diagnoses if d["code"] == "bad_init_loss")
     assert "summed" not in d["evidence"] and lr == 1.0
+
+
+def test_a_layer_built_inside_forward_is_named_before_the_randomness_it_causes():
+    class StemInForward(nn.Module):  # a conv drawn anew at every call: eval outputs differ too, but not by dropout
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            return self.inner(nn.Conv2d(1, 1, 3, padding=1)(x))
+
+    def build():
+        problem = cnn_problem()
+        problem.model = StemInForward(problem.model)
+        return problem
+    st, _ = before(build)
+    codes = [d["code"] for d in st.diagnoses if d["severity"] != "info"]
+    assert codes and codes[0] == "params_not_updating" and "random_eval" not in codes, above_info(st)
+    assert "not the model's parameters" in st.diagnoses[[d["code"] for d in st.diagnoses].index(codes[0])]["message"]
+
+
+def hand_written_loss_problem(loss_fn, seed=0):
+    """The blobs MLP with its cross-entropy replaced by `loss_fn(logits, y)`, as a user writes one out."""
+    problem = mlp_problem(seed=seed)
+    problem.loss = lambda model, batch: loss_fn(model(batch[0]), batch[1])
+    return problem
+
+
+HAND_WRITTEN = {  # each takes a log of a probability: -inf once a logit is large enough
+    "bce": lambda z, y: -((y == 0).float() * torch.log(torch.sigmoid(z[:, 0]))
+                          + (y != 0).float() * torch.log(1 - torch.sigmoid(z[:, 0]))).mean(),
+    "cross_entropy": lambda z, y: F.nll_loss(torch.log(F.softmax(z, dim=-1)), y),
+    "picked_probability": lambda z, y: -z.softmax(-1).gather(1, y[:, None]).log().mean(),
+}
+SAFE = {  # the same losses in one stable op, or with the probability made safe first
+    "bce_with_logits": lambda z, y: F.binary_cross_entropy_with_logits(z[:, 0], (y == 0).float()),
+    "log_softmax": lambda z, y: F.nll_loss(F.log_softmax(z, dim=-1), y),
+    "clamped": lambda z, y: -z.softmax(-1).gather(1, y[:, None]).clamp(min=1e-7).log().mean(),
+    "plus_eps": lambda z, y: -torch.log(torch.sigmoid(z[:, 0]) + 1e-7).mean(),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HAND_WRITTEN))
+def test_a_log_of_a_probability_is_named_before_it_turns_nan(name):
+    st, lr = before(lambda: hand_written_loss_problem(HAND_WRITTEN[name]))
+    d = [x for x in st.diagnoses if x["code"] == "log_of_zero"]
+    assert d and d[0]["severity"] == "warning" and "-inf" in d[0]["message"], above_info(st)
+    where, line = d[0]["evidence"]["where"].rsplit(":", 1)  # the user's line, not torch's
+    assert where.endswith("test_diag_init.py") and int(line) - _line_of(name) in (0, 1)
+    assert lr is not None  # the loss is sound until then: the probe still measures the LR
+
+
+def _line_of(name):
+    import inspect
+    return inspect.getsourcelines(HAND_WRITTEN[name])[1]
+
+
+@pytest.mark.parametrize("name", sorted(SAFE))
+def test_a_stable_or_guarded_log_is_not_named(name):
+    for seed in range(3):
+        st, _ = before(lambda: hand_written_loss_problem(SAFE[name], seed))
+        assert [x for x in st.diagnoses if x["code"] == "log_of_zero"] == [], above_info(st)

@@ -15,7 +15,9 @@ gradient, once:
   list of layers): `params_not_updating` (error), as the start checks would say a moment later.
 - the loss keeps falling, far below zero, as the outputs move along its gradient: `loss_unbounded` (error;
   unbounded.along_outputs): a loss linear in the outputs (arguments swapped, NLLLoss on raw logits).
-Any finding makes the LR probe stand down (it would blame, and lower, the LR for a broken init, and read
+- the forward takes the log of a sigmoid or softmax output (or of 1 minus one): `log_of_zero` (warning;
+  logprob.py), -inf once the model is confident. The probe still runs: the loss is sound until then.
+Any other finding makes the LR probe stand down (it would blame, and lower, the LR for a broken init, and read
 weights drawn afresh at each call as divergence).
 Cost: two forwards and backwards and three forwards on one batch (a trace only when something is
 non-finite).
@@ -30,6 +32,7 @@ from ..diagnosis import Diagnosis, record
 from ..trainer import to_device
 from .common import batch_targets, model_device, num, zero_output_loss
 from .config import InitConfig
+from .logprob import ProbabilityLogs, log_of_probability
 from .startchecks import no_gradient, strays_diagnosis, unregistered_leaves
 from .trace import CAUSE_CODE, CAUSES, cause_text, op_place, trace_step
 from .unbounded import along_outputs, unbounded_at_start
@@ -47,7 +50,8 @@ def check_init(c: InitConfig, stage, problem, settings, sinks) -> str:
     for attempt, n in enumerate(sizes):
         try:
             batch = to_device(problem.get_batch(torch.arange(n)), settings.device)
-            loss = problem.loss(model, batch)
+            with ProbabilityLogs() as logs:  # a log of a sigmoid/softmax output, -inf once the model is confident
+                loss = problem.loss(model, batch)
             first = float(loss.detach())
             trainable = [name for name, p in model.named_parameters() if p.requires_grad]
             if trainable and not loss.requires_grad:
@@ -80,6 +84,8 @@ def check_init(c: InitConfig, stage, problem, settings, sinks) -> str:
         # reaches them, and a probe would read their fresh randomness at every step as divergence
         record(stage, sinks, strays_diagnosis(strays))
         return BROKEN
+    if logs.found:  # a latent fault, not a broken start: the probe still measures the LR
+        record(stage, sinks, log_of_probability(logs.found))
     unbounded = along_outputs(problem, model, batch)
     if unbounded is not None:  # every LR diverges on such a loss: the probe would blame the LR
         record(stage, sinks, unbounded_at_start(unbounded))

@@ -371,6 +371,8 @@ def batch_dependence(c: StartConfig, run, finite_only: bool = False) -> list:
         if isinstance(out_b, torch.Tensor) and out_b.dim() >= 1 and out_b.shape[0] == n:
             again = run_model(problem, model, batch)
             if not _close(again, out_b, c.batch_tolerance):
+                if made_in_forward(problem, model, batch):
+                    return []  # weights drawn anew at each call: params_not_updating names them, the root
                 return [random_eval(_rel(again, out_b) if isinstance(again, torch.Tensor) else None)]
             worst, where, alone = 0.0, None, None
             for i in picks:
@@ -616,6 +618,16 @@ def strays_diagnosis(strays: list) -> Diagnosis:
         evidence={"tensors": strays[:20]},
         fix="register them: nn.ModuleList / nn.ModuleDict instead of a Python list or dict, nn.Parameter "
             "as an attribute, and no layers or parameters created inside forward")
+
+
+def made_in_forward(problem, model: torch.nn.Module, batch: Any) -> list[str]:
+    """The trainable tensors a forward creates that are not the model's (a layer built inside forward): drawn anew at
+    every call, they also make two evaluations of one batch differ, and they, not dropout, are then the root."""
+    try:
+        with torch.enable_grad():
+            return unregistered_leaves(problem.loss(model, batch), model, batch)
+    except Exception:  # noqa: BLE001 - a loss that cannot run here: the init check says so
+        return []
 
 
 def unregistered_leaves(loss: torch.Tensor, model: torch.nn.Module, batch: Any) -> list[str]:
