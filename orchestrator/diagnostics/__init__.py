@@ -54,7 +54,13 @@ def monitors_for(cfg: Any, stage, problem) -> list:
                                   sparse_until=d.spikes.early if spikes is not None else 0,
                                   sparse_every=d.spikes.sparse_every))
     if d.health.enabled and d.health.every:
-        monitors.append(HealthMonitor(d.health))
+        early_lr = None
+        if d.failure.enabled:
+            from functools import partial
+
+            from .failure import crawling_early
+            early_lr = partial(crawling_early, d.failure)
+        monitors.append(HealthMonitor(d.health, early_lr))
     if d.failure.enabled and problem.train_size <= d.failure.small_data:
         monitors.append(StartRecord(d.failure))
     # the start checks right after StepStats (which keeps the weights before any update), before anything that

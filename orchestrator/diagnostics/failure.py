@@ -628,7 +628,7 @@ def lr_too_low(ctx: Context) -> Optional[Diagnosis]:
     trains 1-10x below it, and an LR thousands of times lower fails by being slow (Adam's steps scale with the
     LR, so at 1e-5 they are ~1e-4 of the weights: under the first rule's reach, yet the stage crawls)."""
     h = ctx.health
-    if h is None or not h.update_ratios:
+    if h is None or not h.update_ratios or "lr_too_low" in h.fired:  # (fired: said during the stage already)
         return None
     per_layer = {}
     for _, ratios in h.update_ratios:
@@ -684,6 +684,21 @@ def crawling_lr(c: FailureConfig, run, outcome) -> Optional[Diagnosis]:
     if found is None or "below_threshold" not in found.evidence:  # the other rules judge failed stages only
         return None
     found.message += f"; the stage met its goal, slowly ({outcome.iterations} iterations)"
+    return found
+
+
+def crawling_early(c: FailureConfig, run, health) -> Optional[Diagnosis]:
+    """crawling_lr's rule during the stage, from the health monitor's second update sample (iteration ~50): the LR
+    `success_gap` (3000) times or more below the probe's NaN threshold and the weights crawling. Said then, not
+    after the stage's 2000 iterations (holdout18's revformer at 1e-6: 111,111x below, named only at 39 s). Not on
+    a stage that starts from the weights of one that said it (the same LR)."""
+    threshold = float((run.probe or {}).get("threshold") or 0.0)
+    if "lr_too_low" in run.inherited or not (run.base_lr > 0 and threshold >= c.success_gap * run.base_lr):
+        return None
+    found = lr_too_low(Context(c, run, None, None, health))
+    if found is None or "below_threshold" not in found.evidence:
+        return None
+    found.message += f", from the stage's first {run.iteration} iterations"
     return found
 
 
@@ -787,6 +802,7 @@ def run_checks(c: FailureConfig, run, outcome) -> list[Diagnosis]:
     checks = CHECKS if run.problem.train_size <= c.small_data else ANY_SIZE
     from .health import HealthMonitor
     ctx = Context(c, run, outcome, _monitor(run, StartRecord), _monitor(run, HealthMonitor), _monitor(run, StartChecks))
+    ctx.lr_suspect = ctx.health is not None and "lr_too_low" in ctx.health.fired  # said during the stage
     rng = torch.get_rng_state()
     found = []
     for check in checks:

@@ -51,8 +51,11 @@ MAX_HISTOGRAMS = 32
 
 
 class HealthMonitor:
-    def __init__(self, c: HealthConfig):
+    def __init__(self, c: HealthConfig, early_lr=None):
         self.c = c
+        # (run, self) -> lr_too_low or None, asked at each update sample from the second on (failure.crawling_early):
+        # an LR thousands of times below the probe's threshold is named at iteration ~50, not at the stage's end
+        self.early_lr = early_lr
         self.handles: list = []
         self.armed = False
         self.acts: dict = {}
@@ -168,6 +171,10 @@ class HealthMonitor:
         self.pending = None
         self.update_ratios.append((step - 1, ratios))
         run.sinks.scalars(run.stage, step - 1, {f"health/update_ratio/{n}": r for n, r in ratios.items()})
+        if self.early_lr is not None and len(self.update_ratios) >= 2 and "lr_too_low" not in self.fired:
+            slow = self.early_lr(run, self)
+            if slow is not None:
+                self.fire(run, step - 1, slow.code, slow.message, slow.evidence, slow.fix)
         finite = sorted(v for v in ratios.values() if math.isfinite(v))
         # not the first step: Adam's first step moves every weight by the LR whatever the gradient
         if step - 1 > 1 and finite and finite[len(finite) // 2] > self.c.update_ratio_high:
