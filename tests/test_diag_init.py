@@ -275,3 +275,25 @@ def test_a_stable_or_guarded_log_is_not_named(name):
     for seed in range(3):
         st, _ = before(lambda: hand_written_loss_problem(SAFE[name], seed))
         assert [x for x in st.diagnoses if x["code"] == "log_of_zero"] == [], above_info(st)
+
+
+def test_a_model_the_op_watch_cannot_run_still_gets_the_init_check():
+    from torch.utils._python_dispatch import _get_current_dispatch_mode
+
+    class NoModes(nn.Module):  # stands for a model that fails under a dispatch mode (some compiled graphs)
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            if _get_current_dispatch_mode() is not None:
+                raise RuntimeError("cannot run under a dispatch mode")
+            return self.inner(x)
+
+    def build():
+        problem = mlp_problem(last_scale=100.0)  # logits ~100x: a first loss far above chance
+        problem.model = NoModes(problem.model)
+        return problem
+    st, _ = before(build)
+    assert [d["code"] for d in st.diagnoses if d["severity"] != "info"][:1] == ["bad_init_loss"], above_info(st)
+    assert not [d for d in st.diagnoses if d["code"] == "check_skipped" and "init" in d["message"]]

@@ -50,7 +50,12 @@ def check_init(c: InitConfig, stage, problem, settings, sinks) -> str:
     for attempt, n in enumerate(sizes):
         try:
             batch = to_device(problem.get_batch(torch.arange(n)), settings.device)
-            with ProbabilityLogs() as logs:  # a log of a sigmoid/softmax output, -inf once the model is confident
+            logs = ProbabilityLogs()  # a log of a sigmoid/softmax output, -inf once the model is confident
+            try:
+                with logs:
+                    loss = problem.loss(model, batch)
+            except Exception:  # noqa: BLE001 - a model the op watch cannot run (a compiled graph?): the loss alone
+                logs = ProbabilityLogs()
                 loss = problem.loss(model, batch)
             first = float(loss.detach())
             trainable = [name for name, p in model.named_parameters() if p.requires_grad]
