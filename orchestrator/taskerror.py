@@ -24,7 +24,12 @@ LIBRARIES = {Path(p).resolve() for key in ("stdlib", "platstdlib", "purelib", "p
 def user_frame(e: BaseException) -> Optional[traceback.FrameSummary]:
     """The innermost frame of the traceback in the user's own code: not the orchestrator, not an installed
     library (torch), not the standard library."""
-    for frame in reversed(traceback.extract_tb(e.__traceback__)):
+    return innermost_user_frame(traceback.extract_tb(e.__traceback__))
+
+
+def innermost_user_frame(frames) -> Optional[traceback.FrameSummary]:
+    """The last of `frames` (a traceback or a stack, outermost first) in the user's own code."""
+    for frame in reversed(frames):
         if frame.filename.startswith("<"):
             continue
         path = Path(frame.filename).resolve()

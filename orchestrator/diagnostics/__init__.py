@@ -194,7 +194,7 @@ def judge_success(cfg: Any, run, outcome) -> None:
     (failure.lr_too_low's second rule, with `failure.success_gap`): it got there, ~25x slower than it would have.
     Not again on the stages that start from its weights (their LR is the same)."""
     d = of(cfg)
-    if not (d.enabled and d.failure.enabled) or "lr_too_low" in run.inherited:
+    if not (d.enabled and d.failure.enabled):
         return
     from .failure import crawling_lr
     found = crawling_lr(d.failure, run, outcome)

@@ -677,29 +677,30 @@ def crawling_lr(c: FailureConfig, run, outcome) -> Optional[Diagnosis]:
     LR bugs >= 11000x). holdout17's lstmcopy at 3e-5, 11,000x below, met every goal ~25x slower and was never
     told why."""
     from .health import HealthMonitor
-    threshold = float((run.probe or {}).get("threshold") or 0.0)
-    if not (run.base_lr > 0 and threshold >= c.success_gap * run.base_lr):
-        return None
-    found = lr_too_low(Context(c, run, outcome, None, _monitor(run, HealthMonitor)))
-    if found is None or "below_threshold" not in found.evidence:  # the other rules judge failed stages only
-        return None
-    found.message += f"; the stage met its goal, slowly ({outcome.iterations} iterations)"
+    found = _crawling(c, run, _monitor(run, HealthMonitor))
+    if found is not None:
+        found.message += f"; the stage met its goal, slowly ({outcome.iterations} iterations)"
     return found
 
 
 def crawling_early(c: FailureConfig, run, health) -> Optional[Diagnosis]:
-    """crawling_lr's rule during the stage, from the health monitor's second update sample (iteration ~50): the LR
-    `success_gap` (3000) times or more below the probe's NaN threshold and the weights crawling. Said then, not
-    after the stage's 2000 iterations (holdout18's revformer at 1e-6: 111,111x below, named only at 39 s). Not on
-    a stage that starts from the weights of one that said it (the same LR)."""
+    """crawling_lr's rule during the stage, from the health monitor's second update sample (iteration ~50). Said
+    then, not after the stage's 2000 iterations (holdout18's revformer at 1e-6: 111,111x below, named only at 39 s)."""
+    found = _crawling(c, run, health)
+    if found is not None:
+        found.message += f", from the stage's first {run.iteration} iterations"
+    return found
+
+
+def _crawling(c: FailureConfig, run, health) -> Optional[Diagnosis]:
+    """lr_too_low's second rule alone, at `success_gap` (3000) times or more below the probe's NaN threshold (the
+    other rules judge failed stages only). Not on a stage that starts from the weights of one that said it (the same
+    LR)."""
     threshold = float((run.probe or {}).get("threshold") or 0.0)
     if "lr_too_low" in run.inherited or not (run.base_lr > 0 and threshold >= c.success_gap * run.base_lr):
         return None
     found = lr_too_low(Context(c, run, None, None, health))
-    if found is None or "below_threshold" not in found.evidence:
-        return None
-    found.message += f", from the stage's first {run.iteration} iterations"
-    return found
+    return found if found is not None and "below_threshold" in found.evidence else None
 
 
 def _monitor(run, kind):

@@ -18,6 +18,7 @@ from typing import Optional
 import torch
 
 from ..diagnosis import Diagnosis
+from ..taskerror import innermost_user_frame
 
 try:
     from torch.utils._python_dispatch import TorchDispatchMode
@@ -31,7 +32,6 @@ SAME = {"view", "_unsafe_view", "reshape", "select", "slice", "index", "gather",
         "chunk", "split_with_sizes", "narrow", "flatten", "contiguous", "take_along_dim", "movedim", "_to_copy"}
 # which logs go to -inf on which mark: log(p), log(1 - p), and log1p(-p) = log(1 - p)
 LOGS = {"log": {"p", "1-p"}, "log2": {"p", "1-p"}, "log10": {"p", "1-p"}, "log1p": {"-p"}}
-LIBRARY = ("/torch/", "/orchestrator/diagnostics/", "/contextlib.py")
 
 
 class ProbabilityLogs(TorchDispatchMode):
@@ -85,11 +85,9 @@ def _is_one(x) -> bool:
 
 
 def _user_line() -> Optional[str]:
-    """file:line of the innermost frame outside torch and the diagnostics: the line that took the log."""
-    for frame in reversed(traceback.extract_stack()):
-        if not any(part in frame.filename.replace("\\", "/") for part in LIBRARY):
-            return f"{frame.filename}:{frame.lineno}"
-    return None
+    """file:line of the innermost frame in the user's own code (taskerror's rule): the line that took the log."""
+    frame = innermost_user_frame(traceback.extract_stack())
+    return f"{frame.filename}:{frame.lineno}" if frame else None
 
 
 def log_of_probability(found: dict) -> Diagnosis:
