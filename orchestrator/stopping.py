@@ -46,6 +46,13 @@ def plateaued(patience: int) -> Check:
     return check
 
 
+def asked_to_stop(run) -> Check:
+    """A monitor asked the stage to end (StageRun.stop holds why)."""
+    def check(p: Progress) -> Optional[str]:
+        return f"stopped at iteration {p.iteration}: {run.stop}" if run.stop else None
+    return check
+
+
 def budget_spent(p: Progress) -> Optional[str]:
     if p.iteration >= p.budget:
         best = f"{p.best:.4g}" if p.best is not None else "none"

@@ -19,7 +19,7 @@ from .policy import Outcome
 from .precision import Precision
 from .sampler import Sampler
 from .schedule import make_scheduler, step_decay
-from .stopping import Progress, budget_spent, first_reason, goal_reached, not_finite, plateaued
+from .stopping import Progress, asked_to_stop, budget_spent, first_reason, goal_reached, not_finite, plateaued
 from .task import Problem
 
 
@@ -83,6 +83,9 @@ class StageRun:
     # symptoms seen while training (dead units, gradient spikes) that become warnings when the stage fails: held
     # here, when a list, for whoever runs the failure checks to judge after them (engine.run_stage); None: at once
     deferred: Optional[list] = None
+    # a monitor's request to end the stage at its next evaluation, with the reason (a named fault that more
+    # iterations at the same settings cannot fix): judged there like a plateau, so the ladder decides what next
+    stop: Optional[str] = None
 
     def epoch(self) -> float:
         return self.iteration * self.sampler.batch_size / self.sampler.size
@@ -109,7 +112,7 @@ def train(run: StageRun, resume: Optional[dict] = None) -> Outcome:
     run.clip_norm = s.optim.clip_norm
     if resume:
         _restore(run, resume)
-    checks = [goal_reached(stage.goal), not_finite, plateaued(s.patience), budget_spent]
+    checks = [goal_reached(stage.goal), not_finite, asked_to_stop(run), plateaued(s.patience), budget_spent]
     decay = s.optim.decay
     last_save = time.monotonic()
     step_losses = []  # since the last log point, on the device: no host sync per step

@@ -295,5 +295,7 @@ def test_an_lr_thousands_of_times_below_the_threshold_is_named_at_the_second_upd
     d = found(r, "lr_too_low")
     assert not outcome.converged and len(d) == 1 and d[0]["iteration"] == 50, above_info(r)
     assert "first 50 iterations" in d[0]["message"] and float(d[0]["evidence"]["below_threshold"]) >= 3000
+    # and the stage ends at its next evaluation (every 10 here), for the ladder to decide, not after its budget
+    assert outcome.iterations == 60 and "lr_too_low at iteration 50" in outcome.reason, outcome
     r, _ = run(FAMILIES[family](), budget=120, lr=1e-3, after_failure=True, probe={"threshold": 0.1})  # 100x: usual
     assert not [x for x in found(r, "lr_too_low") if x["iteration"] <= 50], above_info(r)

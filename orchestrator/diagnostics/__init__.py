@@ -60,7 +60,7 @@ def monitors_for(cfg: Any, stage, problem) -> list:
 
             from .failure import crawling_early
             early_lr = partial(crawling_early, d.failure)
-        monitors.append(HealthMonitor(d.health, early_lr))
+        monitors.append(HealthMonitor(d.health, early_lr, d.failure.enabled and d.failure.stop_crawling))
     if d.failure.enabled and problem.train_size <= d.failure.small_data:
         monitors.append(StartRecord(d.failure))
     # the start checks right after StepStats (which keeps the weights before any update), before anything that

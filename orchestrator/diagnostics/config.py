@@ -160,6 +160,8 @@ class FailureConfig:
     update_ratio_slow: float = 1e-3  # the suites: <= 333x; LR bugs >= 11000x) while the ratio is below this
     lr_decayed: float = 0.01      # ... or the LR at the stage's end below this x its start (a schedule), ratio as above
     success_gap: float = 3000.0   # ... and on a stage that met its goal, the second rule only, this many times below
+    stop_crawling: bool = True    # ... said mid-stage (from the second health sample): the stage ends at its next
+                                  # evaluation and is judged then, instead of its whole budget at the same LR
     blind_gain: float = 0.1       # held-out goal (val/acc) gained at most this x the rise of its training side
     blind_noise: float = 0.03     # ... or by at most this (an evaluation's noise on a few hundred examples)
     blind_rise: float = 0.25      # ... which rose by at least this x its last value (a real rise) ...

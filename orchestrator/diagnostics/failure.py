@@ -300,6 +300,9 @@ def labels_not_learnable(ctx: Context):
         # a few hundred examples in 200 steps may generalise to nothing (a masked LM), real labels or not
         return skipped("labels_not_learnable", f"the stage's own training predicts unseen examples better than "
                        f"chance (val/loss {num(val)} vs chance {num(chance)}): the labels follow from the inputs")
+    if ctx.lr_suspect:  # neither real nor shuffled labels would train in the check's few hundred steps
+        return skipped("labels_not_learnable", "lr_too_low names the LR too small: the real labels would not train "
+                       "at it either, so they cannot be told from shuffled ones; raise the LR, then look again")
     if ctx.floor:  # the real-vs-shuffled margins below assume losses that can fall to 0; a smoothed floor squeezes them
         return skipped("labels_not_learnable", "one example is fit only down to a floor of the loss (label "
                        "smoothing?): real and shuffled labels would be compared on what is left above it")
@@ -346,7 +349,7 @@ def labels_not_learnable(ctx: Context):
         return skipped("labels_not_learnable", "non-finite losses while training on real or shuffled labels")
     evidence = {"real_final": num(fr), "shuffled_final": num(fs), "real_start": num(r0), "shuffled_start": num(s0),
                 "iterations": iterations, "examples": pool}
-    if ctx.lr_suspect or fr > 0.9 * r0:
+    if fr > 0.9 * r0:
         return skipped("labels_not_learnable", f"the real labels did not train either (loss {num(r0)} -> {num(fr)}): "
                        "a broken model or a bad LR, not a label problem")
     if fs < c.label_shuffled_better * fr:  # misaligned labels fit no better than shuffled ones, not worse
@@ -458,6 +461,9 @@ def overfit_batch_size_1(ctx: Context) -> Optional[Diagnosis]:
     if compares_examples(ctx.problem, ctx.fresh_model(), lambda i: _to(ctx.run, ctx.problem.get_batch(i))):
         return skipped("overfit_batch_size_1", "every example alone has the same loss at fresh weights: the loss "
                        "compares examples within a batch (in-batch negatives, pairs), one example has nothing to fit")
+    if ctx.lr_suspect:  # 300 steps at an LR already named too small would only say so again
+        return skipped("overfit_batch_size_1", f"lr_too_low names the LR {num(lr)} too small: one example would "
+                       "not fit at it either; raise the LR, then look again")
     start, end, fits = _fit_one(ctx, lr)
     if not math.isfinite(start):  # not "cannot fit": the loss of one example alone is broken before any step
         return one_example_nonfinite(ctx, start)
@@ -468,11 +474,6 @@ def overfit_batch_size_1(ctx: Context) -> Optional[Diagnosis]:
                          f"fresh weights fit one example (loss {num(start)} -> {num(end)}): the model can learn; "
                          f"the failure is more likely data, capacity or optimisation", evidence=evidence,
                          fix="look at the other diagnoses; try more iterations, a different LR or a larger model")
-    if ctx.lr_suspect:
-        return Diagnosis("overfit_batch_size_1", "warning",
-                         f"fresh weights cannot fit even one example in {iterations} iterations "
-                         f"(loss {num(start)} -> {num(end)}) at LR {num(lr)}, which looks too low "
-                         f"(see lr_too_low)", evidence=evidence, fix="raise the LR first, then look again")
     # a net that cannot fit one example has a bug, unless its steps are too small to get anywhere: a higher
     # LR that fits it says so (a bug in the model, loss or data does not go away with a bigger step)
     for factor in (10, 100):

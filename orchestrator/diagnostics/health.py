@@ -51,11 +51,12 @@ MAX_HISTOGRAMS = 32
 
 
 class HealthMonitor:
-    def __init__(self, c: HealthConfig, early_lr=None):
+    def __init__(self, c: HealthConfig, early_lr=None, stop_crawling: bool = False):
         self.c = c
         # (run, self) -> lr_too_low or None, asked at each update sample from the second on (failure.crawling_early):
-        # an LR thousands of times below the probe's threshold is named at iteration ~50, not at the stage's end
-        self.early_lr = early_lr
+        # an LR thousands of times below the probe's threshold is named at iteration ~50, not at the stage's end;
+        # with `stop_crawling` the stage then ends at its next evaluation (its budget at that LR would teach nothing)
+        self.early_lr, self.stop_crawling = early_lr, stop_crawling
         self.handles: list = []
         self.armed = False
         self.acts: dict = {}
@@ -175,6 +176,9 @@ class HealthMonitor:
             slow = self.early_lr(run, self)
             if slow is not None:
                 self.fire(run, step - 1, slow.code, slow.message, slow.evidence, slow.fix)
+                if self.stop_crawling:
+                    run.stop = f"lr_too_low at iteration {step - 1}, the LR {num(run.base_lr)} is " \
+                               f"{num(slow.evidence['below_threshold'])}x below the LR probe's NaN threshold"
         finite = sorted(v for v in ratios.values() if math.isfinite(v))
         # not the first step: Adam's first step moves every weight by the LR whatever the gradient
         if step - 1 > 1 and finite and finite[len(finite) // 2] > self.c.update_ratio_high:
