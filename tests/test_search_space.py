@@ -37,6 +37,7 @@ def test_default_space_is_lr_up_to_the_nan_threshold_times_init_scale():
     assert (scale.key, scale.values) == ("optim.init_scale", (0.5, 2.0))
     lr, _ = space.default(None, lr=0.01)  # no probe ran: around the stage's LR
     assert lr.values[0] < 0.01 < lr.values[1]
+    assert [d.key for d in space.default(0.3, lr=1e-5, init=False)] == ["optim.lr"]  # the LR named alone
 
 
 def test_seeded_random_samples_stay_inside_the_space_and_repeat():

@@ -18,6 +18,7 @@ from . import executors, space, table
 from .trial import TrialSpec
 
 EXECUTORS, SAMPLERS = ("local", "ray"), ("random", "tpe")
+LR_CAUSES = ("lr_too_low", "lr_too_high")  # a stage failed for these is searched over its LR alone
 STAGE_KEYS = {f.name for f in dataclasses.fields(SearchConfig)} - {"stage"}
 
 
@@ -95,7 +96,8 @@ def _search(ctx, stage: Stage) -> Outcome:
     cfg, run_dir = ctx.cfg, ctx.run_dir
     s = settings(cfg, stage)
     lr = stage.lr_used or stage.lr or cfg.optim.lr
-    dims = space.parse(s.space, cfg.task_file) or space.default(probe_threshold(ctx.ladder, stage), lr)
+    dims = space.parse(s.space, cfg.task_file) or space.default(probe_threshold(ctx.ladder, stage), lr,
+                                                                 init=(stage.cause or {}).get("code") not in LR_CAUSES)
     folder = files.inside(run_dir, "search", stage.name)
     name = f"{stage.name}@{stage.attempts}"
     study = studies.open_study(folder / "study.journal", name, s.sampler, cfg.seed, stage.goal.mode, s.prune)

@@ -72,14 +72,15 @@ def parse(space: Mapping, where: str = "", key: str = "search.space") -> list[Di
     return dims
 
 
-def default(threshold: Optional[float], lr: float) -> list[Dimension]:
+def default(threshold: Optional[float], lr: float, init: bool = True) -> list[Dimension]:
     """LR log-uniform over [threshold/100, threshold] (the best LRs lie below the NaN threshold the LR probe
     found: 1-10x for plain nets, more for normalised ones), jointly with optim.init_scale log-uniform over
-    [0.5, 2]."""
+    [0.5, 2] unless `init` is False (the diagnostics name the LR alone: a changed initialisation would be a
+    second, unasked change that the later stages inherit)."""
     low, high = (threshold / BELOW_THRESHOLD, threshold) if threshold \
         else (lr / NO_THRESHOLD_SPAN, lr * NO_THRESHOLD_SPAN)
-    return [Dimension("optim.lr", "log_uniform", (low, high)),
-            Dimension("optim.init_scale", "log_uniform", INIT_SCALE_RANGE)]
+    return [Dimension("optim.lr", "log_uniform", (low, high))] + \
+        ([Dimension("optim.init_scale", "log_uniform", INIT_SCALE_RANGE)] if init else [])
 
 
 def apply(cfg: RunConfig, params: Mapping[str, Any]) -> RunConfig:
