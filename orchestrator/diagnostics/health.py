@@ -177,8 +177,8 @@ class HealthMonitor:
             if slow is not None:
                 self.fire(run, step - 1, slow.code, slow.message, slow.evidence, slow.fix)
                 if self.stop_crawling:
-                    run.stop = f"lr_too_low at iteration {step - 1}, the LR {num(run.base_lr)} is " \
-                               f"{num(slow.evidence['below_threshold'])}x below the LR probe's NaN threshold"
+                    run.stop = f"lr_too_low at iteration {step - 1}: the weights crawl at the LR {num(run.base_lr)}, " \
+                               "thousands of times below the LR probe's NaN threshold"
         finite = sorted(v for v in ratios.values() if math.isfinite(v))
         # not the first step: Adam's first step moves every weight by the LR whatever the gradient
         if step - 1 > 1 and finite and finite[len(finite) // 2] > self.c.update_ratio_high:
