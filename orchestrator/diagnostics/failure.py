@@ -302,7 +302,7 @@ def labels_not_learnable(ctx: Context):
                        f"chance (val/loss {num(val)} vs chance {num(chance)}): the labels follow from the inputs")
     if ctx.lr_suspect:  # neither real nor shuffled labels would train in the check's few hundred steps
         return skipped("labels_not_learnable", "lr_too_low names the LR too small: the real labels would not train "
-                       "at it either, so they cannot be told from shuffled ones; raise the LR, then look again")
+                       "at it either, so they cannot be told from shuffled ones", fix=RAISE_LR_FIRST)
     if ctx.floor:  # the real-vs-shuffled margins below assume losses that can fall to 0; a smoothed floor squeezes them
         return skipped("labels_not_learnable", "one example is fit only down to a floor of the loss (label "
                        "smoothing?): real and shuffled labels would be compared on what is left above it")
@@ -456,6 +456,9 @@ def _fit_one(ctx: Context, lr: float) -> tuple[float, float, bool]:
     return start, end, math.isfinite(end) and end <= ctx.cfg.overfit_fraction * start
 
 
+RAISE_LR_FIRST = "raise the LR (see lr_too_low), then look again"
+
+
 def overfit_batch_size_1(ctx: Context) -> Optional[Diagnosis]:
     iterations, lr = ctx.cfg.overfit_iterations, ctx.run.base_lr
     if compares_examples(ctx.problem, ctx.fresh_model(), lambda i: _to(ctx.run, ctx.problem.get_batch(i))):
@@ -463,7 +466,7 @@ def overfit_batch_size_1(ctx: Context) -> Optional[Diagnosis]:
                        "compares examples within a batch (in-batch negatives, pairs), one example has nothing to fit")
     if ctx.lr_suspect:  # 300 steps at an LR already named too small would only say so again
         return skipped("overfit_batch_size_1", f"lr_too_low names the LR {num(lr)} too small: one example would "
-                       "not fit at it either; raise the LR, then look again")
+                       "not fit at it either", fix=RAISE_LR_FIRST)
     start, end, fits = _fit_one(ctx, lr)
     if not math.isfinite(start):  # not "cannot fit": the loss of one example alone is broken before any step
         return one_example_nonfinite(ctx, start)
@@ -663,7 +666,8 @@ def lr_too_low(ctx: Context) -> Optional[Diagnosis]:
                    "decays it too fast")
         fix = ("check the scheduler: how often it steps (per iteration, where its settings mean epochs?) and over "
                "how many steps it decays")
-    elif overall >= ctx.cfg.update_ratio:  # the second rule
+    elif overall >= ctx.cfg.update_ratio or crawling:  # the second rule (the first too, when it also holds: the
+        # LR far below the threshold is then the reason the weights barely move, and its fix range is known)
         evidence.update(nan_threshold=num(threshold), below_threshold=num(gap), threshold=ctx.cfg.update_ratio_slow)
         message = (f"the LR {num(lr)} is {gap:.0f}x below the NaN threshold {num(threshold)} the LR probe found "
                    f"(the method trains 1-10x below it) and the weights move slowly: median update/weight ratio "

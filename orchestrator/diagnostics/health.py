@@ -1,6 +1,7 @@
 """Layer health during training, on any architecture: activations, per-layer gradients, update/weight ratios.
 
-At the first step, at iteration `health.early_sample` (50; stages shorter than 2 x `health.every` only)
+At the first step, at iteration `health.early_sample` (50; stages shorter than 2 x `health.every` only: longer
+ones measure only that step's update, for the crawling-LR rule)
 and every `health.every` iterations (500), the
 forward of one training step is watched with hooks on every leaf module (no extra forward pass; a
 recurrent layer's output sequence, a PackedSequence's data included), and after its backward:
@@ -62,6 +63,7 @@ class HealthMonitor:
         self.acts: dict = {}
         self.outputs: set = set()  # data pointers of the model's outputs in the sampled step
         self.pending = None         # weights before an update, to measure it
+        self.counts = True          # ... in a full sample (False: an update-only one, see on_start)
         self.update_ratios: list = []  # (iteration, {layer: ratio})
         self.high_updates = 0       # samples whose median update/weight ratio was above update_ratio_high
         self.fired: set = set()
@@ -116,6 +118,9 @@ class HealthMonitor:
         self.every = self.c.every or 1 << 62
         # the early sample gives a short stage its second update ratio; a long one has the regular samples
         self.early = self.c.early_sample if run.settings.budget < 2 * self.every else 0
+        # a long stage measures one update there too, for the crawling-LR rule alone (failure.crawling_early): the
+        # other judgments keep their samples
+        self.update_only = self.c.early_sample if self.early == 0 and self.early_lr is not None else 0
         restored, self.restored = getattr(self, "restored", None), None
         if restored:  # resumed: what the samples before the checkpoint found
             self.fired, self.update_ratios = set(restored["fired"]), list(restored["update_ratios"])
@@ -142,16 +147,18 @@ class HealthMonitor:
 
     def after_backward(self, run, loss) -> None:
         step = run.iteration + 1
-        if self.pending is None and not self.armed and step + 1 != self.next_sample:
+        if self.pending is None and not self.armed and step + 1 != self.next_sample and step != self.update_only:
             return  # the common case, kept cheap
         if self.pending is not None:
             self.measure_update(run, step)
+        if step == self.update_only and not self.armed:
+            self.pending, self.counts = {n: p.detach().clone() for n, p in weight_layers(run.model)}, False
         if self.armed:
             self.disarm()
             if self.hook_error is not None:  # the hooks only run while armed: said here, not every step
                 raise self.hook_error
             self.analyse(run, step)
-            self.pending = {n: p.detach().clone() for n, p in weight_layers(run.model)}
+            self.pending, self.counts = {n: p.detach().clone() for n, p in weight_layers(run.model)}, True
         if step + 1 == self.next_sample:
             self.arm(run.model)
             self.next_sample = self._after(step + 1)
@@ -170,7 +177,7 @@ class HealthMonitor:
                 if size > 0:  # a zero-initialised weight has no scale to compare with
                     ratios[n] = float(torch.linalg.vector_norm(p.detach() - before)) / size
         self.pending = None
-        self.update_ratios.append((step - 1, ratios))
+        self.update_ratios.append((step - 1, ratios))  # (an update-only sample too: lr_too_low reads them all)
         run.sinks.scalars(run.stage, step - 1, {f"health/update_ratio/{n}": r for n, r in ratios.items()})
         if self.early_lr is not None and len(self.update_ratios) >= 2 and "lr_too_low" not in self.fired:
             slow = self.early_lr(run, self)
@@ -181,7 +188,7 @@ class HealthMonitor:
                                "thousands of times below the LR probe's NaN threshold"
         finite = sorted(v for v in ratios.values() if math.isfinite(v))
         # not the first step: Adam's first step moves every weight by the LR whatever the gradient
-        if step - 1 > 1 and finite and finite[len(finite) // 2] > self.c.update_ratio_high:
+        if step - 1 > 1 and self.counts and finite and finite[len(finite) // 2] > self.c.update_ratio_high:
             self.high_updates += 1
             if self.high_updates >= self.c.update_ratio_samples:
                 median = finite[len(finite) // 2]

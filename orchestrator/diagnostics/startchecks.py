@@ -93,9 +93,10 @@ def random_eval(difference) -> Diagnosis:
             "self.training, so that model.eval() turns them off")
 
 
-def skipped(check: str, why: str) -> Diagnosis:
+def skipped(check: str, why: str,
+            fix: str = "give the task's Problem `forward` and `targets` if the batch layout is unusual") -> Diagnosis:
     return Diagnosis("check_skipped", "info", f"{check} could not run: {why}", evidence={"check": check, "why": why},
-                     fix="give the task's Problem `forward` and `targets` if the batch layout is unusual")
+                     fix=fix)
 
 
 def is_fresh(run) -> bool:
