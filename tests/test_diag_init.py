@@ -6,6 +6,8 @@ init is named as such and never blamed on (or fixed by lowering) the LR.
 from __future__ import annotations
 
 
+import math
+
 import pytest
 import torch
 from torch import nn
@@ -18,6 +20,7 @@ from orchestrator.config import OptimConfig, RunConfig
 from orchestrator.diagnostics.config import DiagnosticsConfig, InitConfig, ProbeConfig
 from orchestrator.diagnostics.init import check_init
 from orchestrator.ladder import Goal, Stage
+from orchestrator.task import Problem
 from orchestrator.trainer import TrainSettings
 
 torch.set_num_threads(1)
@@ -121,6 +124,32 @@ def test_digits_and_standardised_data_raise_no_input_scale():
     raw = DigitsTask(scale_inputs=False)  # pixels 0..16: not centred
     st, _ = before(lambda: raw.build({}, 0), probe=ProbeConfig(enabled=False))
     assert "input_scale" in {d["code"] for d in st.diagnoses}
+
+
+def test_numbers_beside_category_ids_are_checked_too():
+    # a tabular batch (category ids, numbers, labels): the first item holds integers, the scale is in the second
+    g = torch.Generator().manual_seed(0)
+    cats, y = torch.randint(0, 5, (256, 3), generator=g), torch.randint(0, 3, (256,), generator=g)
+    nums = torch.randn(256, 4, generator=g) * torch.tensor([2e4, 30.0, 1.0, 0.01])
+
+    class Tab(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed, self.head = nn.Embedding(5, 4), nn.Linear(16, 3)
+
+        def forward(self, c, x):
+            return self.head(torch.cat([self.embed(c).flatten(1), x], 1))
+
+    def problem(scale=False):
+        x = (nums - nums.mean(0)) / nums.std(0) if scale else nums - nums.mean(0)
+        return Problem(model=Tab(), train_size=256, get_batch=lambda i: (cats[i], x[i], y[i]),
+                       loss=lambda m, b: F.cross_entropy(m(b[0], b[1]), b[2]), evaluate=lambda m: {},
+                       forward=lambda m, b: m(b[0], b[1]), chance_loss=math.log(3))
+    st, _ = before(problem, probe=ProbeConfig(enabled=False))
+    d = [d for d in st.diagnoses if d["code"] == "input_scale"]
+    assert d and "batch item 1" in d[0]["message"] and "apart" in d[0]["message"], st.diagnoses
+    st, _ = before(lambda: problem(scale=True), probe=ProbeConfig(enabled=False))
+    assert "input_scale" not in {d["code"] for d in st.diagnoses}
 
 
 def test_one_feature_a_thousand_times_the_others_is_mixed_scales():

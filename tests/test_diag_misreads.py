@@ -131,6 +131,19 @@ def test_the_task_s_own_training_loss_rising_while_the_optimised_one_halves_is_a
     assert trace.verdict(0.5, 4) is None
 
 
+def test_loss_and_measures_are_compared_from_the_same_point_the_first_evaluation():
+    # a warm-started stage's first steps on new examples (1.85) fall to 0.2 by the first evaluation; a too-high LR
+    # then worsens the loss (0.7) and the measures together: against the first steps the loss seemed to halve
+    from orchestrator.diagnostics.mismatch import LossAndMeasure
+    trace = LossAndMeasure()
+    trace.on_window(None, None, 1, [1.85] * 15 + [0.2] * 10, [None] * 25)
+    trace.on_eval(None, None, {"train/acc": 0.958, "train/loss": 0.165})
+    for at in range(4):
+        trace.on_window(None, None, 26 + 25 * at, [0.7] * 25, [None] * 25)
+        trace.on_eval(None, None, {"train/acc": 0.68, "train/loss": 1.11})
+    assert trace.verdict(0.5, 4) is None
+
+
 class Residual(nn.Module):
     """A residual MLP regressor: the input's own scale flows to the output, so fresh outputs are of the targets'
     scale and the MSE of fresh weights is ~2x the targets' mean square."""

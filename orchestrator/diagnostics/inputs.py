@@ -73,13 +73,15 @@ def check_inputs(c: InputScaleConfig, stage, problem, sinks) -> bool:
         record(stage, sinks, Diagnosis("check_skipped", "info", "input_scale: no input tensor found in a batch "
                                        "(a dict batch without an x/input/src key?)", evidence={"check": "input_scale"},
                                        fix="give the Problem extras['x_train'] (the training inputs)"))
-    for what, t in (("input", x), ("target", y)):
+    # the first input, then any other floating one (category ids beside numbers: each named by its place)
+    tensors = [("input", "", x)] + [("input", f" ({where})", t) for where, t in more_inputs(problem, x, y, c.samples)]
+    for what, where, t in tensors + [("target", "", y)]:
         if isinstance(t, torch.Tensor) and t.is_floating_point() and not bool(torch.isfinite(t).all()):
             rows = t.reshape(t.shape[0], -1) if t.dim() else t.reshape(1, 1)
             bad = ~torch.isfinite(rows)
             broken = True
             record(stage, sinks, Diagnosis(
-                "nonfinite", "error", f"the training {what}s hold {int(bad.sum())} NaN/inf value(s), in "
+                "nonfinite", "error", f"the training {what}s{where} hold {int(bad.sum())} NaN/inf value(s), in "
                 f"{int(bad.any(1).sum())} of the {rows.shape[0]} examples looked at: the data, not the model or "
                 "the LR, makes the loss non-finite", evidence={"what": what, "before_update": True,
                                                                "nonfinite_values": int(bad.sum()),
@@ -88,10 +90,32 @@ def check_inputs(c: InputScaleConfig, stage, problem, sinks) -> bool:
         stats = feature_stats(t, c) if isinstance(t, torch.Tensor) else None
         if stats and stats["problems"]:
             record(stage, sinks, Diagnosis(
-                "input_scale", "warning", f"the {what}s are " + " and ".join(stats["problems"]),
-                evidence={"what": what, **stats},
+                "input_scale", "warning", f"the {what}s{where} are " + " and ".join(stats["problems"]),
+                evidence={"what": what + where, **stats},
                 fix=f"standardise the {what}s: (x - mean) / std per feature, computed on the training set"))
     return broken
+
+
+def more_inputs(problem, x, y, samples: int) -> list:
+    """The batch's other floating input tensors besides `x` (a tabular model's numbers beside its category ids, a
+    second image), as (where, tensor): every tuple item but the targets, or a dict's source tensors. None when the
+    task gave extras['x_train']."""
+    if isinstance(problem.extras.get("x_train"), torch.Tensor):
+        return []
+    batch = problem.get_batch(torch.arange(min(samples, problem.train_size)))
+    if isinstance(batch, (list, tuple)):
+        items = [(f"batch item {i}", t) for i, t in enumerate(batch) if i < len(batch) - 1 or len(batch) == 1]
+    elif isinstance(batch, dict):
+        items = [(f"batch[{k!r}]", batch[k]) for k in source_keys(batch, targets_of(batch))]
+    else:
+        items = []
+    return [(where, t[:samples]) for where, t in items if isinstance(t, torch.Tensor) and t.is_floating_point()
+            and t.dim() and not _same(t, x) and not _same(t, y)]
+
+
+def _same(a, b) -> bool:
+    return isinstance(b, torch.Tensor) and a.shape[1:] == b.shape[1:] and a.dtype == b.dtype \
+        and torch.equal(a[:len(b)], b[:len(a)])
 
 
 def data(problem, samples: int):
