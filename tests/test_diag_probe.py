@@ -54,3 +54,18 @@ def test_a_configured_lr_between_the_grid_points_is_probed_itself_when_the_one_a
     d = next(d for d in st.diagnoses if d["code"] in ("lr_probe", "lr_too_high"))
     assert d["code"] == "lr_too_high" and lr < 0.037
     assert not any(round(p["lr"], 3) == 0.05 for p in d["evidence"]["probes"])
+
+
+def test_a_loss_that_moves_at_no_lr_is_not_called_a_too_high_lr():
+    # every conv unit dead from the start (a bias of -20 under a ReLU): the loss sits still at every LR tried, none
+    # diverges, and nothing says the LR is too high (holdout20's keypoint/conv_bias_minus_2 was told it was)
+    def dead():
+        p = line_problem()
+        torch.manual_seed(0)
+        p.model = nn.Sequential(nn.Linear(1, 8), nn.ReLU(), nn.Linear(8, 1, bias=False))
+        nn.init.constant_(p.model[0].bias, -20.0)
+        return p
+    st, _ = probe(dead, lr=0.01)
+    codes = {d["code"]: d for d in st.diagnoses}
+    assert "lr_too_high" not in codes, st.diagnoses
+    assert "does not move at any LR" in codes["lr_probe"]["message"]

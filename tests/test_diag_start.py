@@ -878,3 +878,24 @@ def test_outputs_that_differ_between_two_forwards_are_not_called_a_future_leak()
                       loss=lambda m, b: F.cross_entropy(m(b[0]).transpose(1, 2), b[1]), evaluate=lambda m: {})
     d = future_leak(problem, problem.model, problem.get_batch(torch.arange(16)))
     assert d is not None and d.code == "check_skipped" and "two forwards" in d.message
+
+
+def test_a_model_that_ignores_its_input_gets_no_batch_dependence_from_the_rounding_of_its_constant():
+    # alone and in a batch every example gets one output; what differs between the two is the rounding of a constant
+    # that cancels to ~0, summed in another order for another batch size (holdout20's keypoint bugs)
+    from orchestrator.diagnostics.startchecks import _constant
+    rows = torch.full((8, 2), 2.6e-4)
+    assert _constant(rows, [torch.full((2,), -1.1e-4), torch.full((2,), -1.1e-4)])
+    # a model whose output is the batch's mean: one row in the batch, but each example alone differs
+    assert not _constant(rows, [torch.tensor([0.3, 0.1]), torch.tensor([-0.2, 0.5])])
+    assert not _constant(torch.randn(8, 2), [torch.zeros(2), torch.zeros(2)])
+
+
+def test_the_label_check_stands_down_on_fresh_weights_an_earlier_stage_found_broken():
+    # the label check trains the task's fresh weights again; bad_init_loss said of them on a first stage holds for
+    # every later stage's fresh weights too (holdout20's fourier/output_bias_100: real and shuffled labels both at 170)
+    from types import SimpleNamespace
+
+    from orchestrator.diagnostics.failure import _model_problems
+    run = SimpleNamespace(stage=SimpleNamespace(diagnoses=[]), inherited=("bad_init_loss", "dead_units"))
+    assert _model_problems(run) == ["bad_init_loss"]

@@ -412,9 +412,15 @@ MODEL_PROBLEMS = {"saturated_units", "vanishing_gradients", "exploding_gradients
 CARRIED = {"saturated_units", "vanishing_gradients"}
 
 
+# ... and those said of the fresh weights themselves, which the label check trains again on every stage: the init
+# check runs on first stages only (holdout20's fourier/output_bias_100: bad_init_loss at the start, then real and
+# shuffled labels both stuck at 170 on a later stage read as labels that do not follow from the inputs)
+FRESH = {"bad_init_loss"}
+
+
 def _model_problems(run) -> list:
     own = {d["code"] for d in run.stage.diagnoses if d["code"] in MODEL_PROBLEMS and d["severity"] != "info"}
-    return sorted(own | (CARRIED & set(run.inherited)))
+    return sorted(own | ((CARRIED | FRESH) & set(run.inherited)))
 
 
 def _reads_source(ctx: Context, batch, swapped) -> bool:

@@ -18,7 +18,8 @@ the targets must be one per position (token ids, or a series' values: then a flo
 value moved by the series' spread), and the outputs position-first like them. A source that merely equals the targets (a
 copy task) is no such input: its encoder may see all of it. The model runs in eval mode without
 gradients on up to 8 examples, one at a time (in training mode, on a copy, with one dropout mask, when every early
-output is non-finite in eval mode); outputs that move by more than 1e-4 of their scale count, at the positions the loss reads (_scored).
+output is non-finite in eval mode); outputs that move by more than 1e-4 of their scale count, at the positions
+the loss reads (_scored).
 """
 from __future__ import annotations
 

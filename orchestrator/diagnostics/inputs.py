@@ -75,6 +75,7 @@ def check_inputs(c: InputScaleConfig, stage, problem, sinks) -> bool:
                                        fix="give the Problem extras['x_train'] (the training inputs)"))
     # the first input, then any other floating one (category ids beside numbers: each named by its place)
     tensors = [("input", "", x)] + [("input", f" ({where})", t) for where, t in more_inputs(problem, x, y, c.samples)]
+    scaled: dict = {}  # "input" / "target" -> [(where, feature stats)] of the badly scaled tensors
     for what, where, t in tensors + [("target", "", y)]:
         if isinstance(t, torch.Tensor) and t.is_floating_point() and not bool(torch.isfinite(t).all()):
             rows = t.reshape(t.shape[0], -1) if t.dim() else t.reshape(1, 1)
@@ -89,10 +90,15 @@ def check_inputs(c: InputScaleConfig, stage, problem, sinks) -> bool:
                 fix=f"clean the {what}s (missing values, a division by zero in preprocessing, log of 0)"))
         stats = feature_stats(t, c) if isinstance(t, torch.Tensor) else None
         if stats and stats["problems"]:
-            record(stage, sinks, Diagnosis(
-                "input_scale", "warning", f"the {what}s{where} are " + " and ".join(stats["problems"]),
-                evidence={"what": what + where, **stats},
-                fix=f"standardise the {what}s: (x - mean) / std per feature, computed on the training set"))
+            scaled.setdefault(what, []).append((where.strip(" ()") or "the first", stats))
+    # one warning for the inputs however many tensors hold them (a ranking model's two items of a pair alike)
+    for what, found in scaled.items():
+        names, stats = [name for name, _ in found], found[0][1]
+        where = f" ({', '.join(names)})" if names != ["the first"] else ""
+        record(stage, sinks, Diagnosis(
+            "input_scale", "warning", f"the {what}s{where} are " + " and ".join(stats["problems"]),
+            evidence={"what": what + where, **stats, **({"tensors": dict(found)} if len(found) > 1 else {})},
+            fix=f"standardise the {what}s: (x - mean) / std per feature, computed on the training set"))
     return broken
 
 

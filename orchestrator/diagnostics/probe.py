@@ -152,6 +152,15 @@ def run_probe(d: DiagnosticsConfig, cfg, stage, build: Callable, settings, sinks
     if threshold is None and len(low) == 3 and len(bad_at) == 1 and all(r["outcome"] == "nonfinite" for r in low):
         # the same step goes non-finite at every LR over orders of magnitude: that step's batch, not the LR
         return _not_the_lr(stage, sinks, probes, user_lr, f"at iteration {bad_at.pop()} at every LR tried")
+    if threshold is None and probes[-1]["outcome"] == "no_progress":
+        # the lowest LRs did not diverge, the loss just did not move: nothing says the LR is too high
+        record(stage, sinks, Diagnosis(
+            "lr_probe", "info", f"no LR from {num(max(p.lr_max, user_lr))} down to {num(lr * p.factor)} made the "
+            f"loss fall in {p.iterations} iterations, and the lowest did not diverge: the loss does not move at any "
+            f"LR, so the probe cannot judge it; keeping the configured LR {num(user_lr)}",
+            evidence={**evidence, "lr": user_lr}, fix="look at why the loss does not move (params_not_updating, "
+            "dead_units, the loss itself)"))
+        return None
     if threshold is None:
         record(stage, sinks, Diagnosis(
             "lr_too_high", "warning", f"no LR from {num(max(p.lr_max, user_lr))} down to {num(lr * p.factor)} "
