@@ -347,7 +347,8 @@ def batch_dependence(c: StartConfig, run, finite_only: bool = False) -> list:
     idx = torch.arange(n)
     dev = run.settings.device
     fetched = problem.get_batch(idx)
-    if same_batch(fetched, problem.get_batch(idx)):
+    deterministic = same_batch(fetched, problem.get_batch(idx))
+    if deterministic:
         def get(i):
             return to_device(problem.get_batch(i), dev)
     elif batch_first(fetched, n):
@@ -359,6 +360,10 @@ def batch_dependence(c: StartConfig, run, finite_only: bool = False) -> list:
         return [skipped("batch_dependence", "get_batch returns different batches for the same indices, and its "
                                             "batch is not made of batch-first tensors to take examples from")]
 
+    if deterministic:  # (a random batch function's two fetches differ anyway)
+        split = broken_pairs(problem, fetched, n)
+        if split is not None:  # the data's fault: the model would be blamed for the outputs it then gives
+            return [split]
     model.eval()
     found = []
     with torch.no_grad():
@@ -471,6 +476,68 @@ def _rel(a, b) -> float:
         return 0.0
     a, b = a[ok], b[ok]
     return float((a - b).abs().max() / (b.abs().max() + a.abs().max() + 1e-6) * 2)
+
+
+def broken_pairs(problem, fetched: Any, n: int) -> Optional[Diagnosis]:
+    """`labels_not_learnable` when the batch function splits examples: each of two batch tensors holds whole
+    examples (every row is exactly one example's, as fetched alone, and the rows are n different ones), but not the
+    same ones row by row (one list sorted or shuffled on its own: holdout20's rle sorted its targets by length and not
+    its sources). A batch reordered whole (sorted by length for packing) keeps every row one example; a tensor that
+    is not one example's (lengths filled with the batch's width, a mask of the batch's shape) says nothing here."""
+    rows = _examples_in(fetched, n)
+    if len(rows) < 2:
+        return None
+    singles = [dict(_examples_in(problem.get_batch(torch.tensor([j])), 1)) for j in range(n)]
+    order = {}  # key -> the example each row holds, when every row holds exactly one and all differ
+    for key, t in rows:
+        held = []
+        for r in range(n):
+            match = [j for j, one in enumerate(singles) if key in one and _same_example(t[r], one[key][0])]
+            if len(match) != 1:
+                break
+            held.append(match[0])
+        if len(held) == n and len(set(held)) == n:
+            order[key] = held
+    keys = list(order)
+    for a in keys:
+        for b in keys:
+            r = next((r for r in range(n) if order[a][r] != order[b][r]), None)
+            if r is not None and str(a) < str(b):
+                return Diagnosis(
+                    "labels_not_learnable", "error",
+                    f"the batch function splits examples: in a batch of the first {n}, row {r}'s {_place(a)} is "
+                    f"example {order[a][r]}'s and its {_place(b)} example {order[b][r]}'s (each compared with the "
+                    "examples fetched alone): one of them is sorted or shuffled on its own, so targets and inputs no longer "
+                    "belong together", evidence={"check": "pairs", "row": r, "keys": [str(a), str(b)],
+                                                 "examples": [order[a][r], order[b][r]], "batch": n},
+                    fix="reorder every tensor of a batch together (sort the examples, not one list)")
+    return None
+
+
+def _place(key) -> str:
+    return f"batch item {key}" if isinstance(key, int) else f"batch[{key!r}]"
+
+
+def _examples_in(batch: Any, n: int) -> list:
+    """(key, tensor) of each batch-first tensor of a batch (tuple items by position, dict entries by key)."""
+    items = [(None, batch)] if isinstance(batch, torch.Tensor) else list(enumerate(batch)) \
+        if isinstance(batch, (list, tuple)) else list(batch.items()) if isinstance(batch, dict) else []
+    return [(k, v) for k, v in items if isinstance(v, torch.Tensor) and v.dim() >= 1 and v.shape[0] == n]
+
+
+def _same_example(a: torch.Tensor, b: torch.Tensor) -> bool:
+    """One example's tensor in a batch and alone: equal, or, padded to other lengths, equal where they overlap
+    (aligned at the start or at the end)."""
+    if a.dim() != b.dim() or a.dtype != b.dtype:
+        return False
+    if a.shape == b.shape:
+        return bool(torch.equal(a, b))
+    common = [min(x, y) for x, y in zip(a.shape, b.shape)]
+    head = tuple(slice(0, k) for k in common)
+    if bool(torch.equal(a[head], b[head])):
+        return True
+    return bool(torch.equal(a[tuple(slice(x - k, x) for x, k in zip(a.shape, common))],
+                            b[tuple(slice(y - k, y) for y, k in zip(b.shape, common))]))
 
 
 def _constant(batch_out: torch.Tensor, alone: list) -> bool:
