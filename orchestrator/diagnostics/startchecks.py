@@ -507,8 +507,8 @@ def broken_pairs(problem, fetched: Any, n: int) -> Optional[Diagnosis]:
                     "labels_not_learnable", "error",
                     f"the batch function splits examples: in a batch of the first {n}, row {r}'s {_place(a)} is "
                     f"example {order[a][r]}'s and its {_place(b)} example {order[b][r]}'s (each compared with the "
-                    "examples fetched alone): one of them is sorted or shuffled on its own, so targets and inputs no longer "
-                    "belong together", evidence={"check": "pairs", "row": r, "keys": [str(a), str(b)],
+                    "examples fetched alone): one of them is sorted or shuffled on its own, so targets and inputs "
+                    "no longer belong together", evidence={"check": "pairs", "row": r, "keys": [str(a), str(b)],
                                                  "examples": [order[a][r], order[b][r]], "batch": n},
                     fix="reorder every tensor of a batch together (sort the examples, not one list)")
     return None
