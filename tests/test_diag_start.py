@@ -899,3 +899,36 @@ def test_the_label_check_stands_down_on_fresh_weights_an_earlier_stage_found_bro
     from orchestrator.diagnostics.failure import _model_problems
     run = SimpleNamespace(stage=SimpleNamespace(diagnoses=[]), inherited=("bad_init_loss", "dead_units"))
     assert _model_problems(run) == ["bad_init_loss"]
+
+
+def _pairs_problem(batch_fn):
+    g = torch.Generator().manual_seed(0)
+    seqs = [torch.randint(1, 20, (int(torch.randint(3, 12, (1,), generator=g)),), generator=g) for _ in range(32)]
+
+    def pad(rows):
+        out = torch.zeros(len(rows), max(len(r) for r in rows), dtype=torch.long)
+        for i, r in enumerate(rows):
+            out[i, :len(r)] = r
+        return out
+
+    def get_batch(idx):
+        src = [seqs[i] for i in idx.tolist()]
+        tgt = [s.flip(0) for s in src]  # reverse the sequence
+        return batch_fn(src, tgt, pad)
+    return Problem(model=nn.Linear(1, 1), train_size=32, get_batch=get_batch, loss=lambda m, b: torch.zeros(()),
+                   evaluate=lambda m: {})
+
+
+def test_a_batch_function_that_sorts_one_list_on_its_own_splits_examples():
+    from orchestrator.diagnostics.startchecks import broken_pairs
+
+    def by_length(rows):
+        return sorted(rows, key=len, reverse=True)
+    split = _pairs_problem(lambda s, t, pad: {"src": pad(s), "tgt": pad(by_length(t))})  # the bug
+    d = broken_pairs(split, split.get_batch(torch.arange(8)), 8)
+    assert d is not None and d.code == "labels_not_learnable" and d.severity == "error", d
+    whole = _pairs_problem(lambda s, t, pad: {"src": pad(by_length(s)), "tgt": pad(by_length(t))})  # sorted together
+    assert broken_pairs(whole, whole.get_batch(torch.arange(8)), 8) is None
+    # lengths filled with the batch's width are not one example's: no verdict from them (batch_dependence's case)
+    widths = _pairs_problem(lambda s, t, pad: (pad(s), torch.full((len(s),), pad(s).shape[1]), pad(t)))
+    assert broken_pairs(widths, widths.get_batch(torch.arange(8)), 8) is None
