@@ -15,8 +15,8 @@ target-side input (named like the targets, `tgt_in`, or a tuple item between the
 whose column t equals the targets' column t (a decoder input sliced like the targets, not shifted), or a source
 that does, fed to a model causal over it (an LM whose labels are not shifted: see _reads_own_target);
 the targets must be one per position (token ids, or a series' values: then a floating input, each later
-value moved by the series' spread), and the outputs position-first like them. A source that merely equals the targets (a
-copy task) is no such input: its encoder may see all of it. The model runs in eval mode without
+value moved by the series' spread), and the outputs position-first like them. A source that equals the targets under
+an encoder that sees all of it (a copy task) is no leak. The model runs in eval mode without
 gradients on up to 8 examples, one at a time (in training mode, on a copy, with one dropout mask, when every early
 output is non-finite in eval mode); outputs that move by more than 1e-4 of their scale count, at the positions
 the loss reads (_scored).
