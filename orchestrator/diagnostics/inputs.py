@@ -62,7 +62,7 @@ def check_inputs(c: InputScaleConfig, stage, problem, sinks) -> bool:
     """Record `input_scale` (warning) for badly scaled inputs or floating targets of `problem`, and
     `nonfinite` (error) for NaN/inf among them. True when the data holds non-finite values."""
     try:
-        x, y = data(problem, c.samples)
+        x, y, others = fetch(problem, c.samples)
     except Exception as e:  # noqa: BLE001 - a task whose batches we cannot read: say so
         record(stage, sinks, Diagnosis("check_skipped", "info", f"input_scale: could not read a training batch "
                                        f"({type(e).__name__}: {e})", evidence={"check": "input_scale"},
@@ -74,7 +74,7 @@ def check_inputs(c: InputScaleConfig, stage, problem, sinks) -> bool:
                                        "(a dict batch without an x/input/src key?)", evidence={"check": "input_scale"},
                                        fix="give the Problem extras['x_train'] (the training inputs)"))
     # the first input, then any other floating one (category ids beside numbers: each named by its place)
-    tensors = [("input", "", x)] + [("input", f" ({where})", t) for where, t in more_inputs(problem, x, y, c.samples)]
+    tensors = [("input", "", x)] + [("input", f" ({where})", t) for where, t in others]
     scaled: dict = {}  # "input" / "target" -> [(where, feature stats)] of the badly scaled tensors
     for what, where, t in tensors + [("target", "", y)]:
         if isinstance(t, torch.Tensor) and t.is_floating_point() and not bool(torch.isfinite(t).all()):
@@ -102,30 +102,18 @@ def check_inputs(c: InputScaleConfig, stage, problem, sinks) -> bool:
     return broken
 
 
-def more_inputs(problem, x, y, samples: int) -> list:
-    """The batch's other floating input tensors besides `x` (a tabular model's numbers beside its category ids, a
-    second image), as (where, tensor): every tuple item but the targets, or a dict's source tensors. None when the
-    task gave extras['x_train']."""
-    if isinstance(problem.extras.get("x_train"), torch.Tensor):
-        return []
-    batch = problem.get_batch(torch.arange(min(samples, problem.train_size)))
-    if isinstance(batch, (list, tuple)):
-        items = [(f"batch item {i}", t) for i, t in enumerate(batch) if i < len(batch) - 1 or len(batch) == 1]
-    elif isinstance(batch, dict):
-        items = [(f"batch[{k!r}]", batch[k]) for k in source_keys(batch, targets_of(batch))]
-    else:
-        items = []
-    return [(where, t[:samples]) for where, t in items if isinstance(t, torch.Tensor) and t.is_floating_point()
-            and t.dim() and not _same(t, x) and not _same(t, y)]
-
-
-def _same(a, b) -> bool:
-    return isinstance(b, torch.Tensor) and a.shape[1:] == b.shape[1:] and a.dtype == b.dtype \
-        and torch.equal(a[:len(b)], b[:len(a)])
-
-
 def data(problem, samples: int):
-    x, y = problem.extras.get("x_train"), problem.extras.get("y_train")
+    """The training inputs and targets to judge (up to `samples` examples)."""
+    x, y, _ = fetch(problem, samples)
+    return x, y
+
+
+def fetch(problem, samples: int):
+    """(inputs, targets, the batch's other floating inputs as [(where, tensor)]): the task's extras['x_train'] /
+    ['y_train'] if it has them, else one batch's first tensor and targets, and every other floating input tensor of
+    that batch (a tabular model's numbers beside its category ids): each tuple item but the targets, or a dict's
+    source tensors."""
+    x, y, others = problem.extras.get("x_train"), problem.extras.get("y_train"), []
     if not isinstance(x, torch.Tensor):
         n = min(samples, problem.train_size)
         batch = problem.get_batch(torch.arange(n))
@@ -134,8 +122,16 @@ def data(problem, samples: int):
         if x is None and isinstance(batch, dict):  # no conventional key: the tensors that are not the targets'
             sources = [batch[k] for k in source_keys(batch, y)]
             x = next((t for t in sources if t.is_floating_point()), sources[0] if sources else None)
+        if isinstance(batch, (list, tuple)):
+            items = [(f"batch item {i}", t) for i, t in enumerate(batch) if i < len(batch) - 1 or len(batch) == 1]
+        elif isinstance(batch, dict):
+            items = [(f"batch[{k!r}]", batch[k]) for k in source_keys(batch, targets_of(batch))]
+        else:
+            items = []
+        others = [(where, t[:samples]) for where, t in items if isinstance(t, torch.Tensor) and t.is_floating_point()
+                  and t.dim() and t is not x and t is not y]
     if isinstance(x, torch.Tensor):
         x = x[:samples]
     if isinstance(y, torch.Tensor):
         y = y[:samples]
-    return x, y
+    return x, y, others

@@ -459,11 +459,17 @@ def _difference(a: torch.Tensor, b: torch.Tensor) -> float:
         return 0.0
     if a.shape == b.shape:
         return _rel(a, b)
+    return min(_rel(x, y) for x, y in _overlaps(a, b))
+
+
+def _overlaps(a: torch.Tensor, b: torch.Tensor) -> list:
+    """The common part of two tensors padded to other lengths, as (a's, b's) pairs: aligned at the start (right
+    padding) and at the end (left padding)."""
     common = [min(x, y) for x, y in zip(a.shape, b.shape)]
     head = tuple(slice(0, k) for k in common)
     tail_a = tuple(slice(x - k, x) for x, k in zip(a.shape, common))
     tail_b = tuple(slice(y - k, y) for y, k in zip(b.shape, common))
-    return min(_rel(a[head], b[head]), _rel(a[tail_a], b[tail_b]))
+    return [(a[head], b[head]), (a[tail_a], b[tail_b])]
 
 
 def _rel(a, b) -> float:
@@ -532,12 +538,7 @@ def _same_example(a: torch.Tensor, b: torch.Tensor) -> bool:
         return False
     if a.shape == b.shape:
         return bool(torch.equal(a, b))
-    common = [min(x, y) for x, y in zip(a.shape, b.shape)]
-    head = tuple(slice(0, k) for k in common)
-    if bool(torch.equal(a[head], b[head])):
-        return True
-    return bool(torch.equal(a[tuple(slice(x - k, x) for x, k in zip(a.shape, common))],
-                            b[tuple(slice(y - k, y) for y, k in zip(b.shape, common))]))
+    return any(bool(torch.equal(x, y)) for x, y in _overlaps(a, b))
 
 
 def _constant(batch_out: torch.Tensor, alone: list) -> bool:
