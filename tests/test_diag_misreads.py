@@ -12,6 +12,7 @@ from torch import nn
 from test_diag_start import above_info, found, images, mlp_problem, run, tuple_problem
 
 from orchestrator.config import OptimConfig
+from orchestrator.task import Problem
 
 torch.set_num_threads(1)
 
@@ -239,7 +240,34 @@ def test_a_contrastive_loss_with_in_batch_negatives_is_batch_dependent_by_design
         assert not outcome.converged and above_info(r) == [], (seed, above_info(r))
         skipped = {d["evidence"].get("check") for d in r.stage.diagnoses if d["code"] == "check_skipped"}
         assert {"batch_dependence (loss)", "overfit_batch_size_1"} <= skipped, (seed, skipped)
+        # stand-downs on evidence: nothing about the batch layout to change
+        assert not [d for d in r.stage.diagnoses if d["code"] == "check_skipped" and "`forward`" in d["fix"]]
     # the embeddings normalised over the batch instead (a bug): each example's output depends on its batch-mates
     r, _ = run(contrastive_problem(normalise_over_batch=True), budget=10)
     assert found(r, "batch_dependence")
 
+
+
+class ClassesFirst(nn.Module):
+    """An MLP whose output is (classes, batch): a layout the batch check cannot read without Problem.forward."""
+
+    def __init__(self):
+        super().__init__()
+        self.net = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 4))
+
+    def forward(self, x):
+        return self.net(x).t()
+
+
+def test_a_check_that_cannot_read_the_batch_layout_says_how_to_show_it():
+    x, y = images(n=64)
+    x = x.flatten(1)[:, :8]
+    torch.manual_seed(0)
+    problem = Problem(model=ClassesFirst(), train_size=64, get_batch=lambda i: (x[i], y[i]),
+                      loss=lambda m, b: F.cross_entropy(m(b[0]).t(), b[1]),
+                      evaluate=lambda m: {"train/acc": (m(x).argmax(0) == y).float().mean().item()},
+                      chance_loss=math.log(4))
+    r, _ = run(problem, budget=10)
+    skips = [d for d in r.stage.diagnoses if d["code"] == "check_skipped"
+             and d["evidence"].get("check") == "batch_dependence (output)"]
+    assert skips and "`forward`" in skips[0]["fix"], skips

@@ -55,7 +55,7 @@ from ..trainer import optimisation_step, to_device
 from .common import (batch_targets, compares_examples, fresh_copy, num, run_model, source_keys, state_copy,
                      training_side, zero_output_loss)
 from .config import FailureConfig
-from .startchecks import StartChecks, constant_targets, is_fresh, preserved, same_batch, skipped
+from .startchecks import LAYOUT_FIX, StartChecks, constant_targets, is_fresh, preserved, same_batch, skipped
 from .startchecks import batch_dependence as startchecks_batch_dependence
 
 
@@ -317,7 +317,7 @@ def labels_not_learnable(ctx: Context):
 
     if shuffled(torch.arange(min(pool, 2))) is None:
         return skipped("labels_not_learnable", "no targets or inputs to swap in this batch layout ((inputs, ..., "
-                       "targets) tuples, or dicts with a source key or tensors besides the targets)")
+                       "targets) tuples, or dicts with a source key or tensors besides the targets)", fix=LAYOUT_FIX)
     if isinstance(every, dict) and not _reads_source(ctx, real(torch.arange(min(pool, 16))),
                                                       _to(run, shuffled(torch.arange(min(pool, 16))))):
         return skipped("labels_not_learnable", "the model's outputs do not depend on the batch's source (a "
@@ -821,7 +821,7 @@ def run_checks(c: FailureConfig, run, outcome) -> list[Diagnosis]:
         try:
             result = check(ctx)
         except Exception as e:  # a check that cannot run on this task says so, and the others go on
-            result = skipped(check.__name__, f"{type(e).__name__}: {e}")
+            result = skipped(check.__name__, f"{type(e).__name__}: {e}", fix=LAYOUT_FIX)
         for d in result if isinstance(result, list) else [result] if result is not None else []:
             d.iteration = d.iteration or outcome.iterations
             ctx.lr_suspect = ctx.lr_suspect or d.code == "lr_too_low"

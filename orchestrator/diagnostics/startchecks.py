@@ -93,8 +93,14 @@ def random_eval(difference) -> Diagnosis:
             "self.training, so that model.eval() turns them off")
 
 
-def skipped(check: str, why: str,
-            fix: str = "give the task's Problem `forward` and `targets` if the batch layout is unusual") -> Diagnosis:
+# the fix of a check that could not read the batch: the task can say how its model runs and where its targets are
+LAYOUT_FIX = "give the task's Problem `forward` and `targets` if the batch layout is unusual"
+
+
+def skipped(check: str, why: str, fix: str = "nothing to change for this: the check has no verdict here, for the "
+            "reason given (the other checks still ran)") -> Diagnosis:
+    """`check_skipped` (info): a check that gave no verdict, and why. Most are stand-downs on evidence (a model the
+    check would misjudge); the ones that could not read the batch layout pass LAYOUT_FIX."""
     return Diagnosis("check_skipped", "info", f"{check} could not run: {why}", evidence={"check": check, "why": why},
                      fix=fix)
 
@@ -128,7 +134,7 @@ class StartChecks:
                 try:
                     found = check()
                 except Exception as e:  # a check that cannot run says so; training goes on
-                    found = [skipped(name, f"{type(e).__name__}: {e}")]
+                    found = [skipped(name, f"{type(e).__name__}: {e}", fix=LAYOUT_FIX)]
                 self.ran.add(name)
                 for d in found:
                     if name == "batch_dependence" and said_before(run.stage, d):
@@ -409,7 +415,8 @@ def batch_dependence(c: StartConfig, run, finite_only: bool = False) -> list:
                         "view(batch, -1)), and softmax/normalisation over dim 0"))
                 return found
         else:
-            found.append(skipped("batch_dependence (output)", "no batch-first tensor output (give Problem.forward)"))
+            found.append(skipped("batch_dependence (output)", "no batch-first tensor output (give Problem.forward)",
+                                 fix=LAYOUT_FIX))
         # at the loss
         whole = float(problem.loss(model, batch))
         if not math.isfinite(whole):  # NaN is never near itself: not "random"
@@ -651,7 +658,8 @@ def constant_labels(c: StartConfig, run) -> list:
         return []  # a few examples may share a class by chance
     t = batch_targets(problem, problem.get_batch(torch.arange(n)))
     if not isinstance(t, torch.Tensor) or t.dim() == 0 or t.shape[0] != n:
-        return [skipped("labels_not_learnable (constant targets)", "no batch-first targets (give Problem.targets)")]
+        return [skipped("labels_not_learnable (constant targets)", "no batch-first targets (give Problem.targets)",
+                        fix=LAYOUT_FIX)]
     return constant_targets(t)
 
 
