@@ -300,3 +300,42 @@ def test_an_lr_thousands_of_times_below_the_threshold_is_named_at_the_second_upd
     assert outcome.iterations == 60 and "lr_too_low at iteration 50" in outcome.reason, outcome
     r, _ = run(FAMILIES[family](), budget=120, lr=1e-3, after_failure=True, probe={"threshold": 0.1})  # 100x: usual
     assert not [x for x in found(r, "lr_too_low") if x["iteration"] <= 50], above_info(r)
+
+
+class Gated(nn.Module):
+    """An MLP whose hidden units pass through a learnt sigmoid gate (squeeze-and-excitation's form): `open_by`
+    puts every gate at the rails, as training puts the gates of a net that memorised its examples."""
+
+    def __init__(self, open_by: float = 0.0):
+        super().__init__()
+        self.fc, self.gate_in, self.gate, self.out = nn.Linear(8, 32), nn.Linear(8, 32), nn.Sigmoid(), nn.Linear(32, 3)
+        with torch.no_grad():
+            self.gate_in.weight.mul_(0.1)  # the gates near their middle ...
+            self.gate_in.bias.fill_(open_by)  # ... unless opened
+
+    def forward(self, x):
+        return self.out(torch.relu(self.fc(x)) * self.gate(self.gate_in(x)))
+
+
+@pytest.mark.parametrize("warm,inherited,target,severity", [
+    (False, (), 0.0, "warning"),                     # fresh weights at the rails: the init's fault, at once
+    (True, (), 0.0, "info"),                         # trained there by the stage before, and this one converges
+    (True, (), 2.0, "warning"),                      # ... and this one fails: maybe why, dated when seen
+    (True, ("saturated_units",), 0.0, "warning")])   # the stage before had it from its start: carried
+def test_gates_at_the_rails_are_a_fault_on_fresh_weights_and_a_state_after_training(warm, inherited, target,
+                                                                                   severity):
+    x, y = blobs()
+    torch.manual_seed(0)
+    problem = tuple_problem(Gated(open_by=8.0), x, y, 3)
+
+    def stage():
+        return Stage("next", Goal("train/acc", target, "max"), knobs={}, after=["before"] if warm else None)
+    r, outcome = run(problem, budget=20, stage=stage(), inherited=inherited)
+    got = [d for d in r.stage.diagnoses if d["code"] == "saturated_units"]
+    assert got and got[-1]["severity"] == severity, got
+    assert got[-1]["evidence"]["layer"] == "gate" and got[-1]["iteration"] == 1
+    assert outcome.converged == (target == 0.0)
+    # gates that are not at the rails say nothing, whatever the stage
+    torch.manual_seed(0)
+    r, _ = run(tuple_problem(Gated(), x, y, 3), budget=20, stage=stage(), inherited=inherited)
+    assert not [d for d in r.stage.diagnoses if d["code"] == "saturated_units"]

@@ -69,3 +69,57 @@ def test_a_loss_that_moves_at_no_lr_is_not_called_a_too_high_lr():
     codes = {d["code"]: d for d in st.diagnoses}
     assert "lr_too_high" not in codes, st.diagnoses
     assert "does not move at any LR" in codes["lr_probe"]["message"]
+
+
+# --- the two ends of "1-10x below the threshold" ---------------------------------------------------------------
+
+class Reverser(nn.Module):
+    """A post-LN Transformer encoder that reverses its tokens: under Adam it stays finite far above the LR it
+    learns at (the threshold / 3 of a probe from LR 5 leaves its loss at chance)."""
+
+    def __init__(self, vocab=12, d=32):
+        super().__init__()
+        self.emb, self.pos = nn.Embedding(vocab, d), nn.Embedding(32, d)
+        self.enc = nn.TransformerEncoder(nn.TransformerEncoderLayer(d, 4, 64, dropout=0.0, batch_first=True), 2,
+                                         enable_nested_tensor=False)
+        self.out = nn.Linear(d, vocab)
+
+    def forward(self, t):
+        return self.out(self.enc(self.emb(t) + self.pos(torch.arange(t.shape[1]))))
+
+
+def reverse_problem(seed=0, n=10, length=12, vocab=12) -> Problem:
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, vocab, (n, length), generator=g)
+    torch.manual_seed(seed)
+    return Problem(model=Reverser(vocab), train_size=n, get_batch=lambda i: (x[i], x[i].flip(1)),
+                   loss=lambda m, b: F.cross_entropy(m(b[0]).flatten(0, 1), b[1].flatten()), evaluate=lambda m: {},
+                   chance_loss=math.log(vocab))
+
+
+def adam_probe(problem_fn, lr):
+    st = Stage("s", Goal("val/loss", 0.0, "min"), knobs={})
+    settings = TrainSettings(budget=100, lr=lr, batch_size=10, optim=OptimConfig(), seed=0)
+    got = diagnostics.before_stage(RunConfig(task=None), st, lambda knobs: problem_fn(), settings, Sinks())
+    return next(d for d in st.diagnoses if d["code"] == "lr_too_high"), got
+
+
+def test_a_lowered_lr_trains_at_the_far_end_when_the_high_end_leaves_the_loss_far_behind():
+    for seed in range(3):
+        d, lr = adam_probe(lambda: reverse_problem(seed), 5.0)
+        ev = d["evidence"]
+        race = ev["race"]
+        assert math.isclose(lr, ev["threshold"] / 10) and race["winner"] == lr, (seed, race)
+        assert race["far"]["final_loss"] < 0.1 * race["high"]["final_loss"], race
+        # the far end already: the stage has nothing lower to be retried at
+        assert "fallback_lr" not in ev and "threshold/10" in d["message"] and "against" in d["message"]
+
+
+def test_a_lowered_lr_keeps_the_high_end_where_it_trains_as_well():
+    # plain SGD on a line: a larger step fits faster, so threshold / 3 stays the pick and threshold / 10 the retry
+    st, lr = probe(lambda: line_problem(), 1.0)
+    d = next(d for d in st.diagnoses if d["code"] == "lr_too_high")
+    ev = d["evidence"]
+    assert math.isclose(lr, ev["threshold"] / 3) and ev["race"]["winner"] == lr
+    assert math.isclose(ev["fallback_lr"], ev["threshold"] / 10)
+    assert ev["race"]["high"]["final_loss"] <= ev["race"]["far"]["final_loss"]

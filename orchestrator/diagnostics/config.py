@@ -30,6 +30,8 @@ class ProbeConfig:
     max_probes: int = 12          # 1.0 / 3**11 ~ 6e-6: give up below that
     diverge_factor: float = 4.0   # diverged: a loss above this x the initial loss (fast.ai's lr_find uses 4)
     keep_user_lr: bool = True     # a configured LR below the threshold is kept (False: train at threshold/margin)
+    race: bool = True             # a lowered LR: also probe threshold / fallback_margin, and train there when ...
+    race_ratio: float = 0.5       # ... its loss after `iterations` steps is below this x the loss at threshold / margin
 
 
 @dataclass
@@ -253,6 +255,8 @@ def validate(cfg: Any) -> None:
     if p.fallback_margin and not 1 <= p.fallback_margin <= 100:
         raise ConfigError(f"must be 0 (never) or between 1 and 100, got {p.fallback_margin}",
                           key="diagnostics.probe.fallback_margin", where=where)
+    if not 0 < p.race_ratio <= 1:
+        raise ConfigError(f"must be in (0, 1], got {p.race_ratio}", key="diagnostics.probe.race_ratio", where=where)
     if p.lr_max <= 0:
         raise ConfigError(f"must be > 0, got {p.lr_max}", key="diagnostics.probe.lr_max", where=where)
     if p.factor <= 1:

@@ -16,7 +16,10 @@ recurrent layer's output sequence, a PackedSequence's data included), and after 
   recurrent layers (GRU/LSTM/tanh-RNN hidden states) |y| > 0.99, Sigmoid outside [0.01, 0.99]
   (LeCun et al. 1998, Glorot & Bengio 2010). Recurrent states: share > `health.saturated_fraction_recurrent`
   (0.2), judged at the stage's first samples only (up to iteration `health.early_sample`): training
-  itself makes a recurrent state confident over thousands of steps.
+  itself makes a recurrent state confident over thousands of steps. A warning at the first step of fresh weights
+  (the init or the input scale put them there) or when a stage the weights came from had it; at any other sample
+  training put them there (a squeeze-and-excitation gate that learnt to open or close): info, and a warning if the
+  stage then fails.
 - `vanishing_gradients` / `exploding_gradients`: gradient norm of the first weight layer / the last one
   below `health.vanishing_ratio` (1e-3) or above `health.exploding_ratio` (1e3).
 - `exploding_gradients` judged against the weights: the median over layers of ||grad|| / ||W|| above
@@ -68,6 +71,7 @@ class HealthMonitor:
         self.high_updates = 0       # samples whose median update/weight ratio was above update_ratio_high
         self.fired: set = set()
         self.dead_seen: Optional[dict] = None  # the dead_units info, a warning if the stage fails
+        self.saturated_seen: Optional[dict] = None  # saturated_units on trained weights: info, a warning if it fails
         self.hook_error: Optional[Exception] = None  # raised inside a forward hook (see guarded)
 
     # the watched forward
@@ -114,7 +118,7 @@ class HealthMonitor:
 
     def on_start(self, run) -> None:
         self.fired, self.update_ratios, self.pending, self.high_updates = set(), [], None, 0
-        self.dead_seen, self.hook_error = None, None
+        self.dead_seen, self.saturated_seen, self.hook_error = None, None, None
         self.every = self.c.every or 1 << 62
         # the early sample gives a short stage its second update ratio; a long one has the regular samples
         self.early = self.c.early_sample if run.settings.budget < 2 * self.every else 0
@@ -125,7 +129,7 @@ class HealthMonitor:
         if restored:  # resumed: what the samples before the checkpoint found
             self.fired, self.update_ratios = set(restored["fired"]), list(restored["update_ratios"])
             self.pending, self.high_updates = restored["pending"], restored.get("high_updates", 0)
-            self.dead_seen = restored.get("dead_seen")
+            self.dead_seen, self.saturated_seen = restored.get("dead_seen"), restored.get("saturated_seen")
         # the first step, then the schedule; a resumed stage keeps the schedule of a run never interrupted
         nxt = 1 if run.iteration == 0 else self._after(run.iteration)
         if nxt == run.iteration + 1:
@@ -140,7 +144,8 @@ class HealthMonitor:
 
     def state_dict(self) -> dict:
         return {"fired": sorted(self.fired), "update_ratios": list(self.update_ratios), "pending": self.pending,
-                "high_updates": self.high_updates, "dead_seen": self.dead_seen}
+                "high_updates": self.high_updates, "dead_seen": self.dead_seen,
+                "saturated_seen": self.saturated_seen}
 
     def load_state_dict(self, state: dict) -> None:
         self.restored = state  # applied by on_start, which the trainer calls after restoring
@@ -166,6 +171,7 @@ class HealthMonitor:
     def on_end(self, run, outcome) -> None:
         self.disarm()
         warn_if_failed(run, self.dead_seen, outcome)  # dead units may be why it failed
+        warn_if_failed(run, self.saturated_seen, outcome)  # ... and so may units that training drove to the rails
 
     # the numbers
     def measure_update(self, run, step: int) -> None:
@@ -304,12 +310,23 @@ class HealthMonitor:
                 and "saturated_units" not in run.inherited:
             limit = self.c.saturated_fraction
         if rails > limit:
-            self.fire(run, step, "saturated_units",
-                      f"{rails:.0%} of the outputs of {type(m).__name__} {name} are at the rails "
-                      f"(gradients through them vanish)",
-                      {"layer": name, "type": type(m).__name__, "saturated_fraction": num(rails),
-                       "threshold": self.c.saturation, "share_limit": limit},
-                      "scale the inputs, lower the init scale or LR, or add normalisation before it")
+            # at the first step of fresh weights the rails come from the init or the input scale: a fault at once,
+            # as is saturation carried from a stage that had it. Elsewhere training put them there, and a gate that
+            # learnt to open or close (squeeze-and-excitation, an LSTM's gates after a stage that memorised its
+            # examples: 52-87% of a clean SE CNN's gates) is no fault while the stage trains on: info, and a
+            # warning dated here if the stage then fails (as dead_units)
+            trained = not (step == 1 and run.stage.warm_start_source() is None) \
+                and "saturated_units" not in run.inherited
+            message = (f"{rails:.0%} of the outputs of {type(m).__name__} {name} are at the rails (gradients through "
+                       "them vanish)")
+            seen = self.fire(run, step, "saturated_units", message + (" (a warning if the stage fails)" if trained
+                                                                       else ""),
+                             {"layer": name, "type": type(m).__name__, "saturated_fraction": num(rails),
+                              "threshold": self.c.saturation, "share_limit": limit},
+                             "scale the inputs, lower the init scale or LR, or add normalisation before it",
+                             severity="info" if trained else "warning")
+            if trained and seen:
+                self.saturated_seen = {**seen, "message": message}
 
     def fire(self, run, step, code, message, evidence, fix, severity: str = "warning") -> Optional[dict]:
         if code in self.fired:
