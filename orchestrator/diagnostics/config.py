@@ -188,6 +188,8 @@ class StartConfig:
     #                               exact copies with the same gradient (a constant init)
     batch_examples: int = 8       # `batch_dependence`: a batch this large, two of its examples alone
     batch_tolerance: float = 1e-3  # ... relative difference that counts (float noise between batch sizes ~1e-6)
+    batch_dependence_at_end: bool = True  # ... and again on the weights each stage trained, at its end (a mixing
+    #                                       that fresh weights damp to nothing: gates near 0.5, a zero-init branch)
     label_examples: int = 512     # `labels_not_learnable`: constant targets among this many examples ...
     label_min_examples: int = 10  # ... judged only from this many (3 examples may share a class by chance)
     floor_fraction: float = 0.5   # `loss_floor`: training loss above this x chance_loss (or x the loss at
