@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -271,3 +272,62 @@ def test_a_check_that_cannot_read_the_batch_layout_says_how_to_show_it():
     skips = [d for d in r.stage.diagnoses if d["code"] == "check_skipped"
              and d["evidence"].get("check") == "batch_dependence (output)"]
     assert skips and "`forward`" in skips[0]["fix"], skips
+
+
+# --- targets that index into the input ------------------------------------------------------------------------
+
+class Pointer(nn.Module):
+    """Scores each position of a padded source: the output is a distribution over the example's own positions."""
+
+    def __init__(self, vocab=16, d=32):
+        super().__init__()
+        self.emb, self.score = nn.Embedding(vocab, d), nn.Sequential(nn.Linear(d, d), nn.ReLU(), nn.Linear(d, 1))
+
+    def forward(self, src, src_len):
+        scores = self.score(self.emb(src)).squeeze(-1)
+        pad = torch.arange(src.shape[1])[None, :] >= src_len[:, None]
+        return scores.masked_fill(pad, float("-inf"))
+
+
+def pointer_problem(n=400, scrambled=False, seed=0) -> Problem:
+    """Point at the largest token of a source of 3..8 tokens (padded per batch to its longest). `scrambled`: each
+    target a random position within its own source, unrelated to the tokens."""
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(3, 9, (n,), generator=g)
+    sources = [torch.randperm(15, generator=g)[:int(k)] + 1 for k in lengths]
+    targets = torch.stack([s.argmax() for s in sources])
+    if scrambled:
+        targets = torch.stack([torch.randint(int(k), (), generator=g) for k in lengths])
+
+    def get_batch(idx):
+        chosen = [sources[i] for i in idx.tolist()]
+        width = max(len(s) for s in chosen)
+        src = torch.stack([F.pad(s, (0, width - len(s))) for s in chosen])
+        return {"src": src, "src_len": lengths[idx], "tgt": targets[idx]}
+
+    def loss(m, b):
+        return F.cross_entropy(m(b["src"], b["src_len"]), b["tgt"])
+
+    def evaluate(m):
+        b = get_batch(torch.arange(n))
+        return {"train/acc": (m(b["src"], b["src_len"]).argmax(-1) == b["tgt"]).float().mean().item()}
+
+    torch.manual_seed(seed)
+    return Problem(model=Pointer(), train_size=n, get_batch=get_batch, loss=loss, evaluate=evaluate,
+                   forward=lambda m, b: m(b["src"], b["src_len"]), targets=lambda b: b["tgt"], chance_loss=1.7)
+
+
+def test_targets_that_index_into_the_source_are_shuffled_among_sources_of_their_length():
+    # another example's source may be shorter than a target's position (IndexError inside the task's loss, or an
+    # inf loss at a padded position): the label check pairs each example only with sources of its own length, and
+    # judges the labels as usual: these follow from the inputs
+    problem = pointer_problem()
+    r, _ = run(problem, budget=10, after_failure=True)
+    labels = [d for d in r.stage.diagnoses if d["code"] in ("labels_not_learnable", "check_skipped")
+              and "labels_not_learnable" in (d["evidence"].get("check"), d["code"])]
+    assert labels == [], labels  # it ran to the end, and the labels passed
+    from orchestrator.diagnostics.failure import alike_permutation
+    chosen = torch.arange(64)
+    perm = alike_permutation(problem, chosen)
+    lengths = problem.get_batch(chosen)["src_len"]
+    assert (lengths[perm] == lengths).all() and (perm != chosen).float().mean() > 0.5

@@ -157,6 +157,8 @@ class FailureConfig:
     label_held_out: int = 64      # ... with at least this many more examples, judged on held-out ones instead:
     label_held_ratio: float = 0.95  # ... fires unless the real labels' held-out loss < this x the shuffled ones'
     label_shuffled_better: float = 0.5  # ... no verdict when the shuffled labels' loss < this x the real ones'
+    label_fit_examples: int = 64  # ... shuffled pairs tried one at a time first: a loss that raises or is not finite
+    #                               on one (its targets index into another's shorter input) pairs same-shape examples
     update_ratio: float = 1e-5    # `lr_too_low`: median per-layer update/weight ratio below this (healthy ~1e-3)
     probe_gap: float = 1000.0     # ... or the LR this many times below the probe's NaN threshold (clean configs in
     update_ratio_slow: float = 1e-3  # the suites: <= 333x; LR bugs >= 11000x) while the ratio is below this

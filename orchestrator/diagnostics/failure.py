@@ -53,7 +53,7 @@ from ..diagnosis import Diagnosis
 from ..optim import make_optimizer
 from ..trainer import optimisation_step, to_device
 from .common import (batch_targets, compares_examples, fresh_copy, num, run_model, source_keys, state_copy,
-                     training_side, zero_output_loss)
+                     tensors_in, training_side, zero_output_loss)
 from .config import FailureConfig
 from .startchecks import LAYOUT_FIX, StartChecks, constant_targets, is_fresh, preserved, same_batch, skipped
 from .startchecks import batch_dependence as startchecks_batch_dependence
@@ -267,14 +267,50 @@ def spread(n: int, pool: int) -> torch.Tensor:
     return torch.randperm(n, generator=torch.Generator().manual_seed(3))
 
 
-def shuffled_batches(problem, chosen: torch.Tensor):
+def shuffled_batches(problem, chosen: torch.Tensor, perm: Optional[torch.Tensor] = None):
     """idx (positions in `chosen`) -> those examples' batch with the targets (a dict: the sources) of other examples
-    of `chosen`, in one seeded permutation: labels blind to the inputs. None where the layout has nothing to swap."""
-    perm = torch.randperm(len(chosen), generator=torch.Generator().manual_seed(1))
+    of `chosen`, in one seeded permutation (or `perm`): labels blind to the inputs. None where the layout has
+    nothing to swap."""
+    if perm is None:
+        perm = torch.randperm(len(chosen), generator=torch.Generator().manual_seed(1))
 
     def shuffled(idx):
         return _with_targets(problem, problem.get_batch(chosen[idx]), problem.get_batch(chosen[perm[idx]]))
     return shuffled
+
+
+def fitting_shuffle(ctx: "Context", chosen: torch.Tensor, shuffled) -> tuple:
+    """(`shuffled`, False) when the task's loss runs on it; else (one that pairs each example only with examples of
+    the same shapes, fetched alone: the same length, True), or (None, True) when no two share them. Targets that
+    index into the inputs (a pointer network's positions in its source, a span's offsets) go out of range beside a
+    shorter example's input: IndexError 'Target 8 is out of bounds' ended the check (benchmarks/holdout21's
+    pointer)."""
+    run, problem = ctx.run, ctx.problem
+    model = ctx.fresh_model().eval()
+    try:  # one example at a time: in a batch the padding of a longer partner may hide it (or give an inf loss)
+        with torch.no_grad():
+            if all(bool(torch.isfinite(problem.loss(model, _to(run, shuffled(torch.tensor([i])))).detach()).all())
+                   for i in range(min(len(chosen), ctx.cfg.label_fit_examples))):
+                return shuffled, False
+    except Exception:  # noqa: BLE001 - the task's own error on a pairing it never meets in training
+        pass
+    perm = alike_permutation(problem, chosen)
+    return (shuffled_batches(problem, chosen, perm) if perm is not None else None), True
+
+
+def alike_permutation(problem, chosen: torch.Tensor, seed: int = 1) -> Optional[torch.Tensor]:
+    """A seeded permutation of positions in `chosen` within groups of examples whose tensors have the same shapes
+    when fetched alone; None when every group has one example."""
+    groups: dict = {}
+    for i in range(len(chosen)):
+        shapes = tuple(tuple(t.shape) for t in tensors_in(problem.get_batch(chosen[i:i + 1])))
+        groups.setdefault(shapes, []).append(i)
+    perm, g = torch.arange(len(chosen)), torch.Generator().manual_seed(seed)
+    for members in groups.values():
+        if len(members) > 1:
+            m = torch.tensor(members)
+            perm[m] = m[torch.randperm(len(m), generator=g)]
+    return perm if max(len(m) for m in groups.values()) > 1 else None
 
 
 def labels_not_learnable(ctx: Context):
@@ -318,6 +354,10 @@ def labels_not_learnable(ctx: Context):
     if shuffled(torch.arange(min(pool, 2))) is None:
         return skipped("labels_not_learnable", "no targets or inputs to swap in this batch layout ((inputs, ..., "
                        "targets) tuples, or dicts with a source key or tensors besides the targets)", fix=LAYOUT_FIX)
+    shuffled, alike = fitting_shuffle(ctx, chosen, shuffled)
+    if shuffled is None:
+        return skipped("labels_not_learnable", "the task's loss fails when an example meets another's targets (they "
+                       "index into its own input?), and no two examples have the same shapes to swap them between")
     if isinstance(every, dict) and not _reads_source(ctx, real(torch.arange(min(pool, 16))),
                                                       _to(run, shuffled(torch.arange(min(pool, 16))))):
         return skipped("labels_not_learnable", "the model's outputs do not depend on the batch's source (a "
@@ -327,7 +367,12 @@ def labels_not_learnable(ctx: Context):
     held_real = held_shuf = None
     if held_out:
         held_idx = order[pool:pool + c.label_examples]
-        held_perm = held_idx[torch.randperm(len(held_idx), generator=torch.Generator().manual_seed(2))]
+        held_order = torch.randperm(len(held_idx), generator=torch.Generator().manual_seed(2))
+        if alike:  # paired as the training examples were: only with examples of the same shapes
+            held_order = alike_permutation(problem, held_idx, seed=2)
+            held_out = held_order is not None
+    if held_out:
+        held_perm = held_idx[held_order]
         held_real = _to(run, problem.get_batch(held_idx))
         held_shuf = _to(run, _with_targets(problem, problem.get_batch(held_idx), problem.get_batch(held_perm)))
     def both(iterations: int):
@@ -762,9 +807,13 @@ def held_out_blind(ctx: Context) -> Optional[Diagnosis]:
     if any(d["code"] == "leakage" and d["severity"] == "error" for d in run.stage.diagnoses):
         return None  # the model reads its own targets in training: its training score says nothing
     pool = min(problem.train_size, c.label_examples)
-    shuffled = shuffled_batches(problem, spread(problem.train_size, pool)[:pool])
+    chosen = spread(problem.train_size, pool)[:pool]
+    shuffled = shuffled_batches(problem, chosen)
     if pool < 4 or shuffled(torch.arange(2)) is None:
         return None  # nothing to shuffle: the label check says why
+    shuffled, _ = fitting_shuffle(ctx, chosen, shuffled)
+    if shuffled is None:
+        return None
     # the input-blind reference: fresh weights trained on shuffled labels (they learn the label frequencies),
     # their outputs averaged over each batch (so every example gets the same answer: the most frequent class).
     # Untrained weights are no reference: they map clusters of inputs to arbitrary classes, which on clustered
