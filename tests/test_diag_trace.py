@@ -95,6 +95,23 @@ def test_a_negative_power_of_zero_is_a_division_by_zero():
     assert t["op"]["op"] == "pow" and t["cause"] == "division_by_zero"
 
 
+def test_a_mean_over_an_empty_group_is_a_division_by_zero():
+    # a per-class mean of the losses: a class absent from the batch has no element, and its mean is 0 / 0
+    x, y = torch.randn(6, 4, generator=torch.Generator().manual_seed(0)), torch.tensor([0, 0, 1, 1, 0, 1])
+
+    def loss(m, b):
+        per = F.cross_entropy(m(b[0]), b[1], reduction="none")
+        return torch.stack([per[b[1] == k].mean() for k in range(3)]).mean()  # class 2 never appears
+
+    torch.manual_seed(0)
+    t = trace_step(torch.nn.Linear(4, 3), loss, (x, y))
+    assert t["op"]["op"] == "mean" and t["op"]["inputs"][0]["numel"] == 0 and t["cause"] == "division_by_zero"
+    # a mean that is NaN because its input already is: not a division's fault
+    x[0, 0] = float("nan")
+    t = trace_step(torch.nn.Linear(4, 3), lambda m, b: m(b[0]).mean(), (x, y))
+    assert t.get("cause") != "division_by_zero"
+
+
 def test_a_log_of_zero_in_the_evaluation_alone_is_named_by_its_op(tmp_path):
     # training batches stay finite; the validation inputs lie far out, where the hand-written density underflows
     import math

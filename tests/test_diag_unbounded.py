@@ -46,6 +46,15 @@ class SoftmaxOut(LogSoftmaxOut):
         return F.softmax(self.inner(x), -1)
 
 
+class MaskedAfterLogSoftmax(LogSoftmaxOut):
+    """A pointer-style output: log_softmax over every position, then the last one masked with -1e9 (a mask applied
+    after the normalisation, so the others sum below 1): still log-probabilities the model cannot raise past 0."""
+
+    def forward(self, x):
+        out = F.log_softmax(self.inner(x), -1)
+        return torch.cat([out[:, :-1], torch.full_like(out[:, -1:], -1e9)], -1)
+
+
 BUGS = {
     "bce arguments swapped": lambda o, y: F.binary_cross_entropy_with_logits(onehot(y), o),
     "nll on raw logits": lambda o, y: F.nll_loss(o, y),
@@ -62,6 +71,7 @@ CLEAN = {
     "gaussian nll (mean, log-variance)": (lambda o, y: F.gaussian_nll_loss(o[:, 0], y.float(), o[:, 1].exp()), None),
     "log_softmax in the model, NLLLoss": (lambda o, y: F.nll_loss(o, y), LogSoftmaxOut),
     "softmax in the model, NLL of its log": (lambda o, y: F.nll_loss(o.clamp_min(1e-12).log(), y), SoftmaxOut),
+    "log_softmax, then a position masked, NLLLoss": (lambda o, y: F.nll_loss(o, y.clamp_max(1)), MaskedAfterLogSoftmax),
 }
 
 

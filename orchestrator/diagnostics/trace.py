@@ -8,7 +8,7 @@ names the cause:
 - `unstable_softmax`: `exp` overflowed (inputs above ln(max float)): a hand-written softmax/logsumexp;
   the inf/inf that follows is NaN. Fix: torch.softmax / log_softmax / logsumexp, or subtract the max.
 - `division_by_zero`: a division (or reciprocal, or a negative power) by an exact zero, forward or backward
-  (e.g. sqrt at 0, x ** -0.5 at 0).
+  (e.g. sqrt at 0, x ** -0.5 at 0); a mean over no element (0 / 0: a per-group mean over an empty group).
 - `log_of_zero`: log of zero or a negative number, e.g. log(softmax(x)) after the softmax underflowed.
 - a fully masked row (code `nonfinite`): a softmax (or x - max) over a row that is all -inf: 0/0.
 
@@ -38,6 +38,7 @@ EXP_OPS = {"exp", "exp_", "exp2", "expm1", "sinh", "cosh"}
 POW_OPS = {"pow", "pow_", "float_power", "float_power_"}
 DIV_OPS = {"div", "div_", "reciprocal", "reciprocal_", "true_divide", "floor_divide", "fmod", "remainder", "rsqrt"}
 VAR_OPS = {"std", "var", "std_mean", "var_mean"}  # NaN born here: n - 1 = 0 (one element): a division by zero
+MEAN_OPS = {"mean", "nanmean"}  # ... and here on no element at all: 0 / 0 (a per-group mean over an empty group)
 LOG_OPS = {"log", "log_", "log2", "log10", "log1p", "xlogy"}
 
 
@@ -257,7 +258,7 @@ def classify(trace: dict) -> Optional[str]:
         return "unstable_softmax"
     if op.get("fully_masked_rows"):
         return "fully_masked_row"
-    if name in VAR_OPS:
+    if name in VAR_OPS or (name in MEAN_OPS and ins and ins[0].get("numel") == 0):
         return "division_by_zero"
     if name in DIV_OPS:
         den = ins[1] if len(ins) > 1 else (ins[0] if name in ("reciprocal", "reciprocal_", "rsqrt") else None)

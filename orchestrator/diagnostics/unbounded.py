@@ -136,13 +136,16 @@ def _loss_shifted(problem, model, batch, outs: list, steps: list, k: float) -> f
 
 
 def _in_range(out: torch.Tensor) -> bool:
-    """Log-probabilities (<= 0, logsumexp 0 along a dimension) or probabilities (in [0, 1], summing to 1)."""
+    """Log-probabilities (<= 0, logsumexp 0 along a dimension, or a little below: a log_softmax whose padded
+    positions were then set to -1e9 leaves the others summing below 1, and the model still cannot raise them past 0)
+    or probabilities (in [0, 1], summing to 1)."""
     x = out.detach().float()
     if x.dim() == 0 or x.numel() == 0:
         return False
     log_like, prob_like = bool((x <= 1e-6).all()), bool(((x >= 0) & (x <= 1)).all())
     for dim in (d for d in range(x.dim()) if x.shape[d] >= 2):
-        if log_like and bool((torch.logsumexp(x, dim).abs() < 1e-3).all()):
+        mass = torch.logsumexp(x, dim) if log_like else None
+        if log_like and bool(((mass < 1e-3) & (mass > -10)).all()):
             return True
         if prob_like and bool(((x.sum(dim) - 1).abs() < 1e-3).all()):
             return True
