@@ -932,3 +932,34 @@ def test_a_batch_function_that_sorts_one_list_on_its_own_splits_examples():
     # lengths filled with the batch's width are not one example's: no verdict from them (batch_dependence's case)
     widths = _pairs_problem(lambda s, t, pad: (pad(s), torch.full((len(s),), pad(s).shape[1]), pad(t)))
     assert broken_pairs(widths, widths.get_batch(torch.arange(8)), 8) is None
+
+
+# --- batch dependence that fresh weights hide ----------------------------------------------------------------
+
+class ZeroGatedBatchMean(nn.Module):
+    """A ReZero-style branch, its gate 0 at init, that adds the batch's mean hidden state (a bug: dim 0): fresh
+    weights are exactly per-example, trained ones are not."""
+
+    def __init__(self, mixes=True):
+        super().__init__()
+        self.fc, self.out, self.mixes = nn.Linear(8, 32), nn.Linear(32, 3), mixes
+        self.gate = nn.Parameter(torch.zeros(()))
+
+    def forward(self, x):
+        h = torch.relu(self.fc(x))
+        return self.out(h + self.gate * (h.mean(0, keepdim=True) if self.mixes else h))
+
+
+@pytest.mark.parametrize("mixes", [True, False])
+@pytest.mark.parametrize("converges", [True, False])
+def test_a_mixing_that_fresh_weights_hide_is_named_on_the_trained_ones(mixes, converges):
+    x, y = blobs()
+    torch.manual_seed(0)
+    r, outcome = run(tuple_problem(ZeroGatedBatchMean(mixes), x, y, 3), budget=30, target=0.0 if converges else 2.0,
+                     after_failure=True)
+    assert outcome.converged == converges
+    errors = found(r, "batch_dependence")
+    assert bool(errors) == mixes, errors
+    if mixes:  # not at the start (the gate was 0), but at the end: of the stage, or of its failure checks
+        assert len(errors) == 1 and "on the weights this stage trained" in errors[0]["message"]
+        assert errors[0]["iteration"] == outcome.iterations

@@ -10,7 +10,8 @@ examples: a network that cannot fit 100 examples usually has a bug. Each check i
   (requires_grad off, not in the optimizer, no gradient reaches it, gradient exactly zero); those the
   start checks (startchecks.py) already named are not repeated.
 - `batch_dependence`: the start check's test (startchecks.batch_dependence), for stages that did not
-  start fresh (a fresh stage ran it at its start).
+  start fresh; a fresh stage ran it at its start, and gets it again on the weights it trained (findings only), as
+  do big stages (`batch_dependence_any_size`). A converged stage gets that from the start checks' end.
 - `labels_not_learnable`: constant targets, or fresh weights fit the real labels no better than randomly
   permuted ones in `failure.label_iterations` (200) steps: the best loss of the last 10% of the run on
   real labels > `failure.label_ratio` (0.9) x the shuffled one. No verdict (`check_skipped`) when the
@@ -57,6 +58,7 @@ from .common import (batch_targets, compares_examples, fresh_copy, num, run_mode
 from .config import FailureConfig
 from .startchecks import LAYOUT_FIX, StartChecks, constant_targets, is_fresh, preserved, same_batch, skipped
 from .startchecks import batch_dependence as startchecks_batch_dependence
+from .startchecks import batch_dependence_trained
 
 
 class StartRecord:
@@ -220,10 +222,10 @@ def params_not_updating(ctx: Context) -> Optional[Diagnosis]:
 
 
 def batch_dependence(ctx: Context):
-    if ctx.ran_at_start("batch_dependence"):
-        return None  # checked on the fresh weights at the stage's start
     from .config import StartConfig
     c = ctx.startchecks.c if ctx.startchecks is not None else StartConfig()
+    if ctx.ran_at_start("batch_dependence"):  # checked on the fresh weights at the stage's start: now on the trained
+        return batch_dependence_trained(c, ctx.run) or None
     with preserved(ctx.run):
         return startchecks_batch_dependence(c, ctx.run)
 
@@ -855,8 +857,15 @@ CHECKS = [lr_too_low, loss_mismatch, held_out_blind, bad_init_loss, params_not_u
           overfit_batch_size_1, batched_like_one, labels_not_learnable]
 
 
-# a big stage that fails is usually just hard; these two still tell a bug (or a bad LR) from that
-ANY_SIZE = [lr_too_low, loss_mismatch, held_out_blind, labels_not_learnable]
+def batch_dependence_any_size(ctx: Context):
+    """A big stage's batch test on the weights it trained (findings only: a big stage is usually just hard)."""
+    if ctx.startchecks is None:  # the start checks are off
+        return None
+    return batch_dependence_trained(ctx.startchecks.c, ctx.run) or None
+
+
+# a big stage that fails is usually just hard; these still tell a bug (or a bad LR) from that
+ANY_SIZE = [lr_too_low, loss_mismatch, held_out_blind, batch_dependence_any_size, labels_not_learnable]
 
 
 def run_checks(c: FailureConfig, run, outcome) -> list[Diagnosis]:
