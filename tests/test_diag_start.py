@@ -963,3 +963,36 @@ def test_a_mixing_that_fresh_weights_hide_is_named_on_the_trained_ones(mixes, co
     if mixes:  # not at the start (the gate was 0), but at the end: of the stage, or of its failure checks
         assert len(errors) == 1 and "on the weights this stage trained" in errors[0]["message"]
         assert errors[0]["iteration"] == outcome.iterations
+
+
+class ZeroBranch(nn.Module):
+    """A pre-norm residual block whose branch ends in a zero-initialised layer (the usual residual init); `both`
+    zeroes the branch's first layer too: two zero layers in series give each other no gradient, ever."""
+
+    def __init__(self, both=False):
+        super().__init__()
+        self.inp, self.norm, self.out = nn.Linear(8, 32), nn.LayerNorm(32), nn.Linear(32, 3)
+        self.fc1, self.fc2 = nn.Linear(32, 32), nn.Linear(32, 32)
+        with torch.no_grad():
+            self.fc2.weight.zero_()
+            if both:
+                self.fc1.weight.zero_()
+                self.fc1.bias.zero_()  # gelu(0) = 0: fc2 sees no input, fc1 no gradient through fc2
+
+    def forward(self, x):
+        h = self.inp(x)
+        return self.out(h + self.fc2(F.gelu(self.fc1(self.norm(h)))))
+
+
+@pytest.mark.parametrize("both", [False, True])
+def test_a_zero_initialised_branch_that_opens_slowly_is_not_stuck(both):
+    # SGD at an LR meant for Adam: the zero fc2 moves, slowly, and the branch before it with it (no fault of the
+    # parameters); two zero layers in series never move at all (a fault)
+    x, y = blobs()
+    torch.manual_seed(0)
+    r, _ = run(tuple_problem(ZeroBranch(both), x, y, 3), budget=50, lr=3e-3,
+               optim=OptimConfig(name="sgd", momentum=0.0))
+    stuck = found(r, "params_not_updating", ("error", "warning"))
+    assert bool(stuck) == both, stuck
+    if both:
+        assert {"fc1.weight", "fc2.weight"} <= set(d for s in stuck for d in s["evidence"]["parameters"]), stuck
