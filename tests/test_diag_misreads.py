@@ -133,6 +133,22 @@ def test_the_task_s_own_training_loss_rising_while_the_optimised_one_halves_is_a
     assert trace.verdict(0.5, 4) is None
 
 
+@pytest.mark.parametrize("measure_end,loss_end,mismatch", [
+    (0.607, 7e-5, True),    # the loss fell 10^4x, the task's loss 13%: a forecaster trained to copy its input
+    (0.05, 7e-5, False),    # ... the task's loss fell 14x with it: the same thing, measured in eval mode
+    (0.607, 0.2, False),    # a loss that fell 3.5x: a 13% fall of the measure is a move
+    (0.607, -2.0, False)])  # a likelihood that went below 0: its fall has no scale to share
+def test_a_loss_that_fell_by_orders_of_magnitude_needs_the_measure_to_fall_a_fair_share(measure_end, loss_end,
+                                                                                        mismatch):
+    from orchestrator.diagnostics.mismatch import LossAndMeasure
+    trace = LossAndMeasure()
+    trace.on_window(None, None, 1, [0.7] * 10, [None] * 10)
+    for k, mse in enumerate((0.699, 0.66, 0.63, measure_end)):
+        trace.on_eval(None, None, {"train/mse_loss": mse})
+    trace.on_window(None, None, 500, [loss_end] * 50, [None] * 50)
+    assert (trace.verdict(0.5, 4) is not None) == mismatch
+
+
 def test_loss_and_measures_are_compared_from_the_same_point_the_first_evaluation():
     # a warm-started stage's first steps on new examples (1.85) fall to 0.2 by the first evaluation; a too-high LR
     # then worsens the loss (0.7) and the measures together: against the first steps the loss seemed to halve

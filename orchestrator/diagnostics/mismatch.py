@@ -3,7 +3,8 @@
 A loss and the metrics a task reports for the training split measure the same thing: when the loss falls,
 `train/loss` falls and `train/acc` rises. When the loss the optimiser sees falls to half its start while every
 training-side measure of the task's evaluate() (`train/...` metrics with `loss` or `acc` in their name) stays
-where it was, the two measure different things: a loss over the wrong dimension that happens to fit the
+where it was (or, when the loss fell 100x or more, falls by less than a fifth of its fall on a log scale), the
+two measure different things: a loss over the wrong dimension that happens to fit the
 shapes (`cross_entropy` on (batch, time, vocab) logits with time == vocab reads classes along time), or a loss
 fed other targets than the metrics. Read from the windows StepStats reads anyway and from the evaluations;
 judged after a failure (failure.loss_mismatch).
@@ -72,6 +73,12 @@ class LossAndMeasure:
         start, now = sum(self.first) / len(self.first), sum(self.recent) / len(self.recent)
         if not (start > 0 and now <= fall * start):
             return None
+        # a loss that fell 100x or more: a measure of the same thing falls with it, by a fair share of the way on a
+        # log scale; one that crept 13% down while the loss fell 10^4x measures something else (a forecaster
+        # trained to copy its input: a persistence forecast is a little better than fresh weights on the real task)
+        # (not for a loss that went below 0, a Gaussian likelihood's: its fall has no scale to share)
+        deep = 0 < now <= 0.01 * start
+        share = math.exp(0.2 * math.log(now / start)) if deep else 0.95  # the measure's fall that counts as moving
         flat, moved, worse = {}, False, False
         for key, before in self.start_measures.items():
             after = self.measures.get(key)
@@ -84,7 +91,7 @@ class LossAndMeasure:
             else:
                 if before <= 0:
                     continue
-                moved = moved or after < 0.95 * before
+                moved = moved or after < share * before
                 # the task's own training loss clearly rising while the optimised one halves: a score that crept up
                 # by chance (0.09 -> 0.13, the loss read along time) does not make them agree
                 worse = worse or after > 1.25 * before
