@@ -776,8 +776,8 @@ def _hidden_tensors(model: torch.nn.Module) -> dict:
 def batch_dependence_trained(c: StartConfig, run) -> list:
     """The batch-dependence test again on the weights the stage trained: a mixing that fresh weights damp to nothing
     shows once they moved (a squeeze-and-excitation pool over the batch: 5.6e-5 relative at init, every gate near
-    0.5, and 0.25 after 50 steps; a zero-initialised branch). Findings only (what could not run said so at the start),
-    and not where it was said on this stage or one it started from."""
+    0.5; 0.03 after the first stage's 50 steps, 0.25 after the whole ladder; a zero-initialised branch). Findings
+    only (what could not run said so at the start), and not where it was said on this stage or one it started from."""
     said = any(d["code"] == "batch_dependence" and d["severity"] in ("warning", "error") for d in run.stage.diagnoses)
     if not c.batch_dependence_at_end or said or "batch_dependence" in run.inherited:
         return []
