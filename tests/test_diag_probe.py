@@ -97,11 +97,24 @@ def reverse_problem(seed=0, n=10, length=12, vocab=12) -> Problem:
                    chance_loss=math.log(vocab))
 
 
-def adam_probe(problem_fn, lr):
+def raced(problem_fn, lr, optim=None, batch_size=10):
+    from orchestrator.diagnostics.config import DiagnosticsConfig, ProbeConfig
     st = Stage("s", Goal("val/loss", 0.0, "min"), knobs={})
-    settings = TrainSettings(budget=100, lr=lr, batch_size=10, optim=OptimConfig(), seed=0)
-    got = diagnostics.before_stage(RunConfig(task=None), st, lambda knobs: problem_fn(), settings, Sinks())
+    settings = TrainSettings(budget=100, lr=lr, batch_size=batch_size, optim=optim or OptimConfig(), seed=0)
+    cfg = RunConfig(task=None, diagnostics=DiagnosticsConfig(probe=ProbeConfig(race=True)))
+    got = diagnostics.before_stage(cfg, st, lambda knobs: problem_fn(), settings, Sinks())
+    return st, got
+
+
+def adam_probe(problem_fn, lr):
+    st, got = raced(problem_fn, lr)
     return next(d for d in st.diagnoses if d["code"] == "lr_too_high"), got
+
+
+def test_the_race_is_off_by_default():
+    st, lr = probe(lambda: line_problem(), 1.0)
+    d = next(d for d in st.diagnoses if d["code"] == "lr_too_high")
+    assert "race" not in d["evidence"] and math.isclose(lr, d["evidence"]["threshold"] / 3)
 
 
 def test_a_lowered_lr_trains_at_the_far_end_when_the_high_end_leaves_the_loss_far_behind():
@@ -117,7 +130,7 @@ def test_a_lowered_lr_trains_at_the_far_end_when_the_high_end_leaves_the_loss_fa
 
 def test_a_lowered_lr_keeps_the_high_end_where_it_trains_as_well():
     # plain SGD on a line: a larger step fits faster, so threshold / 3 stays the pick and threshold / 10 the retry
-    st, lr = probe(lambda: line_problem(), 1.0)
+    st, lr = raced(lambda: line_problem(), 1.0, OptimConfig(name="sgd", momentum=0.0), batch_size=64)
     d = next(d for d in st.diagnoses if d["code"] == "lr_too_high")
     ev = d["evidence"]
     assert math.isclose(lr, ev["threshold"] / 3) and ev["race"]["winner"] == lr

@@ -30,7 +30,8 @@ class ProbeConfig:
     max_probes: int = 12          # 1.0 / 3**11 ~ 6e-6: give up below that
     diverge_factor: float = 4.0   # diverged: a loss above this x the initial loss (fast.ai's lr_find uses 4)
     keep_user_lr: bool = True     # a configured LR below the threshold is kept (False: train at threshold/margin)
-    race: bool = True             # a lowered LR: also probe threshold / fallback_margin, and train there when ...
+    race: bool = False            # a lowered LR: also probe threshold / fallback_margin, and train there when ...
+    #                               (off: measured slower over whole ladders, see docs/diagnostics.md)
     race_ratio: float = 0.5       # ... its loss after `iterations` steps is below this x the loss at threshold / margin
 
 

@@ -18,9 +18,9 @@ Decision (documented choice): a configured LR above T is lowered to T / `margin`
 choice trains cleanly and the probe only guards the blow-up side (set `probe.keep_user_lr=false` to
 always train at T / margin). The method's range is 1-10x below T, and T / 3 is its high end: a normalised
 net under Adam stays finite far above its best LR. So the evidence carries `fallback_lr` = T /
-`fallback_margin`, and both ends are tried first (`_race`, `probe.race`): the stage trains at the far end when its
-loss after the probe's iterations is clearly lower, else at the high end, and a stage that fails there is retried
-once at the far end (policy.RETRY).
+`fallback_margin`, and a stage that fails at the probe's LR is retried once there (policy.RETRY). With `probe.race`
+(off by default: slower over whole ladders, see docs/diagnostics.md) both ends are tried first (`_race`), and the
+stage trains at the far end when its loss after the probe's iterations is clearly lower.
 """
 from __future__ import annotations
 
