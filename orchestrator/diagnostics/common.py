@@ -207,13 +207,18 @@ def weight_layers(model: nn.Module) -> list[tuple[str, nn.Parameter]]:
     return [(n, p) for n, p in model.named_parameters() if p.dim() >= 2]
 
 
-def zero_initialised(named: list) -> Optional[str]:
-    """The first weight (not a bias) of `named` (name, parameter) pairs that is all zeros, or None: a zero init
-    (Glow's couplings, ReZero's scale, LoRA's B) that blocks the first gradient of the layers before it on purpose."""
+def zero_weights(named: list) -> list:
+    """The weights (not biases) of `named` (name, tensor) pairs that are all zeros."""
     def zero(p) -> bool:
         t = p.detach()
         return not bool((t.coalesce().values() if t.is_sparse else t).any())
-    return next((n for n, p in named if not n.endswith("bias") and p.numel() and zero(p)), None)
+    return [n for n, p in named if not n.endswith("bias") and p.numel() and zero(p)]
+
+
+def zero_initialised(named: list) -> Optional[str]:
+    """The first weight (not a bias) of `named` (name, parameter) pairs that is all zeros, or None: a zero init
+    (Glow's couplings, ReZero's scale, LoRA's B) that blocks the first gradient of the layers before it on purpose."""
+    return next(iter(zero_weights(named)), None)
 
 
 def warn_if_failed(run, seen: Optional[dict], outcome, message: Optional[str] = None, **evidence) -> None:

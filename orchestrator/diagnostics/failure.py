@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
 import torch
@@ -108,6 +108,7 @@ class Context:
     labels_named: bool = False  # held_out_blind found labels_not_learnable
     fitted_one: bool = False  # overfit_batch_size_1 (info): fresh weights fit one example
     floor: bool = False       # ... only down to a floor of the loss (label smoothing)
+    fitted: dict = field(default_factory=dict)  # fitting_shuffle's answer per chosen examples (two checks ask)
 
     @property
     def problem(self):
@@ -222,10 +223,10 @@ def params_not_updating(ctx: Context) -> Optional[Diagnosis]:
 
 
 def batch_dependence(ctx: Context):
+    if ctx.ran_at_start("batch_dependence"):  # checked on the fresh weights at the stage's start: now on the trained
+        return batch_dependence_any_size(ctx)
     from .config import StartConfig
     c = ctx.startchecks.c if ctx.startchecks is not None else StartConfig()
-    if ctx.ran_at_start("batch_dependence"):  # checked on the fresh weights at the stage's start: now on the trained
-        return batch_dependence_trained(c, ctx.run) or None
     with preserved(ctx.run):
         return startchecks_batch_dependence(c, ctx.run)
 
@@ -287,6 +288,13 @@ def fitting_shuffle(ctx: "Context", chosen: torch.Tensor, shuffled) -> tuple:
     index into the inputs (a pointer network's positions in its source, a span's offsets) go out of range beside a
     shorter example's input: IndexError 'Target 8 is out of bounds' ended the check (benchmarks/holdout21's
     pointer)."""
+    key = tuple(chosen.tolist())  # held_out_blind and labels_not_learnable choose the same examples
+    if key not in ctx.fitted:
+        ctx.fitted[key] = _fitting_shuffle(ctx, chosen, shuffled)
+    return ctx.fitted[key]
+
+
+def _fitting_shuffle(ctx: "Context", chosen: torch.Tensor, shuffled) -> tuple:
     run, problem = ctx.run, ctx.problem
     model = ctx.fresh_model().eval()
     try:  # one example at a time: in a batch the padding of a longer partner may hide it (or give an inf loss)

@@ -319,8 +319,8 @@ class HealthMonitor:
                 and "saturated_units" not in run.inherited
             message = (f"{rails:.0%} of the outputs of {type(m).__name__} {name} are at the rails (gradients through "
                        "them vanish)")
-            seen = self.fire(run, step, "saturated_units", message + (" (a warning if the stage fails)" if trained
-                                                                       else ""),
+            said = message + " (a warning if the stage fails)" if trained else message
+            seen = self.fire(run, step, "saturated_units", said,
                              {"layer": name, "type": type(m).__name__, "saturated_fraction": num(rails),
                               "threshold": self.c.saturation, "share_limit": limit},
                              "scale the inputs, lower the init scale or LR, or add normalisation before it",

@@ -54,7 +54,7 @@ from ..optim import make_optimizer
 from ..trainer import optimisation_step, to_device
 from .initscale import oversized_diagnosis, oversized_weights
 from .common import (batch_targets, compares_examples, num, run_model, same_losses, tensors_in,
-                     zero_initialised)
+                     zero_initialised, zero_weights)
 from .config import StartConfig
 
 
@@ -269,9 +269,8 @@ class StartChecks:
         # the zero-initialised weights that blocked them are no longer zero: the block is lifting, at the pace of the
         # optimiser (SGD at an LR meant for Adam creeps: a pre-norm residual MLP's zero fc2 at 0.003 moved its
         # branches by less than 5% of the others in 50 steps); only a parameter that did not move at all is stuck
-        params = dict(run.model.named_parameters())
-        lifted = any(not n.endswith("bias") and not _any_nonzero(v) and n in params
-                     and _any_nonzero(params[n].detach()) for n, v in start.items())
+        still = set(zero_weights(list(run.model.named_parameters())))
+        lifted = any(n not in still for n in zero_weights(list(start.items())))
         stuck = [n for n in zero if change.get(n, 1.0) == 0.0
                  or (not lifted and change.get(n, 1.0) < self.c.zero_update * typical)]
         if not stuck:

@@ -144,9 +144,10 @@ def _in_range(out: torch.Tensor) -> bool:
         return False
     log_like, prob_like = bool((x <= 1e-6).all()), bool(((x >= 0) & (x <= 1)).all())
     for dim in (d for d in range(x.dim()) if x.shape[d] >= 2):
-        mass = torch.logsumexp(x, dim) if log_like else None
-        if log_like and bool(((mass < 1e-3) & (mass > -10)).all()):
-            return True
+        if log_like:
+            mass = torch.logsumexp(x, dim)
+            if bool(((mass < 1e-3) & (mass > -10)).all()):
+                return True
         if prob_like and bool(((x.sum(dim) - 1).abs() < 1e-3).all()):
             return True
     return False
