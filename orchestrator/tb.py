@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 from tensorboard.backend.event_processing.event_file_loader import LegacyEventFileLoader
+from tensorboard.compat.proto.histogram_pb2 import HistogramProto
 from tensorboard.compat.proto.summary_pb2 import Summary
 from torch.utils.tensorboard import SummaryWriter
 from torch.utils.tensorboard.summary import hparams
@@ -104,9 +105,29 @@ def open_run(path: Path, keep_through: int, keep_probe: bool = False, offset: in
 def write_scalars(writer: SummaryWriter, values: dict, step: int) -> None:
     """Every value of one step in one event. `add_scalar` writes an event per value, and each event costs
     ~70 us of the training loop's time (proto, queue, the writer thread): a stage logs ~10 values per
-    evaluation (benchmarks/overhead.py). TensorBoard reads several values per event as it reads one."""
-    summary = Summary(value=[Summary.Value(tag=tag, simple_value=float(v)) for tag, v in values.items()])
+    evaluation (benchmarks/overhead.py). TensorBoard reads several values per event as it reads one.
+    A value may be a ready Summary.Value (a histogram), written in the same event."""
+    summary = Summary(value=[v if isinstance(v, Summary.Value) else Summary.Value(tag=tag, simple_value=float(v))
+                             for tag, v in values.items()])
     writer._get_file_writer().add_summary(summary, step)  # what add_scalar does, once per value
+
+
+def histogram_value(tag: str, values: torch.Tensor, bins: int = HIST_BINS) -> Summary.Value:
+    """A histogram of finite float values as TensorBoard reads it, counted by torch (~4x faster than
+    torch.utils.tensorboard's numpy path, which the values would first be copied to). The same layout: the
+    right edge of each bin, the empty bins at both ends dropped but one on the left (its edge is where the
+    histogram starts)."""
+    t = values.double()
+    low, high, total, squares = torch.stack((t.min(), t.max(), t.sum(), t.dot(t))).tolist()
+    lo, hi = (low - 0.5, high + 0.5) if low == high else (low, high)  # as numpy: one value spans [v - 0.5, v + 0.5]
+    counts = torch.histc(t, bins, lo, hi).tolist()
+    edges = torch.linspace(lo, hi, bins + 1, dtype=torch.float64).tolist()
+    used = [k for k, c in enumerate(counts) if c > 0]
+    start, end = used[0], used[-1] + 1
+    kept = counts[start - 1:end] if start > 0 else [0.0] + counts[:end]
+    proto = HistogramProto(min=low, max=high, num=t.numel(), sum=total, sum_squares=squares,
+                           bucket_limit=edges[start:end + 1], bucket=kept)
+    return Summary.Value(tag=tag, histo=proto)
 
 
 class HeldScalars:
@@ -225,8 +246,8 @@ class TensorBoardSink:
         if bad:
             w.add_scalar(f"{tag}/nonfinite", bad, iteration)
             t = t[finite]
-        if t.numel():
-            w.add_histogram(HIST_PREFIX + tag, t, iteration, bins=HIST_BINS)
+        if t.numel():  # with the step's scalars, in one event
+            self.held[stage.name].add(iteration, {HIST_PREFIX + tag: histogram_value(HIST_PREFIX + tag, t)})
 
     def diagnosis(self, stage, d) -> None:
         """One text entry per diagnosis, in its stage's run, when it is found."""

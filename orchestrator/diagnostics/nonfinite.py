@@ -3,7 +3,8 @@
 Detection reads the device-side window of StepStats every `nonfinite.check_every` iterations (never a
 per-step sync). Recovery, at most `nonfinite.max_recoveries` times per stage:
 1. restore the last good snapshot (weights + optimizer state, kept in memory, refreshed every
-   `nonfinite.snapshot_every` iterations at a window whose losses and gradients were all finite);
+   `nonfinite.snapshot_every` iterations, or a tenth of the iterations so far when that is more, at a window
+   whose losses and gradients were all finite);
 2. replay the steps since the snapshot, one at a time, until one goes non-finite, and trace that batch
    (trace.trace_step: first module and first op, with the input range that triggered it);
 3. restore the snapshot again, drop the pending gradients, divide the LR by `nonfinite.lr_factor`
@@ -49,7 +50,8 @@ class NonFiniteCheck:
 
     def take_snapshot(self, run, stats, step: int) -> None:
         """The state before `step`'s update: the weights now, and the optimizer state."""
-        self.snapshot = (_clone(run.model.state_dict()), _clone(run.optimizer.state_dict()))
+        opt = run.optimizer.state_dict()  # its param_groups are new dicts of plain values already: the state is cloned
+        self.snapshot = (_clone(run.model.state_dict()), {**opt, "state": _clone(opt["state"])})
         self.snapshot_step = step
         self.snapshot_untrained = False
 
@@ -63,7 +65,9 @@ class NonFiniteCheck:
                     if not (math.isfinite(loss) and (g is None or math.isfinite(g)))), None)
         step = first + len(losses) - 1
         if bad is None:
-            if step - self.snapshot_step >= self.c.snapshot_every:
+            # every snapshot_every iterations, and a tenth of the stage so far once that is more: a long stage's
+            # snapshots cost their copies, and a rollback keeps nine tenths of what it trained
+            if step - self.snapshot_step >= max(self.c.snapshot_every, step // 10):
                 self.take_snapshot(run, stats, step)
                 stats.batches = stats.batches[-1:]  # the step in progress is applied after the snapshot
             return

@@ -8,9 +8,11 @@ iterations, it stacks the window, reads it once and hands it to its consumers
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
-from ..trainer import stacked
+from ..trainer import read_floats
 
 
 class StepStats:
@@ -94,12 +96,15 @@ class StepStats:
 
     def flush(self, run, step: int) -> None:
         n = len(self.losses)
-        losses = stacked(self.losses)
-        norms = global_norms([x for _, x in self.norms], losses)
-        values = torch.cat((losses.double(), norms.to(losses.device))).tolist()  # the one host read per window
+        parts = [len(norms) for _, norms in self.norms]
+        # the losses and every per-parameter norm in one stack and one host read; the global norms are summed
+        # here in Python floats (double precision: a norm near float32's range squares past it)
+        values = read_floats(self.losses + [x for _, norms in self.norms for x in norms])
         step_norms = [None] * n  # None: not measured
-        for (k, _), value in zip(self.norms, values[n:]):
-            step_norms[k] = value
+        at = n
+        for (k, _), m in zip(self.norms, parts):
+            step_norms[k] = math.sqrt(sum(v * v for v in values[at:at + m]))
+            at += m
         self.losses, self.norms = [], []
         first = step - n + 1
         for c in self.consumers:
@@ -108,19 +113,3 @@ class StepStats:
     def batch_indices(self, k: int) -> torch.Tensor:
         perm, pos, size = self.batches[k]
         return perm[pos - size:pos]
-
-
-def global_norms(parts: list, like: torch.Tensor) -> torch.Tensor:
-    """The global gradient norm of each step of a window, from its per-parameter norms, in float64 (a norm near
-    float32's range squares past it). Summed for the whole window at once: per step only the fused per-parameter
-    norms were taken, the stacking and the square root are paid once per window (~1 us a step in all)."""
-    if not parts:
-        return like.new_zeros(0, dtype=torch.float64)
-    if len({len(p) for p in parts}) == 1 and len(parts[0]):
-        try:
-            flat = torch.stack([n for p in parts for n in p]).double()
-            return flat.view(len(parts), -1).square().sum(1).sqrt()
-        except RuntimeError:  # norms on several devices: one step at a time
-            pass
-    return torch.stack([torch.stack([n.double().to(like.device) for n in p]).square().sum().sqrt() if len(p)
-                        else like.new_zeros((), dtype=torch.float64) for p in parts])
