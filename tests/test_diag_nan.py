@@ -87,6 +87,9 @@ def test_histograms_drop_non_finite_values_and_count_them(tmp_path):
     acc = events(tmp_path / "a")
     counts = {e.step: e.value for e in acc.Scalars("activations/x/nonfinite")}
     assert counts == {1: 2.0, 2: 4.0}
+    # the finite values, readable as TensorBoard's histograms (in the event of the step's scalars)
+    (h,) = acc.Histograms("z_histograms/activations/x")
+    assert (h.step, h.histogram_value.num, h.histogram_value.min, h.histogram_value.max) == (1, 2, 1.0, 2.0)
     assert [e.step for e in acc.Scalars("weights/weight/nonfinite")] == [3]
 
 

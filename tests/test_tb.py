@@ -176,3 +176,26 @@ def test_a_task_can_show_its_batch_as_images(tmp_path):
     image = acc.Images("data/training_batch")[0]
     assert image.width >= 96 * 2 and image.height >= 96  # 4 enlarged 8x8 images in one grid
     assert "4 images" in text(acc, "data/training_batch")[0]
+
+
+@pytest.mark.parametrize("values", [
+    "relu", "wide", "one value", "two values", "one spike",
+])
+def test_histograms_counted_by_torch_match_tensorboards_own(values):
+    """tb.histogram_value (torch.histc) gives the buckets torch.utils.tensorboard's numpy path gives."""
+    import torch
+    from torch.utils.tensorboard.summary import make_histogram
+
+    from orchestrator.tb import histogram_value
+    gen = torch.Generator().manual_seed(0)
+    t = {"relu": torch.relu(torch.randn(4096, generator=gen)), "wide": 5 * torch.randn(1000, generator=gen),
+         "one value": torch.full((10,), 3.0), "two values": torch.tensor([1.0, 2.0]),
+         "one spike": torch.zeros(100).index_fill_(0, torch.tensor([3]), 7.0)}[values]
+    ours, theirs = histogram_value("x", t).histo, make_histogram(t.double().numpy(), 64)
+    assert (ours.num, ours.min, ours.max) == (theirs.num, theirs.min, theirs.max)
+    assert ours.sum == pytest.approx(theirs.sum, rel=1e-9, abs=1e-9)
+    assert ours.sum_squares == pytest.approx(theirs.sum_squares, rel=1e-9)
+    assert len(ours.bucket) == len(theirs.bucket) and sum(ours.bucket) == sum(theirs.bucket) == t.numel()
+    assert list(ours.bucket_limit) == pytest.approx(list(theirs.bucket_limit), rel=1e-9, abs=1e-12)
+    # a value on a bin's edge may fall either side of it in float arithmetic: at most one per edge moves
+    assert sum(abs(a - b) for a, b in zip(ours.bucket, theirs.bucket)) <= 2 * len(ours.bucket)
