@@ -97,8 +97,7 @@ class StepStats:
     def flush(self, run, step: int) -> None:
         n = len(self.losses)
         parts = [len(norms) for _, norms in self.norms]
-        # the losses and every per-parameter norm in one stack and one host read; the global norms are summed
-        # here in Python floats (double precision: a norm near float32's range squares past it)
+        # the losses and every per-parameter norm in one host read; each step's global norm summed from its parts
         values = read_floats(self.losses + [x for _, norms in self.norms for x in norms])
         step_norms = [None] * n  # None: not measured
         at = n
