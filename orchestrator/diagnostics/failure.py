@@ -56,6 +56,7 @@ from ..trainer import optimisation_step, to_device
 from .common import (batch_targets, compares_examples, fresh_copy, num, run_model, source_keys, state_copy,
                      tensors_in, training_side, zero_output_loss)
 from .config import FailureConfig
+from .ignored import ignored_input
 from .startchecks import LAYOUT_FIX, StartChecks, constant_targets, is_fresh, preserved, same_batch, skipped
 from .startchecks import batch_dependence as startchecks_batch_dependence
 from .startchecks import batch_dependence_trained
@@ -474,8 +475,16 @@ FRESH = {"bad_init_loss"}
 
 
 def _model_problems(run) -> list:
-    own = {d["code"] for d in run.stage.diagnoses if d["code"] in MODEL_PROBLEMS and d["severity"] != "info"}
+    own = {d["code"] for d in run.stage.diagnoses if d["code"] in MODEL_PROBLEMS and d["severity"] != "info"
+           and not _loss_only(d)}
     return sorted(own | ((CARRIED | FRESH) & set(run.inherited)))
+
+
+def _loss_only(d: dict) -> bool:
+    """A batch dependence of the loss alone (the outputs were each example's own): the model is well, and what the
+    loss pairs them with is in question, which is the label check's to judge (targets flattened in another order
+    than the outputs give each output another example's target)."""
+    return d["code"] == "batch_dependence" and "batch_loss" in (d.get("evidence") or {})
 
 
 def _reads_source(ctx: Context, batch, swapped) -> bool:
@@ -861,8 +870,9 @@ def held_out_blind(ctx: Context) -> Optional[Diagnosis]:
 # lr_too_low first: when it fires, the checks that retrain at the same LR are read in its light
 # overfit_batch_size_1 before labels_not_learnable: a model that cannot fit even one example (a loss with a
 # floor, normalised over the wrong dimension) fits real labels no better than shuffled ones either
+# an ignored input last: the label checks judge the labels as a whole first
 CHECKS = [lr_too_low, loss_mismatch, held_out_blind, bad_init_loss, params_not_updating, batch_dependence,
-          overfit_batch_size_1, batched_like_one, labels_not_learnable]
+          overfit_batch_size_1, batched_like_one, labels_not_learnable, ignored_input]
 
 
 def batch_dependence_any_size(ctx: Context):
@@ -873,7 +883,7 @@ def batch_dependence_any_size(ctx: Context):
 
 
 # a big stage that fails is usually just hard; these still tell a bug (or a bad LR) from that
-ANY_SIZE = [lr_too_low, loss_mismatch, held_out_blind, batch_dependence_any_size, labels_not_learnable]
+ANY_SIZE = [lr_too_low, loss_mismatch, held_out_blind, batch_dependence_any_size, labels_not_learnable, ignored_input]
 
 
 def run_checks(c: FailureConfig, run, outcome) -> list[Diagnosis]:

@@ -457,11 +457,12 @@ def batch_dependence(c: StartConfig, run, finite_only: bool = False) -> list:
         "batch_dependence", "warning",
         f"in eval mode the loss of a batch of {n} ({num(whole)}) is neither a mean nor the sum of its examples' "
         f"losses ({num(min(singles))}..{num(max(singles))}, sum {num(total)}), and the same batch twice gives "
-        f"{num(twice)}: the loss is normalised over the batch",
+        f"{num(twice)}: the loss is normalised over the batch, or pairs outputs with other examples' targets",
         evidence={"batch_loss": num(whole), "single_losses": [num(v) for v in singles], "batch_twice_loss": num(twice),
                   "tolerance": tol},
         fix="reduce the loss with a plain mean (or sum) over examples; check divisions by the batch size "
-            "(squared?) and softmax/normalisation over dim 0 in the loss"))
+            "(squared?), softmax/normalisation over dim 0 in the loss, and that targets are flattened in the "
+            "outputs' order ((batch, time) both, not one transposed)"))
     return found
 
 

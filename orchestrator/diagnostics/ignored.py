@@ -1,0 +1,109 @@
+"""An input the trained model learnt to ignore (code `labels_not_learnable`): a failure check, any stage size.
+
+A model that is given an input it can read (fresh weights answer differently when that input is swapped between
+examples) but that, trained, answers the same whether or not the input is swapped, has learnt that this input
+says nothing about the targets. When the stage failed to fit its training examples and the model does use its
+other inputs, the likeliest reason is that the data pairs that input with other examples' targets: one array of
+the training split shuffled, sorted or shifted on its own (a question apart from its image and answer). The
+label check misses it where the other inputs still predict part of the targets, so real labels beat shuffled
+ones; the held-out check too, where the held-out split is paired right and the model scores above a blind one.
+
+Measured on up to `failure.label_examples` (256) training examples in eval mode: each batch-first input tensor
+swapped between examples (a derangement), the loss of the trained weights against the loss as given. Ignored:
+within `failure.ignored_change` (2%) of it. Used: `failure.ignored_used` (1.2) x it or more. Not judged when the
+label checks named the labels already, when a model problem or a too-low LR was said (an unwell model ignores
+inputs for its own reasons), or when the loss is already small (below `failure.label_memorised` x the chance
+loss: the training examples are fit).
+"""
+from __future__ import annotations
+
+import math
+from typing import Any, Optional
+
+import torch
+
+from ..diagnosis import Diagnosis
+from ..trainer import to_device
+from .common import batch_targets, num, run_model
+
+
+def ignored_input(ctx) -> Optional[Diagnosis]:
+    from .failure import _model_problems, spread
+    run, problem, c = ctx.run, ctx.problem, ctx.cfg
+    if ctx.labels_named or ctx.lr_suspect or ctx.unfit or _model_problems(run):
+        return None
+    pool = min(problem.train_size, c.label_examples)
+    if pool < 4:
+        return None
+    batch = to_device(problem.get_batch(spread(problem.train_size, pool)[:pool]), run.settings.device)
+    inputs = _inputs(batch, batch_targets(problem, batch), pool)
+    if len(inputs) < 2:
+        return None  # one input: the label check compares real and shuffled labels for it
+    g = torch.Generator().manual_seed(0)
+    order = torch.randperm(pool, generator=g)
+    swap = torch.empty_like(order)
+    swap[order] = order.roll(1)  # a derangement: no example keeps its own value
+    model, fresh = run.model, ctx.fresh_model()
+    was = model.training
+    model.eval(), fresh.eval()
+    try:
+        with torch.no_grad():
+            base = float(problem.loss(model, batch))
+            chance = problem.chance_loss
+            if not (math.isfinite(base) and base > 0) or (chance and base < c.label_memorised * chance):
+                return None
+            changes, read = {}, {}
+            for key, value in inputs.items():
+                swapped = value[swap.to(value.device)]
+                if torch.equal(swapped, value):
+                    continue  # every example holds the same value: nothing to swap
+                other = _replaced(batch, key, swapped)
+                try:
+                    changes[key] = float(problem.loss(model, other)) / base
+                    read[key] = _differs(run_model(problem, fresh, batch), run_model(problem, fresh, other))
+                except Exception:  # noqa: BLE001 - a swap the task cannot run (lengths beyond another source)
+                    continue
+    finally:
+        model.train(was)
+    ignored = [k for k, r in changes.items() if abs(r - 1) <= c.ignored_change and read.get(k)]
+    used = [k for k, r in changes.items() if r >= c.ignored_used]
+    if not ignored or not used:
+        return None
+    name = _name(batch, ignored[0])
+    return Diagnosis(
+        "labels_not_learnable", "error",
+        f"the trained model ignores input {name}: swapping it between training examples changes the loss by "
+        f"{abs(changes[ignored[0]] - 1):.1%}, while swapping {_name(batch, used[0])} raises it "
+        f"{num(changes[used[0]])}x, although fresh weights read it. It learnt that {name} says nothing about the "
+        f"targets: in the training data it does not go with its own example (shuffled, sorted or shifted apart "
+        f"from the rest)",
+        evidence={"ignored": [_name(batch, k) for k in ignored], "used": [_name(batch, k) for k in used],
+                  "loss": num(base), "loss_ratio_when_swapped": {_name(batch, k): num(r) for k, r in changes.items()},
+                  "examples": pool},
+        fix=f"check that {name} is indexed, shuffled and split together with the other inputs and the targets "
+            "(one array permuted, sorted or filtered on its own)")
+
+
+def _inputs(batch: Any, targets, n: int) -> dict:
+    """The batch-first input tensors of a tuple or dict batch, by position or key (not the targets)."""
+    items = batch.items() if isinstance(batch, dict) else enumerate(batch) if isinstance(batch, (list, tuple)) else ()
+    return {k: v for k, v in items if isinstance(v, torch.Tensor) and v is not targets and v.dim() >= 1
+            and v.shape[0] == n}
+
+
+def _replaced(batch: Any, key, value) -> Any:
+    if isinstance(batch, dict):
+        return {**batch, key: value}
+    items = [value if i == key else v for i, v in enumerate(batch)]
+    return type(batch)(*items) if hasattr(batch, "_fields") else type(batch)(items)
+
+
+def _differs(a, b) -> bool:
+    if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape):
+        return True  # other shapes: it reads the input
+    a, b = a.float(), b.float()
+    return bool(((a - b).abs() > 1e-4 * (1 + a.abs())).any())
+
+
+def _name(batch: Any, key) -> str:
+    return f"'{key}'" if isinstance(batch, dict) else f"#{key} of the batch tuple"
