@@ -347,3 +347,39 @@ def test_targets_that_index_into_the_source_are_shuffled_among_sources_of_their_
     perm = alike_permutation(problem, chosen)
     lengths = problem.get_batch(chosen)["src_len"]
     assert (lengths[perm] == lengths).all() and (perm != chosen).float().mean() > 0.5
+
+
+def two_input_problem(seed=0, n=5000, question_shuffled=False) -> Problem:
+    """Each example's class is read from x through one of four maps picked by its question q (FiLM-like). The bug
+    shuffles the training questions apart from their x and y: the model can still learn part of y from x alone."""
+    g = torch.Generator().manual_seed(seed)
+    x, q = torch.randn(n, 8, generator=g), torch.randint(0, 4, (n,), generator=g)
+    y = torch.einsum("nd,ndc->nc", x, torch.randn(4, 8, 3, generator=g)[q]).argmax(-1)
+    if question_shuffled:
+        q = q[torch.randperm(n, generator=g)]
+    torch.manual_seed(seed)
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb, self.body = nn.Embedding(4, 8), nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 3))
+
+        def forward(self, x, q):
+            return self.body(torch.cat([x, self.emb(q)], -1))
+
+    def evaluate(m):
+        out = m(x, q)
+        return {"train/acc": (out.argmax(-1) == y).float().mean().item(), "train/loss": F.cross_entropy(out, y).item()}
+    return Problem(model=Net(), train_size=n, get_batch=lambda i: (x[i], q[i], y[i]), evaluate=evaluate,
+                   loss=lambda m, b: F.cross_entropy(m(b[0], b[1]), b[2]), chance_loss=math.log(3))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_an_input_the_trained_model_learnt_to_ignore_is_not_paired_with_its_example(seed):
+    r, outcome = run(two_input_problem(seed, question_shuffled=True), budget=400, batch_size=32, after_failure=True)
+    d = errors(r, "labels_not_learnable")
+    assert not outcome.converged and d and d[0]["evidence"]["ignored"] == ["#1 of the batch tuple"], above_info(r)
+    assert d[0]["evidence"]["loss_ratio_when_swapped"]["#0 of the batch tuple"] >= 1.1
+    # the same model on the same data, each question with its own example: it reads both, nothing is said
+    r, outcome = run(two_input_problem(seed), budget=400, batch_size=32, after_failure=True)
+    assert not outcome.converged and above_info(r) == []

@@ -172,7 +172,7 @@ class FailureConfig:
     blind_rise: float = 0.25      # ... which rose by at least this x its last value (a real rise) ...
     blind_margin: float = 0.05    # ... and by more than this: `labels_not_learnable` (below_blind: below by this)
     ignored_change: float = 0.02  # an input the trained model ignores: swapped between examples, the loss within
-    ignored_used: float = 1.2     # this share of itself, while another input swapped raises it this many times
+    ignored_used: float = 1.1     # this share of itself, while another input swapped raises it this many times
 
 
 @dataclass
