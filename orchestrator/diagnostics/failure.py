@@ -36,6 +36,8 @@ examples: a network that cannot fit 100 examples usually has a bug. Each check i
   The blind model: fresh weights trained `failure.label_iterations` on shuffled labels, their outputs
   averaged over the batch (the most frequent class for all). `labels_not_learnable`, with `below_blind`
   when the goal ended below that score (the splits disagree).
+- `ignored_input` (any size, last; ignored.py): an input the trained model learnt to ignore although fresh weights
+  read it, while it uses the others: `labels_not_learnable` (that input does not go with its own example).
 "Fresh weights" are the model exactly as the task built it (StageRun.initial_state, kept before any
 warm start), never reset_parameters(): the user's own initialisation may be the bug.
 A check that cannot run records `check_skipped` (info) with the reason.
