@@ -112,6 +112,7 @@ class Context:
     fitted_one: bool = False  # overfit_batch_size_1 (info): fresh weights fit one example
     floor: bool = False       # ... only down to a floor of the loss (label smoothing)
     fitted: dict = field(default_factory=dict)  # fitting_shuffle's answer per chosen examples (two checks ask)
+    alarmed: bool = False     # a check of this failure found a warning or an error
 
     @property
     def problem(self):
@@ -907,6 +908,7 @@ def run_checks(c: FailureConfig, run, outcome) -> list[Diagnosis]:
             ctx.fitted_one = ctx.fitted_one or (d.code == "overfit_batch_size_1" and d.severity == "info")
             ctx.floor = ctx.floor or (d.code == "overfit_batch_size_1" and bool(d.evidence.get("floor")))
             ctx.labels_named = ctx.labels_named or d.code == "labels_not_learnable"
+            ctx.alarmed = ctx.alarmed or d.severity in ("warning", "error")
             found.append(d)
     torch.set_rng_state(rng)
     return found

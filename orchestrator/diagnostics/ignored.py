@@ -10,10 +10,11 @@ ones; the held-out check too, where the held-out split is paired right and the m
 
 Measured on up to `failure.label_examples` (256) training examples in eval mode: each batch-first input tensor
 swapped between examples (a derangement), the loss of the trained weights against the loss as given. Ignored:
-within `failure.ignored_change` (2%) of it. Used: `failure.ignored_used` (1.1) x it or more. Not judged when the
-label checks named the labels already, when a model problem or a too-low LR was said (an unwell model ignores
-inputs for its own reasons), or when the loss is already small (below `failure.label_memorised` x the chance
-loss: the training examples are fit).
+within `failure.ignored_change` (2%) of it. Used: `failure.ignored_used` (1.1) x it or more. A last resort: not
+judged when the stage or this failure's other checks said any warning or error (an LR lowered by the probe aside:
+a model that ignores an input for a reason already named, a mask or a detached encoder, must not have it blamed on
+the data), or when the loss is already small (below `failure.label_memorised` x the chance loss: the training
+examples are fit).
 """
 from __future__ import annotations
 
@@ -30,7 +31,10 @@ from .common import batch_targets, num
 def ignored_input(ctx) -> Optional[Diagnosis]:
     from .failure import _model_problems, spread
     run, problem, c = ctx.run, ctx.problem, ctx.cfg
-    if ctx.labels_named or ctx.lr_suspect or ctx.unfit or _model_problems(run):
+    # a last resort: a model that ignores an input for a reason already named (a mask, a detached encoder, a
+    # loss that does not measure the task) must not have it blamed on the data
+    said = [d for d in run.stage.diagnoses if d["severity"] != "info" and d["code"] != "lr_too_high"]
+    if ctx.alarmed or said or ctx.lr_suspect or ctx.unfit or _model_problems(run):
         return None
     pool = min(problem.train_size, c.label_examples)
     if pool < 4:
