@@ -383,3 +383,17 @@ def test_an_input_the_trained_model_learnt_to_ignore_is_not_paired_with_its_exam
     # the same model on the same data, each question with its own example: it reads both, nothing is said
     r, outcome = run(two_input_problem(seed), budget=400, batch_size=32, after_failure=True)
     assert not outcome.converged and above_info(r) == []
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_targets_flattened_in_another_order_than_the_outputs_let_the_label_check_judge(seed):
+    """(batch, time) logits against targets flattened time-major: the loss depends on the batch (a warning at the
+    start), and the model itself is well, so the label check still runs after the failure and names the pairing."""
+    from test_diag_start import PAD, gru_problem
+
+    def time_major(logits, tgt):
+        return F.cross_entropy(logits.reshape(-1, 10), tgt.t().reshape(-1), ignore_index=PAD)
+    r, outcome = run(gru_problem(seed, loss_fn=time_major), budget=60, after_failure=True)
+    codes = [c for c, _ in above_info(r)]
+    assert not outcome.converged and codes[0] == "batch_dependence" and errors(r, "labels_not_learnable"), codes
+    assert "other examples' targets" in found(r, "batch_dependence")[0]["message"]
