@@ -32,9 +32,10 @@ def ignored_input(ctx) -> Optional[Diagnosis]:
     from .failure import _model_problems, spread
     run, problem, c = ctx.run, ctx.problem, ctx.cfg
     # a last resort: a model that ignores an input for a reason already named (a mask, a detached encoder, a
-    # loss that does not measure the task) must not have it blamed on the data
+    # loss that does not measure the task, here or by a stage it started from) must not have it blamed on the data
     said = [d for d in run.stage.diagnoses if d["severity"] != "info" and d["code"] != "lr_too_high"]
-    if ctx.alarmed or said or ctx.lr_suspect or ctx.unfit or _model_problems(run):
+    if ctx.alarmed or said or set(run.inherited) - {"lr_too_high"} or ctx.lr_suspect or ctx.unfit \
+            or _model_problems(run):
         return None
     pool = min(problem.train_size, c.label_examples)
     if pool < 4:
