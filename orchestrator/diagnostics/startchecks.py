@@ -718,7 +718,7 @@ def strays_diagnosis(strays: list) -> Diagnosis:
     return Diagnosis(
         "params_not_updating", "error",
         f"the forward uses {len(strays)} trainable tensor(s) that are not the model's parameters "
-        f"({', '.join(strays[:3])}): they get gradients, but the optimizer never updates them",
+        f"({_names(strays, 3)}): they get gradients, but the optimizer never updates them",
         evidence={"tensors": strays[:20]},
         fix="register them: nn.ModuleList / nn.ModuleDict instead of a Python list or dict, nn.Parameter "
             "as an attribute, and no layers or parameters created inside forward")
