@@ -8,8 +8,10 @@ the training split shuffled, sorted or shifted on its own (a question apart from
 label check misses it where the other inputs still predict part of the targets, so real labels beat shuffled
 ones; the held-out check too, where the held-out split is paired right and the model scores above a blind one.
 
-Measured on up to `failure.label_examples` (256) training examples in eval mode: each batch-first input tensor
-swapped between examples (a derangement), the loss of the trained weights against the loss as given. Ignored:
+Measured on up to `failure.label_examples` (256) training examples in eval mode, on a stage that trained at least
+`failure.label_iterations` (200) iterations: each batch-first input tensor swapped between examples (a
+derangement), the loss of the trained weights against the loss as given. Lengths and masks, which only describe
+another input's padding, are not judged ignored (a model may pay them little heed). Ignored:
 within `failure.ignored_change` (2%) of it. Used: `failure.ignored_used` (1.1) x it or more. A last resort: not
 judged when the stage or this failure's other checks said any warning or error (an LR lowered by the probe aside:
 a model that ignores an input for a reason already named, a mask or a detached encoder, must not have it blamed on
@@ -42,8 +44,8 @@ def ignored_input(ctx) -> Optional[Diagnosis]:
         return None
     batch = to_device(problem.get_batch(spread(problem.train_size, pool)[:pool]), run.settings.device)
     inputs = _inputs(batch, batch_targets(problem, batch), pool)
-    if len(inputs) < 2:
-        return None  # one input: the label check compares real and shuffled labels for it
+    if len(inputs) < 2 or run.iteration < c.label_iterations:
+        return None  # one input: the label check compares real and shuffled labels; or too short to learn to ignore
     g = torch.Generator().manual_seed(0)
     order = torch.randperm(pool, generator=g)
     swap = torch.empty_like(order)
@@ -71,7 +73,9 @@ def ignored_input(ctx) -> Optional[Diagnosis]:
                     continue
     finally:
         model.train(was)
-    ignored = [k for k, r in changes.items() if abs(r - 1) <= c.ignored_change and read.get(k)]
+    # lengths and masks only describe another input's padding: a model may well learn to pay them little heed
+    ignored = [k for k, r in changes.items() if abs(r - 1) <= c.ignored_change and read.get(k)
+               and not _describes(inputs[k], [v for j, v in inputs.items() if j != k])]
     used = [k for k, r in changes.items() if r >= c.ignored_used]
     if not ignored or not used:
         return None
@@ -95,6 +99,17 @@ def _inputs(batch: Any, targets, n: int) -> dict:
     items = batch.items() if isinstance(batch, dict) else enumerate(batch) if isinstance(batch, (list, tuple)) else ()
     return {k: v for k, v in items if isinstance(v, torch.Tensor) and v is not targets and v.dim() >= 1
             and v.shape[0] == n}
+
+
+def _describes(v: torch.Tensor, others: list) -> bool:
+    """A mask (boolean, the leading shape of another input) or lengths (integers from 1 up to another input's second
+    dimension, its padded width)."""
+    if v.dtype == torch.bool:
+        return any(o.dim() >= v.dim() and o.shape[:v.dim()] == v.shape for o in others)
+    if v.dim() != 1 or v.is_floating_point() or v.numel() == 0:
+        return False
+    low, high = int(v.min()), int(v.max())
+    return low >= 1 and any(o.dim() >= 2 and high <= o.shape[1] for o in others)
 
 
 def _replaced(batch: Any, key, value) -> Any:
