@@ -10,8 +10,10 @@ ones; the held-out check too, where the held-out split is paired right and the m
 
 Measured on up to `failure.label_examples` (256) training examples in eval mode, on a stage that trained at least
 `failure.label_iterations` (200) iterations: each batch-first input tensor swapped between examples (a
-derangement), the loss of the trained weights against the loss as given. Lengths and masks, which only describe
-another input's padding, are not judged ignored (a model may pay them little heed). Ignored:
+derangement), the loss of the trained weights against the loss as given. Judged ignored: ids (integer inputs: a
+question, a task, a category) and inputs that fresh weights read at least a quarter as much as the used ones; not
+lengths and masks, which only describe another input's padding, nor an input of little weight from the start (the
+state a chunk of truncated BPTT starts from). Ignored:
 within `failure.ignored_change` (2%) of it. Used: `failure.ignored_used` (1.1) x it or more. A last resort: not
 judged when the stage or this failure's other checks said any warning or error (an LR lowered by the probe aside:
 a model that ignores an input for a reason already named, a mask or a detached encoder, must not have it blamed on
@@ -67,17 +69,23 @@ def ignored_input(ctx) -> Optional[Diagnosis]:
                 other = _replaced(batch, key, swapped)
                 try:
                     changes[key] = float(problem.loss(model, other)) / base
-                    # fresh weights read it: their loss moves when it is swapped (the loss runs any model's layout)
-                    read[key] = abs(float(problem.loss(fresh, other)) - fresh_loss) > 1e-6 * abs(fresh_loss)
+                    # how much fresh weights read it: their loss's move when it is swapped (the loss runs any layout)
+                    read[key] = abs(float(problem.loss(fresh, other)) / fresh_loss - 1)
                 except Exception:  # noqa: BLE001 - a swap the task cannot run (lengths beyond another source)
                     continue
     finally:
         model.train(was)
-    # lengths and masks only describe another input's padding: a model may well learn to pay them little heed
-    ignored = [k for k, r in changes.items() if abs(r - 1) <= c.ignored_change and read.get(k)
-               and not _describes(inputs[k], [v for j, v in inputs.items() if j != k])]
     used = [k for k, r in changes.items() if r >= c.ignored_used]
-    if not ignored or not used:
+    if not used:
+        return None
+    # judged: ids (a question, a task, a category), or inputs fresh weights read a quarter as much as the used ones
+    # at least. Not an input of little weight from the start (the state a chunk of truncated BPTT starts from: a clean
+    # LSTM paid it 0.1% heed), nor lengths and masks, which only describe another input's padding
+    most = max(read.get(k, 0.0) for k in used)
+    ignored = [k for k, r in changes.items() if abs(r - 1) <= c.ignored_change and read.get(k, 0.0) > 1e-6
+               and (_ids(inputs[k]) or read[k] >= 0.25 * most)
+               and not _describes(inputs[k], [v for j, v in inputs.items() if j != k])]
+    if not ignored:
         return None
     name = _name(batch, ignored[0])
     return Diagnosis(
@@ -99,6 +107,10 @@ def _inputs(batch: Any, targets, n: int) -> dict:
     items = batch.items() if isinstance(batch, dict) else enumerate(batch) if isinstance(batch, (list, tuple)) else ()
     return {k: v for k, v in items if isinstance(v, torch.Tensor) and v is not targets and v.dim() >= 1
             and v.shape[0] == n}
+
+
+def _ids(v: torch.Tensor) -> bool:
+    return not (v.is_floating_point() or v.is_complex() or v.dtype == torch.bool)
 
 
 def _describes(v: torch.Tensor, others: list) -> bool:
