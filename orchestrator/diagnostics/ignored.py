@@ -10,11 +10,11 @@ ones; the held-out check too, where the held-out split is paired right and the m
 
 Measured on up to `failure.label_examples` (256) training examples in eval mode, on a stage that trained at least
 `failure.label_iterations` (200) iterations: each batch-first input tensor swapped between examples (a
-derangement), the loss of the trained weights against the loss as given. Judged ignored: ids (integer inputs: a
-question, a task, a category) and inputs that fresh weights read at least a quarter as much as the used ones; not
-lengths and masks, which only describe another input's padding, nor an input of little weight from the start (the
-state a chunk of truncated BPTT starts from). Ignored:
-within `failure.ignored_change` (2%) of it. Used: `failure.ignored_used` (1.1) x it or more. A last resort: not
+derangement), the loss of the trained weights against the loss as given. Ignored: within `failure.ignored_change`
+(2%) of it. Used: `failure.ignored_used` (1.1) x it or more. Judged ignored only: ids (integer inputs: a question,
+a task, a category) and inputs that fresh weights read at least a quarter as much as the used ones; not lengths
+and masks, which only describe another input's padding, nor an input of little weight from the start (the state a
+chunk of truncated BPTT starts from). A last resort: not
 judged when the stage or this failure's other checks said any warning or error (an LR lowered by the probe aside:
 a model that ignores an input for a reason already named, a mask or a detached encoder, must not have it blamed on
 the data), or when the loss is already small (below `failure.label_memorised` x the chance loss: the training
@@ -42,12 +42,12 @@ def ignored_input(ctx) -> Optional[Diagnosis]:
             or _model_problems(run):
         return None
     pool = min(problem.train_size, c.label_examples)
-    if pool < 4:
-        return None
+    if pool < 4 or run.iteration < c.label_iterations:
+        return None  # too few examples to swap, or too short a training to have learnt to ignore anything
     batch = to_device(problem.get_batch(spread(problem.train_size, pool)[:pool]), run.settings.device)
     inputs = _inputs(batch, batch_targets(problem, batch), pool)
-    if len(inputs) < 2 or run.iteration < c.label_iterations:
-        return None  # one input: the label check compares real and shuffled labels; or too short to learn to ignore
+    if len(inputs) < 2:
+        return None  # one input: the label check compares real and shuffled labels for it
     g = torch.Generator().manual_seed(0)
     order = torch.randperm(pool, generator=g)
     swap = torch.empty_like(order)
