@@ -262,14 +262,19 @@ def window_means(losses: list, model: nn.Module) -> tuple[float, float]:
     grads = [p.grad for p in model.parameters() if p.grad is not None]
     values = read_floats(losses + (list(torch._foreach_norm(grads)) if grads else []))
     n = len(losses)
-    return sum(values[:n]) / max(n, 1), math.sqrt(sum(v * v for v in values[n:]))
+    return sum(values[:n]) / max(n, 1), global_norm(values[n:])
+
+
+def global_norm(norms: list) -> float:
+    """The norm of all the gradients together, from their per-tensor norms (Python floats: double precision, so
+    that a norm near float32's range does not square past it)."""
+    return math.sqrt(sum(v * v for v in norms))
 
 
 def read_floats(tensors: list) -> list:
     """Scalar device tensors as Python floats, with one stack and one host read (~0.5 us a value; a read per value
     costs a sync each): losses of shape () or (1,), norms in any float dtype. Tensors on several devices (a model
-    split over GPUs) are read one at a time. Sums of squares are then taken in Python floats (double precision:
-    a norm near float32's range squares past it)."""
+    split over GPUs) are read one at a time."""
     if not tensors:
         return []
     try:

@@ -164,6 +164,11 @@ def batch_targets(problem, batch: Any) -> Optional[torch.Tensor]:
     return targets_of(batch)
 
 
+def same_sequence(batch: Any, items: list) -> Any:
+    """`items` in a sequence of `batch`'s own type (a tuple, a list, a namedtuple)."""
+    return type(batch)(*items) if hasattr(batch, "_fields") else type(batch)(items)
+
+
 def tensors_in(x: Any) -> list:
     """Every tensor in a (nested) output or batch: a tensor, lists, tuples and dicts of them."""
     if isinstance(x, torch.Tensor):

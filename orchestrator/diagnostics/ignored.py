@@ -29,23 +29,25 @@ import torch
 
 from ..diagnosis import Diagnosis
 from ..trainer import to_device
-from .common import batch_targets, num
+from .common import batch_targets, num, same_sequence
+from .startchecks import examples_in
 
 
 def ignored_input(ctx) -> Optional[Diagnosis]:
-    from .failure import _model_problems, spread
+    from .failure import spread
     run, problem, c = ctx.run, ctx.problem, ctx.cfg
     # a last resort: a model that ignores an input for a reason already named (a mask, a detached encoder, a
     # loss that does not measure the task, here or by a stage it started from) must not have it blamed on the data
+    # (that covers a too-low LR, a model problem and an example that cannot be fit: each is a warning or an error)
     said = [d for d in run.stage.diagnoses if d["severity"] != "info" and d["code"] != "lr_too_high"]
-    if ctx.alarmed or said or set(run.inherited) - {"lr_too_high"} or ctx.lr_suspect or ctx.unfit \
-            or _model_problems(run):
+    if ctx.alarmed or said or set(run.inherited) - {"lr_too_high"}:
         return None
     pool = min(problem.train_size, c.label_examples)
     if pool < 4 or run.iteration < c.label_iterations:
         return None  # too few examples to swap, or too short a training to have learnt to ignore anything
     batch = to_device(problem.get_batch(spread(problem.train_size, pool)[:pool]), run.settings.device)
-    inputs = _inputs(batch, batch_targets(problem, batch), pool)
+    targets = batch_targets(problem, batch)
+    inputs = {k: v for k, v in examples_in(batch, pool) if v is not targets}
     if len(inputs) < 2:
         return None  # one input: the label check compares real and shuffled labels for it
     g = torch.Generator().manual_seed(0)
@@ -102,13 +104,6 @@ def ignored_input(ctx) -> Optional[Diagnosis]:
             "(one array permuted, sorted or filtered on its own)")
 
 
-def _inputs(batch: Any, targets, n: int) -> dict:
-    """The batch-first input tensors of a tuple or dict batch, by position or key (not the targets)."""
-    items = batch.items() if isinstance(batch, dict) else enumerate(batch) if isinstance(batch, (list, tuple)) else ()
-    return {k: v for k, v in items if isinstance(v, torch.Tensor) and v is not targets and v.dim() >= 1
-            and v.shape[0] == n}
-
-
 def _ids(v: torch.Tensor) -> bool:
     return not (v.is_floating_point() or v.is_complex() or v.dtype == torch.bool)
 
@@ -127,8 +122,7 @@ def _describes(v: torch.Tensor, others: list) -> bool:
 def _replaced(batch: Any, key, value) -> Any:
     if isinstance(batch, dict):
         return {**batch, key: value}
-    items = [value if i == key else v for i, v in enumerate(batch)]
-    return type(batch)(*items) if hasattr(batch, "_fields") else type(batch)(items)
+    return same_sequence(batch, [value if i == key else v for i, v in enumerate(batch)])
 
 
 def _name(batch: Any, key) -> str:

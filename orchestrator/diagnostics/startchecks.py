@@ -53,7 +53,7 @@ from ..diagnosis import Diagnosis
 from ..optim import make_optimizer
 from ..trainer import optimisation_step, to_device
 from .initscale import oversized_diagnosis, oversized_weights
-from .common import (batch_targets, compares_examples, num, run_model, same_losses, tensors_in,
+from .common import (batch_targets, compares_examples, num, run_model, same_losses, same_sequence, tensors_in,
                      zero_initialised, zero_weights)
 from .config import StartConfig
 
@@ -509,10 +509,10 @@ def broken_pairs(problem, fetched: Any, n: int) -> Optional[Diagnosis]:
     same ones row by row (one list sorted or shuffled on its own: holdout20's rle sorted its targets by length and not
     its sources). A batch reordered whole (sorted by length for packing) keeps every row one example; a tensor that
     is not one example's (lengths filled with the batch's width, a mask of the batch's shape) says nothing here."""
-    rows = _examples_in(fetched, n)
+    rows = examples_in(fetched, n)
     if len(rows) < 2:
         return None
-    singles = [dict(_examples_in(problem.get_batch(torch.tensor([j])), 1)) for j in range(n)]
+    singles = [dict(examples_in(problem.get_batch(torch.tensor([j])), 1)) for j in range(n)]
     order = {}  # key -> the example each row holds, when every row holds exactly one and all differ
     for key, t in rows:
         held = []
@@ -543,7 +543,7 @@ def _place(key) -> str:
     return f"batch item {key}" if isinstance(key, int) else f"batch[{key!r}]"
 
 
-def _examples_in(batch: Any, n: int) -> list:
+def examples_in(batch: Any, n: int) -> list:
     """(key, tensor) of each batch-first tensor of a batch (tuple items by position, dict entries by key)."""
     items = [(None, batch)] if isinstance(batch, torch.Tensor) else list(enumerate(batch)) \
         if isinstance(batch, (list, tuple)) else list(batch.items()) if isinstance(batch, dict) else []
@@ -604,8 +604,7 @@ def take(batch: Any, i: torch.Tensor) -> Any:
     if isinstance(batch, torch.Tensor):
         return batch[i]
     if isinstance(batch, (list, tuple)):
-        items = [take(x, i) for x in batch]
-        return type(batch)(*items) if hasattr(batch, "_fields") else type(batch)(items)  # a namedtuple too
+        return same_sequence(batch, [take(x, i) for x in batch])
     return {k: take(v, i) for k, v in batch.items()}
 
 

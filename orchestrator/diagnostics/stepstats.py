@@ -8,11 +8,9 @@ iterations, it stacks the window, reads it once and hands it to its consumers
 """
 from __future__ import annotations
 
-import math
-
 import torch
 
-from ..trainer import read_floats
+from ..trainer import global_norm, read_floats
 
 
 class StepStats:
@@ -102,7 +100,7 @@ class StepStats:
         step_norms = [None] * n  # None: not measured
         at = n
         for (k, _), m in zip(self.norms, parts):
-            step_norms[k] = math.sqrt(sum(v * v for v in values[at:at + m]))
+            step_norms[k] = global_norm(values[at:at + m])
             at += m
         self.losses, self.norms = [], []
         first = step - n + 1
