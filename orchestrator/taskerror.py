@@ -49,6 +49,14 @@ def task_failed(run, e: Exception, where: traceback.FrameSummary) -> TaskError:
         evidence={"exception": type(e).__name__, "message": message, "file": where.filename,
                   "line": where.lineno, "function": where.name, "code": where.line,
                   "traceback": "".join(traceback.format_exception(e))[-4000:]},
-        fix="fix the line named (its full traceback is in crash.log and in this diagnosis' evidence), then run "
-            "the same command: the stage resumes from its last checkpoint"))
+        fix=hint(e) + "fix the line named (its full traceback is in crash.log and in this diagnosis' evidence), "
+            "then run the same command: the stage resumes from its last checkpoint"))
     return TaskError(e, place, run.iteration)
+
+
+def hint(e: Exception) -> str:
+    """What a common exception of a task's code usually means, ahead of the fix."""
+    if "same device" in str(e):  # a task written on the CPU, run with device=cuda
+        return ("the orchestrator moves each training batch to the model's device, and the task moves the rest of "
+                "its data (validation sets, masks, constants): to next(model.parameters()).device; ")
+    return ""

@@ -208,3 +208,11 @@ def test_a_really_full_disk_then_freed_space_resumes_to_the_same_result(finished
                [(s["iterations"], s["best"]) for s in ladder_json(finished)["stages"]]
     finally:
         subprocess.run(["umount", str(disk)], capture_output=True)
+
+
+def test_a_device_mismatch_in_the_tasks_code_says_where_its_data_belongs():
+    from orchestrator.taskerror import hint
+    e = RuntimeError("Expected all tensors to be on the same device, but got mat1 is on cpu, different from other "
+                     "tensors on cuda:0 (when checking argument in method wrapper_CUDA_addmm)")
+    assert "next(model.parameters()).device" in hint(e) and "validation" in hint(e)
+    assert hint(ValueError("shapes (3,) and (4,) do not match")) == ""

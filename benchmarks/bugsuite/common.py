@@ -33,6 +33,15 @@ def evaluating(model: nn.Module):
         model.train(was_training)
 
 
+def on_device_of(model: nn.Module, data):
+    """`data` (a tensor or a dict of them) where the model's weights are: the engine moves each training batch,
+    the task its own validation data (device=cuda)."""
+    device = next(model.parameters()).device
+    if isinstance(data, dict):
+        return {k: v.to(device) for k, v in data.items()}
+    return data.to(device)
+
+
 def subset_size(knobs, available: int) -> int:
     return max(1, min(int(knobs.get("subset", available)), available))
 
@@ -53,6 +62,7 @@ def classifier_problem(model: nn.Module, x_train, y_train, x_val, y_val, classes
         out = {}
         with evaluating(model):
             for split, x, y in (("train", x_train, y_train), ("val", x_val, y_val)):
+                x, y = on_device_of(model, x), on_device_of(model, y)
                 logits = model(x)
                 out[f"{split}/loss"] = F.cross_entropy(logits, y).item()
                 out[f"{split}/acc"] = (logits.argmax(-1) == y).float().mean().item()

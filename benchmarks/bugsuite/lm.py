@@ -16,7 +16,7 @@ from torch import nn
 
 from orchestrator.task import Problem
 
-from .common import check_bug, evaluating, subset_size
+from .common import check_bug, evaluating, on_device_of, subset_size
 
 BUGS = ("none", "mask_off_by_one", "naive_softmax", "head_x100", "frozen_embedding", "norm_over_batch")
 VOCAB, LENGTH, SUCCESSORS = 8, 16, 2
@@ -141,6 +141,7 @@ class LMTask:
             out = {}
             with evaluating(model):
                 for split, data in (("train", train[:EVAL_TRAIN]), ("val", self.val)):
+                    data = on_device_of(model, data)
                     logits = forward(model, data)
                     out[f"{split}/loss"] = F.cross_entropy(logits.flatten(0, 1), data[:, 1:].flatten()).item()
                     out[f"{split}/acc"] = (logits.argmax(-1) == data[:, 1:]).float().mean().item()

@@ -42,6 +42,7 @@ class Job:
     seed: int
     bug: Bug | None  # None: the clean model
     conf: Path = CONF  # the suite's Hydra config folder (conf/task/<family>.yaml)
+    overrides: tuple = ()  # --set: for every run (e.g. device=cuda precision=bf16)
 
     @property
     def label(self) -> str:
@@ -67,7 +68,7 @@ def command(job: Job, run_dir: Path) -> list[str]:
     extra = list(job.bug.overrides) if job.bug else []
     return [sys.executable, "-m", "orchestrator", "--config-dir", str(job.conf), f"+task={job.family}",
             f"task.bug={bug}", f"seed={job.seed}", f"hydra.run.dir={run_dir}",
-            *extra]  # default settings otherwise, search included: a user's verdict comes after it
+            *extra, *job.overrides]  # default settings otherwise, search included: a user's verdict comes after it
 
 
 def ordered_alarms(doc: dict) -> list[dict]:
@@ -206,12 +207,16 @@ def main(argv=None, families: tuple = FAMILIES, find_bugs=find, seeds: int = 5, 
     p.add_argument("--jobs", type=int, default=2, help="runs at a time")
     p.add_argument("--timeout", type=float, default=300, help="seconds before a run is stopped (counted as a timeout)")
     p.add_argument("--runs", type=Path, default=None, help="folder for the run directories and results.json")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a Hydra override for every run, e.g. --set device=cuda --set precision=bf16")
     a = p.parse_args(argv)
 
     chosen = [a.only] if a.only else list(families)
     bugs = [] if a.bugs == "none" else find_bugs(a.bugs.split(",") if a.bugs else None, a.only)
     seeds = range(a.first_seed, a.first_seed + a.seeds)
-    jobs = [Job(f, s, None, conf) for f in chosen for s in seeds] + [Job(b.family, 0, b, conf) for b in bugs]
+    extra = tuple(a.set)
+    jobs = [Job(f, s, None, conf, extra) for f in chosen for s in seeds] + [Job(b.family, 0, b, conf, extra)
+                                                                             for b in bugs]
     runs = a.runs or ROOT / "outputs" / name / time.strftime("%Y-%m-%d_%H-%M-%S")
     runs.mkdir(parents=True, exist_ok=True)
     print(f"{len(jobs)} runs, {a.jobs} at a time, into {runs}", flush=True)

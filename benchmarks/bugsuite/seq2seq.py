@@ -15,7 +15,7 @@ from torch import nn
 
 from orchestrator.task import Problem
 
-from .common import check_bug, evaluating, sequence_metrics, subset_size
+from .common import check_bug, evaluating, on_device_of, sequence_metrics, subset_size
 
 BUGS = ("none", "detached_encoder", "large_init_rnn", "norm_without_eps", "misaligned_pairs")
 PAD, BOS, EOS, FIRST_SYMBOL = 0, 1, 2, 3
@@ -93,6 +93,7 @@ class Seq2SeqTask:
             out = {}
             with evaluating(model):
                 for split, data in (("train", train), ("val", self.val)):
+                    data = on_device_of(model, data)
                     out.update(sequence_metrics(split, forward(model, data), data["tgt_out"], PAD))
             return out
 
