@@ -1,4 +1,5 @@
-"""A held-out goal that training leaves at, or below, what untrained weights score (failure.held_out_blind)."""
+"""A held-out goal that training leaves at, or below, what untrained weights score (failure.held_out_blind), and
+splits built differently (splits.splits_differ)."""
 from __future__ import annotations
 
 import math
@@ -6,7 +7,13 @@ import math
 import torch
 import torch.nn.functional as F
 
+import pytest
+from torch import nn
+
+from orchestrator.ladder import Goal, Stage
 from orchestrator.task import Problem
+from test_diag_start import above_info
+from test_diag_start import run as run_one
 from test_diagnostics import cfg, codes, mlp, run_stage, settings, stage
 
 CLASSES = 5
@@ -98,3 +105,37 @@ def test_a_goal_too_high_for_good_labels_names_neither(tmp_path):
     st, outcome = run(tmp_path, lambda y: y, target=1.01)  # unreachable: fails, but val gained with train
     assert not outcome.converged
     assert "labels_not_learnable" not in codes(st)
+
+
+def split_problem(seed=0, n=2000, swapped_in_train=False) -> Problem:
+    """Four blobs, a training and a held-out split. The bug swaps classes 0 and 1 in the training labels only (a
+    label mapping applied to one split): the held-out accuracy still reaches ~0.5, above a blind model's 0.25."""
+    g = torch.Generator().manual_seed(seed)
+    centres = 3 * torch.randn(4, 8, generator=g)
+    y, yv = torch.randint(0, 4, (n,), generator=g), torch.randint(0, 4, (500,), generator=g)
+    x, xv = centres[y] + torch.randn(n, 8, generator=g), centres[yv] + torch.randn(500, 8, generator=g)
+    if swapped_in_train:
+        y = torch.tensor([1, 0, 2, 3])[y]
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 4))
+
+    def evaluate(m):
+        out, outv = m(x), m(xv)
+        return {"train/acc": (out.argmax(-1) == y).float().mean().item(), "train/loss": F.cross_entropy(out, y).item(),
+                "val/acc": (outv.argmax(-1) == yv).float().mean().item(), "val/loss": F.cross_entropy(outv, yv).item()}
+    return Problem(model=model, train_size=n, get_batch=lambda i: (x[i], y[i]), evaluate=evaluate,
+                   loss=lambda m, b: F.cross_entropy(m(b[0]), b[1]), chance_loss=math.log(4))
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_label_mapping_applied_to_the_training_split_only_is_named(seed):
+    stage = Stage("s", Goal("val/acc", 0.99, "max"), knobs={})
+    r, outcome = run_one(split_problem(seed, swapped_in_train=True), budget=200, stage=stage, after_failure=True)
+    d = [d for d in r.stage.diagnoses if d["code"] == "labels_not_learnable" and d["severity"] == "error"]
+    assert not outcome.converged and d and d[0]["evidence"].get("splits_differ"), above_info(r)
+    ev = d[0]["evidence"]
+    assert ev["train_after"] < 0.5 * ev["train_before"] and ev["held_out_after"] > 0.9 * ev["held_out_before"]
+    # the same model and data with both splits labelled alike, failing an impossible goal: nothing is said
+    stage = Stage("s", Goal("val/acc", 2.0, "max"), knobs={})
+    r, outcome = run_one(split_problem(seed), budget=200, stage=stage, after_failure=True)
+    assert not outcome.converged and above_info(r) == []

@@ -173,6 +173,10 @@ class FailureConfig:
     blind_margin: float = 0.05    # ... and by more than this: `labels_not_learnable` (below_blind: below by this)
     ignored_change: float = 0.02  # an input the trained model ignores: swapped between examples, the loss within
     ignored_used: float = 1.1     # this share of itself, while another input swapped raises it this many times
+    splits_calibration: float = 0.25  # splits built differently: at fresh weights the task's loss on training
+    #                                   examples and evaluate()'s held-out loss within this share of each other,
+    splits_transfer: float = 0.25  # ... trained on some training examples, the loss of others fell by this share,
+    splits_carry: float = 0.1     # ... and the held-out loss by at most this x that fall: `labels_not_learnable`
 
 
 @dataclass

@@ -36,6 +36,8 @@ examples: a network that cannot fit 100 examples usually has a bug. Each check i
   The blind model: fresh weights trained `failure.label_iterations` on shuffled labels, their outputs
   averaged over the batch (the most frequent class for all). `labels_not_learnable`, with `below_blind`
   when the goal ended below that score (the splits disagree).
+- `splits_differ` (any size; splits.py): fresh weights trained on some training examples lower the loss of other
+  training examples but not the held-out loss: `labels_not_learnable` (the splits are built differently).
 - `ignored_input` (any size, last; ignored.py): an input the trained model learnt to ignore although fresh weights
   read it, while it uses the others: `labels_not_learnable` (that input does not go with its own example).
 "Fresh weights" are the model exactly as the task built it (StageRun.initial_state, kept before any
@@ -59,6 +61,7 @@ from .common import (batch_targets, compares_examples, fresh_copy, num, run_mode
                      tensors_in, training_side, zero_output_loss)
 from .config import FailureConfig
 from .ignored import ignored_input
+from .splits import splits_differ
 from .startchecks import LAYOUT_FIX, StartChecks, constant_targets, is_fresh, preserved, same_batch, skipped
 from .startchecks import batch_dependence as startchecks_batch_dependence
 from .startchecks import batch_dependence_trained
@@ -873,9 +876,9 @@ def held_out_blind(ctx: Context) -> Optional[Diagnosis]:
 # lr_too_low first: when it fires, the checks that retrain at the same LR are read in its light
 # overfit_batch_size_1 before labels_not_learnable: a model that cannot fit even one example (a loss with a
 # floor, normalised over the wrong dimension) fits real labels no better than shuffled ones either
-# an ignored input last: the label checks judge the labels as a whole first
+# splits built differently and an ignored input last: the label checks judge the labels as a whole first
 CHECKS = [lr_too_low, loss_mismatch, held_out_blind, bad_init_loss, params_not_updating, batch_dependence,
-          overfit_batch_size_1, batched_like_one, labels_not_learnable, ignored_input]
+          overfit_batch_size_1, batched_like_one, labels_not_learnable, splits_differ, ignored_input]
 
 
 def batch_dependence_any_size(ctx: Context):
@@ -886,7 +889,8 @@ def batch_dependence_any_size(ctx: Context):
 
 
 # a big stage that fails is usually just hard; these still tell a bug (or a bad LR) from that
-ANY_SIZE = [lr_too_low, loss_mismatch, held_out_blind, batch_dependence_any_size, labels_not_learnable, ignored_input]
+ANY_SIZE = [lr_too_low, loss_mismatch, held_out_blind, batch_dependence_any_size, labels_not_learnable, splits_differ,
+            ignored_input]
 
 
 def run_checks(c: FailureConfig, run, outcome) -> list[Diagnosis]:
