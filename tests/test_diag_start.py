@@ -490,6 +490,23 @@ def test_batch_statistics_in_eval_mode_are_named(family, bug):
     assert found(r, "batch_dependence", ("error",))
 
 
+@pytest.mark.parametrize("bug", [None, "softmax_batch"])
+def test_a_batch_sorted_by_length_for_packing_pairs_each_example_with_its_own_row(bug):
+    # the batch function sorts its examples by source length, every tensor together (packed sequences want them
+    # longest first): row i is not example i, and a clean model must not be read as mixing the batch
+    # (holdout24's roman); a softmax over the batch is still named
+    problem = gru_problem(bug=bug)
+    fetch = problem.get_batch
+
+    def sorted_by_length(idx):
+        b = fetch(idx)
+        order = b["src_len"].argsort(descending=True, stable=True)
+        return {k: v[order] for k, v in b.items()}
+    problem.get_batch = sorted_by_length
+    r, _ = run(problem, budget=10)
+    assert bool(found(r, "batch_dependence")) == (bug is not None), above_info(r)
+
+
 class StandardiseOverBatch(nn.Module):
     """A model that standardises its input over the batch (x - x.mean(0)): eval outputs depend on batch-mates."""
 

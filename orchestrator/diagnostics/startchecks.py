@@ -376,10 +376,12 @@ def batch_dependence(c: StartConfig, run, finite_only: bool = False) -> list:
         return [skipped("batch_dependence", "get_batch returns different batches for the same indices, and its "
                                             "batch is not made of batch-first tensors to take examples from")]
 
+    row = list(range(n))  # the row of the batch that holds each example
     if deterministic:  # (a random batch function's two fetches differ anyway)
         split = broken_pairs(problem, fetched, n)
         if split is not None:  # the data's fault: the model would be blamed for the outputs it then gives
             return [split]
+        row = batch_rows(problem, fetched, n)  # a batch sorted by length for packing: example i is not row i
     model.eval()
     found = []
     with torch.no_grad():
@@ -401,7 +403,7 @@ def batch_dependence(c: StartConfig, run, finite_only: bool = False) -> list:
             for i in picks:
                 few, out = _alone(problem, model, idx, i, get)
                 outs.append(out[0])
-                diff = _difference(out_b[i], out[0])
+                diff = _difference(out_b[row[i]], out[0])
                 if diff > worst:
                     worst, where, alone = diff, i, few
             if worst > c.batch_tolerance and _constant(out_b, outs):
@@ -412,7 +414,7 @@ def batch_dependence(c: StartConfig, run, finite_only: bool = False) -> list:
                                      "the batch: the model does not read its input (see params_not_updating, "
                                      "dead_units)", fix="look at why the output does not depend on the input"))
             elif worst > c.batch_tolerance:
-                first = _first_module(problem, model, batch, get(alone), where, c.batch_tolerance, len(alone))
+                first = _first_module(problem, model, batch, get(alone), row[where], c.batch_tolerance, len(alone))
                 at = f"; outputs first part at {first[0]} ({first[1]})" if first else ""
                 company = "alone" if len(alone) == 1 else "beside one other example (alone, a layer raised)"
                 found.append(Diagnosis(
@@ -509,20 +511,9 @@ def broken_pairs(problem, fetched: Any, n: int) -> Optional[Diagnosis]:
     same ones row by row (one list sorted or shuffled on its own: holdout20's rle sorted its targets by length and not
     its sources). A batch reordered whole (sorted by length for packing) keeps every row one example; a tensor that
     is not one example's (lengths filled with the batch's width, a mask of the batch's shape) says nothing here."""
-    rows = examples_in(fetched, n)
-    if len(rows) < 2:
+    if len(examples_in(fetched, n)) < 2:
         return None
-    singles = [dict(examples_in(problem.get_batch(torch.tensor([j])), 1)) for j in range(n)]
-    order = {}  # key -> the example each row holds, when every row holds exactly one and all differ
-    for key, t in rows:
-        held = []
-        for r in range(n):
-            match = [j for j, one in enumerate(singles) if key in one and _same_example(t[r], one[key][0])]
-            if len(match) != 1:
-                break
-            held.append(match[0])
-        if len(held) == n and len(set(held)) == n:
-            order[key] = held
+    order = row_examples(problem, fetched, n)
     keys = list(order)
     for a in keys:
         for b in keys:
@@ -537,6 +528,35 @@ def broken_pairs(problem, fetched: Any, n: int) -> Optional[Diagnosis]:
                                                  "examples": [order[a][r], order[b][r]], "batch": n},
                     fix="reorder every tensor of a batch together (sort the examples, not one list)")
     return None
+
+
+def row_examples(problem, fetched: Any, n: int) -> dict:
+    """key -> the example (index among the first n, fetched alone) that each row of that batch tensor holds, for
+    the tensors whose every row holds exactly one example and all different ones."""
+    singles = [dict(examples_in(problem.get_batch(torch.tensor([j])), 1)) for j in range(n)]
+    order = {}
+    for key, t in examples_in(fetched, n):
+        held = []
+        for r in range(n):
+            match = [j for j, one in enumerate(singles) if key in one and _same_example(t[r], one[key][0])]
+            if len(match) != 1:
+                break
+            held.append(match[0])
+        if len(held) == n and len(set(held)) == n:
+            order[key] = held
+    return order
+
+
+def batch_rows(problem, fetched: Any, n: int) -> list:
+    """The row of the fetched batch that holds each example (identity unless the batch function reorders its
+    examples together, e.g. sorted by length for packing: then every tensor that holds whole examples agrees)."""
+    orders = list(row_examples(problem, fetched, n).values())
+    if not orders or any(o != orders[0] for o in orders):
+        return list(range(n))
+    row = [0] * n
+    for r, example in enumerate(orders[0]):
+        row[example] = r
+    return row
 
 
 def _place(key) -> str:
@@ -618,7 +638,9 @@ def _alone(problem, model, idx: torch.Tensor, i: int, get) -> tuple:
         return one, run_model(problem, model, get(one))
     except Exception:  # noqa: BLE001 - ValueError from batch norm; the pair raises again if it was not that
         pair = torch.stack([idx[i], idx[(i + len(idx) // 2) % len(idx)]])
-        return pair, run_model(problem, model, get(pair))
+        out = run_model(problem, model, get(pair))
+        rows = batch_rows(problem, problem.get_batch(pair), 2)  # the pair sorted by length: example i may be second
+        return pair, out[rows] if rows != [0, 1] and isinstance(out, torch.Tensor) else out
 
 
 def _first_module(problem, model, batch, one, i: int, tol: float, size: int = 1) -> Optional[tuple]:
