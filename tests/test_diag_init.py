@@ -244,13 +244,17 @@ def test_a_loss_summed_over_the_batch_is_named_and_the_probe_still_runs():
     assert "summed" not in d["evidence"] and lr == 1.0
 
 
-def test_a_layer_built_inside_forward_is_named_before_the_randomness_it_causes():
+@pytest.mark.parametrize("kept", [False, True])
+def test_a_layer_built_inside_forward_is_named_before_the_randomness_it_causes(kept):
     class StemInForward(nn.Module):  # a conv drawn anew at every call: eval outputs differ too, but not by dropout
         def __init__(self, inner):
             super().__init__()
             self.inner = inner
 
         def forward(self, x):
+            if kept:  # kept as an attribute (holdout24's orientcnn): registered, but never what the optimizer holds
+                self.stem = nn.Conv2d(1, 1, 3, padding=1)
+                return self.inner(self.stem(x))
             return self.inner(nn.Conv2d(1, 1, 3, padding=1)(x))
 
     def build():
@@ -260,7 +264,8 @@ def test_a_layer_built_inside_forward_is_named_before_the_randomness_it_causes()
     st, _ = before(build)
     codes = [d["code"] for d in st.diagnoses if d["severity"] != "info"]
     assert codes and codes[0] == "params_not_updating" and "random_eval" not in codes, above_info(st)
-    assert "not the model's parameters" in st.diagnoses[[d["code"] for d in st.diagnoses].index(codes[0])]["message"]
+    message = st.diagnoses[[d["code"] for d in st.diagnoses].index(codes[0])]["message"]
+    assert "not the model's parameters" in message and (not kept or "stem.weight (replaced by each forward)" in message)
 
 
 def hand_written_loss_problem(loss_fn, seed=0):

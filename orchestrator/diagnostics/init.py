@@ -33,7 +33,7 @@ from ..trainer import to_device
 from .common import batch_targets, model_device, num, zero_output_loss
 from .config import InitConfig
 from .logprob import ProbabilityLogs, log_of_probability
-from .startchecks import no_gradient, strays_diagnosis, unregistered_leaves
+from .startchecks import no_gradient, parameter_ids, strays_diagnosis, unregistered_leaves
 from .trace import CAUSE_CODE, CAUSES, cause_text, op_place, trace_step
 from .unbounded import along_outputs, unbounded_at_start
 
@@ -50,6 +50,7 @@ def check_init(c: InitConfig, stage, problem, settings, sinks) -> str:
     for attempt, n in enumerate(sizes):
         try:
             batch = to_device(problem.get_batch(torch.arange(n)), settings.device)
+            before = parameter_ids(model)  # a forward that rebuilds a layer replaces some
             logs = ProbabilityLogs()  # a log of a sigmoid/softmax output, -inf once the model is confident
             try:
                 with logs:
@@ -65,7 +66,7 @@ def check_init(c: InitConfig, stage, problem, settings, sinks) -> str:
                 record(stage, sinks, no_gradient({n: "no gradient reaches it: the loss does not require grad"
                                                   for n in trainable}, False))
                 return BROKEN
-            strays = unregistered_leaves(loss, model, batch)
+            strays = unregistered_leaves(loss, model, batch, before)
             bad_grads = []
             if math.isfinite(first):
                 loss.backward()

@@ -194,13 +194,13 @@ class StartChecks:
         batch = to_device(problem.get_batch(torch.arange(n)), run.settings.device)
         model.train()
         model.zero_grad(set_to_none=True)
-        ids = {id(p) for _, p in trainable}
+        ids, before = {id(p) for _, p in trainable}, parameter_ids(model)
         with UsedTensors(ids) as used, warnings.catch_warnings(record=True) as said:
             warnings.simplefilter("always")
             loss = problem.loss(model, batch)
         found += broadcast_loss(said)  # (training's first step shows the same warnings on the console again)
         self.start_loss = float(loss.detach().float().mean())
-        strays = unregistered_leaves(loss, model, batch)
+        strays = unregistered_leaves(loss, model, batch, before)
         if strays and not said_before(run.stage, strays_diagnosis(strays)):  # the init check may have said it
             found.append(strays_diagnosis(strays))
         if loss.requires_grad:
@@ -738,7 +738,8 @@ class UsedTensors(TorchFunctionMode):
 def strays_diagnosis(strays: list) -> Diagnosis:
     return Diagnosis(
         "params_not_updating", "error",
-        f"the forward uses {len(strays)} trainable tensor(s) that are not the model's parameters "
+        f"the forward uses {len(strays)} trainable tensor(s) that are not the model's parameters as the optimizer "
+        f"holds them "
         f"({_names(strays, 3)}): they get gradients, but the optimizer never updates them",
         evidence={"tensors": strays[:20]},
         fix="register them: nn.ModuleList / nn.ModuleDict instead of a Python list or dict, nn.Parameter "
@@ -749,18 +750,27 @@ def made_in_forward(problem, model: torch.nn.Module, batch: Any) -> list[str]:
     """The trainable tensors a forward creates that are not the model's (a layer built inside forward): drawn anew at
     every call, they also make two evaluations of one batch differ, and they, not dropout, are then the root."""
     try:
+        before = parameter_ids(model)
         with torch.enable_grad():
-            return unregistered_leaves(problem.loss(model, batch), model, batch)
+            return unregistered_leaves(problem.loss(model, batch), model, batch, before)
     except Exception:  # noqa: BLE001 - a loss that cannot run here: the init check says so
         return []
 
 
-def unregistered_leaves(loss: torch.Tensor, model: torch.nn.Module, batch: Any) -> list[str]:
-    """Leaf tensors that need a gradient and reach the loss, but are neither the model's parameters nor part
-    of the batch (shape and dtype of each): a layer kept in a plain list, a parameter made in forward."""
+def parameter_ids(model: torch.nn.Module) -> set:
+    """The model's parameters as they are before a forward (one that rebuilds a layer replaces some)."""
+    return {id(p) for p in model.parameters()}
+
+
+def unregistered_leaves(loss: torch.Tensor, model: torch.nn.Module, batch: Any,
+                        before: Optional[set] = None) -> list[str]:
+    """Leaf tensors that need a gradient and reach the loss, but are neither the model's parameters (`before`: as
+    they were before the forward) nor part of the batch (shape and dtype of each): a layer kept in a plain list, a
+    parameter made in forward, a layer rebuilt by forward as an attribute (`self.fc = nn.Linear(...)`: registered,
+    but never the optimizer's)."""
     if not loss.requires_grad or loss.grad_fn is None:
         return []
-    known = {id(p) for p in model.parameters()} | {id(t) for t in tensors_in(batch)}
+    known = (parameter_ids(model) if before is None else before) | {id(t) for t in tensors_in(batch)}
     seen, stack, strays = set(), [loss.grad_fn], []
     while stack:
         node = stack.pop()
@@ -772,6 +782,7 @@ def unregistered_leaves(loss: torch.Tensor, model: torch.nn.Module, batch: Any) 
             strays.append(leaf)
         stack.extend(next_node for next_node, _ in node.next_functions)
     hidden = _hidden_tensors(model) if strays else {}
+    hidden.update({id(p): f"{n} (replaced by each forward)" for n, p in model.named_parameters()} if strays else {})
     return [hidden.get(id(t), f"a {'x'.join(map(str, t.shape)) or 'scalar'} tensor") for t in strays]
 
 
