@@ -20,7 +20,7 @@ from .policy import FALLBACK, INSERT, RETRY, SEARCH, SKIP, STOP, Decision, Outco
 from .report import ReportSink
 from .sinks import Sinks
 from .stopping import evaluation_spacing
-from .tables import judged
+from .tables import stalled_on
 from .tb import TensorBoardSink
 from .trainer import StageRun, TrainSettings, train
 from .validation import check_device, validate  # noqa: F401  (torch-free: the entry point checks before importing torch)
@@ -112,7 +112,7 @@ def _run(cfg, task, run_dir, task_name, live, ladder, knobs, on_start) -> str:
                 break
         # every stage met its goal, and none stopped the ladder on a bug (even the last: a goal met on a bug says
         # nothing about the model, exit 3 as for any stalled run)
-        rec.status = record.CONVERGED if ladder.all_converged() and not judged(ladder) else record.STALLED
+        rec.status = record.CONVERGED if ladder.all_converged() and not stalled_on(ladder) else record.STALLED
         rec.write(ladder)
         sinks.finished(ladder, rec.status, run_dir, final_sections(ctx), rec.decisions)
     except ConfigError:  # a file of the run directory is unusable: ladder.json holds every change already

@@ -26,9 +26,16 @@ def causes_markdown(ladder: Ladder) -> str:
 
 
 def judged(ladder: Ladder) -> list:
-    """The stages with a cause line: each failed stage, and one that met its goal but stopped the ladder on a bug
-    (a stage's cause is cleared when a new attempt starts: it is set only on those)."""
+    """The stages with a cause line: each failed stage, one that met its goal but stopped the ladder on a bug, and
+    one that failed and was then searched (a stage's cause is cleared when a new attempt starts: it is set only on
+    those)."""
     return [s for s in ladder.order() if s.status == "failed" or s.cause]
+
+
+def stalled_on(ladder: Ladder) -> list:
+    """The judged stages that keep the run from having converged: all but those a search then brought to their goal
+    (their cause line says why they were searched; the ladder went on from the trial that converged)."""
+    return [s for s in judged(ladder) if not (s.status == "converged" and s.trials)]
 
 
 def stages_markdown(ladder: Ladder) -> str:

@@ -152,3 +152,21 @@ def test_no_retry_for_an_lr_the_user_or_a_search_chose_nor_for_a_named_fault():
     _probed(faulty, 0.1)
     faulty["b"].cause = {"code": "dead_units", "severity": "warning", "stage": "b", "iteration": 300}
     assert decide(faulty, faulty["b"], FAILED_OUTCOME, SUBSET, 3, SearchConfig()).kind == INSERT
+
+
+def test_a_stage_a_search_brought_to_its_goal_keeps_its_cause_line_and_the_run_converges():
+    # holdout24's recall/lr_0.3: overfit_10 failed at the probe's LR (cause lr_too_high), a trial converged, every
+    # stage after it converged: the run converged (exit 0), its report still says why the stage was searched
+    from orchestrator.ladder import CONVERGED, FAILED, Goal, Ladder, Stage
+    from orchestrator.tables import judged, stalled_on
+    cause = {"code": "lr_too_high", "severity": "warning"}
+    searched = Stage("a", Goal("train/acc", 1.0), {}, status=CONVERGED, cause=cause,
+                     trials=[{"number": 0, "status": "converged"}])
+    later = Stage("b", Goal("val/acc", 0.9), {}, after=["a"], status=CONVERGED)
+    lad = Ladder([searched, later])
+    assert judged(lad) == [searched] and stalled_on(lad) == []
+    # a goal met on a named bug (stop_on_bug), and a failed stage, still leave the run stalled
+    stopped = Stage("b", Goal("val/acc", 0.9), {}, after=["a"], status=CONVERGED, cause=cause)
+    assert stalled_on(Ladder([searched, stopped])) == [stopped]
+    failed = Stage("b", Goal("val/acc", 0.9), {}, after=["a"], status=FAILED, cause=cause)
+    assert stalled_on(Ladder([searched, failed])) == [failed]
