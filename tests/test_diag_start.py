@@ -507,6 +507,21 @@ def test_a_batch_sorted_by_length_for_packing_pairs_each_example_with_its_own_ro
     assert bool(found(r, "batch_dependence")) == (bug is not None), above_info(r)
 
 
+def test_a_batch_function_that_fetches_the_targets_in_sorted_index_order_is_named_at_the_start():
+    # holdout25's caesar: sources in the order asked for, targets in sorted index order. The start checks' first
+    # examples come as arange(8), already sorted, where the pairs hold; asked for in reverse, they do not
+    problem = gru_problem()
+    fetch = problem.get_batch
+
+    def targets_sorted(idx):
+        b, t = fetch(idx), fetch(idx.sort().values)
+        return {"src": b["src"], "src_len": b["src_len"], "tgt_in": t["tgt_in"], "tgt_out": t["tgt_out"]}
+    problem.get_batch = targets_sorted
+    r, _ = run(problem, budget=10)
+    d = found(r, "labels_not_learnable", ("error",))
+    assert d and d[0]["iteration"] == 0 and "asked for as [7, 6" in d[0]["message"], above_info(r)
+
+
 class StandardiseOverBatch(nn.Module):
     """A model that standardises its input over the batch (x - x.mean(0)): eval outputs depend on batch-mates."""
 

@@ -378,7 +378,9 @@ def batch_dependence(c: StartConfig, run, finite_only: bool = False) -> list:
 
     row = list(range(n))  # the row of the batch that holds each example
     if deterministic:  # (a random batch function's two fetches differ anyway)
-        split = broken_pairs(problem, fetched, n)
+        # the pairing is tested on the examples asked for in reverse order: a batch function that sorts one of its
+        # lists by index (and not the others) pairs them right whenever the indices come sorted, as arange's do
+        split = broken_pairs(problem, problem.get_batch(idx.flip(0)), n, asked=idx.flip(0))
         if split is not None:  # the data's fault: the model would be blamed for the outputs it then gives
             return [split]
         row = batch_rows(problem, fetched, n)  # a batch sorted by length for packing: example i is not row i
@@ -505,7 +507,7 @@ def _rel(a, b) -> float:
     return float((a - b).abs().max() / (b.abs().max() + a.abs().max() + 1e-6) * 2)
 
 
-def broken_pairs(problem, fetched: Any, n: int) -> Optional[Diagnosis]:
+def broken_pairs(problem, fetched: Any, n: int, asked: Optional[torch.Tensor] = None) -> Optional[Diagnosis]:
     """`labels_not_learnable` when the batch function splits examples: each of two batch tensors holds whole
     examples (every row is exactly one example's, as fetched alone, and the rows are n different ones), but not the
     same ones row by row (one list sorted or shuffled on its own: holdout20's rle sorted its targets by length and not
@@ -521,13 +523,20 @@ def broken_pairs(problem, fetched: Any, n: int) -> Optional[Diagnosis]:
             if r is not None and str(a) < str(b):
                 return Diagnosis(
                     "labels_not_learnable", "error",
-                    f"the batch function splits examples: in a batch of the first {n}, row {r}'s {_place(a)} is "
+                    f"the batch function splits examples: in a batch of the first {n}{_asked(asked)}, row {r}'s "
+                    f"{_place(a)} is "
                     f"example {order[a][r]}'s and its {_place(b)} example {order[b][r]}'s (each compared with the "
                     "examples fetched alone): one of them is sorted or shuffled on its own, so targets and inputs "
                     "no longer belong together", evidence={"check": "pairs", "row": r, "keys": [str(a), str(b)],
                                                  "examples": [order[a][r], order[b][r]], "batch": n},
                     fix="reorder every tensor of a batch together (sort the examples, not one list)")
     return None
+
+
+def _asked(asked: Optional[torch.Tensor]) -> str:
+    if asked is None or bool((asked[1:] > asked[:-1]).all()):
+        return ""
+    return f" (asked for as {asked.tolist()})"
 
 
 def row_examples(problem, fetched: Any, n: int) -> dict:
