@@ -149,6 +149,20 @@ def test_a_loss_that_fell_by_orders_of_magnitude_needs_the_measure_to_fall_a_fai
     assert (trace.verdict(0.5, 4) is not None) == mismatch
 
 
+@pytest.mark.parametrize("loss_end,mismatch", [(1e-3, True), (0.3, False)])
+def test_a_training_loss_that_rises_while_the_optimised_one_vanishes_is_a_mismatch_though_a_score_moved(loss_end,
+                                                                                                    mismatch):
+    # holdout25's caesar: cross_entropy(..., ignore_index=EOS) instead of PAD. The optimised loss goes to ~0 (it
+    # skips EOS and scores the padding), train/acc rises to 0.857 and sticks, the task's train/loss rises 14%
+    from orchestrator.diagnostics.mismatch import LossAndMeasure
+    trace = LossAndMeasure()
+    trace.on_window(None, None, 1, [1.0] * 10, [None] * 10)
+    for acc, loss in ((0.829, 1.619), (0.857, 1.56), (0.857, 1.7), (0.857, 1.841)):
+        trace.on_eval(None, None, {"train/acc": acc, "train/loss": loss})
+    trace.on_window(None, None, 500, [loss_end] * 50, [None] * 50)
+    assert (trace.verdict(0.5, 4) is not None) == mismatch  # a 3x fall is no proof: the 25% rise stands there
+
+
 def test_loss_and_measures_are_compared_from_the_same_point_the_first_evaluation():
     # a warm-started stage's first steps on new examples (1.85) fall to 0.2 by the first evaluation; a too-high LR
     # then worsens the loss (0.7) and the measures together: against the first steps the loss seemed to halve
