@@ -128,6 +128,14 @@ class Context:
             state = self.start.initial
         return fresh_copy(self.run.model, state)
 
+    def said_anything(self) -> bool:
+        """Any warning or error on the stage, from this failure's checks or from a stage its weights came from (an
+        LR the probe lowered aside): the last-resort checks (splits_differ, ignored_input) then stand down, since a
+        reason already named (a mask, a detached encoder, a loss that does not measure the task, a too-low LR, an
+        example that cannot be fit) must not be blamed on the data."""
+        said = [d for d in self.run.stage.diagnoses if d["severity"] != "info" and d["code"] != "lr_too_high"]
+        return bool(self.alarmed or said or set(self.run.inherited) - {"lr_too_high"})
+
     def ran_at_start(self, check: str) -> bool:
         return self.startchecks is not None and check in self.startchecks.ran
 

@@ -36,11 +36,7 @@ from .startchecks import examples_in
 def ignored_input(ctx) -> Optional[Diagnosis]:
     from .failure import spread
     run, problem, c = ctx.run, ctx.problem, ctx.cfg
-    # a last resort: a model that ignores an input for a reason already named (a mask, a detached encoder, a
-    # loss that does not measure the task, here or by a stage it started from) must not have it blamed on the data
-    # (that covers a too-low LR, a model problem and an example that cannot be fit: each is a warning or an error)
-    said = [d for d in run.stage.diagnoses if d["severity"] != "info" and d["code"] != "lr_too_high"]
-    if ctx.alarmed or said or set(run.inherited) - {"lr_too_high"}:
+    if ctx.said_anything():  # a last resort: an input ignored for a reason already named is not the data's fault
         return None
     pool = min(problem.train_size, c.label_examples)
     if pool < 4 or run.iteration < c.label_iterations:
