@@ -331,3 +331,42 @@ def test_a_model_the_op_watch_cannot_run_still_gets_the_init_check():
     st, _ = before(build)
     assert [d["code"] for d in st.diagnoses if d["severity"] != "info"][:1] == ["bad_init_loss"], above_info(st)
     assert not [d for d in st.diagnoses if d["code"] == "check_skipped" and "init" in d["message"]]
+
+
+class TwoOutputs(nn.Module):
+    """Returns (logits, features), as many models do for a feature loss beside the task's."""
+
+    def __init__(self):
+        super().__init__()
+        self.body = nn.Sequential(nn.Linear(8, 64), nn.ReLU())
+        self.head = nn.Linear(64, 3)
+
+    def forward(self, x):
+        features = self.body(x)
+        return self.head(features), features
+
+
+@pytest.mark.parametrize("swapped", [True, False])
+def test_a_loss_on_the_wrong_output_is_named_before_its_bad_init_loss(swapped):
+    # `features, logits = model(x)`: the cross-entropy reads 64 hidden features as logits (~log 64 at init, 3.8x the
+    # chance loss log 3) and the head gets no gradient; the unused head is the bug, the absurd loss its consequence
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(64, 8, generator=g), torch.randint(0, 3, (64,), generator=g)
+
+    def problem():
+        torch.manual_seed(0)
+        model = TwoOutputs()
+
+        def loss(m, b):
+            logits, features = m(b[0])
+            return F.cross_entropy(features if swapped else logits, b[1])
+        return Problem(model=model, train_size=64, get_batch=lambda idx: (x[idx], y[idx]), loss=loss,
+                       evaluate=lambda m: {}, chance_loss=math.log(3))
+
+    st, _ = before(problem)
+    alarms = [d for d in st.diagnoses if d["severity"] != "info"]
+    if not swapped:
+        assert alarms == []
+        return
+    assert [d["code"] for d in alarms] == ["params_not_updating", "bad_init_loss"], above_info(st)
+    assert "head.weight" in alarms[0]["message"] and "not computed from the model's output" in alarms[1]["message"]

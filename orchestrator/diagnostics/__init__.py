@@ -183,8 +183,11 @@ def judge_failure(cfg: Any, run, outcome) -> None:
     follow from the inputs kill units too): then they stay the info they were."""
     for d in after_failure(cfg, run, outcome):
         run.diagnose(d)
-    from .ranking import ROOT
-    if not any(d["severity"] == "error" and d["code"] in ROOT for d in run.stage.diagnoses):
+    from .ranking import ROOT, tier
+    explained = any(d["severity"] == "error" and d["code"] in ROOT for d in run.stage.diagnoses)
+    # ... or an LR measured too high (lower_lr_fits): dead units and spikes are what its steps leave behind
+    explained = explained or any(d["code"] == "lr_too_high" and tier(d) == 0 for d in run.stage.diagnoses)
+    if not explained:
         for d in run.deferred or ():
             run.diagnose(d)
 

@@ -157,7 +157,10 @@ class FailureConfig:
     label_memorised: float = 0.1  # ... no verdict when shuffled labels also fall below this x their first loss
     label_held_out: int = 64      # ... with at least this many more examples, judged on held-out ones instead:
     label_held_ratio: float = 0.95  # ... fires unless the real labels' held-out loss < this x the shuffled ones'
-    label_shuffled_better: float = 0.5  # ... no verdict when the shuffled labels' loss < this x the real ones'
+    label_acc_margin: float = 0.2  # ... and unless the stage's held-out accuracy beat the most frequent class by this
+    label_shuffled_better: float = 0.5  # ... shuffled labels' loss < this x the real ones': no verdict on a dict batch
+    label_shuffled_floor: float = 0.01  # ... else labels_not_learnable while the real loss stays above this x its start,
+    label_shuffled_examples: int = 50  # ... on at least this many examples, and again in a second pair of runs
     label_fit_examples: int = 64  # ... shuffled pairs tried one at a time first: a loss that raises or is not finite
     #                               on one (its targets index into another's shorter input) pairs same-shape examples
     update_ratio: float = 1e-5    # `lr_too_low`: median per-layer update/weight ratio below this (healthy ~1e-3)
@@ -167,6 +170,9 @@ class FailureConfig:
     success_gap: float = 3000.0   # ... and on a stage that met its goal, the second rule only, this many times below
     stop_crawling: bool = True    # ... said mid-stage (from the second health sample): the stage ends at its next
                                   # evaluation and is judged then, instead of its whole budget at the same LR
+    high_gap: float = 3.0         # `lr_too_high` without a NaN: the stage's LR within this factor of the probe's
+    high_better: float = 0.5      # NaN threshold, and fresh weights at a tenth of it reach below this x its loss
+    high_floor: float = 0.01      # ... while that loss stays above this x its first one (not memorised at the LR)
     blind_gain: float = 0.1       # held-out goal (val/acc) gained at most this x the rise of its training side
     blind_noise: float = 0.03     # ... or by at most this (an evaluation's noise on a few hundred examples)
     blind_rise: float = 0.25      # ... which rose by at least this x its last value (a real rise) ...

@@ -13,6 +13,8 @@ gradient, once:
   halves': reduction="sum") is said to be one, and does not stop the probe.
 - the forward uses trainable tensors that are not the model's parameters (a layer built inside forward, a
   list of layers): `params_not_updating` (error), as the start checks would say a moment later.
+- with a `bad_init_loss`, parameters the forward uses get no gradient from the loss (the outputs unpacked in the
+  wrong order): `params_not_updating` (error) first, and the warning blames the loss, not the init.
 - the loss keeps falling, far below zero, as the outputs move along its gradient: `loss_unbounded` (error;
   unbounded.along_outputs): a loss linear in the outputs (arguments swapped, NLLLoss on raw logits).
 - the forward takes the log of a sigmoid or softmax output (or of 1 minus one): `log_of_zero` (warning;
@@ -33,7 +35,7 @@ from ..trainer import to_device
 from .common import batch_targets, model_device, num, zero_output_loss
 from .config import InitConfig
 from .logprob import ProbabilityLogs, log_of_probability
-from .startchecks import no_gradient, parameter_ids, strays_diagnosis, unregistered_leaves
+from .startchecks import UsedTensors, no_gradient, parameter_ids, strays_diagnosis, unregistered_leaves
 from .trace import CAUSE_CODE, CAUSES, cause_text, op_place, trace_step
 from .unbounded import along_outputs, unbounded_at_start
 
@@ -119,11 +121,18 @@ def check_init(c: InitConfig, stage, problem, settings, sinks) -> str:
                 fix="average the loss over the batch (reduction='mean', or divide by the batch size); if the sum "
                     "is meant, lower the LR by the batch size (SGD) and state the goals in summed units"))
             return OK
+        unreached = used_without_gradient(problem, model, batch)
+        if unreached:
+            # the loss is not computed from the model's output (the outputs unpacked in the wrong order, a head left
+            # out): its value says nothing about the init, and the parts it skips are the bug. Said first (the start
+            # checks would say it a moment later, after this warning)
+            record(stage, sinks, no_gradient(unreached, True))
         # which data input_scale found unscaled: the inputs make the first outputs huge, the targets the errors
         unscaled = [d["evidence"].get("what", "input") for d in stage.diagnoses if d["code"] == "input_scale"]
         blame = ("the unscaled targets (input_scale) are far from any output fresh weights give" if "target" in unscaled
                  else "the unscaled inputs (input_scale) make the first outputs huge" if unscaled else
-                 "the initialisation (or the loss) is wrong")
+                 "the loss is not computed from the model's output (parameters it uses get no gradient, above)"
+                 if unreached else "the initialisation (or the loss) is wrong")
         record(stage, sinks, Diagnosis(
             "bad_init_loss", "warning", f"the loss of fresh weights is {num(first)}, {num(first / chance)}x the "
             f"chance loss {num(chance)}, before any update: {blame}, not the learning rate",
@@ -133,6 +142,25 @@ def check_init(c: InitConfig, stage, problem, settings, sinks) -> str:
                 "optim.init_scale and the loss (reduction, targets)"))
         return BROKEN
     return OK
+
+
+def used_without_gradient(problem, model, batch) -> dict:
+    """Trainable parameters one forward of `batch` uses whose gradient from its loss is None (name -> why): parts
+    of the model the loss never reaches."""
+    trainable = [(name, p) for name, p in model.named_parameters() if p.requires_grad]
+    model.zero_grad(set_to_none=True)
+    try:
+        with UsedTensors({id(p) for _, p in trainable}) as used:
+            loss = problem.loss(model, batch)
+        if not loss.requires_grad:
+            return {}  # said already (the loss does not require grad)
+        loss.backward()
+        return {name: "used by the forward, but no gradient reaches it (detached?)" for name, p in trainable
+                if p.grad is None and id(p) in used.seen}
+    except Exception:  # noqa: BLE001 - a forward the mode cannot watch: the start checks look again
+        return {}
+    finally:
+        model.zero_grad(set_to_none=True)
 
 
 def summed_over_batch(problem, model, batch, n: int) -> bool:

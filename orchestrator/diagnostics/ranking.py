@@ -17,6 +17,9 @@ make the LR probe find a low NaN threshold (`lr_too_high`), a broken init makes 
 A failure check (params_not_updating, overfit_batch_size_1, ...) recorded after the stage's training went
 non-finite ranks last: it ran on NaN weights, where "no change" and "cannot fit" mean nothing.
 
+An `lr_too_high` measured after a failure (a tenth of the LR fit the stage's examples far better, evidence
+`lower_lr_fits`) is a root too: the dead units or spikes a too-large step leaves are its consequence.
+
 A `nonfinite` whose trace named a cause (`unstable_softmax`, ...) is a symptom: the cause is recorded
 as its own diagnosis and ranks as a root. A `nonfinite` found before any update (the init check,
 evidence `before_update`), in the data (evidence `what`) or at every LR the probe tried (`not_the_lr`)
@@ -58,6 +61,8 @@ def tier(d: dict) -> int:
             return 0  # no update made it: the init, or the data (what: input / target / batch)
     if code in ROOT:
         return 0
+    if code == "lr_too_high" and evidence.get("lower_lr_fits"):
+        return 0  # measured, not inferred: a tenth of the LR fit the stage's own examples far better
     return 1
 
 

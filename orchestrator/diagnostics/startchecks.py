@@ -229,7 +229,7 @@ class StartChecks:
             self.rows = rows
         if reasons:
             d = no_gradient(reasons, loss.requires_grad)
-            if loss.requires_grad or not said_before(run.stage, d):  # the init check may have said it
+            if not said_before(run.stage, d):  # the init check may have said it
                 found.append(d)
             self.reported.update(reasons)
         if unused:
