@@ -170,3 +170,21 @@ def test_a_stage_a_search_brought_to_its_goal_keeps_its_cause_line_and_the_run_c
     assert stalled_on(Ladder([searched, stopped])) == [stopped]
     failed = Stage("b", Goal("val/acc", 0.9), {}, after=["a"], status=FAILED, cause=cause)
     assert stalled_on(Ladder([searched, failed])) == [failed]
+
+
+def test_a_later_stage_whose_lr_was_measured_too_high_is_retried_once_at_a_tenth():
+    ladder = chain(("a", 10, CONVERGED), ("b", 1000, FAILED))
+    for s in ladder.order():
+        s.lr_used = 0.1
+    ladder["b"].diagnoses.append({"code": "lr_too_high", "severity": "warning", "evidence": {
+        "lr": 0.1, "nan_threshold": 0.111, "lower_lr_fits": True}})
+    ladder["b"].cause = {"code": "lr_too_high", "severity": "warning", "root": True, "stage": "b"}
+    d = decide(ladder, ladder["b"], FAILED_OUTCOME, SUBSET, 3, SearchConfig())
+    assert d.kind == RETRY and d.restart == ("b",) and abs(d.lr - 0.01) < 1e-12, d
+    ladder["b"].lr = ladder["b"].lr_used = d.lr  # retried: it is judged as any failed stage from now on
+    assert decide(ladder, ladder["b"], FAILED_OUTCOME, SUBSET, 3, SearchConfig()).kind == INSERT
+    first = chain(("a", 10, FAILED))  # a first stage is searched (the tenth is among its trials)
+    first["a"].lr_used = 0.1
+    first["a"].diagnoses = list(ladder["b"].diagnoses)
+    first["a"].cause = dict(ladder["b"].cause, stage="a")
+    assert decide(first, first["a"], FAILED_OUTCOME, SUBSET, 3, SearchConfig()).kind == SEARCH
