@@ -110,7 +110,7 @@ def decide(ladder: Ladder, stage: Stage, outcome: Outcome, knobs: Mapping[str, K
         names = tuple(s.name for s in skipped)
         return Decision(FALLBACK, stage.name, f"{outcome.reason}; training the fallback stage(s) skipped before it "
                         f"({', '.join(names)}), then {stage.name} again, warm-started from them", restart=names)
-    retry = _retry_lower(ladder, stage, outcome, cause) or _retry_measured(stage, outcome, cause)
+    retry = _retry_lower(ladder, stage, outcome, cause) or _retry_measured(ladder, stage, outcome, cause)
     if retry is not None:
         return retry
     if trials > 0 and cause.get("code") == "lr_too_low" and _far_below_threshold(stage):
@@ -174,11 +174,13 @@ def _retry_lower(ladder: Ladder, stage: Stage, outcome: Outcome, cause: dict) ->
                     f"retrying at the far end, {_num(fallback)}{again}", lr=fallback, restart=restart)
 
 
-def _retry_measured(stage: Stage, outcome: Outcome, cause: dict) -> Optional[Decision]:
+def _retry_measured(ladder: Ladder, stage: Stage, outcome: Outcome, cause: dict) -> Optional[Decision]:
     """A later stage whose most likely cause is an LR measured too high (lr_too_high, evidence `lower_lr_fits`: a
-    tenth of it fit the stage's examples far better) is retried once at that tenth: an intermediate stage would
-    train at the same too-large steps. A first stage is searched instead (its trials are cheap, the tenth among
-    them)."""
+    tenth of it fit the stage's examples far better) is retried once at that tenth, and so are the converged stages
+    before it that trained at the same LR: an intermediate stage would take the same too-large steps, and weights
+    warm-started from that LR carried its damage (holdout27's motif at 0.05: retried alone at 0.005, warm-started
+    from the first stage, the second still stalled at 0.95 where fresh weights fit it in 200 steps). A first stage
+    is searched instead (its trials are cheap, the tenth among them)."""
     if not stage.after or cause.get("code") != "lr_too_high" or cause.get("stage", stage.name) != stage.name:
         return None
     measured = next((d for d in stage.diagnoses if d.get("code") == "lr_too_high"
@@ -186,10 +188,13 @@ def _retry_measured(stage: Stage, outcome: Outcome, cause: dict) -> Optional[Dec
     said = float((measured or {}).get("evidence", {}).get("lr") or 0.0)
     if stage.lr_used is None or not abs(stage.lr_used - said) <= 0.01 * said:  # (the evidence's LR is rounded)
         return None  # retried already (it trains at another LR now)
-    lr = stage.lr_used / 10
+    lr, before = stage.lr_used / 10, ladder.ancestors(stage.name)
+    restart = tuple(s.name for s in ladder.order() if s.name in before and s.status == CONVERGED
+                    and s.lr_used is not None and abs(s.lr_used - stage.lr_used) <= 0.01 * stage.lr_used)
+    again = f", from {restart[0]} (the stages before it trained there too)" if restart else ""
     return Decision(RETRY, stage.name, f"{outcome.reason}; fresh weights fit its examples far better at a tenth of "
-                    f"its LR {_num(stage.lr_used)} (lr_too_high): retrying at {_num(lr)}", lr=lr,
-                    restart=(stage.name,))
+                    f"its LR {_num(stage.lr_used)} (lr_too_high): retrying at {_num(lr)}{again}", lr=lr,
+                    restart=restart + (stage.name,))
 
 
 def _far_below_threshold(stage: Stage) -> bool:

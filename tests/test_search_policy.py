@@ -180,7 +180,9 @@ def test_a_later_stage_whose_lr_was_measured_too_high_is_retried_once_at_a_tenth
         "lr": 0.1, "nan_threshold": 0.111, "lower_lr_fits": True}})
     ladder["b"].cause = {"code": "lr_too_high", "severity": "warning", "root": True, "stage": "b"}
     d = decide(ladder, ladder["b"], FAILED_OUTCOME, SUBSET, 3, SearchConfig())
-    assert d.kind == RETRY and d.restart == ("b",) and abs(d.lr - 0.01) < 1e-12, d
+    assert d.kind == RETRY and d.restart == ("a", "b") and abs(d.lr - 0.01) < 1e-12, d  # a trained at 0.1 too
+    ladder["a"].lr_used = 0.02  # a stage before it that trained at another LR keeps its weights
+    assert decide(ladder, ladder["b"], FAILED_OUTCOME, SUBSET, 3, SearchConfig()).restart == ("b",)
     ladder["b"].lr = ladder["b"].lr_used = d.lr  # retried: it is judged as any failed stage from now on
     assert decide(ladder, ladder["b"], FAILED_OUTCOME, SUBSET, 3, SearchConfig()).kind == INSERT
     first = chain(("a", 10, FAILED))  # a first stage is searched (the tenth is among its trials)
