@@ -993,6 +993,8 @@ def held_out_blind(ctx: Context) -> Optional[Diagnosis]:
 # lr_too_low first: when it fires, the checks that retrain at the same LR are read in its light
 # overfit_batch_size_1 before labels_not_learnable: a model that cannot fit even one example (a loss with a
 # floor, normalised over the wrong dimension) fits real labels no better than shuffled ones either
+# an LR too high to learn at after the checks that name a bug (it retrains twice, and a named bug is the root; the
+# label check tells a too-high LR from misaligned labels itself), before the last resorts, which stand down after it
 # splits built differently and an ignored input last: the label checks judge the labels as a whole first
 CHECKS = [lr_too_low, loss_mismatch, held_out_blind, bad_init_loss, params_not_updating, batch_dependence,
           overfit_batch_size_1, batched_like_one, labels_not_learnable, lr_near_threshold, splits_differ, ignored_input]
