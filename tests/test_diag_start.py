@@ -522,6 +522,23 @@ def test_a_batch_function_that_fetches_the_targets_in_sorted_index_order_is_name
     assert d and d[0]["iteration"] == 0 and "asked for as [7, 6" in d[0]["message"], above_info(r)
 
 
+@pytest.mark.parametrize("sorted_labels", [True, False])
+def test_class_labels_fetched_in_sorted_index_order_are_named_at_the_start(sorted_labels):
+    # holdout28's digitcnn: `x[idx], y[idx.sort().values]`. Class labels repeat across examples, so no row of the
+    # labels names its example alone; the rows of the inputs do, and the labels' rows must be theirs
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(64, 8, generator=g), torch.randint(0, 3, (64,), generator=g)
+    problem = tuple_problem(MLP(), x, y, 3)
+    if sorted_labels:
+        problem.get_batch = lambda idx: (x[idx], y[idx.sort().values])
+    r, _ = run(problem, budget=10)
+    d = found(r, "labels_not_learnable", ("error",))
+    if not sorted_labels:
+        assert above_info(r) == []
+        return
+    assert d and d[0]["iteration"] == 0 and "batch item 1 is not example" in d[0]["message"], above_info(r)
+
+
 class StandardiseOverBatch(nn.Module):
     """A model that standardises its input over the batch (x - x.mean(0)): eval outputs depend on batch-mates."""
 

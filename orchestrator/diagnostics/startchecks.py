@@ -515,7 +515,8 @@ def broken_pairs(problem, fetched: Any, n: int, asked: Optional[torch.Tensor] = 
     is not one example's (lengths filled with the batch's width, a mask of the batch's shape) says nothing here."""
     if len(examples_in(fetched, n)) < 2:
         return None
-    order = row_examples(problem, fetched, n)
+    singles = fetched_alone(problem, n)
+    order = row_examples(problem, fetched, n, singles)
     keys = list(order)
     for a in keys:
         for b in keys:
@@ -530,6 +531,42 @@ def broken_pairs(problem, fetched: Any, n: int, asked: Optional[torch.Tensor] = 
                     "no longer belong together", evidence={"check": "pairs", "row": r, "keys": [str(a), str(b)],
                                                  "examples": [order[a][r], order[b][r]], "batch": n},
                     fix="reorder every tensor of a batch together (sort the examples, not one list)")
+    off = _off_anchor(fetched, n, singles, order)
+    if off is not None:  # (class labels: many examples share each value, so no row names its example alone)
+        anchor, key, r, j = off
+        return Diagnosis(
+            "labels_not_learnable", "error",
+            f"the batch function splits examples: in a batch of the first {n}{_asked(asked)}, row {r}'s "
+            f"{_place(anchor)} is example {j}'s, but its {_place(key)} is not example {j}'s (that column holds the "
+            "batch's examples' values in another order; each compared with the examples fetched alone): one of them "
+            "is sorted or shuffled on its own, so targets and inputs no longer belong together",
+            evidence={"check": "pairs", "row": r, "keys": [str(anchor), str(key)], "examples": [j], "batch": n},
+            fix="reorder every tensor of a batch together (sort the examples, not one list)")
+    return None
+
+
+def _off_anchor(fetched: Any, n: int, singles: list, order: dict) -> Optional[tuple]:
+    """(anchor key, key, row, example) where a batch tensor whose values repeat across examples (class labels)
+    disagrees with a tensor that names each row's example (`order`): its rows are the n examples' own values, as a
+    multiset, but row `row` does not hold `example`'s. None when they agree, or when no tensor names the rows, or the
+    column is not the examples' values (a length filled with the batch's width says nothing)."""
+    if not order:
+        return None
+    anchor = next(iter(order))
+    for key, t in examples_in(fetched, n):
+        if key in order or not all(key in one for one in singles):
+            continue
+        match = [{j for j, one in enumerate(singles) if _same_example(t[r], one[key][0])} for r in range(n)]
+        free, whole = set(range(n)), True
+        for r in range(n):  # the rows are the examples' own values: each row takes an example of its value
+            pick = min(match[r] & free, default=None)
+            if pick is None:
+                whole = False
+                break
+            free.discard(pick)
+        r = next((r for r in range(n) if order[anchor][r] not in match[r]), None) if whole else None
+        if r is not None:
+            return anchor, key, r, order[anchor][r]
     return None
 
 
@@ -539,10 +576,15 @@ def _asked(asked: Optional[torch.Tensor]) -> str:
     return f" (asked for as {asked.tolist()})"
 
 
-def row_examples(problem, fetched: Any, n: int) -> dict:
+def fetched_alone(problem, n: int) -> list:
+    """Each of the first n examples fetched alone: {key: tensor} of its batch-first tensors."""
+    return [dict(examples_in(problem.get_batch(torch.tensor([j])), 1)) for j in range(n)]
+
+
+def row_examples(problem, fetched: Any, n: int, singles: Optional[list] = None) -> dict:
     """key -> the example (index among the first n, fetched alone) that each row of that batch tensor holds, for
     the tensors whose every row holds exactly one example and all different ones."""
-    singles = [dict(examples_in(problem.get_batch(torch.tensor([j])), 1)) for j in range(n)]
+    singles = singles if singles is not None else fetched_alone(problem, n)
     order = {}
     for key, t in examples_in(fetched, n):
         held = []
