@@ -165,13 +165,11 @@ def _retry_lower(ladder: Ladder, stage: Stage, outcome: Outcome, cause: dict) ->
         return None  # trains at an LR the user or a search chose, or was retried already
     if cause.get("severity") in ("warning", "error") and cause.get("code") not in TUNABLE:
         return None
-    before = ladder.ancestors(stage.name)
-    restart = tuple(s.name for s in ladder.order() if s.name in before and s.status == CONVERGED
-                    and s.lr is None and _same(s.lr_used, picked)) + (stage.name,)
-    again = f", from {restart[0]} (the stages before it trained there too)" if len(restart) > 1 else ""
+    before = _trained_before_at(ladder, stage, picked)
     return Decision(RETRY, stage.name, f"{outcome.reason}; it trained at the LR probe's pick {_num(picked)}, "
                     f"the high end of 1-10x below the NaN threshold {_num(float(evidence['threshold']))}: "
-                    f"retrying at the far end, {_num(fallback)}{again}", lr=fallback, restart=restart)
+                    f"retrying at the far end, {_num(fallback)}{_from(before)}", lr=fallback,
+                    restart=before + (stage.name,))
 
 
 def _retry_measured(ladder: Ladder, stage: Stage, outcome: Outcome, cause: dict) -> Optional[Decision]:
@@ -183,18 +181,26 @@ def _retry_measured(ladder: Ladder, stage: Stage, outcome: Outcome, cause: dict)
     is searched instead (its trials are cheap, the tenth among them)."""
     if not stage.after or cause.get("code") != "lr_too_high" or cause.get("stage", stage.name) != stage.name:
         return None
-    measured = next((d for d in stage.diagnoses if d.get("code") == "lr_too_high"
+    measured = next((d["evidence"] for d in stage.diagnoses if d.get("code") == "lr_too_high"
                      and (d.get("evidence") or {}).get("lower_lr_fits")), None)
-    said = float((measured or {}).get("evidence", {}).get("lr") or 0.0)
-    if stage.lr_used is None or not abs(stage.lr_used - said) <= 0.01 * said:  # (the evidence's LR is rounded)
-        return None  # retried already (it trains at another LR now)
-    lr, before = stage.lr_used / 10, ladder.ancestors(stage.name)
-    restart = tuple(s.name for s in ladder.order() if s.name in before and s.status == CONVERGED
-                    and s.lr_used is not None and abs(s.lr_used - stage.lr_used) <= 0.01 * stage.lr_used)
-    again = f", from {restart[0]} (the stages before it trained there too)" if restart else ""
+    if measured is None or stage.lr_used is None or abs(stage.lr_used - float(measured["lr"])) > 0.01 * stage.lr_used:
+        return None  # retried already: it trains at another LR now (the evidence's LR is rounded)
+    lr, before = stage.lr_used / 10, _trained_before_at(ladder, stage, stage.lr_used)
     return Decision(RETRY, stage.name, f"{outcome.reason}; fresh weights fit its examples far better at a tenth of "
-                    f"its LR {_num(stage.lr_used)} (lr_too_high): retrying at {_num(lr)}{again}", lr=lr,
-                    restart=restart + (stage.name,))
+                    f"its LR {_num(stage.lr_used)} (lr_too_high): retrying at {_num(lr)}{_from(before)}", lr=lr,
+                    restart=before + (stage.name,))
+
+
+def _trained_before_at(ladder: Ladder, stage: Stage, lr: float) -> tuple:
+    """The converged stages before `stage` that trained at `lr` (not at an LR of their own), in run order: the
+    weights it warm-starts from came from there, so a retry at another LR trains them again too."""
+    before = ladder.ancestors(stage.name)
+    return tuple(s.name for s in ladder.order() if s.name in before and s.status == CONVERGED
+                 and s.lr is None and _same(s.lr_used, lr))
+
+
+def _from(before: tuple) -> str:
+    return f", from {before[0]} (the stages before it trained there too)" if before else ""
 
 
 def _far_below_threshold(stage: Stage) -> bool:

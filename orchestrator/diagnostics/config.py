@@ -159,7 +159,7 @@ class FailureConfig:
     label_held_ratio: float = 0.95  # ... fires unless the real labels' held-out loss < this x the shuffled ones'
     label_acc_margin: float = 0.2  # ... and unless the stage's held-out accuracy beat the most frequent class by this
     label_shuffled_better: float = 0.5  # ... shuffled labels' loss < this x the real ones': no verdict on a dict batch
-    label_shuffled_floor: float = 0.01  # ... else labels_not_learnable while the real loss stays above this x its start,
+    label_shuffled_floor: float = 0.01  # ... else labels_not_learnable, the real loss above this x its start,
     label_shuffled_examples: int = 50  # ... on at least this many examples, and again in a second pair of runs
     label_fit_examples: int = 64  # ... shuffled pairs tried one at a time first: a loss that raises or is not finite
     #                               on one (its targets index into another's shorter input) pairs same-shape examples

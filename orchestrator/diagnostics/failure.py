@@ -290,11 +290,14 @@ def _shuffled_better_again(ctx: Context, chosen: torch.Tensor, pool: int, real, 
     real_losses = _train(ctx, ctx.fresh_model(), real, iterations, pool, order=1)[0]
     shuf_losses = _train(ctx, ctx.fresh_model(), lambda idx: _to(run, other(idx)), iterations, pool, order=1)[0]
     fr, fs = _late_best(real_losses), _late_best(shuf_losses)
-    if not (math.isfinite(fr) and math.isfinite(fs) and fs >= 0):
-        return None
-    if fs < c.label_shuffled_better * fr and fr > c.label_shuffled_floor * real_losses[0]:
-        return fr, fs
-    return None
+    finite = math.isfinite(fr) and math.isfinite(fs)
+    return (fr, fs) if finite and _worse_than_shuffled(c, fr, fs, real_losses[0]) else None
+
+
+def _worse_than_shuffled(c: FailureConfig, fr: float, fs: float, r0: float) -> bool:
+    """Real labels' best final loss `fr` clearly above the shuffled ones' `fs`, while not memorised (above
+    `label_shuffled_floor` x their first loss `r0`)."""
+    return fs >= 0 and fs < c.label_shuffled_better * fr and fr > c.label_shuffled_floor * r0
 
 
 def _beyond_guessing(run, targets, margin: float) -> Optional[str]:
@@ -464,8 +467,7 @@ def labels_not_learnable(ctx: Context):
     if fr > 0.9 * r0:
         return skipped("labels_not_learnable", f"the real labels did not train either (loss {num(r0)} -> {num(fr)}): "
                        "a broken model or a bad LR, not a label problem")
-    shuffled_better = fs < c.label_shuffled_better * fr
-    if shuffled_better and isinstance(every, dict):
+    if fs < c.label_shuffled_better * fr and isinstance(every, dict):
         # a dict batch swaps sources, not targets: another example's source may give away this one's targets (a
         # masked LM at batch size 1), so the shuffle changed the problem itself
         return skipped("labels_not_learnable", f"shuffled labels fit better than the real ones ({num(fs)} vs "
@@ -496,7 +498,7 @@ def labels_not_learnable(ctx: Context):
                          f"with the real labels than with shuffled ones (held-out loss {num(hr)} vs {num(hs)}): the "
                          "labels do not follow from the inputs", evidence=evidence,
                          fix="check that inputs and labels stay aligned (shuffling, sorting, augmentations, indexing)")
-    if shuffled_better and fs >= 0 and fr > c.label_shuffled_floor * r0 and pool >= c.label_shuffled_examples:
+    if pool >= c.label_shuffled_examples and _worse_than_shuffled(c, fr, fs, r0):
         # targets swapped between examples keep their values and lose only their pairing, so labels unrelated to
         # the inputs fit as well as shuffled ones. Real labels that fit clearly worse, while not memorised, work
         # against what the model computes from the inputs (benchmarks/holdout20's keypoint targets kept as (row,

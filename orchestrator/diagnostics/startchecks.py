@@ -380,10 +380,11 @@ def batch_dependence(c: StartConfig, run, finite_only: bool = False) -> list:
     if deterministic:  # (a random batch function's two fetches differ anyway)
         # the pairing is tested on the examples asked for in reverse order: a batch function that sorts one of its
         # lists by index (and not the others) pairs them right whenever the indices come sorted, as arange's do
-        split = broken_pairs(problem, problem.get_batch(idx.flip(0)), n, asked=idx.flip(0))
+        singles = fetched_alone(problem, n)  # (once: the pairing test and the row mapping both compare with them)
+        split = broken_pairs(problem, problem.get_batch(idx.flip(0)), n, asked=idx.flip(0), singles=singles)
         if split is not None:  # the data's fault: the model would be blamed for the outputs it then gives
             return [split]
-        row = batch_rows(problem, fetched, n)  # a batch sorted by length for packing: example i is not row i
+        row = batch_rows(problem, fetched, n, singles)  # sorted by length for packing: example i is not row i
     model.eval()
     found = []
     with torch.no_grad():
@@ -507,7 +508,8 @@ def _rel(a, b) -> float:
     return float((a - b).abs().max() / (b.abs().max() + a.abs().max() + 1e-6) * 2)
 
 
-def broken_pairs(problem, fetched: Any, n: int, asked: Optional[torch.Tensor] = None) -> Optional[Diagnosis]:
+def broken_pairs(problem, fetched: Any, n: int, asked: Optional[torch.Tensor] = None,
+                 singles: Optional[list] = None) -> Optional[Diagnosis]:
     """`labels_not_learnable` when the batch function splits examples: each of two batch tensors holds whole
     examples (every row is exactly one example's, as fetched alone, and the rows are n different ones), but not the
     same ones row by row (one list sorted or shuffled on its own: holdout20's rle sorted its targets by length and not
@@ -515,34 +517,34 @@ def broken_pairs(problem, fetched: Any, n: int, asked: Optional[torch.Tensor] = 
     is not one example's (lengths filled with the batch's width, a mask of the batch's shape) says nothing here."""
     if len(examples_in(fetched, n)) < 2:
         return None
-    singles = fetched_alone(problem, n)
+    singles = singles if singles is not None else fetched_alone(problem, n)
     order = row_examples(problem, fetched, n, singles)
     keys = list(order)
     for a in keys:
         for b in keys:
             r = next((r for r in range(n) if order[a][r] != order[b][r]), None)
             if r is not None and str(a) < str(b):
-                return Diagnosis(
-                    "labels_not_learnable", "error",
-                    f"the batch function splits examples: in a batch of the first {n}{_asked(asked)}, row {r}'s "
-                    f"{_place(a)} is "
-                    f"example {order[a][r]}'s and its {_place(b)} example {order[b][r]}'s (each compared with the "
-                    "examples fetched alone): one of them is sorted or shuffled on its own, so targets and inputs "
-                    "no longer belong together", evidence={"check": "pairs", "row": r, "keys": [str(a), str(b)],
-                                                 "examples": [order[a][r], order[b][r]], "batch": n},
-                    fix="reorder every tensor of a batch together (sort the examples, not one list)")
+                return _split(n, asked, r, (a, b), [order[a][r], order[b][r]],
+                              f"{_place(a)} is example {order[a][r]}'s and its {_place(b)} example {order[b][r]}'s "
+                              "(each compared with the examples fetched alone)")
     off = _off_anchor(fetched, n, singles, order)
     if off is not None:  # (class labels: many examples share each value, so no row names its example alone)
         anchor, key, r, j = off
-        return Diagnosis(
-            "labels_not_learnable", "error",
-            f"the batch function splits examples: in a batch of the first {n}{_asked(asked)}, row {r}'s "
-            f"{_place(anchor)} is example {j}'s, but its {_place(key)} is not example {j}'s (that column holds the "
-            "batch's examples' values in another order; each compared with the examples fetched alone): one of them "
-            "is sorted or shuffled on its own, so targets and inputs no longer belong together",
-            evidence={"check": "pairs", "row": r, "keys": [str(anchor), str(key)], "examples": [j], "batch": n},
-            fix="reorder every tensor of a batch together (sort the examples, not one list)")
+        return _split(n, asked, r, (anchor, key), [j],
+                      f"{_place(anchor)} is example {j}'s, but its {_place(key)} is not example {j}'s (that column "
+                      "holds the batch's examples' values in another order; each compared with the examples fetched "
+                      "alone)")
     return None
+
+
+def _split(n: int, asked, r: int, keys: tuple, examples: list, detail: str) -> Diagnosis:
+    """broken_pairs' finding: row `r` of a batch of the first `n` holds parts of different examples (`detail`)."""
+    return Diagnosis(
+        "labels_not_learnable", "error",
+        f"the batch function splits examples: in a batch of the first {n}{_asked(asked)}, row {r}'s {detail}: one of "
+        "them is sorted or shuffled on its own, so targets and inputs no longer belong together",
+        evidence={"check": "pairs", "row": r, "keys": [str(k) for k in keys], "examples": examples, "batch": n},
+        fix="reorder every tensor of a batch together (sort the examples, not one list)")
 
 
 def _off_anchor(fetched: Any, n: int, singles: list, order: dict) -> Optional[tuple]:
@@ -598,10 +600,10 @@ def row_examples(problem, fetched: Any, n: int, singles: Optional[list] = None) 
     return order
 
 
-def batch_rows(problem, fetched: Any, n: int) -> list:
+def batch_rows(problem, fetched: Any, n: int, singles: Optional[list] = None) -> list:
     """The row of the fetched batch that holds each example (identity unless the batch function reorders its
     examples together, e.g. sorted by length for packing: then every tensor that holds whole examples agrees)."""
-    orders = list(row_examples(problem, fetched, n).values())
+    orders = list(row_examples(problem, fetched, n, singles).values())
     if not orders or any(o != orders[0] for o in orders):
         return list(range(n))
     row = [0] * n
