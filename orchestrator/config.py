@@ -102,7 +102,7 @@ class SearchConfig:
     """Tuning a stage that cannot be learned (orchestrator/search): random trials of its settings."""
 
     trials: int = 16              # trials per searched stage (0: never search; the ladder stops instead)
-    parallel: int = 1             # trials at once
+    parallel: int = 0             # trials at once; 0: one per core (at most 4; Ray: the cluster's CPUs), 1 with tpe
     executor: str = "local"       # "local" (worker processes) or "ray" (Ray tasks)
     sampler: str = "random"       # "random" (seeded RandomSampler) or "tpe"
     space: Dict[str, Any] = field(default_factory=dict)  # key -> distribution; {}: LR x init_scale around the probe

@@ -363,6 +363,35 @@ def test_units_that_differ_in_their_gradient_only_are_not_symmetric():
     assert found(r, "symmetric_units") == []
 
 
+class NormedCNN(nn.Module):
+    """A CNN with a hand-written per-channel normalisation (gain ones, shift zeros, shape (C, 1, 1)) after conv2."""
+
+    def __init__(self, dead=False):
+        super().__init__()
+        self.conv1, self.conv2 = nn.Conv2d(1, 8, 3, padding=1), nn.Conv2d(8, 8, 3, padding=1)
+        self.gain, self.shift = nn.Parameter(torch.ones(8, 1, 1)), nn.Parameter(torch.zeros(8, 1, 1))
+        self.pool, self.fc = nn.MaxPool2d(2), nn.Linear(8 * 4 * 4, 4)
+        if dead:  # every conv2 unit below zero before its ReLU: nothing flows through it
+            nn.init.constant_(self.conv2.bias, -50.0)
+
+    def forward(self, x):
+        h = torch.relu(self.conv2(torch.relu(self.conv1(x))))
+        h = (h - h.mean((2, 3), keepdim=True)) / (h.var((2, 3), keepdim=True) + 1e-5).sqrt()
+        return self.fc(self.pool(h * self.gain + self.shift).flatten(1))
+
+
+def test_a_gain_behind_a_dead_layer_is_not_symmetric_units_and_the_dead_layer_is_named():
+    x, y = images()
+    torch.manual_seed(0)
+    r, _ = run(tuple_problem(NormedCNN(dead=True), x, y, 4), budget=60)
+    assert found(r, "symmetric_units") == []
+    d = found(r, "params_not_updating")
+    assert d and "conv2.weight" in d[0]["evidence"]["parameters"], above_info(r)
+    torch.manual_seed(0)
+    clean, _ = run(tuple_problem(NormedCNN(), x, y, 4), budget=60)  # the same gain in a working net
+    assert above_info(clean) == []
+
+
 def test_dropout_left_on_in_eval_mode_is_named():
     class AlwaysDropout(nn.Module):
         def forward(self, x):

@@ -75,13 +75,13 @@ def test_a_stage_asks_for_its_own_search_and_its_settings_are_checked():
     ladder, _ = from_config(cfg.ladder.stages, {}, ("train/loss",))
     assert ladder["only"].search == {"trials": 3}
     merged = settings(cfg, ladder["only"])
-    assert (merged.trials, merged.parallel, merged.sampler) == (3, 1, "random")
+    assert (merged.trials, merged.parallel, merged.sampler) == (3, 0, "random")
     validate(cfg)
     cfg.ladder.stages["only"].search = {"trails": 3}
     with pytest.raises(ConfigError) as e:
         validate(cfg)
     assert e.value.key == "ladder.stages.only.search.trails" and "unknown search setting" in e.value.message
-    cfg.ladder.stages["only"].search = {"parallel": 0}
+    cfg.ladder.stages["only"].search = {"parallel": -1}
     with pytest.raises(ConfigError) as e:
         validate(cfg)
     assert e.value.key == "ladder.stages.only.search.parallel"

@@ -946,7 +946,10 @@ def symmetric(trainable: list, min_rows: int) -> dict:
     to float rounding, 1e-5 of the model's largest gradient (behind a constant layer the gradient is exactly zero but
     for rounding: uniform logits give each hidden unit sum(p - y) x 0.05 = 0). Not zero-initialised tensors (often
     meant; the zero-gradient check judges them) and not when any row differs (a zero-initialised output layer gets a
-    different gradient per output)."""
+    different gradient per output). Not a tensor of one value per unit (a hand-written normalisation's gain of shape
+    (C, 1, 1), ones as usual) whose gradient is zero: each unit scales its own input, so equal values make copies
+    only of equal inputs, and a zero gradient there comes from a dead layer before it (holdout29's strokes, a conv
+    whose bias of -5 kept every ReLU at 0: the gain behind it was named instead of the dead layer)."""
     grads = [p.grad for _, p in trainable if p.grad is not None and not p.grad.is_sparse]
     scale = max((float(g.abs().max()) for g in grads if g.numel()), default=0.0)
     found = {}
@@ -954,6 +957,8 @@ def symmetric(trainable: list, min_rows: int) -> dict:
         if p.dim() < 2 or p.shape[0] < min_rows or p.grad is None or p.grad.is_sparse or p.is_sparse:
             continue
         w, g = p.detach().flatten(1).float(), p.grad.flatten(1).float()
+        if w.shape[1] == 1 and float(g.abs().max()) <= 1e-5 * scale:
+            continue
         if bool(w.any()) and bool((w == w[:1]).all()) and float((g - g[:1]).abs().max()) <= 1e-5 * scale:
             found[name] = int(p.shape[0])
     return found

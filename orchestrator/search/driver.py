@@ -49,7 +49,7 @@ def validate(cfg) -> None:
             if not ok:
                 raise ConfigError(f"must be {rule}, got {value!r}", key=f"{key}.{sub}", where=where)
         need(isinstance(s.trials, int) and s.trials >= 0, "trials", ">= 0 (0: never search)", s.trials)
-        need(isinstance(s.parallel, int) and s.parallel >= 1, "parallel", ">= 1", s.parallel)
+        need(isinstance(s.parallel, int) and s.parallel >= 0, "parallel", ">= 0 (0: one trial per core)", s.parallel)
         need(s.executor in EXECUTORS, "executor", " or ".join(EXECUTORS), s.executor)
         need(s.sampler in SAMPLERS, "sampler", " or ".join(SAMPLERS), s.sampler)
         need(s.resources.cpus > 0, "resources.cpus", "> 0", s.resources.cpus)
@@ -110,23 +110,27 @@ def _search(ctx, stage: Stage) -> Outcome:
     source = ctx.ladder.warm_start_source(stage)
     warm = str(files.inside(run_dir, "checkpoints", source, "final.pt")) if source else None
     shown = Live(stage, s.trials, live=cfg.log.console)
-    shown.note(f"search {stage.name}: {s.trials} trials, {s.parallel} at a time ({s.executor}), "
-               f"{s.sampler} over " + "; ".join(d.describe() for d in dims))
-    executor = executors.make(s) if len(done) < s.trials else None
+    executor = executors.make(s, s.trials - len(done)) if len(done) < s.trials else None
+    shown.note(f"search {stage.name}: {s.trials} trials, {executor.parallel if executor else s.parallel} at a time "
+               f"({s.executor}), {s.sampler} over " + "; ".join(d.describe() for d in dims))
     pending: dict = {}
 
     def wanted() -> bool:  # another trial to start: some left, and none converged already at its first evaluation
-        return len(done) + len(pending) < s.trials and not _unbeatable(cfg, done.values())
+        return len(done) + len(pending) < s.trials and _unbeatable(cfg, done.values()) is None
     try:
         while wanted() or pending:
-            while len(pending) < s.parallel and wanted():
+            while len(pending) < executor.parallel and wanted():
                 trial = study.ask()
                 params = {d.key: d.suggest(trial) for d in dims}
-                spec = _spec(ctx, stage, s, trial, params, lr, warm, folder, executor.threads, name,
-                             _cap(stage, done.values()))
+                spec = _spec(ctx, stage, s, trial, params, lr, warm, folder, executor.threads, name)
                 pending[executor.submit(spec)] = trial
             for handle, result in executor.wait(list(pending)):
                 trial = pending.pop(handle)
+                if _after_unbeatable(cfg, done.values(), trial.number):  # one after one, it would not have run
+                    studies.discard(study, trial)
+                    for leftover in (folder / f"trial_{trial.number:03d}", _tb_dir(ctx, stage, trial.number)):
+                        shutil.rmtree(leftover, ignore_errors=True)
+                    continue
                 studies.tell(study, trial, result)
                 done[result["number"]] = result
                 stage.trials = sorted(done.values(), key=lambda t: t["number"])
@@ -136,7 +140,7 @@ def _search(ctx, stage: Stage) -> Outcome:
         if executor is not None:
             executor.close()
         shown.close(stage.trials)
-    if len(done) < s.trials and _unbeatable(cfg, done.values()):
+    if len(done) < s.trials and _unbeatable(cfg, done.values()) is not None:
         shown.note(f"search {stage.name}: stopped after {len(done)} of {s.trials} trials: a trial converged at its "
                    "first evaluation, in fewer iterations than any other trial can")
     outcome = _finish(ctx, stage, folder)
@@ -144,33 +148,33 @@ def _search(ctx, stage: Stage) -> Outcome:
     return outcome
 
 
-def _unbeatable(cfg, done) -> bool:
-    """A trial converged at the first evaluation a trial can have (ladder.eval_every iterations): the winner
-    is the trial that converges in the fewest, so the trials left could only tie it, and the search ends
-    (lm/lr_1e-7 of benchmarks/bugsuite: 12 of its 16 trials, ~2 s each, came after one that converged at 50)."""
-    return any(t["status"] == "converged" and t["iterations"] <= cfg.ladder.eval_every for t in done)
+def _unbeatable(cfg, done) -> Optional[int]:
+    """The first trial that converged at the first evaluation a trial can have (ladder.eval_every iterations), or
+    None: the winner is the trial that converges in the fewest, so the trials after it could only tie it, and
+    the search ends (lm/lr_1e-7 of benchmarks/bugsuite: 12 of its 16 trials, ~2 s each, came after one that
+    converged at 50)."""
+    return min((t["number"] for t in done if t["status"] == "converged" and t["iterations"] <= cfg.ladder.eval_every),
+               default=None)
 
 
-def _cap(stage: Stage, done) -> int:
-    """A trial's budget: the stage's, but never more than the fewest iterations a finished trial needed to
-    converge, since the winner is the trial that converges in the fewest (a slower one cannot win, and a
-    setting that never converges stops there instead of spending the whole budget). With trials in
-    parallel, the cap is what had finished when the trial started."""
-    needed = [t["iterations"] for t in done if t["status"] == "converged"]
-    return min([stage.budget, *needed])
+def _after_unbeatable(cfg, done, number: int) -> bool:
+    """A trial numbered after an unbeatable one: run alongside it, it is left out, as one after another it would
+    never have started (each trial's budget ends where an earlier one converged: see trial.InOrder)."""
+    first = _unbeatable(cfg, done)
+    return first is not None and number > first
 
 
-def _spec(ctx, stage, s, trial, params, lr, warm, folder, threads, name, budget: int) -> TrialSpec:
+def _spec(ctx, stage, s, trial, params, lr, warm, folder, threads, name) -> TrialSpec:
     cfg = space.apply(ctx.cfg, params)
     return TrialSpec(
         number=trial.number, params=params, cfg=cfg,
-        stage=dataclasses.replace(stage, diagnoses=[], trials=None, cause=None, budget=budget),
+        stage=dataclasses.replace(stage, diagnoses=[], trials=None, cause=None),
         lr=params.get("optim.lr", lr),
         batch_size=params.get("optim.batch_size", stage.batch_size or cfg.optim.batch_size),
         seed=zlib.crc32(f"{ctx.cfg.seed}:{stage.name}:trial{trial.number}".encode()) % 2**31, warm_start=warm,
         out_dir=str(folder / f"trial_{trial.number:03d}"),
         tb_dir=str(_tb_dir(ctx, stage, trial.number)),
-        journal=str(folder / "study.journal") if s.prune else "", study_name=name, trial_id=trial._trial_id,
+        journal=str(folder / "study.journal"), prune=s.prune, study_name=name, trial_id=trial._trial_id,
         threads=threads, device=_device(ctx.cfg.device), inherited=ctx.ladder.inherited_codes(stage))
 
 

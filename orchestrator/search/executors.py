@@ -1,7 +1,11 @@
 """Where trials run: `local` worker processes, or `ray` tasks on a Ray cluster.
 
 Both offer submit(spec) -> handle, wait(handles) -> [(handle, result)] (at least one finished trial)
-and close(). The driver keeps at most `search.parallel` trials in flight on either.
+and close(), and say how many trials they run at once (`parallel`): `search.parallel`, or with `0` (the
+default) one per core this process may use (at most MAX_AUTO; local), or as many as the Ray cluster's CPUs hold.
+The driver keeps that many trials in flight. Trials compare themselves only with the trials numbered before
+them (trial.InOrder), so running them at once changes how soon the search ends, not what it finds; the `tpe`
+sampler, which draws each trial from the trials finished before it, runs one at a time unless told otherwise.
 """
 from __future__ import annotations
 
@@ -21,6 +25,9 @@ def cores() -> int:
         return os.cpu_count() or 1
 
 
+MAX_AUTO = 4  # trial processes started by default: each holds a copy of torch and the task's data
+
+
 class LocalExecutor:
     """Trials in `parallel` worker processes (spawned: a forked torch can deadlock), each with
     cores // parallel torch threads, and never more than this process has (OMP_NUM_THREADS=1 stays 1):
@@ -28,6 +35,7 @@ class LocalExecutor:
 
     def __init__(self, parallel: int):
         import torch
+        self.parallel = parallel
         self.threads = max(1, min(cores() // parallel, torch.get_num_threads()))
         self.pool = cf.ProcessPoolExecutor(parallel, mp_context=multiprocessing.get_context("spawn"),
                                            initializer=_die_with_parent)
@@ -74,6 +82,7 @@ class RayExecutor:
                 ray.init(include_dashboard=False, log_to_driver=False, logging_level="ERROR",
                          configure_logging=False)
         self.threads = max(1, int(cpus))
+        self.parallel = max(1, int(ray.cluster_resources().get("CPU", 1) // max(cpus, 1e-9)))
         self.task = ray.remote(num_cpus=cpus, num_gpus=gpus, max_retries=0)(run_trial)
 
     def submit(self, spec):
@@ -88,7 +97,11 @@ class RayExecutor:
             self.ray.shutdown()
 
 
-def make(search) -> "LocalExecutor | RayExecutor":
+def make(search, trials: int) -> "LocalExecutor | RayExecutor":
+    """The executor for `trials` more trials, running `search.parallel` at a time (0: see the module's doc)."""
+    chosen = search.parallel or (1 if search.sampler == "tpe" else 0)
     if search.executor == "ray":
-        return RayExecutor(search.ray_address, search.resources.cpus, search.resources.gpus)
-    return LocalExecutor(search.parallel)
+        ex = RayExecutor(search.ray_address, search.resources.cpus, search.resources.gpus)
+        ex.parallel = chosen or min(ex.parallel, trials)
+        return ex
+    return LocalExecutor(chosen or max(1, min(cores(), MAX_AUTO, trials)))

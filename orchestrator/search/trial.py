@@ -32,12 +32,13 @@ class TrialSpec:
     warm_start: Optional[str]  # the predecessor's final.pt, or None for fresh weights
     out_dir: str            # search/<stage>/trial_<n>
     tb_dir: str             # tb/<NN>_<stage>/trial_<n>
-    journal: str            # the study's journal (the pruner reads and writes it)
+    journal: str            # the study's journal (every trial reports there; the pruner and the cap read it)
     study_name: str
     trial_id: int
     threads: int = 1        # torch threads: cores // parallel (oversubscribed threads cost up to 6x)
     inherited: tuple = ()   # the codes the stage's weights carry (Ladder.inherited_codes), as the stage's own run
     device: str = "cpu"
+    prune: bool = True      # search.prune: stop trials clearly behind the earlier ones (study.InOrderHalving)
 
 
 class Pruned(StopStage):
@@ -89,9 +90,7 @@ def _train(spec: TrialSpec, board) -> dict:
         patience=cfg.ladder.patience, min_delta=cfg.ladder.min_delta,
         log_every=cfg.log.every, histograms_every=0, checkpoint_secs=math.inf,  # a killed trial starts again
         device=spec.device)
-    monitors = diagnostics.monitors_for(cfg, stage, problem)
-    if spec.journal:
-        monitors.append(PruneCheck(spec))
+    monitors = diagnostics.monitors_for(cfg, stage, problem) + [InOrder(spec)]
     run = StageRun(stage=stage, problem=problem, settings=settings, sinks=Sinks([board]),
                    ckpt_dir=Path(spec.out_dir), monitors=monitors, initial_state=initial, inherited=spec.inherited)
     try:
@@ -99,32 +98,46 @@ def _train(spec: TrialSpec, board) -> dict:
     except Pruned as p:
         return {"status": "pruned", "iterations": run.iteration, "best": run.best, "reason": str(p),
                 "lr": run.base_lr, "diagnoses": _codes(stage)}
+    # the budget on record: where an earlier trial's convergence ended this one, that point; else the stage's (what
+    # it was cut to but did not reach depends on how far the earlier trials had got, when trials run at once)
+    cut = not outcome.converged and outcome.iterations == settings.budget < stage.budget
     return {"status": "converged" if outcome.converged else "failed", "iterations": outcome.iterations,
-            "best": outcome.best, "reason": outcome.reason, "lr": run.base_lr, "diagnoses": _codes(stage)}
+            "best": outcome.best, "reason": outcome.reason, "lr": run.base_lr,
+            "budget": settings.budget if cut else stage.budget, "diagnoses": _codes(stage)}
 
 
 def _codes(stage) -> list:
     return sorted({d["code"] for d in stage.diagnoses})
 
 
-class PruneCheck:
-    """A monitor: reports the goal metric at each evaluation to the study; raises Pruned when the pruner
-    (successive halving over evaluations) finds the trial clearly behind the others at the same point."""
+class InOrder:
+    """A monitor: the trial among the others of its search, as if they ran one after another (study.InOrderHalving).
+    At each evaluation it reports the goal metric to the study and waits for the trials numbered before it to get
+    as far (they started first, so they are ahead). Where one of them converged, its budget ends there: the winner
+    is the trial that converges in the fewest iterations, so a slower one cannot win (and a setting that never
+    converges stops there instead of spending the whole budget). Then, with `search.prune`, it raises Pruned when
+    the pruner finds it clearly behind the earlier trials at the same evaluation."""
 
     def __init__(self, spec: TrialSpec):
         import optuna
 
         from .study import pruner, storage
-        study = optuna.load_study(study_name=spec.study_name, storage=storage(Path(spec.journal)),
-                                  pruner=pruner(True), sampler=optuna.samplers.RandomSampler())  # samples nothing
-        self.trial = optuna.trial.Trial(study, spec.trial_id)
+        self.study = optuna.load_study(study_name=spec.study_name, storage=storage(Path(spec.journal)),
+                                       pruner=pruner(spec.prune), sampler=optuna.samplers.RandomSampler())  # samples nothing
+        self.trial, self.number, self.prune = optuna.trial.Trial(self.study, spec.trial_id), spec.number, spec.prune
         self.evaluations = 0
 
     def on_eval(self, run, metrics: dict) -> None:
+        from .study import RESULT, earlier_trials
         self.evaluations += 1
         value = float(metrics[run.stage.goal.metric])
-        if math.isfinite(value) and not run.stage.goal.met(value):
-            self.trial.report(value, self.evaluations)
-            if self.trial.should_prune():
-                raise Pruned(f"pruned at evaluation {self.evaluations} (iteration {run.iteration}): "
-                             f"{run.stage.goal.metric} {value:.4g} is behind the other trials there")
+        if not math.isfinite(value) or run.stage.goal.met(value):
+            return  # the stage ends here anyway (not finite, or converged: no earlier trial converged sooner)
+        self.trial.report(value, self.evaluations)
+        earlier = earlier_trials(self.study, self.number, self.evaluations)
+        converged = [r["iterations"] for r in (t.user_attrs.get(RESULT) for t in earlier)
+                     if r and r["status"] == "converged"]
+        run.settings.budget = min([run.settings.budget, *converged])
+        if self.prune and self.trial.should_prune():
+            raise Pruned(f"pruned at evaluation {self.evaluations} (iteration {run.iteration}): "
+                         f"{run.stage.goal.metric} {value:.4g} is behind the earlier trials there")
