@@ -7,8 +7,10 @@ pytest.importorskip("ray")
 
 
 def test_a_search_on_ray_rescues_a_stage_whose_lr_is_far_too_low(run_dir):
+    # LRs that need tens of iterations: a trial converging at the first evaluation would leave the other out
     r = cli("+task=digits", "optim.lr=1e-5", "ladder.budget=200", "diagnostics.failure.enabled=false",
-            "search.trials=2", "search.parallel=2", "search.executor=ray", run_dir=run_dir)
+            "search.trials=2", "search.parallel=2", "search.executor=ray", "search.prune=false",
+            "+search.space.optim.lr={log_uniform:[0.0002,0.0005]}", run_dir=run_dir)
     assert r.returncode == 0, r.stderr[-2000:]
     doc = ladder_json(run_dir)
     assert doc["status"] == "converged"
