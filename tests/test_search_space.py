@@ -40,6 +40,19 @@ def test_default_space_is_lr_up_to_the_nan_threshold_times_init_scale():
     assert [d.key for d in space.default(0.3, lr=1e-5, init=False)] == ["optim.lr"]  # the LR named alone
 
 
+def test_the_init_scale_is_searched_only_for_a_stage_trained_from_fresh_weights():
+    from orchestrator.ladder import Goal, Ladder, Stage
+    from orchestrator.search.driver import default_space
+    goal = Goal("train/acc", 1.0, "max")
+    ladder = Ladder([Stage("first", goal, {}), Stage("second", goal, {}, after=("first",))])
+    first, second = ladder["first"], ladder["second"]
+    assert [d.key for d in default_space(ladder, first, 1e-3, None)] == ["optim.lr", "optim.init_scale"]
+    # warm-started: its weights are the predecessor's, which a scale of fresh weights would not touch
+    assert [d.key for d in default_space(ladder, second, 1e-3, "first")] == ["optim.lr"]
+    first.cause = {"code": "lr_too_low"}  # the LR named alone
+    assert [d.key for d in default_space(ladder, first, 1e-3, None)] == ["optim.lr"]
+
+
 def test_seeded_random_samples_stay_inside_the_space_and_repeat():
     dims = space.default(0.1, lr=1e-3)
 

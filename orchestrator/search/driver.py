@@ -96,8 +96,8 @@ def _search(ctx, stage: Stage) -> Outcome:
     cfg, run_dir = ctx.cfg, ctx.run_dir
     s = settings(cfg, stage)
     lr = stage.lr_used or stage.lr or cfg.optim.lr
-    dims = space.parse(s.space, cfg.task_file) or space.default(probe_threshold(ctx.ladder, stage), lr,
-                                                                 init=(stage.cause or {}).get("code") not in LR_CAUSES)
+    source = ctx.ladder.warm_start_source(stage)
+    dims = space.parse(s.space, cfg.task_file) or default_space(ctx.ladder, stage, lr, source)
     folder = files.inside(run_dir, "search", stage.name)
     name = f"{stage.name}@{stage.attempts}"
     study = studies.open_study(folder / "study.journal", name, s.sampler, cfg.seed, stage.goal.mode, s.prune)
@@ -107,7 +107,6 @@ def _search(ctx, stage: Stage) -> Outcome:
     done = {t.number: t.user_attrs[studies.RESULT] for t in studies.finished(study)}
     stage.trials = sorted(done.values(), key=lambda t: t["number"])
     ctx.record.write(ctx.ladder)
-    source = ctx.ladder.warm_start_source(stage)
     warm = str(files.inside(run_dir, "checkpoints", source, "final.pt")) if source else None
     shown = Live(stage, s.trials, live=cfg.log.console)
     executor = executors.make(s, s.trials - len(done)) if len(done) < s.trials else None
@@ -146,6 +145,15 @@ def _search(ctx, stage: Stage) -> Outcome:
     outcome = _finish(ctx, stage, folder)
     shown.note(outcome.reason)
     return outcome
+
+
+def default_space(ladder, stage: Stage, lr: float, warm_from: Optional[str]) -> list:
+    """The LR around the probe's threshold, and the init scale only for a stage trained from fresh weights: a warm
+    start replaces the scaled weights with its predecessor's, so the scale would change nothing but the trial's
+    draw (holdout25's caesar/gru_bias_5 searched its inserted stage over both: the init scale was noise); and not
+    when the diagnostics name the LR alone (see space.default)."""
+    init = warm_from is None and (stage.cause or {}).get("code") not in LR_CAUSES
+    return space.default(probe_threshold(ladder, stage), lr, init=init)
 
 
 def _unbeatable(cfg, done) -> Optional[int]:
