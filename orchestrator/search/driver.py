@@ -122,7 +122,9 @@ def _search(ctx, stage: Stage) -> Outcome:
                 trial = study.ask()
                 params = {d.key: d.suggest(trial) for d in dims}
                 spec = _spec(ctx, stage, s, trial, params, lr, warm, folder, executor.threads, name)
-                pending[executor.submit(spec)] = trial
+                handle = executor.submit(spec)
+                pending[handle] = trial
+                executor.wait_started(handle, study, trial.number)
             for handle, result in executor.wait(list(pending)):
                 trial = pending.pop(handle)
                 if _after_unbeatable(cfg, done.values(), trial.number):  # one after one, it would not have run

@@ -13,6 +13,7 @@ import concurrent.futures as cf
 import multiprocessing
 import os
 import sys
+import time
 from pathlib import Path
 
 from .trial import run_trial
@@ -42,6 +43,9 @@ class LocalExecutor:
 
     def submit(self, spec):
         return self.pool.submit(run_trial, spec)
+
+    def wait_started(self, handle, study, number: int) -> None:
+        """Tasks start in order, each on a worker of its own (at most `parallel` are in flight): nothing to wait for."""
 
     def wait(self, handles: list) -> list:
         done, _ = cf.wait(handles, return_when=cf.FIRST_COMPLETED)
@@ -87,6 +91,18 @@ class RayExecutor:
 
     def submit(self, spec):
         return self.task.remote(spec)
+
+    def wait_started(self, handle, study, number: int, poll: float = 0.05) -> None:
+        """Wait until trial `number` has begun (or ended). Ray may start tasks out of order, and a later trial
+        waits for the earlier ones at each evaluation (trial.InOrder): on a cluster without room for both, the
+        later one would hold the CPU the earlier one waits for. So a trial is submitted only once the one before
+        it runs. (The local pool starts tasks in order, each on a worker of its own: it needs no wait.)"""
+        from .trial import STARTED
+        while not self.ray.wait([handle], timeout=0)[0]:
+            trial = next((t for t in study.get_trials(deepcopy=False) if t.number == number), None)
+            if trial is None or trial.user_attrs.get(STARTED):
+                return
+            time.sleep(poll)
 
     def wait(self, handles: list) -> list:
         ready, _ = self.ray.wait(handles, num_returns=1)

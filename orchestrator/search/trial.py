@@ -41,6 +41,9 @@ class TrialSpec:
     prune: bool = True      # search.prune: stop trials clearly behind the earlier ones (study.InOrderHalving)
 
 
+STARTED = "started"  # user attribute: the trial's worker has begun (it holds its resources)
+
+
 class Pruned(StopStage):
     """Raised from the pruning monitor's on_eval: the trial is clearly behind the others."""
 
@@ -125,6 +128,7 @@ class InOrder:
         self.study = optuna.load_study(study_name=spec.study_name, storage=storage(Path(spec.journal)),
                                        pruner=pruner(spec.prune), sampler=optuna.samplers.RandomSampler())  # samples nothing
         self.trial, self.number, self.prune = optuna.trial.Trial(self.study, spec.trial_id), spec.number, spec.prune
+        self.trial.set_user_attr(STARTED, True)  # a Ray driver submits the next trial only then (executors.py)
         self.evaluations = 0
 
     def on_eval(self, run, metrics: dict) -> None:
