@@ -32,7 +32,7 @@ class TrialSpec:
     warm_start: Optional[str]  # the predecessor's final.pt, or None for fresh weights
     out_dir: str            # search/<stage>/trial_<n>
     tb_dir: str             # tb/<NN>_<stage>/trial_<n>
-    journal: str            # the study's journal (every trial reports there; the pruner and the cap read it)
+    journal: str            # the study's journal (every trial reports there; the pruner and the cap read it); "": alone
     study_name: str
     trial_id: int
     threads: int = 1        # torch threads: cores // parallel (oversubscribed threads cost up to 6x)
@@ -93,7 +93,9 @@ def _train(spec: TrialSpec, board) -> dict:
         patience=cfg.ladder.patience, min_delta=cfg.ladder.min_delta,
         log_every=cfg.log.every, histograms_every=0, checkpoint_secs=math.inf,  # a killed trial starts again
         device=spec.device)
-    monitors = diagnostics.monitors_for(cfg, stage, problem) + [InOrder(spec)]
+    monitors = diagnostics.monitors_for(cfg, stage, problem)
+    if spec.journal:  # a trial of a search (not one run alone, as benchmarks/search.py does)
+        monitors.append(InOrder(spec))
     run = StageRun(stage=stage, problem=problem, settings=settings, sinks=Sinks([board]),
                    ckpt_dir=Path(spec.out_dir), monitors=monitors, initial_state=initial, inherited=spec.inherited)
     try:
