@@ -914,8 +914,26 @@ def test_a_loss_normalised_over_positions_is_not_blamed_on_the_labels():
                       chance_loss=math.log(3))
     r, outcome = run(problem, budget=60, after_failure=True)
     assert not outcome.converged
-    assert found(r, "overfit_batch_size_1", ("error",))
+    # one example's prediction is learnt (each position's top class is its target) while its loss stays high
+    floor = found(r, "loss_floor")
+    assert floor and floor[0]["evidence"].get("predicted") and "wrong dimension" in floor[0]["fix"], above_info(r)
     assert found(r, "labels_not_learnable") == []
+
+
+def softmax_then_cross_entropy(out, y):
+    return F.cross_entropy(torch.softmax(out, -1), y)  # probabilities where logits belong: a floor of the loss
+
+
+@pytest.mark.parametrize("family", ["mlp", "cnn"])
+def test_cross_entropy_on_probabilities_is_a_loss_floor_named_first(family):
+    make = {"mlp": mlp_problem, "cnn": cnn_problem}[family]
+    r, outcome = run(make(loss_fn=softmax_then_cross_entropy), budget=60, lr=1e-3, after_failure=True)
+    assert not outcome.converged
+    alarms = above_info(r)
+    assert alarms and alarms[0][0] == "loss_floor" and "one example" in alarms[0][1], alarms
+    assert not found(r, "overfit_batch_size_1", ("error",))
+    from orchestrator.diagnostics.ranking import tier
+    assert tier(found(r, "loss_floor")[0]) == 0  # measured: a root, ranked above the symptoms it leaves
 
 
 def test_batch_norm_without_running_statistics_is_batch_dependence_though_one_example_cannot_run():

@@ -608,11 +608,27 @@ def _with_targets(problem, batch, other):
     return type(batch)([other[at] if i == at else v for i, v in enumerate(batch)])
 
 
-def _fit_one(ctx: Context, lr: float) -> tuple[float, float, bool]:
-    """Fresh weights trained on one example at `lr`: (first loss, last loss, fits)."""
+def _fit_one(ctx: Context, lr: float) -> tuple[float, float, bool, bool]:
+    """Fresh weights trained on one example at `lr`: (first loss, last loss, fits, predicts: the trained model's top
+    class is the example's target at every scored position)."""
     one = _to(ctx.run, ctx.problem.get_batch(torch.tensor([0])))
-    start, end, _ = _fit(ctx, lambda step: one, ctx.cfg.overfit_iterations, lr)
-    return start, end, math.isfinite(end) and end <= ctx.cfg.overfit_fraction * start
+    start, end, model = _fit(ctx, lambda step: one, ctx.cfg.overfit_iterations, lr)
+    return start, end, math.isfinite(end) and end <= ctx.cfg.overfit_fraction * start, _predicts(ctx, model, one)
+
+
+def _predicts(ctx: Context, model: nn.Module, batch) -> bool:
+    """Classification outputs (..., classes) over integer targets (...) whose top class is the target at every
+    position the targets score (a target in [0, classes): ignore_index and padding aside). False when the layout is
+    not that one (no verdict)."""
+    model.eval()
+    with torch.no_grad():
+        out = run_model(ctx.problem, model, batch)
+    targets = batch_targets(ctx.problem, batch)
+    if not (isinstance(out, torch.Tensor) and isinstance(targets, torch.Tensor) and out.is_floating_point()
+            and not targets.is_floating_point() and out.dim() >= 2 and out.shape[:-1] == targets.shape):
+        return False
+    scored = (targets >= 0) & (targets < out.shape[-1])
+    return bool(scored.any()) and bool((out.argmax(-1)[scored] == targets[scored]).all())
 
 
 RAISE_LR_FIRST = "raise the LR (see lr_too_low), then look again"
@@ -626,7 +642,7 @@ def overfit_batch_size_1(ctx: Context) -> Optional[Diagnosis]:
     if ctx.lr_suspect:  # 300 steps at an LR already named too small would only say so again
         return skipped("overfit_batch_size_1", f"lr_too_low names the LR {num(lr)} too small: one example would "
                        "not fit at it either", fix=RAISE_LR_FIRST)
-    start, end, fits = _fit_one(ctx, lr)
+    start, end, fits, predicts = _fit_one(ctx, lr)
     if not math.isfinite(start):  # not "cannot fit": the loss of one example alone is broken before any step
         return one_example_nonfinite(ctx, start)
     evidence = {"start_loss": num(start), "final_loss": num(end), "iterations": iterations, "lr": num(lr),
@@ -639,7 +655,7 @@ def overfit_batch_size_1(ctx: Context) -> Optional[Diagnosis]:
     # a net that cannot fit one example has a bug, unless its steps are too small to get anywhere: a higher
     # LR that fits it says so (a bug in the model, loss or data does not go away with a bigger step)
     for factor in (10, 100):
-        s2, e2, fits2 = _fit_one(ctx, lr * factor)
+        s2, e2, fits2, _ = _fit_one(ctx, lr * factor)
         if fits2:
             return Diagnosis(
                 "lr_too_low", "warning",
@@ -659,6 +675,16 @@ def overfit_batch_size_1(ctx: Context) -> Optional[Diagnosis]:
             "100x): label smoothing or a penalty in the loss keeps it above 0; the model can learn",
             evidence={**evidence, "floor": True, "floor_fraction": ctx.cfg.overfit_floor},
             fix="if the loss has no such term, check its reduction and the dimension it normalises over")
+    if predicts and math.isfinite(end) and end < start:
+        # learnt, as its prediction shows, yet its loss stays high: not a model that cannot fit, a loss that cannot
+        # fall (holdout28's digitcnn: cross_entropy on softmax outputs, whose floor is log(e + 9) - 1 = 1.46 of 2.31)
+        return Diagnosis(
+            "loss_floor", "warning",
+            f"fresh weights fit one example's prediction in {iterations} iterations (the top class is its target), "
+            f"but its loss stays at {num(end)} ({end / start:.0%} of its start {num(start)}), at LR {num(lr)} nor "
+            "lower at 10x and 100x: the loss has a floor far above 0", evidence={**evidence, "predicted": True},
+            fix="check the loss: a softmax/sigmoid before a loss that applies its own (cross_entropy, "
+                "BCEWithLogits), a log-softmax over the wrong dimension, targets on the wrong scale, a constant term")
     return Diagnosis("overfit_batch_size_1", "error",
                      f"fresh weights cannot fit even one example in {iterations} iterations "
                      f"(loss {num(start)} -> {num(end)}), at LR {num(lr)} nor at 10x and 100x: likely a bug in "

@@ -63,6 +63,8 @@ def tier(d: dict) -> int:
         return 0
     if code == "lr_too_high" and evidence.get("lower_lr_fits"):
         return 0  # measured, not inferred: a tenth of the LR fit the stage's own examples far better
+    if code == "loss_floor" and evidence.get("predicted"):
+        return 0  # measured: one example's prediction was learnt while its loss stayed high, the loss's own doing
     return 1
 
 
