@@ -392,6 +392,42 @@ def test_a_gain_behind_a_dead_layer_is_not_symmetric_units_and_the_dead_layer_is
     assert above_info(clean) == []
 
 
+class ChaoticRNN(nn.Module):
+    """A tanh RNN whose recurrent weights (std 0.3 over 256 units) make it chaotic: a batched matrix product's
+    rounding, which differs from one example's alone, grows to O(1) over 40 steps in float32."""
+
+    def __init__(self, mix=False):
+        super().__init__()
+        self.rnn, self.out, self.mix = nn.RNN(4, 256, batch_first=True), nn.Linear(256, 3), mix
+        nn.init.normal_(self.rnn.weight_hh_l0, 0, 0.3)
+
+    def forward(self, x):
+        h = self.rnn(x)[0]
+        return self.out(h - h.mean(0, keepdim=True) if self.mix else h)  # mix: statistics over the batch
+
+
+def chaotic_run(mix):
+    from types import SimpleNamespace
+    from orchestrator.diagnostics.config import StartConfig
+    from orchestrator.diagnostics.startchecks import batch_dependence
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(16, 40, 4, generator=g), torch.randint(0, 3, (16, 40), generator=g)
+    torch.manual_seed(0)
+    model = ChaoticRNN(mix)
+    problem = Problem(model=model, train_size=16, get_batch=lambda i: (x[i], y[i]), evaluate=lambda m: {},
+                      loss=lambda m, b: F.cross_entropy(m(b[0]).flatten(0, 1), b[1].flatten()), chance_loss=math.log(3))
+    return batch_dependence(StartConfig(), SimpleNamespace(problem=problem, model=model, settings=SimpleNamespace(
+        device="cpu")))
+
+
+def test_rounding_a_chaotic_net_amplifies_is_not_batch_dependence_but_mixing_still_is():
+    found = chaotic_run(mix=False)
+    assert not [d for d in found if d.severity != "info"], [(d.code, d.message) for d in found]
+    assert any("agree in float64" in d.message for d in found)  # float32 alone would have called it mixing
+    mixed = [d for d in chaotic_run(mix=True) if d.code == "batch_dependence" and d.severity == "error"]
+    assert mixed
+
+
 def test_dropout_left_on_in_eval_mode_is_named():
     class AlwaysDropout(nn.Module):
         def forward(self, x):

@@ -386,7 +386,7 @@ def batch_dependence(c: StartConfig, run, finite_only: bool = False) -> list:
             return [split]
         row = batch_rows(problem, fetched, n, singles)  # sorted by length for packing: example i is not row i
     model.eval()
-    found = []
+    found, double = [], None
     with torch.no_grad():
         picks = range(n)  # each alone: padding bugs may touch one example of a batch only (the one whose lengths
         #                   disagree: a mask built from the target length, 1 of 10 examples)
@@ -416,6 +416,14 @@ def batch_dependence(c: StartConfig, run, finite_only: bool = False) -> list:
                 found.append(skipped("batch_dependence (output)", "every example gets the same output, alone and in "
                                      "the batch: the model does not read its input (see params_not_updating, "
                                      "dead_units)", fix="look at why the output does not depend on the input"))
+            elif worst > c.batch_tolerance and (double := _agrees_in_double(problem, model, batch, idx, where,
+                                                                             row[where], get, c.batch_tolerance)):
+                found.append(skipped("batch_dependence (output)", f"an example's output alone and inside the batch "
+                                     f"differ by {num(worst)} (relative) in float32 but agree in float64: rounding "
+                                     "that the model amplifies (saturated or chaotic units), not examples mixing",
+                                     fix="nothing to change for this; see saturated_units if it is said"))
+                # the loss's own rounding is amplified alike: it is judged in float64 too
+                model, batch, get = double, _in_double(batch), (lambda i, get=get: _in_double(get(i)))
             elif worst > c.batch_tolerance:
                 first = _first_module(problem, model, batch, get(alone), row[where], c.batch_tolerance, len(alone))
                 at = f"; outputs first part at {first[0]} ({first[1]})" if first else ""
@@ -434,13 +442,14 @@ def batch_dependence(c: StartConfig, run, finite_only: bool = False) -> list:
             found.append(skipped("batch_dependence (output)", "no batch-first tensor output (give Problem.forward)",
                                  fix=LAYOUT_FIX))
         # at the loss
-        whole = float(problem.loss(model, batch))
-        if not math.isfinite(whole):  # NaN is never near itself: not "random"
-            return found + [skipped("batch_dependence (loss)", "non-finite losses at init")]
-        if not _near(float(problem.loss(model, batch)), whole, 1e-6):
-            return found + [skipped("batch_dependence (loss)", "the eval-mode loss is random")]
-        singles = [float(problem.loss(model, get(idx[i:i + 1]))) for i in range(n)]
-        twice = float(problem.loss(model, get(torch.cat([idx, idx]))))
+        with _default_dtype(torch.float64 if double else None):
+            whole = float(problem.loss(model, batch))
+            if not math.isfinite(whole):  # NaN is never near itself: not "random"
+                return found + [skipped("batch_dependence (loss)", "non-finite losses at init")]
+            if not _near(float(problem.loss(model, batch)), whole, 1e-6):
+                return found + [skipped("batch_dependence (loss)", "the eval-mode loss is random")]
+            singles = [float(problem.loss(model, get(idx[i:i + 1]))) for i in range(n)]
+            twice = float(problem.loss(model, get(torch.cat([idx, idx]))))
     if same_losses(singles) and not _near(whole, singles[0], 1e-6) and not _class_targets(problem, batch):
         # every example alone scores the same (InfoNCE without negatives: 0) and the batch holds no labels: the
         # loss's classes are the batch-mates themselves (contrastive). With labels, a softmax over the batch is a bug
@@ -474,6 +483,46 @@ def batch_dependence(c: StartConfig, run, finite_only: bool = False) -> list:
 def _class_targets(problem, batch) -> bool:
     t = batch_targets(problem, batch)
     return isinstance(t, torch.Tensor) and not t.is_floating_point() and t.dtype != torch.bool
+
+
+def _agrees_in_double(problem, model, batch, idx: torch.Tensor, i: int, row: int, get, tolerance: float):
+    """A float64 copy of the model when the example's outputs alone and inside the batch agree in float64 (the
+    batches in double precision, tensors made in forward too), else None: the float32 difference was rounding (a
+    batched matrix product sums in another order) that the model amplified past the tolerance, as an LSTM whose
+    recurrent weights are all 0.5 does (holdout30's doubler: 0.0014 relative, from the decoder LSTM on). None too
+    when the model cannot run in float64 (a cast to float32 inside it): the float32 verdict stands."""
+    double = copy.deepcopy(model).double()
+    try:
+        with torch.no_grad(), _default_dtype(torch.float64):
+            out_b = run_model(problem, double, _in_double(batch))
+            _, out = _alone(problem, double, idx, i, lambda j: _in_double(get(j)))
+    except Exception:  # noqa: BLE001 - a dtype mismatch inside the model: no second opinion
+        return None
+    if not (isinstance(out_b, torch.Tensor) and isinstance(out, torch.Tensor) and out_b.dtype == torch.float64):
+        return None
+    return double if _difference(out_b[row], out[0]) <= tolerance else None
+
+
+@contextmanager
+def _default_dtype(dtype):
+    """torch's default float dtype set to `dtype` inside (None: left as it is)."""
+    before = torch.get_default_dtype()
+    if dtype is not None:
+        torch.set_default_dtype(dtype)
+    try:
+        yield
+    finally:
+        torch.set_default_dtype(before)
+
+
+def _in_double(batch: Any) -> Any:
+    if isinstance(batch, torch.Tensor):
+        return batch.double() if batch.is_floating_point() else batch
+    if isinstance(batch, (list, tuple)):
+        return type(batch)(_in_double(b) for b in batch)
+    if isinstance(batch, dict):
+        return {k: _in_double(v) for k, v in batch.items()}
+    return batch
 
 
 def _difference(a: torch.Tensor, b: torch.Tensor) -> float:
