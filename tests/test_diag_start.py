@@ -876,6 +876,35 @@ def test_a_layer_kept_in_a_plain_list_is_named_with_its_place():
     assert d and d[0]["iteration"] == 0 and "heads[0].weight" in d[0]["message"]
 
 
+class ListBlocksCNN(nn.Module):
+    """BatchNorm blocks kept in a plain list: model.eval() does not reach them, and the optimiser never sees them."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem, self.fc = nn.Conv2d(1, 8, 3, padding=1), nn.Linear(8, 4)
+        self.blocks = [nn.Sequential(nn.Conv2d(8, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU()) for _ in range(2)]
+
+    def forward(self, x):
+        h = torch.relu(self.stem(x))
+        for block in self.blocks:
+            h = h + block(h)
+        return self.fc(h.mean((2, 3)))
+
+
+def test_layers_in_a_plain_list_are_named_before_the_batch_dependence_they_cause():
+    from orchestrator.diagnostics.config import StartConfig
+    x, y = images()
+    torch.manual_seed(0)
+    problem = tuple_problem(ListBlocksCNN(), x, y, 4)
+    stage = Stage("s", Goal("train/acc", 2.0, "max"), knobs={})
+    settings = TrainSettings(budget=10, lr=1e-3, batch_size=16, optim=OptimConfig(), seed=0)
+    diagnostics.batch_dependence_first(StartConfig(), stage, problem, settings, Sinks())  # before the LR probe
+    assert not stage.diagnoses  # left to the start checks, which name the hidden layers first
+    r, _ = run(problem, budget=10, stage=stage)
+    codes = [code for code, _ in above_info(r)]
+    assert codes[:2] == ["params_not_updating", "batch_dependence"], above_info(r)
+
+
 class BatchStandardisedCNN(CNN):
     """Inputs standardised with the batch's mean and std: alone, an example's std is NaN."""
 
