@@ -140,3 +140,24 @@ def test_a_log_of_zero_in_the_evaluation_alone_is_named_by_its_op(tmp_path):
     assert log["severity"] == "error" and log["evidence"]["op"]["phase"] == "evaluation"
     nonfinite = next(d for d in run.stage.diagnoses if d["code"] == "nonfinite")
     assert "val/nll" in nonfinite["message"] and "op log" in nonfinite["message"]
+
+
+class ActivePool(torch.nn.Module):
+    """A pool over the positive pixels only: a sum divided by an integer count, 0 / 0 on a dead channel."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv, self.fc = torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.Linear(4, 3)
+        with torch.no_grad():
+            self.conv.bias[0] = -100.0  # channel 0 is dead on every image
+
+    def forward(self, x):
+        h = torch.relu(self.conv(x))
+        return self.fc(h.sum((2, 3)) / (h > 0).sum((2, 3)))
+
+
+def test_a_division_by_an_integer_count_of_zero_is_a_division_by_zero():
+    x, y = torch.randn(4, 1, 6, 6, generator=torch.Generator().manual_seed(0)), torch.tensor([0, 1, 2, 0])
+    torch.manual_seed(0)
+    t = trace_step(ActivePool(), lambda m, b: F.cross_entropy(m(b[0]), b[1]), (x, y))
+    assert t["op"]["op"] == "div" and t["op"]["inputs"][1]["zeros"] > 0 and t["cause"] == "division_by_zero"

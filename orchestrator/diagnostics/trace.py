@@ -99,6 +99,11 @@ def born_here(outs: list, tensors: list, scalars: list) -> bool:
     return False
 
 
+def _counts(t: torch.Tensor) -> bool:
+    """An integer tensor (not a mask of booleans, not indices of an indexing op's own): numbers an op computes with."""
+    return not t.is_floating_point() and not t.is_complex() and t.dtype != torch.bool
+
+
 def fully_masked_rows(t: torch.Tensor) -> int:
     """Rows (last dimension) whose entries are all -inf: a softmax over them is 0/0."""
     if t.dim() < 1 or t.numel() == 0 or not t.is_floating_point():
@@ -122,7 +127,9 @@ if TorchDispatchMode is not None:
                 if outs and not all(_finite(t) for t in outs):
                     tensors = [t for t in tree_flatten((args, kwargs))[0] if isinstance(t, torch.Tensor)]
                     if born_here(outs, tensors, _scalars((args, kwargs))):
-                        ins = [t for t in tensors if t.is_floating_point()]
+                        # integer inputs too, in their places: a sum divided by a count of elements (holdout30's
+                        # shapes: h.sum((2, 3)) / (h > 0).sum((2, 3)), 0 / 0 on a dead channel)
+                        ins = [t for t in tensors if t.is_floating_point() or _counts(t)]
                         self.found = {"op": func.overloadpacket.__name__, "phase": self.phase,
                                       "module": self.where() if self.phase == "forward" else None,
                                       "inputs": [value_range(t) for t in ins[:3]],
