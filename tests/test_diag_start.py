@@ -905,6 +905,30 @@ def test_layers_in_a_plain_list_are_named_before_the_batch_dependence_they_cause
     assert codes[:2] == ["params_not_updating", "batch_dependence"], above_info(r)
 
 
+class ZeroStemCNN(nn.Module):
+    """The first convolution zero-initialised before a BatchNorm: its output is its bias, constant over the image."""
+
+    def __init__(self):
+        super().__init__()
+        self.stem, self.bn = nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8)
+        self.convs = nn.ModuleList(nn.Conv2d(8, 8, 3, padding=1) for _ in range(2))
+        self.bns, self.fc = nn.ModuleList(nn.BatchNorm2d(8) for _ in range(2)), nn.Linear(8, 4)
+        nn.init.zeros_(self.stem.weight)
+
+    def forward(self, x):
+        h = torch.relu(self.bn(self.stem(x)))  # 0 but for rounding, which each BatchNorm after scales up
+        for conv, bn in zip(self.convs, self.bns):
+            h = torch.relu(bn(conv(h)))
+        return self.fc(h.mean((2, 3)))
+
+
+def test_a_zeroed_first_layer_is_not_exploding_gradients():
+    x, y = images()
+    torch.manual_seed(0)
+    r, _ = run(tuple_problem(ZeroStemCNN(), x, y, 4), budget=60)
+    assert found(r, "exploding_gradients") == [], above_info(r)  # its gradient against the head's: an init artefact
+
+
 class BatchStandardisedCNN(CNN):
     """Inputs standardised with the batch's mean and std: alone, an example's std is NaN."""
 

@@ -240,7 +240,10 @@ class HealthMonitor:
                           "and the target scale; clip gradients (optim.clip_norm)")
         # a zero-initialised weight (Glow's couplings, ReZero, LoRA's B) blocks the first gradient of the layers
         # before it on purpose: a first layer's zero gradient then says nothing until that weight has moved
-        if len(layers) >= 2 and norms[layers[-1][0]] > 0 and not (
+        # nor does a first layer whose own weights are all zero (zero-initialised: holdout30's shapes, a zeroed stem
+        # before a BatchNorm, whose zero variance made its gradient 1.5e8x the head's): the zero rows that get no
+        # gradient are params_not_updating's to name
+        if len(layers) >= 2 and norms[layers[-1][0]] > 0 and sizes.get(layers[0][0], 1.0) > 0 and not (
                 norms[layers[0][0]] == 0 and zero_initialised(list(run.model.named_parameters()))):
             # a last layer without gradient (its input is all zero: a dead path) has no scale to compare with;
             # params_not_updating judges zero gradients
