@@ -102,6 +102,10 @@ def decide(ladder: Ladder, stage: Stage, outcome: Outcome, knobs: Mapping[str, K
         return Decision(STOP, stage.name, f"{outcome.reason}; {cause['code']} ({cause['severity']}) was there "
                         "from the stage's first step, before its training could cause it: an intermediate stage "
                         "starts from the same weights and would carry it, so fix it first")
+    if _carried_init_fault(ladder, stage, cause):
+        return Decision(STOP, stage.name, f"{outcome.reason}; {cause['code']} ({cause['severity']}), found in "
+                        f"{cause['stage']}, is a fault of the initial weights, which this stage inherited through its "
+                        "warm start: an intermediate stage would inherit them too, so fix it first")
     bug = cause.get("severity") == "error" and cause.get("code") in NOT_TUNED_AWAY
     if asked and not bug:
         return _search(stage, outcome, trials, "the stage asks to be searched")
@@ -224,6 +228,27 @@ def _there_from_the_start(stage: Stage, cause: dict) -> bool:
     return (cause.get("stage") == stage.name and cause.get("iteration") is not None and cause["iteration"] <= 1
             and cause.get("severity") in ("warning", "error") and cause.get("code") not in TUNABLE
             and not cause.get("after_fix"))  # e.g. the search's LR saturated it: the orchestrator's doing
+
+
+INIT_FAULTS = ("bad_init_loss",)  # faults of the fresh weights themselves (a std 30x the default, a first loss
+#                                   far above chance): every stage warm-started from them carries them
+
+
+def _carried_init_fault(ladder: Ladder, stage: Stage, cause: dict) -> bool:
+    """The failed stage's most likely cause is a fault of the initial weights found on a stage it warm-started from
+    (directly or through others): easier data would not remove it, since an intermediate stage warm-starts from the
+    same weights (holdout30's fiblm/pos_std30: a position table of std 30, named at the first stage's end, then two
+    intermediate stages before the full one and 200 s before the ladder stopped on it)."""
+    if cause.get("code") not in INIT_FAULTS or cause.get("severity") not in ("warning", "error") or \
+            cause.get("after_fix") or cause.get("stage") in (None, stage.name):
+        return False
+    source, seen = ladder.warm_start_source(stage), set()
+    while source is not None and source not in seen:
+        if source == cause["stage"]:
+            return True
+        seen.add(source)
+        source = ladder.warm_start_source(ladder[source])
+    return False
 
 
 def _why_not_insert(ladder: Ladder, stage: Stage, outcome: Outcome, knobs: Mapping[str, Knob],

@@ -120,6 +120,22 @@ def test_a_fault_there_from_the_stage_s_first_step_stops_instead_of_inserting():
         assert decide(ladder, ladder["b"], failed, {"subset": SUBSET}, 3).kind == INSERT, other
 
 
+def test_a_fault_of_the_initial_weights_inherited_through_warm_starts_stops_instead_of_inserting():
+    ladder = chain(("a", {"subset": 10}, CONVERGED, 50), ("b", {"subset": 100}, CONVERGED, 200),
+                   ("c", {"subset": 1000}, FAILED, 400))
+    failed = Outcome(False, 400, 0.1, "budget spent")
+    init = {"code": "bad_init_loss", "severity": "warning", "root": False, "stage": "a", "iteration": 50}
+    ladder["c"].cause = init
+    d = decide(ladder, ladder["c"], failed, {"subset": SUBSET}, 3)
+    assert d.kind == STOP and "bad_init_loss" in d.reason and "warm start" in d.reason
+    # another fault, one found after a fix, or a stage that does not start from those weights: an easier stage may help
+    for other in ({"code": "saturated_units"}, {"after_fix": True}, {"severity": "info"}):
+        ladder["c"].cause = dict(init, **other)
+        assert decide(ladder, ladder["c"], failed, {"subset": SUBSET}, 3).kind == INSERT, other
+    ladder["c"].cause, ladder["c"].init_from = init, "none"  # trained from fresh weights
+    assert decide(ladder, ladder["c"], failed, {"subset": SUBSET}, 3).kind == INSERT
+
+
 def test_a_long_stage_evaluates_at_most_max_evals_times():
     from orchestrator.stopping import evaluation_spacing
     assert evaluation_spacing(2000, 10, 200) == 10          # short stages keep eval_every
