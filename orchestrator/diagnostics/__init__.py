@@ -155,13 +155,9 @@ def _hides_layers(model) -> bool:
     """The model keeps layers in plain lists, tuples or dicts, where PyTorch (model.eval(), parameters()) does not
     look."""
     from torch import nn
-    for module in model.modules():
-        for attr, value in vars(module).items():
-            if isinstance(value, (list, tuple, dict)) and not attr.startswith("_"):
-                items = value.values() if isinstance(value, dict) else value
-                if any(isinstance(item, nn.Module) for item in items):
-                    return True
-    return False
+
+    from .startchecks import held_in_plain_containers
+    return any(isinstance(item, nn.Module) for _, item in held_in_plain_containers(model))
 
 
 def _sees_the_future(run) -> bool:

@@ -892,19 +892,25 @@ def _hidden_tensors(model: torch.nn.Module) -> dict:
     """id -> name of the tensors in layers that a module keeps in plain lists, tuples or dicts (where
     PyTorch does not look): `blocks[0].weight`."""
     names = {}
+    for where, item in held_in_plain_containers(model):
+        if isinstance(item, torch.nn.Module):
+            names.update({id(p): f"{where}.{n}" for n, p in item.named_parameters()})
+        elif isinstance(item, torch.Tensor):
+            names[id(item)] = where
+    return names
+
+
+def held_in_plain_containers(model: torch.nn.Module):
+    """(name, item) of what the model's modules keep in plain lists, tuples or dicts, where PyTorch (parameters(),
+    eval(), state_dict()) does not look: `blocks[0]`."""
     for owner, module in model.named_modules():
         for attr, value in vars(module).items():
             if not isinstance(value, (list, tuple, dict)) or attr.startswith("_"):
                 continue
             items = value.items() if isinstance(value, dict) else enumerate(value)
             for key, item in items:
-                where = f"{owner + '.' if owner else ''}{attr}[{key!r}]" if isinstance(value, dict) \
-                    else f"{owner + '.' if owner else ''}{attr}[{key}]"
-                if isinstance(item, torch.nn.Module):
-                    names.update({id(p): f"{where}.{n}" for n, p in item.named_parameters()})
-                elif isinstance(item, torch.Tensor):
-                    names[id(item)] = where
-    return names
+                yield (f"{owner + '.' if owner else ''}{attr}[{key!r}]" if isinstance(value, dict)
+                       else f"{owner + '.' if owner else ''}{attr}[{key}]"), item
 
 
 def batch_dependence_trained(c: StartConfig, run) -> list:

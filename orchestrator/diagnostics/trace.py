@@ -100,7 +100,7 @@ def born_here(outs: list, tensors: list, scalars: list) -> bool:
 
 
 def _counts(t: torch.Tensor) -> bool:
-    """An integer tensor (not a mask of booleans, not indices of an indexing op's own): numbers an op computes with."""
+    """An integer tensor, not a mask of booleans: numbers an op may compute with (a count it divides by)."""
     return not t.is_floating_point() and not t.is_complex() and t.dtype != torch.bool
 
 
