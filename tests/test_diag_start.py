@@ -1021,6 +1021,16 @@ def test_cross_entropy_on_probabilities_is_a_loss_floor_named_first(family):
     alarms = above_info(r)
     assert alarms and alarms[0][0] == "loss_floor" and "one example" in alarms[0][1], alarms
     assert not found(r, "overfit_batch_size_1", ("error",))
+    assert not found(r, "labels_not_learnable"), alarms  # real vs shuffled labels would be judged above the floor
+
+
+def test_a_loss_floor_is_not_blamed_on_the_labels_when_real_and_shuffled_ones_both_reach_it():
+    x, y = images(n=10)  # memorised to the floor with real labels and shuffled ones alike
+    torch.manual_seed(0)
+    r, outcome = run(tuple_problem(CNN(), x, y, 4, softmax_then_cross_entropy), budget=60, lr=1e-3,
+                     after_failure=True)
+    assert not outcome.converged and found(r, "loss_floor")
+    assert not found(r, "labels_not_learnable"), above_info(r)
     from orchestrator.diagnostics.ranking import tier
     assert tier(found(r, "loss_floor")[0]) == 0  # measured: a root, ranked above the symptoms it leaves
 

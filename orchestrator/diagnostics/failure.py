@@ -1057,7 +1057,8 @@ def run_checks(c: FailureConfig, run, outcome) -> list[Diagnosis]:
             ctx.lr_suspect = ctx.lr_suspect or d.code == "lr_too_low"
             ctx.unfit = ctx.unfit or (d.code == "overfit_batch_size_1" and d.severity == "error")
             ctx.fitted_one = ctx.fitted_one or (d.code == "overfit_batch_size_1" and d.severity == "info")
-            ctx.floor = ctx.floor or (d.code == "overfit_batch_size_1" and bool(d.evidence.get("floor")))
+            ctx.floor = ctx.floor or (d.code == "overfit_batch_size_1" and bool(d.evidence.get("floor"))) \
+                or (d.code == "loss_floor" and bool(d.evidence.get("predicted")))
             ctx.labels_named = ctx.labels_named or d.code == "labels_not_learnable"
             ctx.alarmed = ctx.alarmed or d.severity in ("warning", "error")
             found.append(d)
