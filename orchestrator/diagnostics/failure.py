@@ -608,12 +608,11 @@ def _with_targets(problem, batch, other):
     return type(batch)([other[at] if i == at else v for i, v in enumerate(batch)])
 
 
-def _fit_one(ctx: Context, lr: float) -> tuple[float, float, bool, bool]:
-    """Fresh weights trained on one example at `lr`: (first loss, last loss, fits, predicts: the trained model's top
-    class is the example's target at every scored position)."""
+def _fit_one(ctx: Context, lr: float) -> tuple[float, float, bool, nn.Module, Any]:
+    """Fresh weights trained on one example at `lr`: (first loss, last loss, fits, the trained model, the example)."""
     one = _to(ctx.run, ctx.problem.get_batch(torch.tensor([0])))
     start, end, model = _fit(ctx, lambda step: one, ctx.cfg.overfit_iterations, lr)
-    return start, end, math.isfinite(end) and end <= ctx.cfg.overfit_fraction * start, _predicts(ctx, model, one)
+    return start, end, math.isfinite(end) and end <= ctx.cfg.overfit_fraction * start, model, one
 
 
 def _predicts(ctx: Context, model: nn.Module, batch) -> bool:
@@ -642,7 +641,7 @@ def overfit_batch_size_1(ctx: Context) -> Optional[Diagnosis]:
     if ctx.lr_suspect:  # 300 steps at an LR already named too small would only say so again
         return skipped("overfit_batch_size_1", f"lr_too_low names the LR {num(lr)} too small: one example would "
                        "not fit at it either", fix=RAISE_LR_FIRST)
-    start, end, fits, predicts = _fit_one(ctx, lr)
+    start, end, fits, model, one = _fit_one(ctx, lr)
     if not math.isfinite(start):  # not "cannot fit": the loss of one example alone is broken before any step
         return one_example_nonfinite(ctx, start)
     evidence = {"start_loss": num(start), "final_loss": num(end), "iterations": iterations, "lr": num(lr),
@@ -655,7 +654,7 @@ def overfit_batch_size_1(ctx: Context) -> Optional[Diagnosis]:
     # a net that cannot fit one example has a bug, unless its steps are too small to get anywhere: a higher
     # LR that fits it says so (a bug in the model, loss or data does not go away with a bigger step)
     for factor in (10, 100):
-        s2, e2, fits2, _ = _fit_one(ctx, lr * factor)
+        s2, e2, fits2, _, _ = _fit_one(ctx, lr * factor)
         if fits2:
             return Diagnosis(
                 "lr_too_low", "warning",
@@ -675,7 +674,7 @@ def overfit_batch_size_1(ctx: Context) -> Optional[Diagnosis]:
             "100x): label smoothing or a penalty in the loss keeps it above 0; the model can learn",
             evidence={**evidence, "floor": True, "floor_fraction": ctx.cfg.overfit_floor},
             fix="if the loss has no such term, check its reduction and the dimension it normalises over")
-    if predicts and math.isfinite(end) and end < start:
+    if math.isfinite(end) and end < start and _predicts(ctx, model, one):
         # learnt, as its prediction shows, yet its loss stays high: not a model that cannot fit, a loss that cannot
         # fall (holdout28's digitcnn: cross_entropy on softmax outputs, whose floor is log(e + 9) - 1 = 1.46 of 2.31)
         return Diagnosis(
