@@ -103,3 +103,45 @@ def test_the_init_check_names_it_and_the_probe_keeps_the_lr():
     assert "lr_too_high" not in [code for code, _ in codes]  # the probe stood down: no LR is to blame
     d = next(d for d in stage.diagnoses if d["code"] == "loss_unbounded")
     assert d["evidence"]["before_update"] and "argument order" in d["fix"]
+
+
+def start_codes(problem):
+    stage = Stage("s", Goal("train/acc", 1.0), knobs={})
+    settings = TrainSettings(budget=100, lr=1e-3, batch_size=16, optim=OptimConfig(), seed=0)
+    lr = diagnostics.before_stage(RunConfig(task=None), stage, lambda knobs: problem, settings, Sinks())
+    return stage, lr
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_nll_of_probabilities_is_a_loss_mismatch_at_init(seed):
+    # minus the target's probability: bounded in [-1, 0] (so not loss_unbounded), and negative from the first
+    # batch, which no negative log-likelihood of class ids can be
+    problem = with_loss(lambda o, y: F.nll_loss(o, y), SoftmaxOut, seed)
+    stage, lr = start_codes(problem)
+    found = [d for d in stage.diagnoses if d["severity"] != "info"]
+    assert [(d["code"], d["severity"]) for d in found] == [("loss_mismatch", "error")], found
+    assert found[0]["evidence"]["negative"] and found[0]["evidence"]["init_loss"] < 0
+    assert "log_softmax" in found[0]["fix"] and lr == 1e-3  # a bounded loss: the probe still judged the LR
+
+
+def test_nll_of_probabilities_in_a_seq2seq_is_named_too():
+    from diag_families import seq2seq_problem
+
+    clean = seq2seq_problem()
+    problem = dataclasses.replace(clean, loss=lambda m, b: -_target_probability(m, b, clean))
+    stage, _ = start_codes(problem)
+    assert [d["code"] for d in stage.diagnoses if d["severity"] != "info"] == ["loss_mismatch"]
+
+
+def _target_probability(model, batch, problem):
+    logits = problem.forward(model, batch) if problem.forward else model(batch[0])
+    targets = problem.targets(batch) if problem.targets else batch[-1]
+    return F.softmax(logits, -1).gather(-1, targets.unsqueeze(-1)).mean()
+
+
+@pytest.mark.parametrize("name", CLEAN)
+def test_clean_losses_are_not_called_a_mismatch_at_init(name):
+    loss, model = CLEAN[name]
+    for seed in range(3):
+        stage, _ = start_codes(with_loss(loss, model, seed))
+        assert "loss_mismatch" not in [d["code"] for d in stage.diagnoses], (name, seed)

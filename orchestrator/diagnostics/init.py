@@ -17,6 +17,9 @@ gradient, once:
   wrong order): `params_not_updating` (error) first, and the warning blames the loss, not the init.
 - the loss keeps falling, far below zero, as the outputs move along its gradient: `loss_unbounded` (error;
   unbounded.along_outputs): a loss linear in the outputs (arguments swapped, NLLLoss on raw logits).
+- otherwise, a loss below 0 on class-id targets (integer) with a chance_loss: `loss_mismatch` (error, evidence
+  `negative`): a negative log-likelihood of classes is never negative (NLLLoss on probabilities: minus the target's
+  probability, in [-1, 0]). The probe still runs.
 - the forward takes the log of a sigmoid or softmax output (or of 1 minus one): `log_of_zero` (warning;
   logprob.py), -inf once the model is confident. The probe still runs: the loss is sound until then.
 Any other finding makes the LR probe stand down (it would blame, and lower, the LR for a broken init, and read
@@ -105,8 +108,15 @@ def check_init(c: InitConfig, stage, problem, settings, sinks) -> str:
             f"({num(first)}) cannot be judged", evidence={"check": "bad_init_loss", "init_loss": num(first)},
             fix="set Problem.chance_loss (e.g. ln(classes) for cross-entropy, the target variance for MSE)"))
         return OK
+    targets = batch_targets(problem, batch)
+    if first < -NEGATIVE * chance and _class_ids(targets):
+        # a likelihood of class ids is at most 1, so its negative log is never below 0: this loss is not one (NLLLoss
+        # on probabilities, a term with the wrong sign). Bounded (along_outputs found no descent to -inf), so it
+        # trains, but towards something else; the probe still runs, its LR verdict holds for this loss
+        record(stage, sinks, negative_class_loss(first, chance, n))
+        return OK
     # a fresh net outputs ~0: real-valued targets that are not centred start at E[y^2], above chance by design
-    zero = zero_output_loss(batch_targets(problem, batch))
+    zero = zero_output_loss(targets)
     if first > c.loss_factor * max(chance, zero or 0.0):
         if summed_over_batch(problem, model, batch, n):
             # a sum over the batch (reduction="sum"): each example's loss may be fine. Not broken: the probe's NaN
@@ -142,6 +152,26 @@ def check_init(c: InitConfig, stage, problem, settings, sinks) -> str:
                 "optim.init_scale and the loss (reduction, targets)"))
         return BROKEN
     return OK
+
+
+NEGATIVE = 0.01  # a first loss below -this x chance_loss is negative beyond rounding
+
+
+def _class_ids(targets) -> bool:
+    return isinstance(targets, torch.Tensor) and not targets.is_floating_point() and not targets.is_complex() \
+        and targets.dtype != torch.bool and targets.numel() > 0
+
+
+def negative_class_loss(first: float, chance: float, n: int) -> Diagnosis:
+    return Diagnosis(
+        "loss_mismatch", "error", f"the loss of fresh weights is {num(first)}, below 0, on class-id targets (chance "
+        f"loss {num(chance)}): a cross-entropy or negative log-likelihood of classes is never negative, so this loss "
+        "is not one. Typically F.nll_loss on probabilities (softmax outputs) instead of log-probabilities: it is then "
+        "minus the target's probability, bounded in [-1, 0], and its gradient vanishes on the examples still wrong",
+        evidence={"init_loss": num(first), "chance_loss": num(chance), "before_update": True, "batch": n,
+                  "negative": True},
+        fix="give F.nll_loss log-probabilities (F.log_softmax), or use F.cross_entropy on the raw logits; check the "
+            "sign of every term of the loss")
 
 
 def used_without_gradient(problem, model, batch) -> dict:

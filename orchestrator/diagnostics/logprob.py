@@ -80,7 +80,7 @@ class ProbabilityLogs(TorchDispatchMode):
 
 def _is_one(x) -> bool:
     if isinstance(x, torch.Tensor):
-        return x.numel() == 1 and float(x) == 1.0
+        return x.numel() == 1 and float(x.detach()) == 1.0
     return x == 1
 
 
