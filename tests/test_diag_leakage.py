@@ -68,6 +68,32 @@ def test_a_future_leak_is_seen_without_best_loss_and_causal_models_pass():
     assert future_leak(s2s, s2s.model, {**b, "src": b["tgt_out"].clone()}) is None
 
 
+
+def answer_only(problem, scored=3, vocab=8):
+    """The LM scored on its last `scored` targets alone, as a prompt whose answer comes at the end (the others -100)."""
+    import dataclasses
+    import torch.nn.functional as F
+
+    def targets(b):
+        t = b[:, 1:].clone()
+        t[:, :-scored] = -100
+        return t
+
+    return dataclasses.replace(problem, targets=targets, best_loss=None,
+                               loss=lambda m, b: F.cross_entropy(m(b[:, :-1]).reshape(-1, vocab),
+                                                                 targets(b).reshape(-1)))
+
+
+def test_a_leak_into_an_answer_scored_only_at_the_end_is_seen():
+    # the scored positions all lie after the middle of the sequence: the targets are changed from the middle of
+    # the scored ones, so that some scored output comes before the change (holdout32's revlm)
+    from orchestrator.diagnostics.future import future_leak
+    for seed in range(3):
+        leaky, clean = answer_only(lm_problem(seed, causal=False)), answer_only(lm_problem(seed))
+        d = future_leak(leaky, leaky.model, leaky.get_batch(torch.arange(8)))
+        assert d is not None and d.code == "leakage" and d.evidence["changed_from"] > 8, seed
+        assert future_leak(clean, clean.model, clean.get_batch(torch.arange(8))) is None, seed
+
 def test_next_step_regression_on_a_series_that_sees_its_future_is_leakage():
     # a series' past values in, the next values out: column t+1 of the input is target t. A causal model passes;
     # one whose mask lets position t read t+1 (or one with no mask) copies its answer

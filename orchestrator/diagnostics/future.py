@@ -49,7 +49,6 @@ def future_leak(problem, model, batch: Any) -> Optional[Diagnosis]:
     if not shift and not own:
         return None
     length = targets.shape[1]
-    j = max(1, length // 2)  # change the targets from position j on; outputs 0..j must not move
     n = targets.shape[0]
     # one example at a time when the batch allows it: a model that mixes the examples of a batch (batch_dependence's
     # fault) moves every position of every example whatever is changed, and that is no look into the future
@@ -57,12 +56,25 @@ def future_leak(problem, model, batch: Any) -> Optional[Diagnosis]:
     shape = (n if len(singles) == 1 else 1, length)
     for one in singles:
         scored = _scored(problem, model, one, shape)
+        j = _split(scored, length)  # change the targets from position j on; outputs 0..j must not move
         found = _moved(problem, model, one, shift, j, shape, scored) if shift else None
         if found is None and own:
             found = _reads_own_target(problem, model, one, own, shape, scored)
         if found is not None:
             return found
     return None
+
+
+def _split(scored: Optional[torch.Tensor], length: int) -> int:
+    """The position from which the targets are changed: the middle one of the scored positions that have later ones
+    to change, so that scored outputs lie on both sides of it (a left-padded prompt scores only its answer, at the
+    end, where the middle of the sequence would leave nothing scored before it: holdout32's revlm); the middle of the
+    sequence when every position counts."""
+    if scored is not None:
+        positions = [p for p in range(1, length - 1) if bool(scored[:, p].any())]
+        if positions:
+            return positions[len(positions) // 2]
+    return max(1, length // 2)
 
 
 def source_copies(batch: Any, targets: torch.Tensor) -> list:
