@@ -118,11 +118,15 @@ class Ladder:
     def inherited_codes(self, stage: Stage) -> tuple:
         """The warning/error codes of the stages `stage` warm-starts from, back to fresh weights (a fault of the
         weights, e.g. recurrent states pinned by the init, travels with them)."""
-        codes, source = [], self.warm_start_source(stage)
+        return tuple(dict.fromkeys(d["code"] for d in self.inherited_diagnoses(stage)))
+
+    def inherited_diagnoses(self, stage: Stage) -> tuple:
+        """The warnings and errors themselves (with their evidence), nearest stage first."""
+        found, source = [], self.warm_start_source(stage)
         while source is not None:
-            codes += [d["code"] for d in self[source].diagnoses if d["severity"] != "info" and d["code"] not in codes]
+            found += [d for d in self[source].diagnoses if d["severity"] != "info"]
             source = self.warm_start_source(self[source])
-        return tuple(codes)
+        return tuple(found)
 
     def through_skipped(self, names: Iterable[str]) -> list[str]:
         """`names`, each skipped stage replaced by its own predecessors (recursively): the stages that ran."""

@@ -80,6 +80,7 @@ class StageRun:
     last_metrics: dict = field(default_factory=dict)
     initial_state: Optional[dict] = None  # the model as the task built it (before a warm start): "fresh" weights
     inherited: tuple = ()               # warning/error codes of the stages whose weights this one started from
+    inherited_findings: tuple = ()      # ... and those diagnoses themselves (their evidence)
     probe: Optional[dict] = None        # the LR probe's evidence that holds for this stage (its NaN threshold)
     # symptoms seen while training (dead units, gradient spikes) that become warnings when the stage fails: held
     # here, when a list, for whoever runs the failure checks to judge after them (engine.run_stage); None: at once

@@ -1191,3 +1191,55 @@ def test_a_zero_initialised_branch_that_opens_slowly_is_not_stuck(both):
     assert bool(stuck) == both, stuck
     if both:
         assert {"fc1.weight", "fc2.weight"} <= set(d for s in stuck for d in s["evidence"]["parameters"]), stuck
+
+
+def start_findings(problem):
+    from types import SimpleNamespace
+    from orchestrator.diagnostics.config import StartConfig
+    from orchestrator.diagnostics.startchecks import batch_dependence
+    return batch_dependence(StartConfig(), SimpleNamespace(problem=problem, model=problem.model,
+                                                           settings=SimpleNamespace(device="cpu")))
+
+
+def positions_loss(logits, tgt):  # log_softmax over the positions (dim 1), not the vocabulary
+    return F.nll_loss(F.log_softmax(logits, 1).transpose(1, 2), tgt, ignore_index=PAD)
+
+
+def time_major_loss(logits, tgt):  # targets flattened time-major against batch-major outputs
+    return F.cross_entropy(logits.reshape(-1, 10), tgt.t().reshape(-1), ignore_index=PAD)
+
+
+
+def lopsided_problem(seed, loss_fn, n=48, vocab=10):
+    """Three short words to one long one: a batch pads the short ones far beyond their own length."""
+    g = torch.Generator().manual_seed(seed)
+    src = [torch.randint(3, vocab, (3 if i % 4 else 30,), generator=g) for i in range(n)]
+    torch.manual_seed(seed)
+    return seq_problem(GRUSeq2Seq(), src, [s.flip(0) for s in src], vocab, loss_fn)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_loss_over_padded_positions_is_told_from_outputs_paired_with_other_targets(seed):
+    # both make a batch's loss other than its examples' (batch dependence of the loss alone); only the first is
+    # undone when each example keeps the batch's padding, and only the first is the loss's own fault: the label
+    # check stands down for it (on the stages warm-started from where it was found), not for the second
+    from types import SimpleNamespace
+    from orchestrator.diagnostics.failure import _model_problems
+    from orchestrator.diagnostics.startchecks import _padded_alone
+
+    def kept(loss_fn):
+        problem = lopsided_problem(seed, loss_fn)
+        problem.model.eval()
+        idx = torch.arange(8)
+        with torch.no_grad():
+            whole = float(problem.loss(problem.model, problem.get_batch(idx)))
+        return _padded_alone(problem, problem.model, problem.get_batch(idx), problem.get_batch, idx, whole,
+                             1e-3 * whole, 1e-3, False)
+
+    assert kept(positions_loss) is not None
+    assert kept(time_major_loss) is None  # reversing the rows pairs the outputs with other targets
+    for padding, unwell in ((True, ["batch_dependence"]), (False, [])):
+        found = {"code": "batch_dependence", "severity": "warning", "evidence": {"batch_loss": 2.8, "padding": padding}}
+        later = SimpleNamespace(stage=SimpleNamespace(diagnoses=[]), inherited=("batch_dependence",),
+                                inherited_findings=(found,))
+        assert _model_problems(later) == unwell

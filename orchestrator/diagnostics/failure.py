@@ -566,14 +566,21 @@ FRESH = {"bad_init_loss"}
 def _model_problems(run) -> list:
     own = {d["code"] for d in run.stage.diagnoses if d["code"] in MODEL_PROBLEMS and d["severity"] != "info"
            and not _loss_only(d)}
-    return sorted(own | ((CARRIED | FRESH) & set(run.inherited)))
+    # a loss that counts padded positions, found where the weights came from (the start checks run on fresh weights
+    # only), is the same loss here
+    padded = {d["code"] for d in getattr(run, "inherited_findings", ()) if (d.get("evidence") or {}).get("padding")
+              and d["code"] == "batch_dependence"}
+    return sorted(own | padded | ((CARRIED | FRESH) & set(run.inherited)))
 
 
 def _loss_only(d: dict) -> bool:
     """A batch dependence of the loss alone (the outputs were each example's own): the model is well, and what the
     loss pairs them with is in question, which is the label check's to judge (targets flattened in another order
     than the outputs give each output another example's target)."""
-    return d["code"] == "batch_dependence" and "batch_loss" in (d.get("evidence") or {})
+    evidence = d.get("evidence") or {}
+    # ... but not when the padding a batch adds moves each example's loss (a normalisation over padded positions):
+    # that is the loss's own fault, and real and shuffled labels meet it alike
+    return d["code"] == "batch_dependence" and "batch_loss" in evidence and not evidence.get("padding")
 
 
 def _reads_source(ctx: Context, batch, swapped) -> bool:

@@ -467,6 +467,21 @@ def batch_dependence(c: StartConfig, run, finite_only: bool = False) -> list:
     sum_like = abs(whole - total) <= tol * max(abs(total), 1e-8) and abs(twice - 2 * whole) <= 2 * margin
     if mean_like or sum_like:
         return found
+    kept = _padded_alone(problem, model, batch, get, idx, whole, margin, tol, double is not None)
+    if kept is not None:
+        found.append(Diagnosis(
+            "batch_dependence", "warning",
+            f"in eval mode an example's loss depends on the padding its batch adds: fetched alone, the examples' "
+            f"losses ({num(min(singles))}..{num(max(singles))}) do not make the batch's loss ({num(whole)}), but taken "
+            f"out of the batch with its padding kept ({num(min(kept))}..{num(max(kept))}) they do: the loss counts "
+            "padded positions (a softmax or log_softmax over the time axis, a mean over every position, padding "
+            "included), so the same example scores differently beside a longer one",
+            evidence={"batch_loss": num(whole), "single_losses": [num(v) for v in singles],
+                      "padded_single_losses": [num(v) for v in kept], "batch_twice_loss": num(twice),
+                      "tolerance": tol, "padding": True},
+            fix="normalise over the classes (the last axis: log_softmax(logits, -1)), and leave padded positions out "
+                "of the loss (ignore_index, or a mask in the mean)"))
+        return found
     found.append(Diagnosis(
         "batch_dependence", "warning",
         f"in eval mode the loss of a batch of {n} ({num(whole)}) is neither a mean nor the sum of its examples' "
@@ -478,6 +493,36 @@ def batch_dependence(c: StartConfig, run, finite_only: bool = False) -> list:
             "(squared?), softmax/normalisation over dim 0 in the loss, and that targets are flattened in the "
             "outputs' order ((batch, time) both, not one transposed)"))
     return found
+
+
+def _padded_alone(problem, model, batch, get, idx: torch.Tensor, whole: float, margin: float, tol: float,
+                  double: bool):
+    """The losses of the examples taken out of the batch row by row, its padding kept, when what moves an example's
+    loss is the padding the batch adds, not its batch-mates (holdout32's revlm: log_softmax over the positions of a
+    left-padded batch): the batch pads some example (its row is wider than the example fetched alone), its loss
+    stays the same with its rows in reverse order (no output is paired with another row's targets: targets
+    flattened time-major against batch-major outputs change), and the rows alone make it a mean or a sum. None
+    otherwise, or when the batch is not made of batch-first tensors to take rows from."""
+    n = len(idx)
+    if not batch_first(batch, n):
+        return None
+    try:
+        with torch.no_grad(), _default_dtype(torch.float64 if double else None):
+            rows = [take(batch, torch.tensor([i])) for i in range(n)]
+            if all([t.shape for t in tensors_in(row)] == [t.shape for t in tensors_in(get(idx[i:i + 1]))]
+                   for i, row in enumerate(rows)):
+                return None  # no example was padded: the batch-mates themselves move the loss
+            # beyond the rounding of a sum in another order: at init every pairing scores nearly alike (1e-3)
+            if abs(float(problem.loss(model, take(batch, torch.arange(n).flip(0)))) - whole) > 1e-5 * abs(whole):
+                return None  # the rows' order moves it: outputs meet other rows' targets
+            kept = [float(problem.loss(model, row)) for row in rows]
+    except Exception:  # noqa: BLE001 - a loss that cannot take rows of the batch: no second reading
+        return None
+    if not all(math.isfinite(v) for v in kept):
+        return None
+    mean_like = min(kept) - margin <= whole <= max(kept) + margin
+    total = sum(kept)
+    return kept if mean_like or abs(whole - total) <= tol * max(abs(total), 1e-8) else None
 
 
 def _class_targets(problem, batch) -> bool:
