@@ -136,28 +136,3 @@ def test_a_lowered_lr_keeps_the_high_end_where_it_trains_as_well():
     assert math.isclose(lr, ev["threshold"] / 3) and ev["race"]["winner"] == lr
     assert math.isclose(ev["fallback_lr"], ev["threshold"] / 10)
     assert ev["race"]["high"]["final_loss"] <= ev["race"]["far"]["final_loss"]
-
-
-def spiky_problem(spikes: tuple, n=64) -> Problem:
-    """The line fit, whose training batches at the calls in `spikes` have targets 30x off: the loss of that one step
-    jumps far past 4x the first, and the next ordinary batch takes it back (a flow's density on 10 points)."""
-    problem = line_problem(n=n, power=1.0)
-    calls = [0]
-
-    def get_batch(idx, get=problem.get_batch):
-        calls[0] += 1
-        x, y = get(idx)
-        return (x, 30 * y) if calls[0] in spikes else (x, y)
-
-    problem.get_batch = get_batch
-    return problem
-
-
-def test_one_step_past_the_divergence_factor_is_a_spike_two_in_a_row_diverge():
-    from orchestrator.diagnostics.probe import probe_once
-
-    settings = TrainSettings(budget=100, lr=0.01, batch_size=16, optim=OptimConfig(name="sgd", momentum=0.0), seed=0)
-    spike = probe_once(lambda knobs: spiky_problem((35,)), {}, settings, 0.01, 100, 4.0)
-    assert spike["outcome"] == "clean", spike
-    twice = probe_once(lambda knobs: spiky_problem((35, 36)), {}, settings, 0.01, 100, 4.0)
-    assert twice["outcome"] == "diverged" and twice["first_bad_iteration"] == 35, twice

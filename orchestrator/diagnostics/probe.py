@@ -2,7 +2,7 @@
 
 From `probe.lr_max` (or the configured LR, if larger) down by /`probe.factor`: each probe trains fresh
 weights (the same `build` the stage uses, so `optim.init_scale` applies) for `probe.iterations`
-iterations. A probe fails when the loss goes non-finite, rises above `diverge_factor` x its initial value at two steps in a row (one is a spike),
+iterations. A probe fails when the loss goes non-finite, rises above `diverge_factor` x its initial value,
 or ends above its initial value. The first clean LR is the NaN threshold T. A configured LR between T and
 the probe above it (a factor apart), when that one diverged only after half its steps, is probed too: clean,
 it is the threshold (and kept). The first probe whose loss
@@ -55,7 +55,7 @@ def probe_once(build: Callable, knobs: dict, settings, lr: float, iterations: in
     opt = make_optimizer(model.parameters(), settings.optim, lr)
     sampler = Sampler(problem.train_size, settings.batch_size, seed=settings.seed)
     losses = torch.empty(iterations, device=settings.device)
-    first_bad, init, seen, above = None, None, 0, False
+    first_bad, init, seen = None, None, 0
     outcome = "clean"
     snapshot, steps = (_clone(model.state_dict()), _clone(opt.state_dict())) if trace else None, []
     for i in range(iterations):
@@ -71,13 +71,9 @@ def probe_once(build: Callable, knobs: dict, settings, lr: float, iterations: in
                 if not math.isfinite(v):
                     first_bad, outcome = seen + j + 1, "nonfinite"
                     break
-                # two steps in a row above the factor: one is a spike the next step takes back (a flow's density on
-                # ten points at its stage's own LR, holdout9's flow: 4x the first loss once, then down again)
-                high = init is not None and math.isfinite(init) and v > diverge * max(init, 1e-8)
-                if high and above:
-                    first_bad, outcome = seen + j, "diverged"
+                if init is not None and math.isfinite(init) and v > diverge * max(init, 1e-8):
+                    first_bad, outcome = seen + j + 1, "diverged"
                     break
-                above = high
             seen = i + 1
             if outcome != "clean":
                 break
