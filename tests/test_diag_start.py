@@ -1092,7 +1092,8 @@ def test_the_label_check_stands_down_on_fresh_weights_an_earlier_stage_found_bro
     from types import SimpleNamespace
 
     from orchestrator.diagnostics.failure import _model_problems
-    run = SimpleNamespace(stage=SimpleNamespace(diagnoses=[]), inherited=("bad_init_loss", "dead_units"))
+    run = SimpleNamespace(stage=SimpleNamespace(diagnoses=[]), inherited=("bad_init_loss", "dead_units"),
+                          inherited_findings=())
     assert _model_problems(run) == ["bad_init_loss"]
 
 

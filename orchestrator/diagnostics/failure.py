@@ -568,7 +568,7 @@ def _model_problems(run) -> list:
            and not _loss_only(d)}
     # a loss that counts padded positions, found where the weights came from (the start checks run on fresh weights
     # only), is the same loss here
-    padded = {d["code"] for d in getattr(run, "inherited_findings", ()) if (d.get("evidence") or {}).get("padding")
+    padded = {d["code"] for d in run.inherited_findings if (d.get("evidence") or {}).get("padding")
               and d["code"] == "batch_dependence"}
     return sorted(own | padded | ((CARRIED | FRESH) & set(run.inherited)))
 

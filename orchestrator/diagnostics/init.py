@@ -39,7 +39,7 @@ from .common import batch_targets, model_device, num, zero_output_loss
 from .config import InitConfig
 from .logprob import ProbabilityLogs, log_of_probability
 from .startchecks import UsedTensors, no_gradient, parameter_ids, strays_diagnosis, unregistered_leaves
-from .trace import CAUSE_CODE, CAUSES, cause_text, op_place, trace_step
+from .trace import CAUSE_CODE, CAUSES, _counts, cause_text, op_place, trace_step
 from .unbounded import along_outputs, unbounded_at_start
 
 OK, BROKEN = "ok", "broken"
@@ -109,7 +109,7 @@ def check_init(c: InitConfig, stage, problem, settings, sinks) -> str:
             fix="set Problem.chance_loss (e.g. ln(classes) for cross-entropy, the target variance for MSE)"))
         return OK
     targets = batch_targets(problem, batch)
-    if first < -NEGATIVE * chance and _class_ids(targets):
+    if first < -NEGATIVE * chance and isinstance(targets, torch.Tensor) and targets.numel() and _counts(targets):
         # a likelihood of class ids is at most 1, so its negative log is never below 0: this loss is not one (NLLLoss
         # on probabilities, a term with the wrong sign). Bounded (along_outputs found no descent to -inf), so it
         # trains, but towards something else; the probe still runs, its LR verdict holds for this loss
@@ -155,11 +155,6 @@ def check_init(c: InitConfig, stage, problem, settings, sinks) -> str:
 
 
 NEGATIVE = 0.01  # a first loss below -this x chance_loss is negative beyond rounding
-
-
-def _class_ids(targets) -> bool:
-    return isinstance(targets, torch.Tensor) and not targets.is_floating_point() and not targets.is_complex() \
-        and targets.dtype != torch.bool and targets.numel() > 0
 
 
 def negative_class_loss(first: float, chance: float, n: int) -> Diagnosis:

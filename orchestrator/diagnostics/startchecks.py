@@ -462,9 +462,10 @@ def batch_dependence(c: StartConfig, run, finite_only: bool = False) -> list:
     tol = max(c.batch_tolerance, 1e-4)
     scale = max(abs(whole), max(abs(v) for v in singles), 1e-8)
     margin = tol * scale
-    mean_like = min(singles) - margin <= whole <= max(singles) + margin and abs(twice - whole) <= margin
+    within, summed = _mean_or_sum(whole, singles, margin, tol)
+    mean_like = within and abs(twice - whole) <= margin
+    sum_like = summed and abs(twice - 2 * whole) <= 2 * margin
     total = sum(singles)
-    sum_like = abs(whole - total) <= tol * max(abs(total), 1e-8) and abs(twice - 2 * whole) <= 2 * margin
     if mean_like or sum_like:
         return found
     kept = _padded_alone(problem, model, batch, get, idx, whole, margin, tol, double is not None)
@@ -520,9 +521,14 @@ def _padded_alone(problem, model, batch, get, idx: torch.Tensor, whole: float, m
         return None
     if not all(math.isfinite(v) for v in kept):
         return None
-    mean_like = min(kept) - margin <= whole <= max(kept) + margin
-    total = sum(kept)
-    return kept if mean_like or abs(whole - total) <= tol * max(abs(total), 1e-8) else None
+    return kept if any(_mean_or_sum(whole, kept, margin, tol)) else None
+
+
+def _mean_or_sum(whole: float, losses: list, margin: float, tol: float) -> tuple[bool, bool]:
+    """Whether a batch's loss lies within its examples' losses (any weighted mean of them does, e.g. per token), and
+    whether it is their sum."""
+    total = sum(losses)
+    return min(losses) - margin <= whole <= max(losses) + margin, abs(whole - total) <= tol * max(abs(total), 1e-8)
 
 
 def _class_targets(problem, batch) -> bool:
