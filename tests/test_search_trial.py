@@ -33,3 +33,23 @@ def test_a_slow_trial_is_pruned_behind_a_faster_one_and_results_are_recorded(tmp
     assert result["status"] == "pruned" and result["iterations"] < 100 and "pruned at evaluation" in result["reason"]
     assert [t.user_attrs[studies.RESULT]["status"] for t in studies.finished(study)][1] == "pruned"
     assert (tmp_path / "t0" / "final.pt").exists() and not (tmp_path / "t1" / "final.pt").exists()
+
+
+def test_a_trial_killed_after_its_result_was_recorded_is_told_not_run_again(tmp_path):
+    # the driver records a trial's result, then tells the study: a kill between the two left it running, and a
+    # resumed search ran its setting again under a new number (a CI run saw 4 trials with 3 settings)
+    path = tmp_path / "study.journal"
+    study = studies.open_study(path, "s", "random", 0, "max", prune=False)
+    done, cut = study.ask(), study.ask()
+    studies.tell(study, done, {"status": "converged", "best": 1.0, "number": done.number})
+    cut.suggest_float("optim.lr", 1e-4, 1e-3, log=True)
+    cut.set_user_attr(studies.RESULT, {"status": "failed", "best": 0.5, "number": cut.number})  # ... then killed
+    killed = study.ask()  # killed while training: runs again
+    killed.suggest_float("optim.lr", 1e-4, 1e-3, log=True)
+    resumed = studies.open_study(path, "s", "random", 0, "max", prune=False)
+    assert studies.requeue_interrupted(resumed) == [killed.number]
+    states = {t.number: t.state.name for t in resumed.trials}
+    assert states[cut.number] == "COMPLETE" and states[killed.number] == "FAIL" and states[3] == "WAITING"
+    assert [t.number for t in studies.finished(resumed)] == [done.number, cut.number]
+    again = resumed.ask()  # the retry: the killed trial's setting
+    assert again.suggest_float("optim.lr", 1e-4, 1e-3, log=True) == killed.params["optim.lr"]

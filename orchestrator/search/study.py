@@ -116,12 +116,16 @@ def finished(study: optuna.Study) -> list:
 
 def requeue_interrupted(study: optuna.Study) -> list[int]:
     """Trials a kill left running: marked failed in the journal and asked again with the same settings.
-    Returns their numbers (their partial outputs are left over)."""
+    Returns their numbers (their partial outputs are left over). A trial killed between recording its result
+    and being told (see `tell`) ran to the end: it is told now, not run again, which would try its setting twice."""
     stale = [t for t in study.trials if t.state == TrialState.RUNNING]
     for t in stale:
+        if RESULT in t.user_attrs:
+            _tell(study, t.number, t.user_attrs[RESULT])
+            continue
         study.tell(t.number, state=TrialState.FAIL)
         study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
-    return [t.number for t in stale]
+    return [t.number for t in stale if RESULT not in t.user_attrs]
 
 
 def discard(study: optuna.Study, trial: optuna.Trial) -> None:
@@ -133,6 +137,11 @@ def discard(study: optuna.Study, trial: optuna.Trial) -> None:
 def tell(study: optuna.Study, trial: optuna.Trial, result: dict) -> None:
     """Record a trial's result and its state: pruned, failed with an error, or complete with its best value."""
     trial.set_user_attr(RESULT, result)
+    _tell(study, trial, result)
+
+
+def _tell(study: optuna.Study, trial, result: dict) -> None:
+    """The trial's state from its result (`trial`: the trial or its number)."""
     if result["status"] == "pruned":
         study.tell(trial, state=TrialState.PRUNED)
     elif result.get("error") or result["best"] is None or result["best"] != result["best"]:
