@@ -38,6 +38,9 @@ from .trace import CAUSE_CODE, CAUSES, cause_text, op_place, trace_step
 from .config import DiagnosticsConfig
 
 
+ROUNDING = 1e-5  # relative: float32 sums of the same values in another order differ by ~1e-7
+
+
 def wanted(d: DiagnosticsConfig, stage) -> bool:
     if stage.probe is not None:
         return bool(stage.probe)
@@ -81,7 +84,9 @@ def probe_once(build: Callable, knobs: dict, settings, lr: float, iterations: in
                 snapshot, steps = (_clone(model.state_dict()), _clone(opt.state_dict())), []
     values = losses[:seen].tolist()
     final = sum(values[-10:]) / len(values[-10:]) if values else float("nan")
-    if outcome == "clean" and init is not None and not final < init:
+    # below the first loss by more than float rounding: a loss that cannot move (dead units) gives the same mean
+    # over a permuted full batch to the last bits, which fell either side of it by machine
+    if outcome == "clean" and init is not None and not final < init - ROUNDING * abs(init):
         outcome = "no_progress"
     result = {"lr": lr, "outcome": outcome, "first_bad_iteration": first_bad, "iterations": seen,
               "initial_loss": num(init if init is not None else float("nan"), 4), "final_loss": num(final, 4)}
