@@ -53,3 +53,20 @@ def test_a_trial_killed_after_its_result_was_recorded_is_told_not_run_again(tmp_
     assert [t.number for t in studies.finished(resumed)] == [done.number, cut.number]
     again = resumed.ask()  # the retry: the killed trial's setting
     assert again.suggest_float("optim.lr", 1e-4, 1e-3, log=True) == killed.params["optim.lr"]
+
+
+def test_a_trial_is_given_the_findings_its_warm_start_carries(tmp_path):
+    # the label check of a trial stands down for a padding finding made on an earlier stage, as the stage's own run
+    # does: the trial needs the findings with their evidence, not the codes alone
+    from types import SimpleNamespace
+    from orchestrator.ladder import CONVERGED, Ladder
+    from orchestrator.search import driver
+    found = {"code": "batch_dependence", "severity": "warning", "message": "", "evidence": {"padding": True}}
+    first = Stage("small", Goal("train/acc", 1.0, "max"), {"subset": 10}, status=CONVERGED, iterations=40,
+                  diagnoses=[found])
+    later = Stage("big", Goal("val/acc", 0.9, "max"), {"subset": 100}, after=["small"])
+    ctx = SimpleNamespace(cfg=RunConfig(task={"_target_": "stages.digits.DigitsTask"}), ladder=Ladder([first, later]),
+                          record=SimpleNamespace(decisions=[]), run_dir=tmp_path)
+    study = studies.open_study(tmp_path / "study.journal", "s", "random", 0, "max", prune=False)
+    got = driver._spec(ctx, later, ctx.cfg.search, study.ask(), {"optim.lr": 1e-3}, 1e-3, None, tmp_path, 1, "s")
+    assert got.inherited == ("batch_dependence",) and got.inherited_findings == (found,)

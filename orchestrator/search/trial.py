@@ -37,6 +37,7 @@ class TrialSpec:
     trial_id: int
     threads: int = 1        # torch threads: cores // parallel (oversubscribed threads cost up to 6x)
     inherited: tuple = ()   # the codes the stage's weights carry (Ladder.inherited_codes), as the stage's own run
+    inherited_findings: tuple = ()  # ... and those diagnoses, with their evidence (Ladder.inherited_diagnoses)
     device: str = "cpu"
     prune: bool = True      # search.prune: stop trials clearly behind the earlier ones (study.InOrderHalving)
 
@@ -97,7 +98,8 @@ def _train(spec: TrialSpec, board) -> dict:
     if spec.journal:  # a trial of a search (not one run alone, as benchmarks/search.py does)
         monitors.append(InOrder(spec))
     run = StageRun(stage=stage, problem=problem, settings=settings, sinks=Sinks([board]),
-                   ckpt_dir=Path(spec.out_dir), monitors=monitors, initial_state=initial, inherited=spec.inherited)
+                   ckpt_dir=Path(spec.out_dir), monitors=monitors, initial_state=initial, inherited=spec.inherited,
+                   inherited_findings=spec.inherited_findings)
     try:
         outcome = train(run)
     except Pruned as p:
