@@ -42,6 +42,23 @@ def test_nan_in_activations_at_the_first_step_is_no_lr_problem(tmp_path):
     assert "Most likely cause" in texts[-1].tensor_proto.string_val[0].decode()  # and TensorBoard
 
 
+def test_nan_before_any_update_ends_the_stage_once_the_weights_are_nan(tmp_path):
+    # a goal on accuracy stays finite while every loss is NaN: the stage used to train its whole budget (holdout34's
+    # NaN-at-init bugs: 525 NaN iterations to a plateau). It ends once the updates have made the weights NaN
+    goal = ("ladder.stages.fit.goal.metric=train/acc", "ladder.stages.fit.goal.target=1.0",
+            "ladder.stages.fit.goal.mode=max", "ladder.budget=500")
+    r = nanbug("task.bug=sqrt_act", *goal, run_dir=tmp_path)
+    assert r.returncode == 3, r.stderr[-2000:]
+    doc = ladder_json(tmp_path)
+    assert doc["stages"][0]["iterations"] <= 50 and "the weights are NaN/inf" in doc["decisions"][0]["reason"]
+    assert "non-finite since iteration 1 " in doc["decisions"][0]["reason"]
+    assert doc["cause"]["code"] == "nonfinite"
+    # the failure checks do not say it again for one example alone ("the stage's batches hide it": they did not)
+    assert not any(d["evidence"].get("one_example") for d in diagnoses(tmp_path))
+    clean = tmp_path / "clean"  # a clean model with the same goal trains on
+    assert nanbug(*goal, run_dir=clean).returncode == 0
+
+
 def test_nan_at_a_later_health_sample_stalls_cleanly(tmp_path):
     # NaN activations from forward 41 on; health samples every 20 steps see them (no evaluation until 100)
     r = nanbug("task.bug=later", "task.at=40", "ladder.eval_every=100", run_dir=tmp_path)

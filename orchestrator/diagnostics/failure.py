@@ -650,6 +650,8 @@ def overfit_batch_size_1(ctx: Context) -> Optional[Diagnosis]:
                        "not fit at it either", fix=RAISE_LR_FIRST)
     start, end, fits, model, one = _fit_one(ctx, lr)
     if not math.isfinite(start):  # not "cannot fit": the loss of one example alone is broken before any step
+        if _batches_broken_at_start(ctx.run):
+            return None  # said at iteration 0 for the stage's own batches: one example alone adds nothing
         return one_example_nonfinite(ctx, start)
     evidence = {"start_loss": num(start), "final_loss": num(end), "iterations": iterations, "lr": num(lr),
                 "fits": fits}
@@ -696,6 +698,13 @@ def overfit_batch_size_1(ctx: Context) -> Optional[Diagnosis]:
                      f"(loss {num(start)} -> {num(end)}), at LR {num(lr)} nor at 10x and 100x: likely a bug in "
                      f"the model, loss or data", evidence=evidence,
                      fix="check the loss (targets, reduction), frozen layers and detached outputs")
+
+
+def _batches_broken_at_start(run) -> bool:
+    """The stage's own batches gave a non-finite loss before any update (the init checks or the first window said
+    so): a one-example loss that is non-finite too is the same fault, not one the batches hide."""
+    return any(d["code"] == "nonfinite" and (d.get("evidence") or {}).get("before_update")
+               and not (d.get("evidence") or {}).get("one_example") for d in run.stage.diagnoses)
 
 
 def one_example_nonfinite(ctx: Context, loss: float) -> Diagnosis:

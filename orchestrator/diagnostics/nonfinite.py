@@ -35,18 +35,20 @@ class NonFiniteCheck:
 
     def on_start(self, run, stats) -> None:
         self.recoveries, self.gave_up, self.causes, self.bad_batch_seen = 0, False, set(), False
+        self.gave_up_at = None
         self.take_snapshot(run, stats, run.iteration + 1)
         self.snapshot_untrained = run.iteration == 0  # the weights as the stage got them, before any update
         stats.batches = []
 
     def state_dict(self) -> dict:
         return {"snapshot": self.snapshot, "snapshot_step": self.snapshot_step, "recoveries": self.recoveries,
-                "gave_up": self.gave_up, "causes": sorted(self.causes)}
+                "gave_up": self.gave_up, "gave_up_at": self.gave_up_at, "causes": sorted(self.causes)}
 
     def load_state_dict(self, state: dict) -> None:
         self.snapshot = (state["snapshot"][0], state["snapshot"][1])
         self.snapshot_step, self.recoveries = state["snapshot_step"], state["recoveries"]
         self.gave_up, self.causes = state["gave_up"], set(state["causes"])
+        self.gave_up_at = state.get("gave_up_at")
 
     def take_snapshot(self, run, stats, step: int) -> None:
         """The state before `step`'s update: the weights now, and the optimizer state."""
@@ -71,9 +73,15 @@ class NonFiniteCheck:
                 self.take_snapshot(run, stats, step)
                 stats.batches = stats.batches[-1:]  # the step in progress is applied after the snapshot
             return
-        if self.gave_up:
-            return
-        self.handle(run, stats, first + bad, losses[bad], norms[bad])
+        if not self.gave_up:
+            self.gave_up_at = first + bad  # (the step that made it give up, if this one does)
+            self.handle(run, stats, first + bad, losses[bad], norms[bad])
+        if self.gave_up and not run.stop and any(not bool(torch.isfinite(p).all()) for p in run.model.parameters()):
+            # nothing left to recover (broken before any update, or recovered max_recoveries times already) and the
+            # updates have made the weights NaN/inf: every later step is NaN too, so the stage ends here instead of
+            # spending its budget (holdout34's NaN-at-init bugs trained 525 NaN iterations to a plateau)
+            run.stop = (f"nonfinite: the loss is non-finite since iteration {self.gave_up_at} and the weights are "
+                        "NaN/inf now; training on cannot change that")
 
     def on_eval(self, run, stats, metrics: dict) -> None:
         """Metrics that went non-finite before the training loss did (the stage stops on them): say why."""
