@@ -343,6 +343,18 @@ def test_a_zero_initialised_last_layer_is_not_a_stuck_layer():
     assert found(r, "params_not_updating") == []
 
 
+def test_a_zeroed_hidden_layer_under_a_relu_is_stuck_from_the_first_step():
+    # fc2 all zeros (weight and bias) under a ReLU: its output is 0, the ReLU's slope at 0 is 0, so fc2 gets no
+    # gradient either and can never lift the block: said at iteration 0, not after the stage fails (holdout34's
+    # topics/hidden_zero_init)
+    problem = mlp_problem()
+    with torch.no_grad():
+        problem.model.fc2.weight.zero_(), problem.model.fc2.bias.zero_()
+    r, _ = run(problem, budget=30)
+    d = found(r, "params_not_updating", ("error",))
+    assert d and d[0]["iteration"] == 0 and "fc2.weight" in d[0]["evidence"]["parameters"], above_info(r)
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_a_constant_initialisation_is_named_as_symmetric_units(family):
     problem = FAMILIES[family]()

@@ -10,9 +10,10 @@ are fresh (iteration 0, no warm start) the monitor runs, in a few forward passes
   the forward never touches is `info` (another variant's part, e.g. an encoder an LM stage does not
   use). A trainable tensor the forward uses that is not a registered parameter (a layer in a plain list,
   a parameter made in forward) is an error: it gets gradients, but the optimizer never sees it. A gradient
-  exactly zero everywhere is an error at once, unless some parameter is all zeros
-  (a zero-initialised layer blocks the first gradient on purpose): then it is confirmed at the stage's
-  end when the parameter moved less than `start.zero_update` (5%) x the others' median relative change.
+  exactly zero everywhere is an error at once, unless some parameter is all zeros and gets a gradient
+  itself (a zero-initialised layer blocks the first gradient on purpose, and lifts it by moving): then it is
+  confirmed at the stage's end when the parameter moved less than `start.zero_update` (5%) x the
+  others' median relative change.
   Only info when no weight matrix is among them (a norm's scale before attention over a single key
   gets exactly zero by design). Rows of a weight matrix (at least 2 and 10%) that are exactly zero and get
   exactly zero gradient while the rest of it trains never move: a warning (query and key rows zeroed
@@ -205,7 +206,7 @@ class StartChecks:
             found.append(strays_diagnosis(strays))
         if loss.requires_grad:
             loss.backward()
-        reasons, unused, zero = {}, [], []
+        reasons, unused, zero, moving = {}, [], [], set()
         for name, p in trainable:
             if p.grad is None:
                 if id(p) in used.seen:
@@ -216,6 +217,8 @@ class StartChecks:
                     unused.append(name)
             elif not _any_nonzero(p.grad):
                 zero.append(name)
+            else:
+                moving.add(name)
         rows = dead_rows(model, trainable)
         copies = symmetric(trainable, self.c.symmetric_rows)
         model.zero_grad(set_to_none=True)
@@ -239,9 +242,12 @@ class StartChecks:
                 fix="expected when a stage uses part of the model (e.g. no encoder); otherwise call the layer"))
         if zero:
             # a zero-initialised weight (ReZero, a zero last layer) blocks the very first gradient on
-            # purpose; then wait for the end of the stage to see whether these parameters moved
+            # purpose; then wait for the end of the stage to see whether these parameters moved. It lifts the block
+            # only by moving itself: when no zero-initialised weight gets a gradient either (a zeroed hidden layer
+            # under a ReLU: zero output, and ReLU's slope at 0 is 0), nothing can ever lift it (holdout34's
+            # topics/hidden_zero_init was named only after its stage failed)
             blocker = zero_initialised(named)
-            if blocker is None:
+            if blocker is None or not any(n in moving for n in zero_weights(trainable)):
                 d = _zero_gradient(zero, "at the first step", _has_matrix(model, zero))
                 found.append(d)
                 if d.severity != "info":
