@@ -24,6 +24,11 @@ class Diagnosis:
         return asdict(self)
 
 
+def codes(diagnoses) -> tuple:
+    """The codes of diagnoses (dicts, as on a stage), each once, in order."""
+    return tuple(dict.fromkeys(d["code"] for d in diagnoses))
+
+
 def record(stage, sinks, d: Diagnosis, iteration: int = 0) -> Diagnosis:
     """Put a Diagnosis on its stage (ladder.json) and show it everywhere (TensorBoard, console, report)."""
     d.stage = d.stage or stage.name

@@ -215,8 +215,7 @@ def run_stage(ctx: Context, stage: Stage) -> Outcome:
     run = StageRun(stage=stage, problem=problem, settings=settings, sinks=ctx.sinks, ckpt_dir=ckpt_dir,
                    monitors=diagnostics.monitors_for(cfg, stage, problem),
                    initial_state={k: v.detach().clone() for k, v in problem.model.state_dict().items()},
-                   inherited=ladder.inherited_codes(stage),  # () on fresh weights; the same on a resume
-                   inherited_findings=ladder.inherited_diagnoses(stage),
+                   inherited_findings=ladder.inherited_diagnoses(stage),  # () on fresh weights; the same on a resume
                    probe=ladder.probe_evidence(stage), deferred=[])
 
     if weights is not None:

@@ -115,13 +115,9 @@ class Ladder:
             source = self[source].warm_start_source()
         return source
 
-    def inherited_codes(self, stage: Stage) -> tuple:
-        """The warning/error codes of the stages `stage` warm-starts from, back to fresh weights (a fault of the
-        weights, e.g. recurrent states pinned by the init, travels with them)."""
-        return tuple(dict.fromkeys(d["code"] for d in self.inherited_diagnoses(stage)))
-
     def inherited_diagnoses(self, stage: Stage) -> tuple:
-        """The warnings and errors themselves (with their evidence), nearest stage first."""
+        """The warnings and errors of the stages `stage` warm-starts from, back to fresh weights, nearest first (a
+        fault of the weights, e.g. recurrent states pinned by the init, travels with them)."""
         found, source = [], self.warm_start_source(stage)
         while source is not None:
             found += [d for d in self[source].diagnoses if d["severity"] != "info"]

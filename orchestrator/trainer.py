@@ -12,7 +12,7 @@ from torch import nn
 
 from . import checkpoint
 from .config import OptimConfig
-from .diagnosis import Diagnosis, record
+from .diagnosis import Diagnosis, codes, record
 from .ladder import Stage
 from .data import batches_for
 from .optim import make_optimizer
@@ -79,8 +79,7 @@ class StageRun:
     clip_norm: Optional[float] = None   # diagnostics may switch clipping on mid-stage
     last_metrics: dict = field(default_factory=dict)
     initial_state: Optional[dict] = None  # the model as the task built it (before a warm start): "fresh" weights
-    inherited: tuple = ()               # warning/error codes of the stages whose weights this one started from
-    inherited_findings: tuple = ()      # ... and those diagnoses themselves (their evidence)
+    inherited_findings: tuple = ()      # warnings/errors of the stages whose weights this one started from
     probe: Optional[dict] = None        # the LR probe's evidence that holds for this stage (its NaN threshold)
     # symptoms seen while training (dead units, gradient spikes) that become warnings when the stage fails: held
     # here, when a list, for whoever runs the failure checks to judge after them (engine.run_stage); None: at once
@@ -88,6 +87,11 @@ class StageRun:
     # a monitor's request to end the stage at its next evaluation, with the reason (a named fault that more
     # iterations at the same settings cannot fix): judged there like a plateau, so the ladder decides what next
     stop: Optional[str] = None
+
+    @property
+    def inherited(self) -> tuple:
+        """The codes of inherited_findings, each once."""
+        return codes(self.inherited_findings)
 
     def epoch(self) -> float:
         return self.iteration * self.sampler.batch_size / self.sampler.size

@@ -255,7 +255,8 @@ def run(problem, budget=30, lr=3e-3, optim=None, target=2.0, diag=None, batch_si
     r = StageRun(stage=st, problem=problem, settings=s, sinks=Sinks(), ckpt_dir=Path(tempfile.mkdtemp()),
                  monitors=diagnostics.monitors_for(c, st, problem),
                  initial_state={k: v.detach().clone() for k, v in problem.model.state_dict().items()},
-                 inherited=inherited, probe=probe, deferred=[] if after_failure else None)
+                 inherited_findings=tuple({"code": code, "severity": "warning", "evidence": {}} for code in inherited),
+                 probe=probe, deferred=[] if after_failure else None)
     outcome = train(r)
     if after_failure and not outcome.converged:
         diagnostics.judge_failure(c, r, outcome)  # as the engine does

@@ -74,7 +74,6 @@ class NonFiniteCheck:
                 stats.batches = stats.batches[-1:]  # the step in progress is applied after the snapshot
             return
         if not self.gave_up:
-            self.gave_up_at = first + bad  # (the step that made it give up, if this one does)
             self.handle(run, stats, first + bad, losses[bad], norms[bad])
         if self.gave_up and not run.stop and any(not bool(torch.isfinite(p).all()) for p in run.model.parameters()):
             # nothing left to recover (broken before any update, or recovered max_recoveries times already) and the
@@ -136,7 +135,7 @@ class NonFiniteCheck:
         if trace.get("nonfinite_parameters"):
             where += f"; non-finite weights: {', '.join(trace['nonfinite_parameters'][:3])}"
         if self.recoveries >= self.c.max_recoveries:
-            self.gave_up = True
+            self.gave_up, self.gave_up_at = True, bad_step
             run.diagnose(Diagnosis(
                 "nonfinite", "error", f"loss/gradient non-finite at iteration {bad_step}{where}; already recovered "
                 f"{self.recoveries} time(s) (diagnostics.nonfinite.max_recoveries): giving up",
@@ -208,7 +207,7 @@ class NonFiniteCheck:
     def before_update(self, run, bad_step: int, evidence: dict, trace: dict) -> None:
         """The weights the stage started from give a non-finite loss/gradient on their first batch: no LR
         made this, so the LR is not lowered and there is nothing to roll back to (checks stop here)."""
-        self.gave_up = True
+        self.gave_up, self.gave_up_at = True, bad_step
         if any(d["code"] == "nonfinite" and (d.get("evidence") or {}).get("before_update")
                for d in run.stage.diagnoses):
             return  # the data/init checks (before the LR probe) reported it already, with its trace

@@ -243,11 +243,10 @@ class StartChecks:
         if zero:
             # a zero-initialised weight (ReZero, a zero last layer) blocks the very first gradient on
             # purpose; then wait for the end of the stage to see whether these parameters moved. It lifts the block
-            # only by moving itself: when no zero-initialised weight gets a gradient either (a zeroed hidden layer
-            # under a ReLU: zero output, and ReLU's slope at 0 is 0), nothing can ever lift it (holdout34's
+            # only by moving itself: when no zero-initialised weight gets a gradient (none at all, or a zeroed hidden
+            # layer under a ReLU: zero output, and ReLU's slope at 0 is 0), nothing can ever lift it (holdout34's
             # topics/hidden_zero_init was named only after its stage failed)
-            blocker = zero_initialised(named)
-            if blocker is None or not any(n in moving for n in zero_weights(trainable)):
+            if not any(n in moving for n in zero_weights(trainable)):
                 d = _zero_gradient(zero, "at the first step", _has_matrix(model, zero))
                 found.append(d)
                 if d.severity != "info":

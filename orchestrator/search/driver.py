@@ -185,8 +185,7 @@ def _spec(ctx, stage, s, trial, params, lr, warm, folder, threads, name) -> Tria
         out_dir=str(folder / f"trial_{trial.number:03d}"),
         tb_dir=str(_tb_dir(ctx, stage, trial.number)),
         journal=str(folder / "study.journal"), prune=s.prune, study_name=name, trial_id=trial._trial_id,
-        threads=threads, device=_device(ctx.cfg.device), inherited=ctx.ladder.inherited_codes(stage),
-        inherited_findings=ctx.ladder.inherited_diagnoses(stage))
+        threads=threads, device=_device(ctx.cfg.device), inherited_findings=ctx.ladder.inherited_diagnoses(stage))
 
 
 def _tb_dir(ctx, stage: Stage, number: int) -> Path:

@@ -118,14 +118,15 @@ def requeue_interrupted(study: optuna.Study) -> list[int]:
     """Trials a kill left running: marked failed in the journal and asked again with the same settings.
     Returns their numbers (their partial outputs are left over). A trial killed between recording its result
     and being told (see `tell`) ran to the end: it is told now, not run again, which would try its setting twice."""
-    stale = [t for t in study.trials if t.state == TrialState.RUNNING]
-    for t in stale:
+    again = []
+    for t in (t for t in study.trials if t.state == TrialState.RUNNING):
         if RESULT in t.user_attrs:
             _tell(study, t.number, t.user_attrs[RESULT])
             continue
         study.tell(t.number, state=TrialState.FAIL)
         study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
-    return [t.number for t in stale if RESULT not in t.user_attrs]
+        again.append(t.number)
+    return again
 
 
 def discard(study: optuna.Study, trial: optuna.Trial) -> None:

@@ -17,6 +17,7 @@ from typing import Optional
 
 import torch
 
+from ..diagnosis import codes
 from ..trainer import StopStage
 
 
@@ -36,10 +37,14 @@ class TrialSpec:
     study_name: str
     trial_id: int
     threads: int = 1        # torch threads: cores // parallel (oversubscribed threads cost up to 6x)
-    inherited: tuple = ()   # the codes the stage's weights carry (Ladder.inherited_codes), as the stage's own run
-    inherited_findings: tuple = ()  # ... and those diagnoses, with their evidence (Ladder.inherited_diagnoses)
+    inherited_findings: tuple = ()  # what the weights carry (Ladder.inherited_diagnoses), as the stage's own run
     device: str = "cpu"
     prune: bool = True      # search.prune: stop trials clearly behind the earlier ones (study.InOrderHalving)
+
+    @property
+    def inherited(self) -> tuple:
+        """Their codes, as StageRun.inherited."""
+        return codes(self.inherited_findings)
 
 
 STARTED = "started"  # user attribute: the trial's worker has begun (it holds its resources)
@@ -98,7 +103,7 @@ def _train(spec: TrialSpec, board) -> dict:
     if spec.journal:  # a trial of a search (not one run alone, as benchmarks/search.py does)
         monitors.append(InOrder(spec))
     run = StageRun(stage=stage, problem=problem, settings=settings, sinks=Sinks([board]),
-                   ckpt_dir=Path(spec.out_dir), monitors=monitors, initial_state=initial, inherited=spec.inherited,
+                   ckpt_dir=Path(spec.out_dir), monitors=monitors, initial_state=initial,
                    inherited_findings=spec.inherited_findings)
     try:
         outcome = train(run)
