@@ -55,7 +55,7 @@ class StepStats:
     def load_state_dict(self, state: dict) -> None:
         self.restored = state  # applied by on_start, which the trainer calls after restoring
 
-    def after_backward(self, run, loss: torch.Tensor) -> None:
+    def after_backward(self, run, loss) -> None:  # a float on the CPU, else a device tensor (trainer.step_value)
         # every step: the loss and where its batch came from (three appends: this runs 3000 times a stage)
         self.losses.append(loss)
         s = run.sampler
