@@ -60,6 +60,7 @@ from ..trainer import optimisation_step, to_device
 from .common import (batch_targets, compares_examples, fresh_copy, num, run_model, source_keys, state_copy,
                      tensors_in, training_side, zero_output_loss)
 from .config import FailureConfig
+from .augment import augmentation_breaks_labels
 from .ignored import ignored_input
 from .splits import splits_differ
 from .startchecks import LAYOUT_FIX, StartChecks, constant_targets, is_fresh, preserved, same_batch, skipped
@@ -1040,7 +1041,8 @@ def held_out_blind(ctx: Context) -> Optional[Diagnosis]:
 # label check tells a too-high LR from misaligned labels itself), before the last resorts, which stand down after it
 # splits built differently and an ignored input last: the label checks judge the labels as a whole first
 CHECKS = [lr_too_low, loss_mismatch, held_out_blind, bad_init_loss, params_not_updating, batch_dependence,
-          overfit_batch_size_1, batched_like_one, labels_not_learnable, lr_near_threshold, splits_differ, ignored_input]
+          overfit_batch_size_1, batched_like_one, labels_not_learnable, augmentation_breaks_labels, lr_near_threshold,
+          splits_differ, ignored_input]
 
 
 def batch_dependence_any_size(ctx: Context):
@@ -1052,7 +1054,7 @@ def batch_dependence_any_size(ctx: Context):
 
 # a big stage that fails is usually just hard; these still tell a bug (or a bad LR) from that
 ANY_SIZE = [lr_too_low, loss_mismatch, held_out_blind, batch_dependence_any_size, labels_not_learnable,
-            lr_near_threshold, splits_differ, ignored_input]
+            augmentation_breaks_labels, lr_near_threshold, splits_differ, ignored_input]
 
 
 def run_checks(c: FailureConfig, run, outcome) -> list[Diagnosis]:
