@@ -9,11 +9,12 @@ example the same transformation. Fresh weights trained on two such consistent ve
 (the two seeds whose fetches of one example differ most: flipped and not) then learn two mappings; where the
 transform keeps the targets true, both predict held-out examples alike, and where it changes what they describe,
 the version trained on transformed inputs is systematically wrong on untransformed held-out ones: its held-out
-loss is `failure.augment_ratio` (3) x the other's and above `Problem.chance_loss` (worse than guessing).
+loss is `failure.augment_ratio` (3) x the other's and at least `failure.augment_floor` (0.5) x `Problem.chance_loss`
+(not two near-perfect fits whose small losses differ).
 
 Measured on a failed stage with a held-out loss (`val/loss`), on up to `failure.label_examples` (256) examples,
 `failure.label_iterations` (200) steps each; not when the batch function's randomness does not follow the seeded
-generators (its own generator), when examples do not stack into one batch (padded sequences of several lengths),
+generators (the global ones, and a torch or NumPy generator in its closure or on its object), when examples do not stack into one batch (padded sequences of several lengths),
 or when a check of this failure already named the labels.
 """
 from __future__ import annotations
@@ -22,6 +23,7 @@ import math
 import random
 from typing import Any, Optional
 
+import numpy
 import torch
 
 from ..diagnosis import Diagnosis
@@ -61,29 +63,47 @@ def augmentation_breaks_labels(ctx) -> Optional[Diagnosis]:
         held.append(losses)
     (train_a, val_a), (train_b, val_b) = held
     good, bad = sorted((val_a, val_b))
-    if not (bad >= c.augment_ratio * good and bad > chance):
+    if not (bad >= c.augment_ratio * good and bad >= c.augment_floor * chance):
         return None
     return Diagnosis(
         "labels_not_learnable", "error",
         f"the batch function transforms inputs at random without changing their targets, and the transform changes "
         f"what the targets describe: fresh weights trained on {pool} training examples all transformed one way "
-        f"reach a held-out {key} of {num(good)}, all transformed the other way {num(bad)} (chance {num(chance)}: "
-        f"systematically wrong on held-out examples), although both fit their own examples "
-        f"({num(train_a)}, {num(train_b)})",
+        f"reach a held-out {key} of {num(good)}, all transformed the other way {num(bad)} (chance {num(chance)}), "
+        f"although both fit their own examples ({num(train_a)}, {num(train_b)}): trained on one version, the model "
+        f"is systematically wrong on held-out examples",
         evidence={"metric": key, "held_out": [num(val_a), num(val_b)], "train": [num(train_a), num(train_b)],
                   "seeds": list(seeds), "examples": pool, "chance": num(chance), "augmentation": True},
         fix="transform the targets with the inputs (a mirrored image's label, mask, boxes or angle mirrored too), or "
             "leave out a transform the task is not invariant to")
 
 
-def _seed(s: int) -> None:
+def _seed(s: int, held: list) -> None:
+    """Seed the global generators and those the batch function holds (a torch.Generator of its own)."""
     torch.manual_seed(s)
     random.seed(s)
-    try:
-        import numpy
-        numpy.random.seed(s)
-    except ImportError:  # pragma: no cover - numpy comes with torch's usual installs
-        pass
+    numpy.random.seed(s)
+    for g in held:
+        if isinstance(g, torch.Generator):
+            g.manual_seed(s)
+        elif isinstance(g, numpy.random.RandomState):
+            g.seed(s)
+        else:  # numpy.random.Generator
+            g.bit_generator.state = type(g.bit_generator)(s).state
+
+
+def _held_generators(fn) -> list:
+    """The random generators a batch function holds: in its closure, or as attributes of its object (a method)."""
+    values = []
+    for cell in getattr(fn, "__closure__", None) or ():
+        try:
+            values.append(cell.cell_contents)
+        except ValueError:  # an empty cell
+            pass
+    owner = getattr(fn, "__self__", None)
+    values += list(getattr(owner, "__dict__", {}).values())
+    kinds = (torch.Generator, numpy.random.RandomState, numpy.random.Generator)
+    return [v for v in values if isinstance(v, kinds)]
 
 
 def _augments(problem) -> bool:
@@ -95,18 +115,22 @@ def _augments(problem) -> bool:
 
 def _most_different_seeds(problem) -> Optional[tuple[int, int]]:
     """The two seeds whose single fetches of example 0 differ most; None when a seed does not fix the fetch (the
-    batch function draws from a generator of its own) or no seed changes it."""
-    state = _rng_state()
+    batch function draws from a generator it does not show) or no seed changes it."""
+    held = _held_generators(problem.get_batch)
+    state = _rng_state(held)
     try:
         fetches = []
         for s in range(SEEDS):
-            _seed(s)
-            fetches.append(_flat(problem.get_batch(torch.arange(1))))
-        _seed(0)
-        again = _flat(problem.get_batch(torch.arange(1)))
+            twice = []
+            for _ in range(2):
+                _seed(s, held)
+                twice.append(_flat(problem.get_batch(torch.arange(1))))
+            if any(f is None for f in twice) or twice[0].shape != twice[1].shape or not torch.equal(*twice):
+                return None
+            fetches.append(twice[0])
     finally:
-        _set_rng_state(state)
-    if any(f is None or f.shape != fetches[0].shape for f in fetches + [again]) or not torch.equal(again, fetches[0]):
+        _set_rng_state(state, held)
+    if any(f.shape != fetches[0].shape for f in fetches):
         return None
     best, pair = 0.0, None
     for a in range(SEEDS):
@@ -120,14 +144,15 @@ def _most_different_seeds(problem) -> Optional[tuple[int, int]]:
 def _consistent(problem, pool: int, s: int) -> Optional[Any]:
     """The first `pool` training examples, each fetched alone after seeding the generators with `s` (so each gets
     the same random transform), stacked into one batch; None when they do not stack."""
-    state = _rng_state()
+    held = _held_generators(problem.get_batch)
+    state = _rng_state(held)
     try:
         parts = []
         for i in range(pool):
-            _seed(s)
+            _seed(s, held)
             parts.append(problem.get_batch(torch.tensor([i])))
     finally:
-        _set_rng_state(state)
+        _set_rng_state(state, held)
     return _stack(parts)
 
 
@@ -169,13 +194,20 @@ def _flat(batch: Any) -> Optional[torch.Tensor]:
     return torch.cat(ts) if ts else None
 
 
-def _rng_state() -> tuple:
-    import numpy
-    return torch.get_rng_state(), random.getstate(), numpy.random.get_state()
+def _rng_state(held: list) -> tuple:
+    own = [g.get_state() if isinstance(g, (torch.Generator, numpy.random.RandomState)) else g.bit_generator.state
+           for g in held]
+    return torch.get_rng_state(), random.getstate(), numpy.random.get_state(), own
 
 
-def _set_rng_state(state: tuple) -> None:
-    import numpy
+def _set_rng_state(state: tuple, held: list) -> None:
     torch.set_rng_state(state[0])
     random.setstate(state[1])
     numpy.random.set_state(state[2])
+    for g, st in zip(held, state[3]):
+        if isinstance(g, torch.Generator):
+            g.set_state(st)
+        elif isinstance(g, numpy.random.RandomState):
+            g.set_state(st)
+        else:
+            g.bit_generator.state = st
