@@ -160,7 +160,7 @@ class FailureConfig:
     label_acc_margin: float = 0.2  # ... and unless the stage's held-out accuracy beat the most frequent class by this
     augment_ratio: float = 3.0    # `labels_not_learnable` (augment.py): one consistent transform's held-out loss
                                   # this x the other's,
-    augment_floor: float = 0.5    # ... and at least this x chance_loss
+    augment_floor: float = 1.0    # ... and at least this x chance_loss (worse than guessing, not a mere shift)
     label_shuffled_better: float = 0.5  # ... shuffled labels' loss < this x the real ones': no verdict on a dict batch
     label_shuffled_floor: float = 0.01  # ... else labels_not_learnable, the real loss above this x its start,
     label_shuffled_examples: int = 50  # ... on at least this many examples, and again in a second pair of runs
