@@ -55,7 +55,7 @@ def augmentation_breaks_labels(ctx) -> Optional[Diagnosis]:
     if any(v is None for v in versions):
         return None
     from .failure import _train
-    held = []
+    fitted = []  # per version: (its own examples' loss, the held-out loss), in eval mode
     for version in versions:
         model = ctx.fresh_model()
         batch = to_device(version, run.settings.device)
@@ -63,8 +63,8 @@ def augmentation_breaks_labels(ctx) -> Optional[Diagnosis]:
         losses = _losses(problem, model, _take(batch, torch.arange(min(pool, 64))), key)
         if losses is None:
             return None
-        held.append(losses)
-    (train_a, val_a), (train_b, val_b) = held
+        fitted.append(losses)
+    (train_a, val_a), (train_b, val_b) = fitted
     good, bad = sorted((val_a, val_b))
     if not (bad >= c.augment_ratio * good and bad >= c.augment_floor * chance):
         return None
