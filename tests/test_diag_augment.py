@@ -41,7 +41,8 @@ def flipped(label) -> Problem:
         return out
 
     return Problem(model=mlp(d=WIDTH, classes=CLASSES), train_size=len(x), get_batch=get_batch,
-                   loss=lambda m, b: F.cross_entropy(m(b[0]), b[1]), evaluate=evaluate, chance_loss=math.log(CLASSES))
+                   loss=lambda m, b: F.cross_entropy(m(b[0]), b[1]), evaluate=evaluate, chance_loss=math.log(CLASSES),
+                   extras={"x": x, "y": y})
 
 
 def augmentation_verdicts(tmp_path, label, target):
@@ -66,3 +67,22 @@ def test_a_flip_the_labels_are_invariant_to_is_not_named(tmp_path):
     # of reach only so that the failure checks run)
     found = augmentation_verdicts(tmp_path, lambda p: torch.minimum(p, WIDTH - 1 - p) // 2, target=1.01)
     assert found == []
+
+
+def test_an_augmentation_the_seeds_cannot_fix_is_said_to_be_skipped(tmp_path):
+    # the flip drawn from a generator the batch function does not show (a module-level one): no consistent version of
+    # the examples can be made, and the check says so instead of staying silent
+    problem = flipped(lambda p: p // 4)
+    hidden = [torch.Generator().manual_seed(0)]
+    x, y = problem.extras["x"], problem.extras["y"]
+
+    def get_batch(idx):
+        flip = torch.rand(len(idx), generator=hidden[0]) < 0.5
+        return torch.where(flip[:, None], x[idx].flip(-1), x[idx]), y[idx]
+
+    problem.get_batch = get_batch
+    r, outcome, _ = run_stage(tmp_path, problem, cfg(), st=stage(0.95, metric="val/acc"), s=settings(budget=300))
+    assert not outcome.converged
+    said = [d for d in r.stage.diagnoses if d["code"] == "check_skipped"
+            and d["evidence"].get("check") == "augmentation_breaks_labels"]
+    assert len(said) == 1 and "seeding" in said[0]["message"]

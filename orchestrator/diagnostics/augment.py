@@ -15,10 +15,10 @@ all one way) leaves a model confused, not systematically wrong: holdout10's clea
 shifts, 0.08-1.94 against chance 2.30.
 
 Measured on a failed stage with a held-out loss (`val/loss`), on up to `failure.label_examples` (256) examples,
-`failure.label_iterations` (200) steps each; not when the batch function's randomness does not follow the seeded
-generators (the global ones, and a torch or NumPy generator in its closure or on its object), when examples do
-not stack into one batch (padded sequences of several lengths), or when a check of this failure already named the
-labels.
+`failure.label_iterations` (200) steps each. `check_skipped` (info) when the batch function's randomness does not
+follow the seeded generators (the global ones, and a torch or NumPy generator in its closure or on its object) or
+its examples do not stack into one batch (padded sequences of several lengths); not run when a check of this
+failure already named the labels.
 """
 from __future__ import annotations
 
@@ -33,8 +33,9 @@ from ..diagnosis import Diagnosis
 from ..trainer import to_device
 from .common import batch_targets, num, training_side
 from .splits import _losses, held_out_loss
-from .startchecks import same_batch
+from .startchecks import same_batch, skipped
 
+CHECK = "augmentation_breaks_labels"
 SEEDS = 16  # candidate seeds, of which the two whose fetches of one example differ most are kept
 
 
@@ -47,13 +48,17 @@ def augmentation_breaks_labels(ctx) -> Optional[Diagnosis]:
         return None
     if not _augments(problem):
         return None
+    # the batch function augments: from here on, no verdict is said as check_skipped (info), with the reason
     seeds = _most_different_seeds(problem)
     if seeds is None:
-        return None
+        return skipped(CHECK, "the batch function transforms inputs at random, but seeding the random generators "
+                              "does not fix its transform (a generator it does not show), so no consistent version "
+                              "of the examples can be made")
     pool = min(problem.train_size, c.label_examples)
     versions = [_consistent(problem, pool, s) for s in seeds]
     if any(v is None for v in versions):
-        return None
+        return skipped(CHECK, "the batch function transforms inputs at random, but its examples, fetched one at a "
+                              "time, do not stack into one batch (tensors of different shapes)")
     from .failure import _train
     fitted = []  # per version: (its own examples' loss, the held-out loss), in eval mode
     for version in versions:
