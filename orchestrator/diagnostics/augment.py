@@ -31,9 +31,9 @@ import torch
 
 from ..diagnosis import Diagnosis
 from ..trainer import to_device
-from .common import batch_targets, num, training_side
+from .common import batch_targets, num, same_sequence, tensors_in, training_side
 from .splits import _losses, held_out_loss
-from .startchecks import same_batch, skipped
+from .startchecks import same_batch, skipped, take
 
 CHECK = "augmentation_breaks_labels"
 SEEDS = 16  # candidate seeds, of which the two whose fetches of one example differ most are kept
@@ -64,8 +64,8 @@ def augmentation_breaks_labels(ctx) -> Optional[Diagnosis]:
     for version in versions:
         model = ctx.fresh_model()
         batch = to_device(version, run.settings.device)
-        _train(ctx, model, lambda idx: _take(batch, idx), c.label_iterations, pool)
-        losses = _losses(problem, model, _take(batch, torch.arange(min(pool, 64))), key)
+        _train(ctx, model, lambda idx: take(batch, idx), c.label_iterations, pool)
+        losses = _losses(problem, model, take(batch, torch.arange(min(pool, 64))), key)
         if losses is None:
             return None
         fitted.append(losses)
@@ -115,9 +115,13 @@ def _held_generators(fn) -> list:
 
 
 def _augments(problem) -> bool:
-    """Two fetches of the same examples differ in their inputs and not in their targets."""
     idx = torch.arange(min(problem.train_size, 8))
-    one, two = problem.get_batch(idx), problem.get_batch(idx)
+    return inputs_vary(problem, problem.get_batch(idx), problem.get_batch(idx))
+
+
+def inputs_vary(problem, one: Any, two: Any) -> bool:
+    """Two fetches of the same examples differ in their inputs and not in their targets: the batch function augments
+    at random (fetches whose targets differ too read on through a stream: truncated BPTT's next chunks)."""
     return not same_batch(one, two) and same_batch(batch_targets(problem, one), batch_targets(problem, two))
 
 
@@ -165,12 +169,13 @@ def _consistent(problem, pool: int, s: int) -> Optional[Any]:
 
 
 def _stack(parts: list) -> Optional[Any]:
+    """Single-example batches concatenated into one (tensors, tuples, lists or dicts of them); None if they do not."""
     first = parts[0]
     try:
         if isinstance(first, torch.Tensor):
             return torch.cat(parts)
         if isinstance(first, (tuple, list)):
-            return type(first)(_stack([p[k] for p in parts]) for k in range(len(first)))
+            return same_sequence(first, [_stack([p[k] for p in parts]) for k in range(len(first))])
         if isinstance(first, dict):
             return {k: _stack([p[k] for p in parts]) for k in first}
     except (RuntimeError, TypeError, KeyError, IndexError):
@@ -178,27 +183,9 @@ def _stack(parts: list) -> Optional[Any]:
     return None
 
 
-def _take(batch: Any, idx: torch.Tensor) -> Any:
-    if isinstance(batch, torch.Tensor):
-        return batch[idx.to(batch.device)]
-    if isinstance(batch, (tuple, list)):
-        return type(batch)(_take(b, idx) for b in batch)
-    return {k: _take(v, idx) for k, v in batch.items()}
-
-
 def _flat(batch: Any) -> Optional[torch.Tensor]:
     """The batch's floating-point inputs as one vector (what a transform changes)."""
-    ts = []
-    stack = [batch]
-    while stack:
-        b = stack.pop(0)
-        if isinstance(b, torch.Tensor):
-            if b.is_floating_point():
-                ts.append(b.detach().reshape(-1).double().cpu())
-        elif isinstance(b, (tuple, list)):
-            stack.extend(b)
-        elif isinstance(b, dict):
-            stack.extend(b.values())
+    ts = [t.detach().reshape(-1).double().cpu() for t in tensors_in(batch) if t.is_floating_point()]
     return torch.cat(ts) if ts else None
 
 

@@ -63,10 +63,10 @@ from ..trainer import optimisation_step, to_device
 from .common import (batch_targets, compares_examples, fresh_copy, num, run_model, source_keys, state_copy,
                      tensors_in, training_side, zero_output_loss)
 from .config import FailureConfig
-from .augment import augmentation_breaks_labels
+from .augment import augmentation_breaks_labels, inputs_vary
 from .ignored import ignored_input
 from .splits import splits_differ
-from .startchecks import LAYOUT_FIX, StartChecks, constant_targets, is_fresh, preserved, same_batch, skipped
+from .startchecks import LAYOUT_FIX, StartChecks, constant_targets, is_fresh, preserved, skipped
 from .startchecks import batch_dependence as startchecks_batch_dependence
 from .startchecks import batch_dependence_trained
 
@@ -761,8 +761,7 @@ def batched_like_one(ctx: Context) -> Optional[Diagnosis]:
     # to ~0); a misaligned one only where the pairing happens to hold (~half the start). Fetches whose targets
     # differ too read on through a stream (truncated BPTT's next chunks): no fixed set of examples to compare
     again = _to(run, problem.get_batch(idx))
-    if end > 0.25 * start and not same_batch(fetched, again) and same_batch(batch_targets(problem, fetched),
-                                                                          batch_targets(problem, again)):
+    if end > 0.25 * start and inputs_vary(problem, fetched, again):
         f_start, f_end = _fit(ctx, lambda step: fetched, steps)[:2]
         if math.isfinite(f_end) and f_end <= ctx.cfg.overfit_fraction * f_start:
             return Diagnosis(
