@@ -22,6 +22,8 @@ gradient, once:
   probability, in [-1, 0]). The probe still runs.
 - the forward takes the log of a sigmoid or softmax output (or of 1 minus one): `log_of_zero` (warning;
   logprob.py), -inf once the model is confident. The probe still runs: the loss is sound until then.
+- the outputs, or the loss, are normalised over another dimension than the classes the integer targets index (a
+  log_softmax over the positions): `loss_mismatch` (error; normdim.py). The probe still runs: it trains, to a floor.
 Any other finding makes the LR probe stand down (it would blame, and lower, the LR for a broken init, and read
 weights drawn afresh at each call as divergence).
 Cost: two forwards and backwards and three forwards on one batch (a trace only when something is
@@ -38,6 +40,7 @@ from ..trainer import to_device
 from .common import batch_targets, model_device, num, zero_output_loss
 from .config import InitConfig
 from .logprob import ProbabilityLogs, log_of_probability
+from .normdim import normalised_elsewhere
 from .startchecks import UsedTensors, no_gradient, parameter_ids, strays_diagnosis, unregistered_leaves
 from .trace import CAUSE_CODE, CAUSES, _counts, cause_text, op_place, trace_step
 from .unbounded import along_outputs, unbounded_at_start
@@ -97,6 +100,12 @@ def check_init(c: InitConfig, stage, problem, settings, sinks) -> str:
         return BROKEN
     if logs.found:  # a latent fault, not a broken start: the probe still measures the LR
         record(stage, sinks, log_of_probability(logs.found))
+    try:
+        wrong_dim = normalised_elsewhere(problem, model, batch)
+    except Exception:  # noqa: BLE001 - a loss our scores upset (an op on the outputs' exact values): no verdict
+        wrong_dim = None
+    if wrong_dim is not None:  # trains, to a floor: the probe still measures the LR
+        record(stage, sinks, wrong_dim)
     unbounded = along_outputs(problem, model, batch)
     if unbounded is not None:  # every LR diverges on such a loss: the probe would blame the LR
         record(stage, sinks, unbounded_at_start(unbounded))

@@ -1,0 +1,106 @@
+"""A softmax over the wrong dimension, in the loss or in the model's outputs: `loss_mismatch` before training.
+
+Three families whose outputs have a dimension besides the batch and the classes (a GRU encoder-decoder and a causal
+Transformer over positions, a CNN labelling every pixel); the clean versions raise nothing over five seeds.
+"""
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from diag_families import Sinks, lm_problem, seq2seq_problem
+
+from orchestrator import diagnostics
+from orchestrator.config import OptimConfig, RunConfig
+from orchestrator.diagnostics.config import DiagnosticsConfig
+from orchestrator.ladder import Goal, Stage
+from orchestrator.task import Problem
+from orchestrator.trainer import TrainSettings
+
+torch.set_num_threads(1)
+
+
+def before(problem_fn, seed=0):
+    st = Stage("s", Goal("val/loss", 0.0, "min"), knobs={})
+    settings = TrainSettings(budget=100, lr=1e-3, batch_size=16, optim=OptimConfig(), seed=seed)
+    lr = diagnostics.before_stage(RunConfig(task=None, diagnostics=DiagnosticsConfig()), st,
+                                  lambda knobs: problem_fn(), settings, Sinks())
+    return st, lr
+
+
+def wrong_dim(st):
+    return [d for d in st.diagnoses if d["code"] == "loss_mismatch" and "normalised_dim" in d["evidence"]]
+
+
+def above_info(st):
+    return [(d["code"], d["message"]) for d in st.diagnoses if d["severity"] != "info"]
+
+
+def seq2seq(seed=0, over=-1, in_model=False):
+    """The copy-reversal GRU encoder-decoder, its loss an NLL of log_softmax(dim=over) of (B, T, V) logits."""
+    problem = seq2seq_problem(seed=seed)
+    vocab = 12
+    if in_model:  # the model returns log-probabilities over `over`; the loss takes them as they are
+        decoder = problem.model.out
+        problem.model.out = nn.Sequential(decoder, nn.LogSoftmax(dim=over))
+        problem.loss = lambda m, b: F.nll_loss(m(b["src"], b["tgt_in"]).reshape(-1, vocab), b["tgt_out"].reshape(-1))
+    else:
+        problem.loss = lambda m, b: F.nll_loss(F.log_softmax(m(b["src"], b["tgt_in"]), dim=over).reshape(-1, vocab),
+                                               b["tgt_out"].reshape(-1))
+    return problem
+
+
+def square_lm(seed=0, over=-1):
+    """The causal Transformer LM with as many positions as tokens ((B, 8, 8) logits: the shapes cannot say which
+    dimension holds the classes), its loss over log_softmax(dim=over)."""
+    problem = lm_problem(seed=seed, length=8, vocab=8)
+    problem.loss = lambda m, b: F.nll_loss(F.log_softmax(m(b[:, :-1]), dim=over).reshape(-1, 8), b[:, 1:].reshape(-1))
+    return problem
+
+
+def pixel_labels(seed=0, over=None):
+    """A CNN labelling each pixel of 8x8 images (B, 3, 8, 8) by which of 3 patterns covers it; cross_entropy over
+    the classes (dim 1), fed the logits or (`over`) their log_softmax(dim=over)."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.randint(0, 3, (128, 8, 8), generator=g)
+    x = F.one_hot(y, 3).permute(0, 3, 1, 2).float() + 0.5 * torch.randn(128, 3, 8, 8, generator=g)
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Conv2d(3, 16, 3, padding=1), nn.ReLU(), nn.Conv2d(16, 3, 1))
+
+    def loss(m, b):
+        logits = m(b[0])
+        return F.cross_entropy(logits if over is None else F.log_softmax(logits, dim=over), b[1])
+
+    return Problem(model=model, train_size=64, get_batch=lambda i: (x[i], y[i]), loss=loss,
+                   evaluate=lambda m: {"val/loss": float(loss(m, (x[64:], y[64:])))}, chance_loss=math.log(3))
+
+
+@pytest.mark.parametrize("case", ["seq2seq_loss", "seq2seq_model", "square_lm", "pixels_over_rows"])
+def test_a_softmax_over_the_wrong_dimension_is_named_before_training(case):
+    build, normalised, classes, where = {
+        "seq2seq_loss": (lambda: seq2seq(over=1), 1, 2, "loss"),
+        "seq2seq_model": (lambda: seq2seq(over=1, in_model=True), 1, 2, "outputs"),
+        "square_lm": (lambda: square_lm(over=1), 1, 2, "loss"),
+        "pixels_over_rows": (lambda: pixel_labels(over=2), 2, 1, "loss"),
+    }[case]
+    st, lr = before(build)
+    found = wrong_dim(st)
+    assert found, above_info(st)
+    d = found[0]
+    assert d["severity"] == "error" and d["evidence"]["in"] == where
+    assert (d["evidence"]["normalised_dim"], d["evidence"]["class_dim"]) == (normalised, classes)
+    assert f"dim {normalised}" in d["message"] and d["fix"]
+    assert lr is not None  # the loss trains (to a floor): the probe still measures the LR
+
+
+@pytest.mark.parametrize("build", [lambda s: seq2seq(s), lambda s: seq2seq(s, in_model=True), lambda s: square_lm(s),
+                                   lambda s: pixel_labels(s), lambda s: pixel_labels(s, over=1)],
+                         ids=["seq2seq", "seq2seq_log_probs", "square_lm", "pixels", "pixels_log_softmax"])
+def test_a_softmax_over_the_classes_is_not_named(build):
+    for seed in range(5):
+        st, _ = before(lambda: build(seed), seed)
+        assert wrong_dim(st) == [] and above_info(st) == [], (seed, above_info(st))
