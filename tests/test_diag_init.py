@@ -371,3 +371,17 @@ def test_a_loss_on_the_wrong_output_is_named_before_its_bad_init_loss(swapped):
         return
     assert [d["code"] for d in alarms] == ["params_not_updating", "bad_init_loss"], above_info(st)
     assert "head.weight" in alarms[0]["message"] and "not computed from the model's output" in alarms[1]["message"]
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_a_constant_initialisation_is_named_before_the_first_loss_is_judged(family):
+    def build():
+        problem = FAMILIES[family]()
+        with torch.no_grad():  # every weight and bias one value (holdout35's battery): units that stay copies
+            for p in problem.model.parameters():
+                p.fill_(0.05)
+        return problem
+    st, _ = before(build)
+    codes = [d["code"] for d in st.diagnoses if d["severity"] != "info"]
+    assert codes[:1] == ["symmetric_units"], above_info(st)
+    assert st.diagnoses[[d["code"] for d in st.diagnoses].index("symmetric_units")]["iteration"] == 0

@@ -117,7 +117,8 @@ def _before_stage(cfg: Any, stage, build: Callable, settings, sinks) -> Optional
     if init and state is None and d.start.enabled:
         batch_dependence_first(d.start, stage, problem, settings, sinks)
     if init and state is None:
-        state = check_init(d.init, stage, problem, settings, sinks)
+        state = check_init(d.init, stage, problem, settings, sinks,
+                           d.start.symmetric_rows if d.start.enabled else 0)
     if not probe:
         return None
     if state == BROKEN:

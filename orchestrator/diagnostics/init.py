@@ -22,6 +22,8 @@ gradient, once:
   probability, in [-1, 0]). The probe still runs.
 - the forward takes the log of a sigmoid or softmax output (or of 1 minus one): `log_of_zero` (warning;
   logprob.py), -inf once the model is confident. The probe still runs: the loss is sound until then.
+- the units of a weight tensor start as copies and get the same gradient (a constant init): `symmetric_units`
+  (error; the start checks' test, on this gradient), said before a `bad_init_loss` it explains.
 - the outputs, or the loss, are normalised over another dimension than the classes the integer targets index (a
   log_softmax over the positions): `loss_mismatch` (error; normdim.py). The probe still runs: it trains, to a floor.
 Any other finding makes the LR probe stand down (it would blame, and lower, the LR for a broken init, and read
@@ -41,15 +43,17 @@ from .common import batch_targets, model_device, num, zero_output_loss
 from .config import InitConfig
 from .logprob import ProbabilityLogs, log_of_probability
 from .normdim import normalised_elsewhere
-from .startchecks import UsedTensors, no_gradient, parameter_ids, strays_diagnosis, unregistered_leaves
+from .startchecks import (UsedTensors, no_gradient, parameter_ids, strays_diagnosis, symmetric, symmetric_diagnosis,
+                          unregistered_leaves)
 from .trace import CAUSE_CODE, CAUSES, _counts, cause_text, op_place, trace_step
 from .unbounded import along_outputs, unbounded_at_start
 
 OK, BROKEN = "ok", "broken"
 
 
-def check_init(c: InitConfig, stage, problem, settings, sinks) -> str:
-    """OK, or BROKEN when the loss of fresh weights is non-finite or absurd (a diagnosis says which)."""
+def check_init(c: InitConfig, stage, problem, settings, sinks, symmetric_rows: int = 0) -> str:
+    """OK, or BROKEN when the loss of fresh weights is non-finite or absurd (a diagnosis says which).
+    `symmetric_rows`: the start checks' StartConfig.symmetric_rows (0: their symmetric_units is not looked for here)."""
     model = problem.model.to(settings.device)
     model.train()
     # at least 16 examples: at batch size 1 the loss of one or two examples is too noisy to compare with chance
@@ -75,11 +79,13 @@ def check_init(c: InitConfig, stage, problem, settings, sinks) -> str:
                                                   for n in trainable}, False))
                 return BROKEN
             strays = unregistered_leaves(loss, model, batch, before)
-            bad_grads = []
+            bad_grads, copies = [], {}
             if math.isfinite(first):
                 loss.backward()
                 bad_grads = [name for name, p in model.named_parameters()
                              if p.grad is not None and not bool(torch.isfinite(p.grad).all())]
+                if symmetric_rows and not bad_grads:
+                    copies = symmetric([(n, p) for n, p in model.named_parameters() if p.requires_grad], symmetric_rows)
             model.zero_grad(set_to_none=True)
             break
         except Exception as e:  # noqa: BLE001 - the stage's own training will raise it properly
@@ -98,6 +104,10 @@ def check_init(c: InitConfig, stage, problem, settings, sinks) -> str:
         # reaches them, and a probe would read their fresh randomness at every step as divergence
         record(stage, sinks, strays_diagnosis(strays))
         return BROKEN
+    if copies:
+        # units that start as copies of one another (a constant init) are why the first loss is odd, if it is: said
+        # first. Not broken: the loss is sound, and the probe's LR holds for the one-unit-wide net it trains
+        record(stage, sinks, symmetric_diagnosis(copies))
     if logs.found:  # a latent fault, not a broken start: the probe still measures the LR
         record(stage, sinks, log_of_probability(logs.found))
     try:

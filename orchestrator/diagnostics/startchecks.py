@@ -138,8 +138,8 @@ class StartChecks:
                     found = [skipped(name, f"{type(e).__name__}: {e}", fix=LAYOUT_FIX)]
                 self.ran.add(name)
                 for d in found:
-                    if name == "batch_dependence" and said_before(run.stage, d):
-                        continue  # found before the LR probe (diagnostics.batch_dependence_first)
+                    if name in ("batch_dependence", "gradients") and said_before(run.stage, d):
+                        continue  # found before the LR probe (diagnostics.batch_dependence_first, init.check_init)
                     run.diagnose(d)
 
     def on_end(self, run, outcome) -> None:
@@ -223,7 +223,7 @@ class StartChecks:
         copies = symmetric(trainable, self.c.symmetric_rows)
         model.zero_grad(set_to_none=True)
         if copies:
-            found.append(_symmetric(copies))
+            found.append(symmetric_diagnosis(copies))
             self.reported.update(copies)
         if rows and zero_initialised(named) is None:
             found.append(_dead_rows(rows, "at the first step"))
@@ -1075,7 +1075,7 @@ def symmetric(trainable: list, min_rows: int) -> dict:
     return found
 
 
-def _symmetric(copies: dict) -> Diagnosis:
+def symmetric_diagnosis(copies: dict) -> Diagnosis:
     parts = {n: f"all {rows} rows are copies of one another with the same gradient" for n, rows in copies.items()}
     return Diagnosis("symmetric_units", "error",
                      f"the units of {len(copies)} weight tensor(s) start as exact copies and get the same "
