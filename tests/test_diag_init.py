@@ -63,7 +63,7 @@ def test_the_init_check_costs_a_few_forwards_of_one_batch():
     assert check_init(InitConfig(), stage(), problem, settings(), Sinks()) == "ok"
     # the loss and its gradient, once in training mode and once in eval mode (the outputs' gradient), then the
     # loss at three points along the outputs' descent direction (unbounded.along_outputs), and one forward whose
-    # outputs the loss gets with noise added (normdim.normalised_elsewhere, no backward through the model); nothing more
+    # outputs the loss gets with noise added (readout.readout, no backward through the model); nothing more
     assert len(calls) == 6
 
 

@@ -44,7 +44,7 @@ BUGS: tuple[Bug, ...] = (
     _bug("dec", "mask_diagonal", "structure", "nonfinite",
          "causal mask triu(diagonal=0): a position may not see itself, the first row is all -inf"),
     _bug("dec", "keys_detached", "structure", "params_not_updating", "k = self.k(x).detach() (\"cached keys\")"),
-    # loss_mismatch: the code that names a normalisation over the wrong dimension since session 22 (normdim.py)
+    # loss_mismatch: the code that names a normalisation over the wrong dimension since session 22 (readout.py)
     _bug("dec", "log_softmax_time", "loss", "loss_floor loss_mismatch",
          "log_softmax(logits, dim=1) of (B, T, V): normalised over positions, not over the vocabulary"),
 )

@@ -34,7 +34,7 @@ BUGS: tuple[Bug, ...] = (
          "targets seq[:, :-1] (the inputs themselves) instead of seq[:, 1:]", root="leakage"),
     _bug("lstmlm", "bidirectional", "structure", "leakage",
          "nn.LSTM(bidirectional=True) in a language model: the backward half reads the next tokens"),
-    # loss_mismatch: the code that names a normalisation over the wrong dimension since session 22 (normdim.py)
+    # loss_mismatch: the code that names a normalisation over the wrong dimension since session 22 (readout.py)
     _bug("lstmlm", "log_softmax_over_time", "loss", "loss_floor bad_init_loss labels_not_learnable loss_mismatch",
          "logits.log_softmax(1) on (B, T, V): normalised over positions, not the vocabulary",
          root="loss_floor bad_init_loss loss_mismatch"),

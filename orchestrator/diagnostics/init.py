@@ -25,7 +25,8 @@ gradient, once:
 - the units of a weight tensor start as copies and get the same gradient (a constant init): `symmetric_units`
   (error; the start checks' test, on this gradient), said before a `bad_init_loss` it explains.
 - the outputs, or the loss, are normalised over another dimension than the classes the integer targets index (a
-  log_softmax over the positions): `loss_mismatch` (error; normdim.py). The probe still runs: it trains, to a floor.
+  log_softmax over the positions): `loss_mismatch` (error; readout.py); else the loss reads the outputs at a
+  temperature of 10 or more (cross_entropy(logits / 100, y)): `loss_mismatch` (warning). The probe still runs.
 Any other finding makes the LR probe stand down (it would blame, and lower, the LR for a broken init, and read
 weights drawn afresh at each call as divergence).
 Cost: two forwards and backwards and three forwards on one batch (a trace only when something is
@@ -42,7 +43,7 @@ from ..trainer import to_device
 from .common import batch_targets, model_device, num, zero_output_loss
 from .config import InitConfig
 from .logprob import ProbabilityLogs, log_of_probability
-from .normdim import normalised_elsewhere
+from .readout import readout
 from .startchecks import (UsedTensors, no_gradient, parameter_ids, strays_diagnosis, symmetric, symmetric_diagnosis,
                           unregistered_leaves)
 from .trace import CAUSE_CODE, CAUSES, _counts, cause_text, op_place, trace_step
@@ -111,11 +112,11 @@ def check_init(c: InitConfig, stage, problem, settings, sinks, symmetric_rows: i
     if logs.found:  # a latent fault, not a broken start: the probe still measures the LR
         record(stage, sinks, log_of_probability(logs.found))
     try:
-        wrong_dim = normalised_elsewhere(problem, model, batch)
+        misread = readout(problem, model, batch)
     except Exception:  # noqa: BLE001 - a loss our scores upset (an op on the outputs' exact values): no verdict
-        wrong_dim = None
-    if wrong_dim is not None:  # trains, to a floor: the probe still measures the LR
-        record(stage, sinks, wrong_dim)
+        misread = None
+    if misread is not None:  # trains, to a floor or slowly: the probe still measures the LR
+        record(stage, sinks, misread)
     unbounded = along_outputs(problem, model, batch)
     if unbounded is not None:  # every LR diverges on such a loss: the probe would blame the LR
         record(stage, sinks, unbounded_at_start(unbounded))

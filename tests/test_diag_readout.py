@@ -1,7 +1,10 @@
-"""A softmax over the wrong dimension, in the loss or in the model's outputs: `loss_mismatch` before training.
+"""How the loss reads the outputs: a softmax over the wrong dimension (in the loss or in the model), or a temperature
+in the loss, named `loss_mismatch` before training.
 
 Three families whose outputs have a dimension besides the batch and the classes (a GRU encoder-decoder and a causal
-Transformer over positions, a CNN labelling every pixel); the clean versions raise nothing over five seeds.
+Transformer over positions, a CNN labelling every pixel), and the four families for the temperature; the clean
+versions, and the losses that only look alike (label smoothing, a focal loss, a cosine classifier's scale), raise
+nothing over five seeds.
 """
 from __future__ import annotations
 
@@ -12,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from diag_families import Sinks, lm_problem, seq2seq_problem
+from diag_families import FAMILIES, Sinks, lm_problem, seq2seq_problem
 
 from orchestrator import diagnostics
 from orchestrator.config import OptimConfig, RunConfig
@@ -104,3 +107,49 @@ def test_a_softmax_over_the_classes_is_not_named(build):
     for seed in range(5):
         st, _ = before(lambda: build(seed), seed)
         assert wrong_dim(st) == [] and above_info(st) == [], (seed, above_info(st))
+
+
+def with_loss(family, seed, read):
+    """A family's problem whose loss is `read(outputs, targets)` (flattened to (N, classes) for the sequences)."""
+    problem = FAMILIES[family](seed=seed)
+    if family in ("mlp", "cnn"):
+        problem.loss = lambda m, b: read(m(b[0]), b[1])
+    else:
+        forward, targets = problem.forward, problem.targets
+        problem.loss = lambda m, b: read(forward(m, b).flatten(0, -2), targets(b).flatten())
+    return problem
+
+
+def hot(st):
+    return [d for d in st.diagnoses if d["code"] == "loss_mismatch" and "temperature" in d["evidence"]]
+
+
+@pytest.mark.parametrize("family", sorted(FAMILIES))
+def test_a_temperature_in_the_loss_is_named_before_training(family):
+    st, lr = before(lambda: with_loss(family, 0, lambda z, y: F.cross_entropy(z / 100, y)))
+    found = hot(st)
+    assert found and found[0]["severity"] == "warning", above_info(st)
+    assert 50 <= found[0]["evidence"]["temperature"] <= 200 and "temperature" in found[0]["message"]
+    assert lr is not None
+
+
+def focal(z, y, gamma=2.0):
+    logp = F.log_softmax(z, -1).gather(-1, y[:, None]).squeeze(-1)
+    return (-(1 - logp.exp()) ** gamma * logp).mean()
+
+
+LOOK_ALIKE = {  # losses of the classes' softmax that are not a temperature
+    "label_smoothing": lambda z, y: F.cross_entropy(z, y, label_smoothing=0.1),
+    "focal": focal,
+    "cosine_scale_64": lambda z, y: F.cross_entropy(64 * F.normalize(z, dim=-1), y),
+    "temperature_2": lambda z, y: F.cross_entropy(z / 2, y),
+    "summed": lambda z, y: F.cross_entropy(z, y, reduction="sum") / 7,
+}
+
+
+@pytest.mark.parametrize("name", sorted(LOOK_ALIKE))
+def test_losses_that_only_look_like_a_temperature_are_not_named(name):
+    for family in sorted(FAMILIES):
+        for seed in range(3):
+            st, _ = before(lambda: with_loss(family, seed, LOOK_ALIKE[name]), seed)
+            assert hot(st) == [] and wrong_dim(st) == [], (family, seed, above_info(st))

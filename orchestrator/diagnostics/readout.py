@@ -1,0 +1,209 @@
+"""How the loss reads the model's outputs (code `loss_mismatch`): over which dimension, at what temperature.
+
+Two faults that train, only worse, and that one forward of fresh weights shows exactly. The model's outputs are kept,
+and the loss is fed them plus unit noise by a forward hook (no backward through the model): its gradient with respect
+to those scores says how it reads them. Integer targets say which dimension holds the classes (the one whose removal
+leaves the targets' shape, larger than every target, along which the gradient is lowest at the target).
+
+1. Normalised over the wrong dimension. `F.log_softmax(logits, dim=1)` on (batch, time, classes) logits trains, but
+   its loss has a floor: each class's scores are normalised across the positions, so no position can be confident of
+   one class without taking that class away from the others. Nothing is non-finite, the loss falls for a while, and a
+   one-example fit stalls at a plausible level (read as label smoothing). Named when
+   - the model's outputs are log-probabilities (logsumexp 0) or probabilities (sum 1) along another dimension and
+     not along the classes: the model normalised over it; or
+   - the loss does not change when a constant is added along another dimension (its gradient sums to 0 there, to
+     float32 rounding) but does along the classes: the loss normalised over it. A cross-entropy over the classes is
+     invariant along the classes, and along nothing else.
+   The batch's own dimension (0) is not judged here: mixing examples is the start checks' `batch_dependence`.
+2. A temperature. `F.cross_entropy(logits / 100, y)`: the gradient of a cross-entropy of scores z / T is, per
+   position, a multiple of softmax(z / T) - onehot(target). Fitted over T (a multiple per position: any reduction or
+   weighting), a loss whose gradient is that of T >= 10 within 1%, and far from that of T = 1, reads near-uniform
+   probabilities from outputs of the usual size: the optimised loss stays near chance long after the predictions
+   are right, and the model must grow its outputs T-fold to train (holdout36's tetromino: 5-10x slower). A scale
+   above 1 (a cosine classifier's s = 64, T = 1/64) is not judged; nor are two classes (every T fits then).
+"""
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+
+from ..diagnosis import Diagnosis
+from .common import batch_targets
+
+EXACT = 1e-4     # |logsumexp| or |sum - 1| below this at every position: normalised (float32 rounding is ~1e-6)
+INVARIANT = 1e-5  # a gradient summed along a dimension, over its size, below this x its typical size: invariant
+AGREE = 0.9      # the share of positions whose lowest gradient along a dimension is at the target: the classes
+VARIES = 1e-3     # ... and along the classes above this: the loss sees a shift of the classes' scores
+TEMPERATURES = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0)  # those fitted to the gradient
+HOT = 10.0        # the fitted temperature from which it is named
+FIT = 0.01        # ... when it fits the gradient this well (a share of its size)
+FAR = 0.1         # ... and a plain cross-entropy (T = 1) fits it no better than this
+
+
+def readout(problem, model, batch) -> Optional[Diagnosis]:
+    """`loss_mismatch` when the outputs or the loss are normalised along a dimension that is not the classes', else
+    when the loss reads the outputs at a temperature of 10 or more; None otherwise, or when it cannot tell."""
+    probe = _probe(problem, model, batch)
+    if probe is None:
+        return None
+    return wrong_dimension(*probe) or temperature(*probe)
+
+
+def _probe(problem, model, batch) -> Optional[tuple]:
+    """(outputs, scores fed to the loss, the loss's gradient at them (double), targets, class dimension), or None."""
+    targets = batch_targets(problem, batch)
+    if not isinstance(targets, torch.Tensor) or targets.is_floating_point() or targets.is_complex():
+        return None  # only class-id targets say which dimension holds the classes
+    outputs: list = []
+
+    def feed(module, args, out):  # keep the outputs, and give the loss scores of our own
+        if not isinstance(out, torch.Tensor) or not out.is_floating_point():
+            return None
+        outputs.append(out)
+        g = torch.Generator(device=out.device).manual_seed(0)
+        scores = out.detach() + torch.randn(out.shape, generator=g, device=out.device, dtype=out.dtype)
+        outputs.append(scores.requires_grad_())
+        return scores
+
+    handle = model.register_forward_hook(feed)
+    try:
+        loss = problem.loss(model, batch)
+    finally:
+        handle.remove()
+    if len(outputs) != 2 or not isinstance(loss, torch.Tensor) or not loss.requires_grad:
+        return None  # the loss runs the model twice, or its output is not one tensor: no single output to judge
+    out, scores = outputs
+    if out.ndim < 2 or not bool(torch.isfinite(out).any()):
+        return None
+    (grad,) = torch.autograd.grad(loss, scores, allow_unused=True)
+    if grad is None or not bool(torch.isfinite(grad).all()):
+        return None
+    grad = grad.double()
+    classes = class_dim(grad, targets)
+    return None if classes is None else (out, scores.detach().double(), grad, targets, classes)
+
+
+def wrong_dimension(out, scores, grad, targets, classes: int) -> Optional[Diagnosis]:
+    """Outputs, or a loss, normalised along another dimension than the classes' (not the batch's)."""
+    if out.ndim < 3:
+        return None  # (batch, classes) outputs have no other dimension than the batch's
+    values = out.detach().double()
+    if normalised(values, classes) is None:
+        for d in other_dims(out, classes):
+            kind = normalised(values, d)
+            if kind is not None:
+                return _finding(out, d, classes, kind, "outputs")
+    if shift_response(grad, classes) < VARIES:
+        return None  # invariant along the classes: a normalisation over them, as it should be
+    for d in other_dims(out, classes):
+        if shift_response(grad, d) < INVARIANT:
+            return _finding(out, d, classes, "loss", "loss")
+    return None
+
+
+def temperature(out, scores, grad, targets, classes: int) -> Optional[Diagnosis]:
+    """The loss's gradient is a cross-entropy's at scores / T, T >= HOT: a temperature that keeps it near chance."""
+    if out.shape[classes] < 3:
+        return None  # two classes: softmax - onehot has one direction per position, which every T fits
+    z, g = scores.movedim(classes, -1), grad.movedim(classes, -1)
+    read = g.abs().amax(-1) > 0
+    z, g, y = z[read], g[read], targets[read]
+    if not len(y) or bool((y < 0).any()):
+        return None
+    onehot = torch.nn.functional.one_hot(y, z.shape[-1]).double()
+    misfit = {t: _misfit(g, torch.softmax(z / t, -1) - onehot) for t in TEMPERATURES}
+    best = min(misfit, key=misfit.get)
+    if best < HOT or misfit[best] > FIT or misfit[1.0] < FAR:
+        return None
+    shape = tuple(out.shape)
+    return Diagnosis(
+        "loss_mismatch", "warning", f"the loss reads the model's outputs {shape} at a temperature of about {best:g}: "
+        f"its gradient is a cross-entropy's of outputs / {best:g} (within {100 * misfit[best]:.1g}% at every position "
+        f"it reads; {100 * misfit[1.0]:.0f}% off a plain cross-entropy's), so outputs of the usual size give it "
+        "near-uniform probabilities. The optimised loss stays near chance long after the predictions are right, and "
+        f"the model must grow its outputs {best:g}-fold to train: it learns slowly, if at all",
+        evidence={"temperature": best, "misfit": round(misfit[best], 5), "misfit_at_1": round(misfit[1.0], 3),
+                  "class_dim": classes, "shape": list(shape), "before_update": True},
+        fix="drop the division of the logits in the loss (F.cross_entropy(logits, y)); a temperature, if one is meant, "
+            "near 1")
+
+
+def _misfit(g: torch.Tensor, v: torch.Tensor) -> float:
+    """How far g is from a multiple of v at each position (its own multiple each: any reduction or weighting), as a
+    share of g's size."""
+    scale = (g * v).sum(-1, keepdim=True) / (v * v).sum(-1, keepdim=True).clamp_min(1e-300)
+    return float((g - scale * v).norm() / g.norm().clamp_min(1e-300))
+
+
+def class_dim(grad: torch.Tensor, targets: torch.Tensor) -> Optional[int]:
+    """The dimension of the outputs the targets index: removing it leaves the targets' shape, it is larger than every
+    target (padding ids below 0, e.g. -100, do not count), and along it the loss's gradient is lowest at the target
+    (a loss that rewards the target class: cross-entropy, NLL, label smoothing) at `AGREE` of the positions the loss
+    reads. None when no dimension or several fit ((batch, 13, 13) outputs: 13 positions and 13 classes)."""
+    shape = grad.shape
+    if len(shape) != targets.ndim + 1:
+        return None
+    valid = targets[targets >= 0]
+    top = int(valid.max()) if valid.numel() else -1
+    fits = []
+    for d in range(len(shape)):
+        if tuple(shape[:d]) + tuple(shape[d + 1:]) != tuple(targets.shape) or shape[d] <= top:
+            continue
+        g = grad.movedim(d, -1)
+        read = g.abs().amax(-1) > 0  # positions the loss reads (not padding it ignores)
+        if bool(read.any()) and float((g.argmin(-1) == targets)[read].double().mean()) >= AGREE:
+            fits.append(d)
+    return fits[0] if len(fits) == 1 else None
+
+
+def other_dims(out: torch.Tensor, classes: int) -> list:
+    """The dimensions besides the batch's (0) and the classes', of more than one entry."""
+    return [d for d in range(1, out.ndim) if d != classes and out.shape[d] > 1]
+
+
+def normalised(values: torch.Tensor, d: int) -> Optional[str]:
+    """'log-probabilities' or 'probabilities' when `values` are normalised along `d` at every position, else None."""
+    finite = torch.isfinite(values)
+    if not bool(finite.all()) and bool(torch.isnan(values).any()):
+        return None
+    if bool((values[finite] <= EXACT).all()):
+        lse = torch.logsumexp(values, dim=d)
+        if bool(torch.isfinite(lse).all()) and float(lse.abs().max()) < EXACT:
+            return "log-probabilities"
+    if bool(finite.all()) and bool((values >= -EXACT).all()):
+        if float((values.sum(d) - 1).abs().max()) < EXACT:
+            return "probabilities"
+    return None
+
+
+def shift_response(grad: torch.Tensor, d: int) -> float:
+    """At scores of our own (the outputs plus unit noise: fresh weights' nearly uniform outputs would make even a
+    wrong normalisation look invariant along the classes), how much the loss changes when every score along `d`
+    moves by the same amount (the gradient summed along `d`), relative to how much it changes when one score moves
+    (the gradient's typical entry x the size of `d`): 0 for a loss that normalises along `d`."""
+    scale = float(grad.abs().mean()) * grad.shape[d]
+    if scale == 0.0:
+        return 0.0
+    return float(grad.sum(d).abs().mean()) / scale
+
+
+def _finding(out: torch.Tensor, d: int, classes: int, kind: str, where: str) -> Diagnosis:
+    shape = tuple(out.shape)
+    if where == "outputs":
+        what = (f"the model's outputs {shape} are {kind} along dim {d} (size {shape[d]}): they sum to 1 there at every "
+                f"position, but not along dim {classes} (size {shape[classes]}), the classes the integer targets index")
+        fix = (f"normalise over the classes: log_softmax(dim={classes}) (or -1 for the last), or return the raw "
+               "logits and let cross_entropy normalise them")
+    else:
+        what = (f"the loss does not change when a constant is added to the outputs {shape} along dim {d} (size "
+                f"{shape[d]}), but does along dim {classes} (size {shape[classes]}), the classes the integer targets "
+                f"index: it normalises the scores over dim {d} (a log_softmax or softmax over the wrong dimension)")
+        fix = (f"normalise over the classes: log_softmax(logits, dim={classes}) (or -1 for the last) before nll_loss, "
+               "or cross_entropy on the raw logits with the classes where it expects them")
+    return Diagnosis(
+        "loss_mismatch", "error", f"{what}. The classes then compete across the other positions instead of within "
+        "each one: the loss has a floor far above 0 and the predictions stay poor",
+        evidence={"normalised_dim": d, "class_dim": classes, "shape": list(shape), "kind": kind, "in": where,
+                  "before_update": True},
+        fix=fix)
