@@ -64,8 +64,14 @@ def test_a_future_leak_is_seen_without_best_loss_and_causal_models_pass():
     b = s2s.get_batch(torch.arange(16))
     d = future_leak(s2s, s2s.model, {**b, "tgt_in": b["tgt_out"].clone()})
     assert d is not None and d.evidence["inputs"] == {"tgt_in": "target t at column t+0"}
-    # ... but a source equal to the targets is a copy task, whatever the encoder sees
+    # ... or shifted left (t[1:] + [PAD] where [BOS] + t[:-1] was meant): position t reads the next answer, and its
+    # own one step before (holdout38's wordflip)
+    ahead = torch.cat([b["tgt_out"][:, 1:], torch.zeros_like(b["tgt_out"][:, :1])], 1)
+    d = future_leak(s2s, s2s.model, {**b, "tgt_in": ahead})
+    assert d is not None and d.evidence["inputs"] == {"tgt_in": "target t at column t-1"}
+    # ... but a source equal to the targets is a copy task, whatever the encoder sees, shifted left too
     assert future_leak(s2s, s2s.model, {**b, "src": b["tgt_out"].clone()}) is None
+    assert future_leak(s2s, s2s.model, {**b, "src": ahead}) is None
 
 
 

@@ -78,28 +78,37 @@ def shifted_inputs(batch: Any, targets: torch.Tensor) -> list:
 
 
 def _holds_targets(x: torch.Tensor, targets: torch.Tensor, shift: int) -> bool:
-    """Column t + shift of x equals the targets' column t on most positions."""
+    """Column t + shift of x equals the targets' column t on most positions (shift -1: x is the targets shifted
+    left, column t holds target t + 1)."""
     if x is targets or x.shape[0] != targets.shape[0] or x.shape[1] < 3:
         return False
-    n = min(x.shape[1] - shift, targets.shape[1])
-    same = x[:, shift:n + shift] == targets[:, :n]
+    if shift >= 0:
+        n = min(x.shape[1] - shift, targets.shape[1])
+        xs, ts = x[:, shift:n + shift], targets[:, :n]
+    else:
+        n = min(x.shape[1], targets.shape[1] + shift)
+        xs, ts = x[:, :n], targets[:, -shift:n - shift]
+    if n < 1:
+        return False
+    same = xs == ts
     # padding matches padding anywhere: judge the positions whose target is not the commonest value
-    told = targets[:, :n] != torch.mode(targets[:, :n].flatten()).values
+    told = ts != torch.mode(ts.flatten()).values
     return int(told.sum()) >= 8 and float(same[told].float().mean()) >= SHIFT_MATCH
 
 
-def aligned_inputs(batch: Any, targets: torch.Tensor) -> list:
+def aligned_inputs(batch: Any, targets: torch.Tensor, shift: int = 0) -> list:
     """The keys of the target-side batch tensors (a dict key named like the targets, `tgt_in`; a tuple item
-    between the first and the targets) whose column t holds the targets' column t: a decoder input sliced
-    like the targets instead of shifted right, so position t is fed its own answer. A source that equals
-    the targets (a copy task) is no such input: it is named and placed as a source."""
+    between the first and the targets) whose column t + shift holds the targets' column t: a decoder input sliced
+    like the targets instead of shifted right (shift 0), or shifted left (-1), so position t is fed its own answer
+    or the next one. A source that equals the targets (a copy task) is no such input: it is named and placed as a
+    source."""
     if isinstance(batch, dict):
         items = [(k, v) for k, v in _sequences(batch) if str(k).lower().startswith(TARGET_NAMES)]
     elif isinstance(batch, (list, tuple)):
         items = [(k, v) for k, v in _sequences(batch) if 0 < k < len(batch) - 1]
     else:
         items = []
-    return [key for key, x in items if _holds_targets(x, targets, 0)]
+    return [key for key, x in items if _holds_targets(x, targets, shift)]
 
 
 def targets_of(batch: Any) -> Optional[torch.Tensor]:

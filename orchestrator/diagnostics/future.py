@@ -12,7 +12,8 @@ column t on at least 75% of the positions whose target is not the commonest valu
 itself for an LM that slices `tokens[:, :-1]` / `tokens[:, 1:]`, a `tgt_in` for a seq2seq decoder, the past
 values of a series whose next values are the targets: `series[:, :-1]` / `series[:, 1:]`), or a
 target-side input (named like the targets, `tgt_in`, or a tuple item between the source and the targets)
-whose column t equals the targets' column t (a decoder input sliced like the targets, not shifted), or a source
+whose column t equals the targets' column t (a decoder input sliced like the targets, not shifted) or column t+1
+(shifted left: `t[1:] + [PAD]` where `[BOS] + t[:-1]` was meant), or a source
 that does, fed to a model causal over it (an LM whose labels are not shifted: see _reads_own_target);
 the targets must be one per position (token ids, or a series' values: then a floating input, each later
 value moved by the series' spread), and the outputs position-first like them. A source that equals the targets under
@@ -43,8 +44,11 @@ def future_leak(problem, model, batch: Any) -> Optional[Diagnosis]:
         return None
     found = shifted_inputs(batch, targets)
     # input column where each input holds target t: t+1 shifted right (teacher forcing), t when sliced like
-    # the targets (the decoder is fed its own answer, however right the mask)
-    shift = {k: 1 for k in found} | {k: 0 for k in aligned_inputs(batch, targets) if k not in found}
+    # the targets (the decoder is fed its own answer, however right the mask), t-1 when shifted left (t[1:] + [PAD]
+    # for [BOS] + t[:-1]: fed the next answer, and its own one step before)
+    shift = {k: 1 for k in found}
+    for s in (0, -1):
+        shift |= {k: s for k in aligned_inputs(batch, targets, s) if k not in shift}
     own = [k for k in source_copies(batch, targets) if k not in shift]
     if not shift and not own:
         return None
@@ -189,7 +193,7 @@ def _moved(problem, model, batch: Any, shift: dict, j: int, shape: tuple, scored
         f"changed (by up to {num(moved)}): a position sees its own target or later ones, so the model can copy "
         "instead of predict", evidence={"check": "future", "changed_from": j, "first_position_moved": first,
                                         "max_change": num(moved), "output_scale": num(scale),
-                                        "inputs": {str(k): f"target t at column t+{v}" for k, v in shift.items()}},
+                                        "inputs": {str(k): f"target t at column t{v:+d}" for k, v in shift.items()}},
         fix="check the causal mask (torch.triu(..., diagonal=1) marks the future; an off-by-one, a transposed or "
             "a missing mask lets position t see t+1) and that the decoder's inputs are the targets shifted right")
 
