@@ -7,6 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 
+from orchestrator.diagnostics.config import FailureConfig
 from orchestrator.task import Problem
 from test_diagnostics import cfg, mlp, run_stage, settings, stage
 
@@ -45,9 +46,9 @@ def flipped(label) -> Problem:
                    extras={"x": x, "y": y})
 
 
-def augmentation_verdicts(tmp_path, label, target):
-    r, outcome, _ = run_stage(tmp_path, flipped(label), cfg(), st=stage(target, metric="val/acc"),
-                              s=settings(budget=300))
+def augmentation_verdicts(tmp_path, label, target, **failure):
+    c = cfg(failure=FailureConfig(**failure)) if failure else cfg()
+    r, outcome, _ = run_stage(tmp_path, flipped(label), c, st=stage(target, metric="val/acc"), s=settings(budget=300))
     assert not outcome.converged  # the failure checks ran
     return [d for d in r.stage.diagnoses if d["evidence"].get("augmentation")]
 
@@ -62,10 +63,23 @@ def test_a_flip_that_keeps_a_label_it_changes_is_named(tmp_path):
     assert bad > 3 * good and bad > math.log(CLASSES)
 
 
+def test_a_flip_that_relabels_the_classes_is_named_by_the_relabelling_alone(tmp_path):
+    # the held-out loss rule switched off (a mirror that swaps only some classes keeps it below chance: holdout36's
+    # tetromino): the versions' models read each other's examples as the mirrored quarter, consistently
+    found = augmentation_verdicts(tmp_path, lambda p: p // 4, target=0.95, augment_ratio=1e9)
+    assert len(found) == 1
+    d = found[0]["evidence"]
+    assert "relabelling" in found[0]["message"] and d["relabelled"] - d["kept"] >= 0.15, d
+    assert d["relabelled"] >= d["own"] - 0.15
+
+
 def test_a_flip_the_labels_are_invariant_to_is_not_named(tmp_path):
     # the distance from the middle: a mirrored bump keeps it, so the flip is a proper augmentation (the goal is out
-    # of reach only so that the failure checks run)
+    # of reach only so that the failure checks run); neither rule fires, the relabelling's alone neither
     found = augmentation_verdicts(tmp_path, lambda p: torch.minimum(p, WIDTH - 1 - p) // 2, target=1.01)
+    assert found == []
+    found = augmentation_verdicts(tmp_path, lambda p: torch.minimum(p, WIDTH - 1 - p) // 2, target=1.01,
+                                  augment_ratio=1e9)
     assert found == []
 
 

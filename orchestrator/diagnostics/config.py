@@ -161,6 +161,9 @@ class FailureConfig:
     augment_ratio: float = 3.0    # `labels_not_learnable` (augment.py): one consistent transform's held-out loss
                                   # this x the other's,
     augment_floor: float = 1.0    # ... and at least this x chance_loss (worse than guessing, not a mere shift)
+    augment_versions: int = 6     # ... consistent versions trained (the seeds whose transforms differ most)
+    augment_gap: float = 0.15     # ... or (class targets) a one-to-one relabelling explains this much more of one
+                                  # version's predictions on another's examples than their own targets do
     label_shuffled_better: float = 0.5  # ... shuffled labels' loss < this x the real ones': no verdict on a dict batch
     label_shuffled_floor: float = 0.01  # ... else labels_not_learnable, the real loss above this x its start,
     label_shuffled_examples: int = 50  # ... on at least this many examples, and again in a second pair of runs
