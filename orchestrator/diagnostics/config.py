@@ -161,6 +161,9 @@ class FailureConfig:
     augment_ratio: float = 3.0    # `labels_not_learnable` (augment.py): one consistent transform's held-out loss
                                   # this x the other's,
     augment_floor: float = 1.0    # ... and at least this x chance_loss (worse than guessing, not a mere shift)
+    eval_batches: int = 4         # `loss_mismatch` (evalmode.py): batches of the stage's size compared in both modes
+    eval_ratio: float = 3.0       # ... fires when the eval-mode loss is this x the train-mode loss (dropout off)
+    eval_gap: float = 0.25        # ... and above it by this x chance_loss
     augment_versions: int = 6     # ... consistent versions trained (the seeds whose transforms differ most)
     augment_gap: float = 0.15     # ... or (class targets) a one-to-one relabelling explains this much more of one
                                   # version's predictions on another's examples than their own targets do

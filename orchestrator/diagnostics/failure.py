@@ -64,6 +64,7 @@ from .common import (batch_targets, compares_examples, fresh_copy, num, run_mode
                      tensors_in, training_side, zero_output_loss)
 from .config import FailureConfig
 from .augment import augmentation_breaks_labels, inputs_vary
+from .evalmode import eval_mode_differs
 from .ignored import ignored_input
 from .splits import splits_differ
 from .startchecks import LAYOUT_FIX, StartChecks, constant_targets, is_fresh, preserved, skipped
@@ -1043,8 +1044,8 @@ def held_out_blind(ctx: Context) -> Optional[Diagnosis]:
 # label check tells a too-high LR from misaligned labels itself), before the last resorts, which stand down after it
 # splits built differently and an ignored input last: the label checks judge the labels as a whole first
 CHECKS = [lr_too_low, loss_mismatch, held_out_blind, bad_init_loss, params_not_updating, batch_dependence,
-          overfit_batch_size_1, batched_like_one, labels_not_learnable, augmentation_breaks_labels, lr_near_threshold,
-          splits_differ, ignored_input]
+          overfit_batch_size_1, batched_like_one, eval_mode_differs, labels_not_learnable, augmentation_breaks_labels,
+          lr_near_threshold, splits_differ, ignored_input]
 
 
 def batch_dependence_any_size(ctx: Context):
@@ -1055,8 +1056,8 @@ def batch_dependence_any_size(ctx: Context):
 
 
 # a big stage that fails is usually just hard; these still tell a bug (or a bad LR) from that
-ANY_SIZE = [lr_too_low, loss_mismatch, held_out_blind, batch_dependence_any_size, labels_not_learnable,
-            augmentation_breaks_labels, lr_near_threshold, splits_differ, ignored_input]
+ANY_SIZE = [lr_too_low, loss_mismatch, held_out_blind, batch_dependence_any_size, eval_mode_differs,
+            labels_not_learnable, augmentation_breaks_labels, lr_near_threshold, splits_differ, ignored_input]
 
 
 def run_checks(c: FailureConfig, run, outcome) -> list[Diagnosis]:
