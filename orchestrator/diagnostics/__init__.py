@@ -115,6 +115,7 @@ def _before_stage(cfg: Any, stage, build: Callable, settings, sinks) -> Optional
     if inputs and check_inputs(d.inputs, stage, problem, sinks):
         state = BROKEN  # NaN/inf in the data: no LR can be measured on it
     if init and state is None and d.start.enabled:
+        constant_labels_first(d.start, stage, problem, sinks)
         batch_dependence_first(d.start, stage, problem, settings, sinks)
     if init and state is None:
         state = check_init(d.init, stage, problem, settings, sinks,
@@ -124,6 +125,22 @@ def _before_stage(cfg: Any, stage, build: Callable, settings, sinks) -> Optional
     if state == BROKEN:
         return skip_probe(stage, settings, sinks)
     return run_probe(d, cfg, stage, fresh, settings, sinks)
+
+
+def constant_labels_first(c, stage, problem, sinks) -> None:
+    """The start checks' constant-labels test, first of all: targets with nothing to learn make every later symptom
+    (a batch that looks mixed, a loss at a floor) a consequence. Findings only; the start checks skip what is said."""
+    from types import SimpleNamespace
+
+    from ..diagnosis import record
+    from .startchecks import constant_labels
+    try:
+        found = constant_labels(c, SimpleNamespace(problem=problem))
+    except Exception:  # noqa: BLE001 - a batch it cannot read: the start checks try again and say why
+        return
+    for d in found:
+        if d.severity in ("warning", "error"):
+            record(stage, sinks, d)
 
 
 def batch_dependence_first(c, stage, problem, settings, sinks) -> None:

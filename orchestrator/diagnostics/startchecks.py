@@ -138,8 +138,9 @@ class StartChecks:
                     found = [skipped(name, f"{type(e).__name__}: {e}", fix=LAYOUT_FIX)]
                 self.ran.add(name)
                 for d in found:
-                    if name in ("batch_dependence", "gradients") and said_before(run.stage, d):
-                        continue  # found before the LR probe (diagnostics.batch_dependence_first, init.check_init)
+                    if said_before(run.stage, d):
+                        continue  # found before the LR probe (diagnostics.constant_labels_first and
+                        #           batch_dependence_first, init.check_init)
                     run.diagnose(d)
 
     def on_end(self, run, outcome) -> None:
@@ -856,13 +857,26 @@ def constant_labels(c: StartConfig, run) -> list:
 
 def constant_targets(t: torch.Tensor) -> list:
     rows = t.detach().reshape(t.shape[0], -1)
-    if not bool((rows == rows[:1]).all()):
+    if bool((rows == rows[:1]).all()):
+        value = rows[0, 0].item() if rows.shape[1] == 1 else f"the same {tuple(t.shape[1:])} tensor"
+        return [_nothing_to_learn(f"all {t.shape[0]} training targets looked at are {value}", int(t.shape[0]))]
+    # class ids one per position, the positions the loss ignores marked below 0 (-100): the rows differ only where
+    # the padding is, and every target the loss reads may still be one class (holdout39's tally: counts over the
+    # whole batch, clipped to the top class)
+    if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool or rows.shape[1] == 1:
         return []
-    value = rows[0, 0].item() if rows.shape[1] == 1 else f"the same {tuple(t.shape[1:])} tensor"
-    return [Diagnosis("labels_not_learnable", "error",
-                      f"all {t.shape[0]} training targets looked at are {value}: there is nothing to learn",
-                      evidence={"examples": int(t.shape[0]), "unique_targets": 1},
-                      fix="check the data pipeline's labels (a column index, a label read once, an overwrite)")]
+    read = rows[rows >= 0]
+    if read.numel() < t.shape[0] or not bool((read == read[0]).all()) or bool((rows >= 0).all()):
+        return []
+    return [_nothing_to_learn(f"every target the loss reads in the {t.shape[0]} training examples looked at "
+                              f"({read.numel()} positions; the others are marked below 0, ignored) is "
+                              f"{read[0].item()}", int(t.shape[0]))]
+
+
+def _nothing_to_learn(what: str, examples: int) -> Diagnosis:
+    return Diagnosis("labels_not_learnable", "error", f"{what}: there is nothing to learn",
+                     evidence={"examples": examples, "unique_targets": 1},
+                     fix="check the data pipeline's labels (a column index, a label read once, an overwrite)")
 
 
 # --- helpers ------------------------------------------------------------------------------------------
