@@ -153,3 +153,33 @@ def test_losses_that_only_look_like_a_temperature_are_not_named(name):
         for seed in range(3):
             st, _ = before(lambda: with_loss(family, seed, LOOK_ALIKE[name]), seed)
             assert hot(st) == [] and wrong_dim(st) == [], (family, seed, above_info(st))
+
+
+def padded_seq2seq(seed=0, ignore=0, eos=11):
+    """The GRU encoder-decoder on targets of 1-2 tokens, then EOS, then PAD (0) to 5 positions, its cross-entropy
+    ignoring `ignore` (PAD as it should; EOS by mistake, holdout39's hexbin)."""
+    problem = seq2seq_problem(seed=seed)
+    get = problem.get_batch
+
+    def batch(idx):
+        b = get(idx)
+        t = b["tgt_out"].clone()
+        for row, i in enumerate(idx.tolist()):
+            n = 1 + i % 2
+            t[row, n], t[row, n + 1:] = eos, 0
+        return {**b, "tgt_out": t}
+
+    problem.get_batch = batch
+    problem.loss = lambda m, b: F.cross_entropy(m(b["src"], b["tgt_in"]).reshape(-1, 12), b["tgt_out"].reshape(-1),
+                                                ignore_index=ignore)
+    return problem
+
+
+def test_an_ignore_index_on_the_end_token_instead_of_the_padding_is_named():
+    st, _ = before(lambda: padded_seq2seq(ignore=11))
+    found = [d for d in st.diagnoses if d["code"] == "loss_mismatch" and "ignored_target" in d["evidence"]]
+    assert found and found[0]["evidence"]["ignored_target"] == 11 and found[0]["evidence"]["read_tail"] == 0
+    for seed in range(3):  # the padding ignored, as meant; or nothing ignored
+        for ignore in (0, -100):
+            st, _ = before(lambda: padded_seq2seq(seed, ignore=ignore), seed)
+            assert [d for d in st.diagnoses if "ignored_target" in d["evidence"]] == [], (seed, ignore)

@@ -1,6 +1,7 @@
-"""How the loss reads the model's outputs (code `loss_mismatch`): over which dimension, at what temperature.
+"""How the loss reads the model's outputs (code `loss_mismatch`): over which dimension, which positions, at what
+temperature.
 
-Two faults that train, only worse, and that one forward of fresh weights shows exactly. The model's outputs are kept,
+Three faults that train, only worse, and that one forward of fresh weights shows exactly. The model's outputs are kept,
 and the loss is fed them plus unit noise by a forward hook (no backward through the model): its gradient with respect
 to those scores says how it reads them. Integer targets say which dimension holds the classes (the one whose removal
 leaves the targets' shape, larger than every target, along which the gradient is lowest at the target).
@@ -15,7 +16,10 @@ leaves the targets' shape, larger than every target, along which the gradient is
      float32 rounding) but does along the classes: the loss normalised over it. A cross-entropy over the classes is
      invariant along the classes, and along nothing else.
    The batch's own dimension (0) is not judged here: mixing examples is the start checks' `batch_dependence`.
-2. A temperature. `F.cross_entropy(logits / 100, y)`: the gradient of a cross-entropy of scores z / T is, per
+2. The wrong token ignored. `F.cross_entropy(..., ignore_index=EOS)` where PAD was meant: the positions the loss
+   ignores (zero gradient) hold one real class id, one per row, and the padding after them is read: the model never
+   learns to end a sequence and is taught to predict padding.
+3. A temperature. `F.cross_entropy(logits / 100, y)`: the gradient of a cross-entropy of scores z / T is, per
    position, a multiple of softmax(z / T) - onehot(target). Fitted over T (a multiple per position: any reduction or
    weighting), a loss whose gradient is that of T >= 10 within 1%, and far from that of T = 1, reads near-uniform
    probabilities from outputs of the usual size: the optimised loss stays near chance long after the predictions
@@ -39,6 +43,7 @@ TEMPERATURES = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0)  #
 HOT = 10.0        # the fitted temperature from which it is named
 FIT = 0.01        # ... when it fits the gradient this well (a share of its size)
 FAR = 0.1         # ... and a plain cross-entropy (T = 1) fits it no better than this
+TAIL_ROWS = 0.5   # rows with one ignored position followed by a read, constant tail: at least this share
 
 
 def readout(problem, model, batch) -> Optional[Diagnosis]:
@@ -47,7 +52,7 @@ def readout(problem, model, batch) -> Optional[Diagnosis]:
     probe = _probe(problem, model, batch)
     if probe is None:
         return None
-    return wrong_dimension(*probe) or temperature(*probe)
+    return wrong_dimension(*probe) or ignored_not_padding(*probe) or temperature(*probe)
 
 
 def _probe(problem, model, batch) -> Optional[tuple]:
@@ -100,6 +105,40 @@ def wrong_dimension(out, scores, grad, targets, classes: int) -> Optional[Diagno
         if shift_response(grad, d) < INVARIANT:
             return _finding(out, d, classes, "loss", "loss")
     return None
+
+
+def ignored_not_padding(out, scores, grad, targets, classes: int) -> Optional[Diagnosis]:
+    """Per-position targets whose ignored positions hold one real class id and are followed, in most rows, by a tail
+    the loss reads that is one constant value: the loss skips a token inside the sequences (EOS) and scores the
+    padding after it (ignore_index naming EOS where PAD was meant)."""
+    if targets.ndim != 2 or targets.shape[1] < 3:
+        return None
+    read = grad.movedim(classes, -1).abs().amax(-1) > 0
+    skipped = ~read
+    if not bool(skipped.any()) or not bool(read.any()):
+        return None
+    ignored = targets[skipped]
+    if bool((ignored < 0).any()) or not bool((ignored == ignored[0]).all()):
+        return None  # -100 marks, or several values: a mask of the loss's own, not one token
+    tails = []
+    for row_read, row_skipped, row in zip(read, skipped, targets):
+        where = torch.nonzero(row_skipped).flatten()
+        if len(where) != 1:
+            continue
+        tail = row[int(where[-1]) + 1:]
+        if len(tail) >= 2 and bool(row_read[int(where[-1]) + 1:].all()) and bool((tail == tail[0]).all()):
+            tails.append(int(tail[0]))
+    if len(tails) < TAIL_ROWS * len(targets) or len(set(tails)) != 1:
+        return None
+    token, pad = int(ignored[0]), tails[0]
+    return Diagnosis(
+        "loss_mismatch", "error", f"the loss ignores the targets {token}, one position inside each sequence, and "
+        f"reads the run of {pad} after it to the end of the row in {len(tails)} of {len(targets)} examples: it skips "
+        f"a real token (an end-of-sequence?) and scores the padding instead (ignore_index names the wrong token), so "
+        f"the model never learns to end a sequence and is trained to predict padding",
+        evidence={"ignored_target": token, "read_tail": pad, "rows": len(tails), "examples": len(targets),
+                  "before_update": True},
+        fix=f"set ignore_index to the padding's id ({pad}?) rather than {token}, or mask the padding positions")
 
 
 def temperature(out, scores, grad, targets, classes: int) -> Optional[Diagnosis]:
