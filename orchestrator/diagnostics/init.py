@@ -25,11 +25,14 @@ gradient, once:
 - the units of a weight tensor start as copies and get the same gradient (a constant init): `symmetric_units`
   (error; the start checks' test, on this gradient), said before a `bad_init_loss` it explains.
 - the outputs, or the loss, are normalised over another dimension than the classes the integer targets index (a
-  log_softmax over the positions): `loss_mismatch` (error; readout.py); else the loss reads the outputs at a
-  temperature of 10 or more (cross_entropy(logits / 100, y)): `loss_mismatch` (warning). The probe still runs.
+  log_softmax over the positions): `loss_mismatch` (error; readout.py); else the positions the loss ignores hold
+  one real token and the padding after it is read (ignore_index=EOS for PAD): `loss_mismatch` (error); else the loss
+  reads the outputs at a temperature of 10 or more (cross_entropy(logits / 100, y)): `loss_mismatch` (warning). The
+  probe still runs.
 Any other finding makes the LR probe stand down (it would blame, and lower, the LR for a broken init, and read
 weights drawn afresh at each call as divergence).
-Cost: two forwards and backwards and three forwards on one batch (a trace only when something is
+Cost: two forwards and backwards and four forwards on one batch (one with its outputs replaced for readout.py,
+whose backward stops at them; a trace only when something is
 non-finite).
 """
 from __future__ import annotations
