@@ -385,3 +385,25 @@ def test_a_constant_initialisation_is_named_before_the_first_loss_is_judged(fami
     codes = [d["code"] for d in st.diagnoses if d["severity"] != "info"]
     assert codes[:1] == ["symmetric_units"], above_info(st)
     assert st.diagnoses[[d["code"] for d in st.diagnoses].index("symmetric_units")]["iteration"] == 0
+
+
+def test_one_raw_column_among_standardised_ones_is_named_before_the_first_loss():
+    g = torch.Generator().manual_seed(0)
+
+    def raw_pressure():
+        problem = mlp_problem()
+        get = problem.get_batch
+        offset = 1000 + 7 * torch.randn(10_000, generator=g)  # a pressure in hPa beside z-scores
+
+        def batch(idx):
+            x, y = get(idx)
+            x = x.clone()
+            x[:, 2] = offset[idx]
+            return x, y
+        problem.get_batch = batch
+        problem.extras = {}  # the inputs judged as get_batch gives them
+        return problem
+    st, _ = before(raw_pressure)
+    d = [x for x in st.diagnoses if x["code"] == "input_scale"]
+    assert d and "feature 2" in d[0]["message"], above_info(st)
+    assert [x["code"] for x in st.diagnoses if x["severity"] != "info"][0] == "input_scale"

@@ -103,6 +103,7 @@ class InputScaleConfig:
     min_std: float = 0.1          # median per-feature std outside [min_std, max_std]: not unit scale
     max_std: float = 10.0
     max_spread: float = 100.0     # largest / smallest non-constant feature std above this: mixed scales
+    max_mean_any: float = 100.0   # one feature's |mean| above this, and 10x its std: that feature is not centred
     constant_share: float = 0.95  # a feature with one value in more than this share of samples is ignored
     min_relative_std: float = 1e-3  # ... and one whose std is below this x the median std (border pixels)
     sparse_share: float = 0.5     # a feature with one value in more than this share of samples (sparse pixels)

@@ -9,9 +9,10 @@ digits), or a std below `inputs.min_relative_std` (1e-3) x the median std. On th
 the median |mean| > `inputs.max_mean` (1.0: not centred), the median std is outside [`inputs.min_std`,
 `inputs.max_std`] ([0.1, 10]: not unit scale), or the largest/smallest std > `inputs.max_spread`
 (100: mixed scales), the spread judged on dense features (one value in at most `inputs.sparse_share`,
-50%, of the samples) when there are two or more. Integer inputs (token ids, class labels) are skipped; floating targets
-(regression) get the same test. It runs before the LR probe, so unscaled inputs are reported before
-the too-high LR they cause.
+50%, of the samples) when there are two or more, or one feature's |mean| is above `inputs.max_mean_any`
+(100) and 10x its std (a raw column among standardised ones: a pressure in hPa). Integer inputs (token
+ids, class labels) are skipped; floating targets (regression) get the same test. It runs before the LR
+probe, so unscaled inputs are reported before the too-high LR they cause.
 """
 from __future__ import annotations
 
@@ -53,6 +54,13 @@ def feature_stats(x: torch.Tensor, c: InputScaleConfig) -> Optional[dict]:
         problems.append(f"not unit scale (median feature std {num(med_std)})")
     if spread > c.max_spread:
         problems.append(f"features on scales {num(spread)}x apart")
+    # one raw column among standardised ones (a pressure in hPa beside z-scores): the medians look right, but that
+    # feature feeds the first layer a near-constant ~1000 (holdout40's weather)
+    off = live & (mean.abs() > c.max_mean_any) & (mean.abs() > 10 * std)
+    if med_mean <= c.max_mean and bool(off.any()):
+        k = int(torch.nonzero(off).flatten()[int(mean[off].abs().argmax())])
+        problems.append(f"not centred at feature {k} (mean {num(mean[k])}, std {num(std[k])}; "
+                        f"{int(off.sum())} such feature(s) of {int(live.sum())})")
     return {"median_abs_mean": num(med_mean), "max_abs_mean": num(mean[live].abs().max()),
             "median_std": num(med_std), "min_std": num(std[live].min()), "max_std": num(std[live].max()),
             "features": int(x.shape[1]), "ignored_constant_features": int((~live).sum()), "problems": problems}
