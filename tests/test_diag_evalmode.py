@@ -73,7 +73,8 @@ def test_running_statistics_never_updated_are_named(tmp_path):
     assert e["eval_mode"] >= 3 * e["train_mode"]
 
 
-@pytest.mark.parametrize("norm", [HandNorm, nn.BatchNorm1d, nn.LayerNorm], ids=["hand_written", "batchnorm", "layernorm"])
+@pytest.mark.parametrize("norm", [HandNorm, nn.BatchNorm1d, nn.LayerNorm],
+                         ids=["hand_written", "batchnorm", "layernorm"])
 def test_an_eval_path_that_matches_training_is_not_named(tmp_path, norm):
     for seed in range(3):
         assert verdicts(tmp_path / str(seed), blobs(norm, seed)) == [], seed

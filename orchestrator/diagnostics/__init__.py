@@ -132,15 +132,12 @@ def constant_labels_first(c, stage, problem, sinks) -> None:
     (a batch that looks mixed, a loss at a floor) a consequence. Findings only; the start checks skip what is said."""
     from types import SimpleNamespace
 
-    from ..diagnosis import record
     from .startchecks import constant_labels
     try:
         found = constant_labels(c, SimpleNamespace(problem=problem))
     except Exception:  # noqa: BLE001 - a batch it cannot read: the start checks try again and say why
         return
-    for d in found:
-        if d.severity in ("warning", "error"):
-            record(stage, sinks, d)
+    _record_findings(stage, sinks, found)
 
 
 def batch_dependence_first(c, stage, problem, settings, sinks) -> None:
@@ -149,7 +146,6 @@ def batch_dependence_first(c, stage, problem, settings, sinks) -> None:
     and the mixing is the root. Findings only (warning, error); the start checks skip what is said already."""
     from types import SimpleNamespace
 
-    from ..diagnosis import record
     from .startchecks import batch_dependence, preserved
     run = SimpleNamespace(problem=problem, model=problem.model.to(settings.device), settings=settings)
     try:
@@ -164,6 +160,12 @@ def batch_dependence_first(c, stage, problem, settings, sinks) -> None:
         # normalises over the batch in eval mode too: holdout30's shapes): the start checks judge the batch after
         # the leak check, and after the gradient check has named those layers
         return
+    _record_findings(stage, sinks, found)
+
+
+def _record_findings(stage, sinks, found: list) -> None:
+    """A start check's warnings and errors, said before the probe (its infos are said by the start checks)."""
+    from ..diagnosis import record
     for d in found:
         if d.severity in ("warning", "error"):
             record(stage, sinks, d)

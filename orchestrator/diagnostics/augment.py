@@ -44,7 +44,7 @@ from .startchecks import same_batch, skipped, take
 
 CHECK = "augmentation_breaks_labels"
 SEEDS = 16  # candidate seeds, of which the `augment_versions` whose fetches of one example differ most are kept
-HELD = 64   # examples after the pool, in each version, on which the versions' models are compared
+UNSEEN = 64  # examples after the pool, in each version, on which the versions' models are compared
 FIX = ("transform the targets with the inputs (a mirrored image's label, mask, boxes or angle mirrored too), or leave "
        "out a transform the task is not invariant to")
 
@@ -64,9 +64,9 @@ def augmentation_breaks_labels(ctx) -> Optional[Diagnosis]:
         return skipped(CHECK, "the batch function transforms inputs at random, but seeding the random generators "
                               "does not fix its transform (a generator it does not show), so no consistent version "
                               "of the examples can be made")
-    held = min(HELD, problem.train_size // 4)
-    pool = min(problem.train_size - held, c.label_examples)
-    versions = [_consistent(problem, pool + held, s) for s in seeds]
+    unseen = min(UNSEEN, problem.train_size // 4)
+    pool = min(problem.train_size - unseen, c.label_examples)
+    versions = [_consistent(problem, pool + unseen, s) for s in seeds]
     if any(v is None for v in versions):
         return skipped(CHECK, "the batch function transforms inputs at random, but its examples, fetched one at a "
                               "time, do not stack into one batch (tensors of different shapes)")
@@ -84,8 +84,8 @@ def augmentation_breaks_labels(ctx) -> Optional[Diagnosis]:
     evidence = {"metric": key, "seeds": list(seeds), "examples": pool, "chance": num(chance), "augmentation": True}
     found = _wrong_on_held_out(fitted, seeds, pool, key, chance, c, evidence)
     if found is None:
-        held_part = torch.arange(pool, pool + held)
-        found = _relabelled(problem, models, [to_device(take(v, held_part), run.settings.device) for v in versions],
+        after_pool = torch.arange(pool, pool + unseen)
+        found = _relabelled(problem, models, [to_device(take(v, after_pool), run.settings.device) for v in versions],
                             seeds, pool, c, evidence)
     return found
 
@@ -110,28 +110,25 @@ def _wrong_on_held_out(fitted: list, seeds: tuple, pool: int, key: str, chance: 
         fix=FIX)
 
 
-def _relabelled(problem, models: list, helds: list, seeds: tuple, pool: int, c, evidence: dict):
+def _relabelled(problem, models: list, unseen: list, seeds: tuple, pool: int, c, evidence: dict):
     """Class targets: a model trained on one version labels the held examples of another version consistently as
     other classes (a one-to-one relabelling explains `augment_gap` more of its predictions than the targets, both
     ways round, and about as much as that version's own model gets right): the transform between the two versions
     turns an input of one class into one of another (a mirrored S-tetromino is a Z; a time-reversed up-chirp a
     down-chirp), while a transform the task is invariant to leaves a model confused at worst. Up to 2 of 7 or 6
     classes swapped stay below the held-out loss ratio (holdout36's tetromino: 1.8x)."""
-    preds = {}
+    targets = [batch_targets(problem, batch) for batch in unseen]
+    if not all(isinstance(y, torch.Tensor) and y.ndim == 1 and not y.is_floating_point() for y in targets):
+        return None  # not one class per example
+    accuracy = {}  # (model i, version j) -> (targets kept, best one-to-one relabelling)
     for i, model in enumerate(models):
-        was = model.training
-        model.eval()
-        try:
+        model.eval()  # a copy trained for this check alone
+        for j, (batch, y) in enumerate(zip(unseen, targets)):
             with torch.no_grad():
-                for j, held in enumerate(helds):
-                    out, y = run_model(problem, model, held), batch_targets(problem, held)
-                    if not (isinstance(out, torch.Tensor) and isinstance(y, torch.Tensor) and out.ndim == 2
-                            and y.ndim == 1 and len(y) == len(out) and not y.is_floating_point()):
-                        return None  # not one class per example
-                    preds[i, j] = (out.argmax(-1).cpu(), y.cpu())
-        finally:
-            model.train(was)
-    accuracy = {k: _accuracies(*v) for k, v in preds.items()}  # (targets kept, best one-to-one relabelling)
+                out = run_model(problem, model, batch)
+            if not (isinstance(out, torch.Tensor) and out.ndim == 2 and len(out) == len(y)):
+                return None  # not one class score per example
+            accuracy[i, j] = _accuracies(out.argmax(-1).cpu(), y.cpu())
     best = None
     for (i, j), (kept, relabelled) in accuracy.items():
         if i == j:

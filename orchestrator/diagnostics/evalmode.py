@@ -22,6 +22,7 @@ from torch import nn
 from ..diagnosis import Diagnosis
 from ..trainer import to_device
 from .common import num
+from .startchecks import preserved
 
 
 def eval_mode_differs(ctx) -> Optional[Diagnosis]:
@@ -33,14 +34,9 @@ def eval_mode_differs(ctx) -> Optional[Diagnosis]:
     batches = [to_device(problem.get_batch(torch.arange(s, s + size)), run.settings.device) for s in starts]
     if not batches:
         return None
-    model, was = run.model, run.model.training
-    kept = {k: v.clone() for k, v in model.state_dict().items()}  # train mode updates running statistics
-    try:
-        trained = _mean_loss(problem, model, batches, training=True)
-        evaluated = _mean_loss(problem, model, batches, training=False)
-    finally:
-        model.load_state_dict(kept)
-        model.train(was)
+    with preserved(run):  # train mode updates running statistics: put back, with the mode, afterwards
+        trained = _mean_loss(problem, run.model, batches, training=True)
+        evaluated = _mean_loss(problem, run.model, batches, training=False)
     if trained is None or evaluated is None:
         return None
     chance = problem.chance_loss if problem.chance_loss and math.isfinite(problem.chance_loss) else 1.0

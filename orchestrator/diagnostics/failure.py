@@ -37,8 +37,11 @@ examples: a network that cannot fit 100 examples usually has a bug. Each check i
   averaged over the batch (the most frequent class for all). `labels_not_learnable`, with `below_blind`
   when the goal ended below that score (the splits disagree).
 - `augmentation_breaks_labels` (any size; augment.py): a random transform in the batch function that keeps targets it
-  changes: fresh weights trained on two consistently transformed versions of the training examples (the generators
-  seeded alike before each single fetch) disagree on held-out examples: `labels_not_learnable`.
+  changes: fresh weights trained on six consistently transformed versions of the training examples (the generators
+  seeded alike before each single fetch) disagree on held-out examples, or (class targets) relabel each other's
+  examples one-to-one: `labels_not_learnable`.
+- `eval_mode_differs` (any size; evalmode.py): the trained model's eval-mode loss on its training examples several
+  times its train-mode loss: `loss_mismatch`.
 - `splits_differ` (any size; splits.py): fresh weights trained on some training examples lower the loss of other
   training examples but not the held-out loss: `labels_not_learnable` (the splits are built differently).
 - `ignored_input` (any size, last; ignored.py): an input the trained model learnt to ignore although fresh weights

@@ -48,7 +48,8 @@ TAIL_ROWS = 0.5   # rows with one ignored position followed by a read, constant 
 
 def readout(problem, model, batch) -> Optional[Diagnosis]:
     """`loss_mismatch` when the outputs or the loss are normalised along a dimension that is not the classes', else
-    when the loss reads the outputs at a temperature of 10 or more; None otherwise, or when it cannot tell."""
+    when the loss ignores a real token and reads the padding after it, else when it reads the outputs at a temperature
+    of 10 or more; None otherwise, or when it cannot tell."""
     probe = _probe(problem, model, batch)
     if probe is None:
         return None
@@ -113,7 +114,7 @@ def ignored_not_padding(out, scores, grad, targets, classes: int) -> Optional[Di
     padding after it (ignore_index naming EOS where PAD was meant)."""
     if targets.ndim != 2 or targets.shape[1] < 3:
         return None
-    read = grad.movedim(classes, -1).abs().amax(-1) > 0
+    read = positions_read(grad, classes)
     skipped = ~read
     if not bool(skipped.any()) or not bool(read.any()):
         return None
@@ -125,8 +126,9 @@ def ignored_not_padding(out, scores, grad, targets, classes: int) -> Optional[Di
         where = torch.nonzero(row_skipped).flatten()
         if len(where) != 1:
             continue
-        tail = row[int(where[-1]) + 1:]
-        if len(tail) >= 2 and bool(row_read[int(where[-1]) + 1:].all()) and bool((tail == tail[0]).all()):
+        after = int(where[0]) + 1
+        tail = row[after:]
+        if len(tail) >= 2 and bool(row_read[after:].all()) and bool((tail == tail[0]).all()):
             tails.append(int(tail[0]))
     if len(tails) < TAIL_ROWS * len(targets) or len(set(tails)) != 1:
         return None
@@ -145,9 +147,8 @@ def temperature(out, scores, grad, targets, classes: int) -> Optional[Diagnosis]
     """The loss's gradient is a cross-entropy's at scores / T, T >= HOT: a temperature that keeps it near chance."""
     if out.shape[classes] < 3:
         return None  # two classes: softmax - onehot has one direction per position, which every T fits
-    z, g = scores.movedim(classes, -1), grad.movedim(classes, -1)
-    read = g.abs().amax(-1) > 0
-    z, g, y = z[read], g[read], targets[read]
+    read = positions_read(grad, classes)
+    z, g, y = scores.movedim(classes, -1)[read], grad.movedim(classes, -1)[read], targets[read]
     if not len(y) or bool((y < 0).any()):
         return None
     onehot = torch.nn.functional.one_hot(y, z.shape[-1]).double()
@@ -189,11 +190,16 @@ def class_dim(grad: torch.Tensor, targets: torch.Tensor) -> Optional[int]:
     for d in range(len(shape)):
         if tuple(shape[:d]) + tuple(shape[d + 1:]) != tuple(targets.shape) or shape[d] <= top:
             continue
-        g = grad.movedim(d, -1)
-        read = g.abs().amax(-1) > 0  # positions the loss reads (not padding it ignores)
-        if bool(read.any()) and float((g.argmin(-1) == targets)[read].double().mean()) >= AGREE:
+        read = positions_read(grad, d)
+        if bool(read.any()) and float((grad.movedim(d, -1).argmin(-1) == targets)[read].double().mean()) >= AGREE:
             fits.append(d)
     return fits[0] if len(fits) == 1 else None
+
+
+def positions_read(grad: torch.Tensor, classes: int) -> torch.Tensor:
+    """The positions (the targets' shape) whose scores along `classes` get a gradient: those the loss reads, not the
+    padding it ignores."""
+    return grad.movedim(classes, -1).abs().amax(-1) > 0
 
 
 def other_dims(out: torch.Tensor, classes: int) -> list:
