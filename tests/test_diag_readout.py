@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from diag_families import FAMILIES, Sinks, lm_problem, seq2seq_problem
+from diag_families import FAMILIES, Sinks, lm_problem, mlp_problem, seq2seq_problem
 
 from orchestrator import diagnostics
 from orchestrator.config import OptimConfig, RunConfig
@@ -183,3 +183,86 @@ def test_an_ignore_index_on_the_end_token_instead_of_the_padding_is_named():
         for ignore in (0, -100):
             st, _ = before(lambda: padded_seq2seq(seed, ignore=ignore), seed)
             assert [d for d in st.diagnoses if "ignored_target" in d["evidence"]] == [], (seed, ignore)
+
+
+def unpaired(st):
+    return [d for d in st.diagnoses if d["code"] == "loss_mismatch" and "targets_changed" in d["evidence"]]
+
+
+def dict_lm(seed=0):
+    """The causal Transformer LM with dict batches {x, y}: its targets a tensor of the batch, which a check can swap."""
+    problem = lm_problem(seed=seed)
+    get = problem.get_batch
+    problem.get_batch = lambda i: {"x": get(i)[:, :-1].clone(), "y": get(i)[:, 1:].clone()}
+    problem.forward, problem.targets = (lambda m, b: m(b["x"])), (lambda b: b["y"])
+    problem.loss = lambda m, b: F.cross_entropy(m(b["x"]).flatten(0, 1), b["y"].flatten())
+    return problem
+
+
+def regression_mlp(seed=0, broadcast=False, autoencoder=False):
+    """The MLP's inputs, a real-valued target (a sum of three features) from one output unit; `broadcast`: (B, 1)
+    outputs against (B,) targets (every output scored against every target); `autoencoder`: eight outputs scored
+    against the inputs, given as the targets too."""
+    problem = mlp_problem(seed=seed)
+    x_all = torch.cat([problem.get_batch(torch.arange(64))[0]])
+    y = x_all[:, :3].sum(1)
+    out = 8 if autoencoder else 1
+    torch.manual_seed(seed)
+    problem.model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, out))
+    if autoencoder:
+        problem.get_batch = lambda i: (x_all[i], x_all[i].clone())
+        problem.loss = lambda m, b: F.mse_loss(m(b[0]), b[0])
+    else:
+        problem.get_batch = lambda i: (x_all[i], y[i])
+        problem.loss = (lambda m, b: F.mse_loss(m(b[0]), b[1])) if broadcast else \
+            (lambda m, b: F.mse_loss(m(b[0]).squeeze(-1), b[1]))
+    problem.chance_loss = float(y.var())
+    return problem
+
+
+def seq2seq_with_loss(seed, read):
+    problem = seq2seq_problem(seed=seed)
+    problem.loss = lambda m, b: read(m(b["src"], b["tgt_in"]).reshape(-1, 12), b)
+    return problem
+
+
+def dict_lm_with_loss(seed, read):
+    problem = dict_lm(seed)
+    problem.loss = lambda m, b: read(m(b["x"]).flatten(0, 1), b["y"].flatten())
+    return problem
+
+
+UNPAIRED = {  # losses that do not pair each example's outputs with its own targets, one per family
+    "mlp_label_smoothing_1": lambda: with_loss("mlp", 0, lambda z, y: F.cross_entropy(z, y, label_smoothing=1.0)),
+    "cnn_argmax_as_target": lambda: with_loss("cnn", 0, lambda z, y: F.cross_entropy(z, z.argmax(-1))),
+    "seq2seq_decoder_input_as_target": lambda: seq2seq_with_loss(
+        0, lambda z, b: F.cross_entropy(z, b["tgt_in"].reshape(-1))),
+    "transformer_label_smoothing_1": lambda: dict_lm_with_loss(
+        0, lambda z, y: F.cross_entropy(z, y, label_smoothing=1.0)),
+    "regression_broadcast": lambda: regression_mlp(0, broadcast=True),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNPAIRED))
+def test_a_loss_that_does_not_pair_outputs_with_their_targets_is_named_before_training(case):
+    st, lr = before(UNPAIRED[case])
+    found = unpaired(st)
+    assert found and found[0]["severity"] == "error", above_info(st)
+    assert found[0]["evidence"]["targets_changed"] >= 0.25 and "own targets" in found[0]["message"]
+    assert lr is not None  # it trains (towards something else): the probe still measures the LR
+
+
+PAIRED = {  # clean losses, and ones that read the targets another way
+    **{family: (lambda family=family: lambda seed: FAMILIES[family](seed=seed))() for family in FAMILIES},
+    "dict_lm": dict_lm,
+    "regression": regression_mlp,
+    "autoencoder_targets_copy_inputs": lambda seed: regression_mlp(seed, autoencoder=True),
+    "label_smoothing_0.9": lambda seed: with_loss("mlp", seed, lambda z, y: F.cross_entropy(z, y, label_smoothing=0.9)),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PAIRED))
+def test_losses_that_pair_outputs_with_their_targets_are_not_named(name):
+    for seed in range(5):
+        st, _ = before(lambda: PAIRED[name](seed), seed)
+        assert unpaired(st) == [] and above_info(st) == [], (name, seed, above_info(st))

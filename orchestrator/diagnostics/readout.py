@@ -1,11 +1,20 @@
-"""How the loss reads the model's outputs (code `loss_mismatch`): over which dimension, which positions, at what
-temperature.
+"""How the loss reads the model's outputs (code `loss_mismatch`): whether it reads the targets at all, over which
+dimension, which positions, at what temperature.
 
 Three faults that train, only worse, and that one forward of fresh weights shows exactly. The model's outputs are kept,
 and the loss is fed them plus unit noise by a forward hook (no backward through the model): its gradient with respect
 to those scores says how it reads them. Integer targets say which dimension holds the classes (the one whose removal
 leaves the targets' shape, larger than every target, along which the gradient is lowest at the target).
 
+0. The targets not paired with their examples. `F.cross_entropy(logits, y, label_smoothing=1.0)` (0.1 meant), a
+   target computed from the outputs (`logits.argmax(-1)`), the decoder's input passed where the targets were meant,
+   `F.mse_loss(out, y)` with (B, 1) outputs and (B,) targets (broadcast: every output against every target): the
+   loss is the same whichever example's targets each example gets, so nothing can learn them, and every later check
+   sees only "cannot fit". Named when, at the same scores (real-valued targets plus noise of their spread, else the
+   outputs plus unit noise), the loss and its gradient do not move when the targets are moved one example on (a
+   quarter of the entries or more changed), while the outputs are shaped to be scored against those targets (class
+   scores, or the targets' own shape) and the model itself does not read them. Targets that are a copy of an input
+   (an autoencoder reading its input as the target) are not judged.
 1. Normalised over the wrong dimension. `F.log_softmax(logits, dim=1)` on (batch, time, classes) logits trains, but
    its loss has a floor: each class's scores are normalised across the positions, so no position can be confident of
    one class without taking that class away from the others. Nothing is non-finite, the loss falls for a while, and a
@@ -28,12 +37,13 @@ leaves the targets' shape, larger than every target, along which the gradient is
 """
 from __future__ import annotations
 
+import math
 from typing import Optional
 
 import torch
 
 from ..diagnosis import Diagnosis
-from .common import batch_targets
+from .common import batch_targets, num, same_sequence
 
 EXACT = 1e-4     # |logsumexp| or |sum - 1| below this at every position: normalised (float32 rounding is ~1e-6)
 INVARIANT = 1e-5  # a gradient summed along a dimension, over its size, below this x its typical size: invariant
@@ -43,6 +53,7 @@ TEMPERATURES = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0)  #
 HOT = 10.0        # the fitted temperature from which it is named
 FIT = 0.01        # ... when it fits the gradient this well (a share of its size)
 FAR = 0.1         # ... and a plain cross-entropy (T = 1) fits it no better than this
+CHANGED = 0.25    # targets_unread: at least this share of the targets' entries differ once swapped
 TAIL_ROWS = 0.5   # rows with one ignored position followed by a read, constant tail: at least this share
 
 
@@ -50,6 +61,9 @@ def readout(problem, model, batch) -> Optional[Diagnosis]:
     """`loss_mismatch` when the outputs or the loss are normalised along a dimension that is not the classes', else
     when the loss ignores a real token and reads the padding after it, else when it reads the outputs at a temperature
     of 10 or more; None otherwise, or when it cannot tell."""
+    unread = targets_unread(problem, model, batch)
+    if unread is not None:
+        return unread
     probe = _probe(problem, model, batch)
     if probe is None:
         return None
@@ -88,6 +102,125 @@ def _probe(problem, model, batch) -> Optional[tuple]:
     grad = grad.double()
     classes = class_dim(grad, targets)
     return None if classes is None else (out, scores.detach().double(), grad, targets, classes)
+
+
+def targets_unread(problem, model, batch) -> Optional[Diagnosis]:
+    """The loss is blind to the targets: replacing each example's targets by another example's changes neither the
+    loss nor its gradient at the same scores (a forward hook feeds both calls the same outputs plus unit noise)."""
+    targets = batch_targets(problem, batch)
+    where = _slots(batch, targets)
+    if not where or targets.ndim < 1 or len(targets) < 2 or _copies_an_input(batch, targets):
+        return None
+    others = targets.roll(1, 0)
+    if float((others != targets).double().mean()) < CHANGED:
+        return None  # alike targets: a swap would hide nothing
+    fixed: dict = {}  # the first call's outputs, fed (plus the same noise) to the calls that follow
+    calls = [_fed_loss(problem, model, b, targets, fixed) for b in (batch, batch, _replaced(batch, where, others))]
+    if any(c is None for c in calls):
+        return None
+    (same, g_same, out), (again, g_again, _), (swapped, g_swapped, out_swapped) = calls
+    if not _scored_against(out, targets) or not torch.equal(out, out_swapped):
+        return None  # outputs not of the targets' kind, or a model that reads the targets itself (its own loss)
+    if not _close(same, g_same, again, g_again):
+        return None  # a loss that is not the same twice (sampling of its own): no verdict
+    if not _close(same, g_same, swapped, g_swapped):
+        return None  # it reads them
+    return Diagnosis(
+        "loss_mismatch", "error", f"the loss does not pair each example's outputs with its own targets: with the "
+        f"targets moved one example on, the loss of the same outputs {tuple(out.shape)} is unchanged ({num(same)}) and "
+        "so is its gradient. Either it does not read the targets (label_smoothing=1.0, a target computed from the "
+        "outputs, the wrong tensor passed as the target), or it compares every output with every target ((B, 1) "
+        "outputs broadcast against (B,) targets) or the targets out of order: nothing can learn which label goes "
+        "with which input",
+        evidence={"loss": num(same), "loss_other_targets": num(swapped), "targets_changed":
+                  round(float((others != targets).double().mean()), 3), "shape": list(out.shape),
+                  "before_update": True},
+        fix="give the loss the batch's targets, of the outputs' shape and in the examples' order "
+            "(F.cross_entropy(logits, y), F.mse_loss(out.squeeze(-1), y)); a label_smoothing well below 1")
+
+
+def _fed_loss(problem, model, batch, targets: torch.Tensor, fixed: dict) -> Optional[tuple]:
+    """(loss, its gradient at the fed scores, the model's own outputs) with the model's outputs replaced by scores
+    of our own, the same in every call (`fixed` holds them by shape) and the random state seeded alike (dropout draws
+    the same masks); None when the model's output is not one float tensor."""
+    outputs: list = []
+
+    def feed(module, args, out):
+        if not isinstance(out, torch.Tensor) or not out.is_floating_point():
+            return None
+        if tuple(out.shape) not in fixed:
+            fixed[tuple(out.shape)] = _scores(out.detach(), targets)
+        scores = fixed[tuple(out.shape)].clone().requires_grad_()
+        outputs.extend([out.detach(), scores])
+        return scores
+
+    handle = model.register_forward_hook(feed)
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            loss = problem.loss(model, batch)
+    finally:
+        handle.remove()
+    if len(outputs) != 2 or not isinstance(loss, torch.Tensor) or not loss.requires_grad or loss.numel() != 1:
+        return None
+    out, scores = outputs
+    (grad,) = torch.autograd.grad(loss, scores, allow_unused=True)
+    if grad is None or not bool(torch.isfinite(grad).all()) or not math.isfinite(float(loss.detach())):
+        return None
+    return float(loss.detach()), grad.double(), out
+
+
+def _scores(out: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """Scores that make the loss read each target: real-valued targets of the outputs' size plus noise of their own
+    spread (fresh outputs far from the targets put an L1 loss where its gradient is the sign alone, and outputs of a
+    huge input swamp the targets in float32), else the outputs plus unit noise."""
+    g = torch.Generator(device=out.device).manual_seed(0)
+    noise = torch.randn(out.shape, generator=g, device=out.device, dtype=out.dtype)
+    if targets.is_floating_point() and targets.numel() == out.numel():
+        t = targets.detach().to(out.dtype).reshape(out.shape)
+        spread = float(t.std()) if t.numel() > 1 else 0.0
+        return t + noise * max(spread, 1e-3 * float(t.abs().max()), 1e-6)
+    return out + noise
+
+
+def _close(a: float, ga: torch.Tensor, b: float, gb: torch.Tensor) -> bool:
+    """The same loss and gradient, to float32 rounding."""
+    scale = max(abs(a), 1e-12)
+    gscale = float(ga.abs().max()) or 1e-12
+    return abs(a - b) <= 1e-5 * scale and float((ga - gb).abs().max()) <= 1e-5 * gscale
+
+
+def _slots(batch, targets) -> list:
+    """The keys or positions holding the targets tensor itself in a dict or sequence batch (a dict may give it under
+    two names), else []."""
+    if not isinstance(targets, torch.Tensor):
+        return []
+    items = batch.items() if isinstance(batch, dict) else enumerate(batch) if isinstance(batch, (list, tuple)) else ()
+    return [k for k, v in items if v is targets]
+
+
+def _replaced(batch, where: list, value):
+    if isinstance(batch, dict):
+        return {**batch, **{k: value for k in where}}
+    return same_sequence(batch, [value if i in where else v for i, v in enumerate(batch)])
+
+
+def _copies_an_input(batch, targets: torch.Tensor) -> bool:
+    """The targets are also in the batch as another tensor of the same values (an autoencoder's input)."""
+    values = batch.values() if isinstance(batch, dict) else batch
+    return any(isinstance(v, torch.Tensor) and v is not targets and v.shape == targets.shape and torch.equal(v, targets)
+               for v in values)
+
+
+def _scored_against(out: torch.Tensor, targets: torch.Tensor) -> bool:
+    """Outputs made to be compared with the targets: scores over classes the integer targets index (a dimension
+    whose removal leaves their shape, larger than every target), or real-valued outputs of the targets' own shape."""
+    shape = tuple(out.shape)
+    if targets.is_floating_point():
+        return shape == tuple(targets.shape) or (shape[-1:] == (1,) and shape[:-1] == tuple(targets.shape))
+    valid = targets[targets >= 0]
+    top = int(valid.max()) if valid.numel() else -1
+    return any(shape[:d] + shape[d + 1:] == tuple(targets.shape) and shape[d] > top for d in range(len(shape)))
 
 
 def wrong_dimension(out, scores, grad, targets, classes: int) -> Optional[Diagnosis]:
