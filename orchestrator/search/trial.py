@@ -134,8 +134,9 @@ class InOrder:
         import optuna
 
         from .study import pruner, storage
+        # the sampler samples nothing here: the trial's values were drawn by the parent
         self.study = optuna.load_study(study_name=spec.study_name, storage=storage(Path(spec.journal)),
-                                       pruner=pruner(spec.prune), sampler=optuna.samplers.RandomSampler())  # samples nothing
+                                       pruner=pruner(spec.prune), sampler=optuna.samplers.RandomSampler())
         self.trial, self.number, self.prune = optuna.trial.Trial(self.study, spec.trial_id), spec.number, spec.prune
         self.trial.set_user_attr(STARTED, True)  # a Ray driver submits the next trial only then (executors.py)
         self.evaluations = 0
