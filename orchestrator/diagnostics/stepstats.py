@@ -95,17 +95,22 @@ class StepStats:
     def flush(self, run, step: int) -> None:
         n = len(self.losses)
         parts = [len(norms) for _, norms in self.norms]
-        # the losses and every per-parameter norm in one host read; each step's global norm summed from its parts
-        values = read_floats(self.losses + [x for _, norms in self.norms for x in norms])
+        # the losses and every per-parameter norm in one host read (on the CPU the losses are floats already: only
+        # the norms are read, with one stack); each step's global norm summed from its parts
+        flat = [x for _, norms in self.norms for x in norms]
+        if all(type(v) is float for v in self.losses):
+            losses, values, at = self.losses, read_floats(flat), 0
+        else:
+            values = read_floats(self.losses + flat)
+            losses, at = values[:n], n
         step_norms = [None] * n  # None: not measured
-        at = n
         for (k, _), m in zip(self.norms, parts):
             step_norms[k] = global_norm(values[at:at + m])
             at += m
         self.losses, self.norms = [], []
         first = step - n + 1
         for c in self.consumers:
-            c.on_window(run, self, first, values[:n], step_norms)
+            c.on_window(run, self, first, losses, step_norms)
 
     def batch_indices(self, k: int) -> torch.Tensor:
         perm, pos, size = self.batches[k]
