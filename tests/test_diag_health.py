@@ -339,3 +339,21 @@ def test_gates_at_the_rails_are_a_fault_on_fresh_weights_and_a_state_after_train
     torch.manual_seed(0)
     r, _ = run(tuple_problem(Gated(), x, y, 3), budget=20, stage=stage(), inherited=inherited)
     assert not [d for d in r.stage.diagnoses if d["code"] == "saturated_units"]
+
+
+def test_a_layer_that_no_gradient_reaches_between_healthy_ones_is_named_at_init():
+    # every weight N(0, 0.003) in a causal LM whose attention has its own q and k (holdout41's rotword: normal_(std=
+    # 0.02) on every parameter, LayerNorm gains included): q and k get ~1e-8 of the median layer's gradient, relative
+    # to their weights, while the embeddings and the head (the first/last ratio) look fine
+    from diag_families import lm_problem
+    for seed in range(3):
+        problem = lm_problem(seed=seed)
+        for p in problem.model.parameters():
+            nn.init.normal_(p, std=0.003)
+        r, _ = run(problem, budget=20, stage=Stage("s", Goal("val/loss", 0.0, "min"), knobs={}))
+        d = [d for d in found(r, "vanishing_gradients") if "share" in d["evidence"]]
+        assert d and d[0]["evidence"]["layer"] in ("q.weight", "k.weight") and d[0]["evidence"]["share"] < 1e-7
+        assert d[0]["iteration"] == 1
+    for seed in range(5):  # the same model as built: its lowest layer is ~1e-2 of the median
+        r, _ = run(lm_problem(seed=seed), budget=20, stage=Stage("s", Goal("val/loss", 0.0, "min"), knobs={}))
+        assert not [d for d in found(r, "vanishing_gradients") if "share" in d["evidence"]], seed

@@ -84,6 +84,8 @@ class HealthConfig:
     saturated_fraction_recurrent: float = 0.2  # ... of a recurrent layer's hidden states (fed back, so stuck)
     vanishing_ratio: float = 1e-3  # first/last weight-layer grad norm below this: vanishing
     exploding_ratio: float = 1e3   # ... above this: exploding
+    layer_vanishing_ratio: float = 1e-7  # a weight layer's ||grad|| / ||W|| below this x the median layer's (not 0):
+    #                                      no signal reaches it (clean families at init: 4.6e-4 at the lowest)
     min_batch: int = 8            # dead units are judged only on batches at least this large
     early_sample: int = 50        # one more sample at this iteration, so short stages get two update ratios
     grad_weight_ratio: float = 10.0  # `exploding_gradients`: median per-layer ||grad|| / ||W|| at the first

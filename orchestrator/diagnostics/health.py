@@ -238,6 +238,8 @@ class HealthMonitor:
                            "grad_norms": {n: num(v) for n, v in list(norms.items())[:20]}},
                           "check the loss scale (a sum over a large batch/sequence, a factor), the init scale "
                           "and the target scale; clip gradients (optim.clip_norm)")
+            if step == 1 and run.stage.warm_start_source() is None:  # measured at init only (clean: >= 4.6e-4)
+                self.silent_layer(run, step, norms, sizes, median)
         # a zero-initialised weight (Glow's couplings, ReZero, LoRA's B) blocks the first gradient of the layers
         # before it on purpose: a first layer's zero gradient then says nothing until that weight has moved
         # nor does a first layer whose own weights are all zero (zero-initialised: holdout30's shapes, a zeroed stem
@@ -262,6 +264,26 @@ class HealthMonitor:
                           "clip gradients (optim.clip_norm), lower the init scale, or add normalisation")
         if scalars:
             run.sinks.scalars(stage, step, scalars)
+
+    def silent_layer(self, run, step: int, norms: dict, sizes: dict, median: float) -> None:
+        """`vanishing_gradients` for one weight layer whose gradient, relative to its weights, is a vanishing share
+        of the median layer's (not exactly 0: params_not_updating's): layers between healthy ones that no signal
+        reaches (normalisation gains initialised near 0 with random signs, a softmax saturated before them), which
+        the first/last ratio below does not see when the first and last layers are fine."""
+        relative = {n: norms[n] / sizes[n] for n in norms
+                    if sizes[n] > 0 and math.isfinite(norms[n]) and norms[n] > 0}
+        if len(relative) < 3 or not median > 0:
+            return
+        name = min(relative, key=relative.get)
+        share = relative[name] / median
+        if share < self.c.layer_vanishing_ratio:
+            self.fire(run, step, "vanishing_gradients",
+                      f"{name} gets a gradient {num(relative[name])}x its weights at iteration {step}, {num(share)}x "
+                      f"the median layer's ({num(median)}): no signal reaches it, so it cannot learn",
+                      {"layer": name, "grad_weight_ratio": num(relative[name]), "median_ratio": num(median),
+                       "share": num(share)},
+                      "look at what lies between it and the loss: normalisation gains initialised like weights "
+                      "(near 0, both signs; they belong at 1), a saturated softmax or gate, a scale near 0")
 
     def dead(self, run, step, name, m, y, scalars) -> None:
         if isinstance(m, NOT_DEAD) or y.dim() < 2 or y.shape[0] < self.c.min_batch:
