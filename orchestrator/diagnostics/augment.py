@@ -196,9 +196,12 @@ def _held_generators(fn) -> list:
     return [v for v in values if isinstance(v, kinds)]
 
 
-def _augments(problem) -> bool:
+def _augments(problem, fetches: int = 6) -> bool:
+    """Some of `fetches` fetches of the same examples differ in their inputs, not in their targets (a transform drawn
+    once per batch agrees with itself by chance: one quarter turn in four; five times, one in 1024)."""
     idx = torch.arange(min(problem.train_size, 8))
-    return inputs_vary(problem, problem.get_batch(idx), problem.get_batch(idx))
+    first = problem.get_batch(idx)
+    return any(inputs_vary(problem, first, problem.get_batch(idx)) for _ in range(fetches - 1))
 
 
 def inputs_vary(problem, one: Any, two: Any) -> bool:

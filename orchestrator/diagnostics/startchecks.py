@@ -369,7 +369,7 @@ def batch_dependence(c: StartConfig, run, finite_only: bool = False) -> list:
     idx = torch.arange(n)
     dev = run.settings.device
     fetched = problem.get_batch(idx)
-    deterministic = same_batch(fetched, problem.get_batch(idx))
+    deterministic, singles = fetches_agree(problem, idx, fetched)
     if deterministic:
         def get(i):
             return to_device(problem.get_batch(i), dev)
@@ -386,7 +386,6 @@ def batch_dependence(c: StartConfig, run, finite_only: bool = False) -> list:
     if deterministic:  # (a random batch function's two fetches differ anyway)
         # the pairing is tested on the examples asked for in reverse order: a batch function that sorts one of its
         # lists by index (and not the others) pairs them right whenever the indices come sorted, as arange's do
-        singles = fetched_alone(problem, n)  # (once: the pairing test and the row mapping both compare with them)
         split = broken_pairs(problem, problem.get_batch(idx.flip(0)), n, asked=idx.flip(0), singles=singles)
         if split is not None:  # the data's fault: the model would be blamed for the outputs it then gives
             return [split]
@@ -752,6 +751,22 @@ def _close(a, b, tol) -> bool:
 
 def _near(a: float, b: float, tol: float) -> bool:
     return abs(a - b) <= tol * max(abs(a), abs(b), 1e-8)
+
+
+FETCHES = 3  # fetches of the same batch that must agree (with each example fetched alone twice) to be deterministic
+
+
+def fetches_agree(problem, idx: torch.Tensor, fetched: Any) -> tuple[bool, Optional[list]]:
+    """(deterministic, the examples fetched alone): a batch function is deterministic when `FETCHES` fetches of the
+    same examples (`fetched` the first) are alike, and so is each example fetched alone twice. A transform drawn per
+    example shows in the batches; one drawn once per batch (a random quarter turn for the whole batch) agrees with
+    itself by chance one time in four, but not over n examples fetched alone twice each: each single then gets a turn
+    of its own, which would read as the model mixing the batch (holdout42's first pebbles: batch_dependence on every
+    clean seed)."""
+    if not all(same_batch(fetched, problem.get_batch(idx)) for _ in range(FETCHES - 1)):
+        return False, None
+    singles = fetched_alone(problem, len(idx))
+    return same_batch(singles, fetched_alone(problem, len(idx))), singles
 
 
 def same_batch(a: Any, b: Any) -> bool:
