@@ -1302,3 +1302,47 @@ def test_a_transform_drawn_once_per_batch_is_no_batch_dependence():
         problem.get_batch = lambda i: (x[i] * float(torch.randint(1, 3, ()).item()), y[i])
         r, _ = run(problem, budget=20)
         assert not found(r, "batch_dependence"), (seed, found(r, "batch_dependence"))
+
+
+class LastTokenReader(nn.Module):
+    """Padded token sequences -> a class: attention under a key padding mask and a mean over the real positions (an
+    `encoder`), or a GRU over the packed sequence (`gru`); `off_by_one` hides the last real token of every row."""
+
+    def __init__(self, kind, off_by_one=False, vocab=10, d=32):
+        super().__init__()
+        self.kind, self.off_by_one = kind, off_by_one
+        self.emb, self.pos = nn.Embedding(vocab, d, padding_idx=PAD), nn.Embedding(16, d)
+        self.q, self.k, self.v = nn.Linear(d, d), nn.Linear(d, d), nn.Linear(d, d)
+        self.gru, self.out = nn.GRU(d, d, batch_first=True), nn.Linear(d, 3)
+
+    def forward(self, ids):
+        lengths = (ids != PAD).sum(1) - (1 if self.off_by_one else 0)  # BUG off_by_one: the last real token hidden
+        h = self.emb(ids)
+        if self.kind == "gru":
+            packed = nn.utils.rnn.pack_padded_sequence(h, lengths, batch_first=True, enforce_sorted=False)
+            return self.out(self.gru(packed)[1][0])
+        hide = torch.arange(ids.shape[1])[None] >= lengths[:, None]
+        h = h + self.pos(torch.arange(ids.shape[1]))[None]
+        scores = (self.q(h) @ self.k(h).transpose(1, 2) / 32 ** 0.5).masked_fill(hide[:, None, :], float("-inf"))
+        h = torch.softmax(scores, -1) @ self.v(h)
+        return self.out((h * ~hide[..., None]).sum(1) / (~hide).sum(1, keepdim=True))
+
+
+def last_token_problem(kind, seed=0, off_by_one=False):
+    src, _ = sequences(seed=seed)
+    ids = nn.utils.rnn.pad_sequence(src, batch_first=True, padding_value=PAD)
+    y = torch.stack([s[-1] for s in src]) % 3  # the class is the last token's
+    torch.manual_seed(seed)
+    return tuple_problem(LastTokenReader(kind, off_by_one), ids, y, 3)
+
+
+@pytest.mark.parametrize("kind", ["encoder", "gru"])
+def test_a_real_token_the_model_never_reads_is_named_at_the_start(kind):
+    for seed in range(3):
+        r, _ = run(last_token_problem(kind, seed, off_by_one=True), budget=10)
+        d = [d for d in found(r, "labels_not_learnable") if d["evidence"].get("hidden_position")]
+        assert d and d[0]["evidence"]["place_from_end"] == 0 and "last real token" in d[0]["message"], seed
+    for seed in range(5):  # every token read: nothing
+        r, _ = run(last_token_problem(kind, seed), budget=10)
+        assert not [d for d in r.stage.diagnoses if d["evidence"].get("hidden_position")], seed
+        assert above_info(r) == [], (seed, above_info(r))

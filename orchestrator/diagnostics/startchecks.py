@@ -106,6 +106,11 @@ def skipped(check: str, why: str, fix: str = "nothing to change for this: the ch
                      fix=fix)
 
 
+def unread_positions(run) -> list:
+    from .positions import unread_positions as unread  # (positions.py builds on this module's batch helpers)
+    return unread(run)
+
+
 def is_fresh(run) -> bool:
     return run.iteration == 0 and run.stage.warm_start_source() is None
 
@@ -131,7 +136,8 @@ class StartChecks:
         with preserved(run):
             for name, check in (("labels", lambda: constant_labels(self.c, run)),
                                 ("gradients", lambda: self.gradient_flow(run)),
-                                ("batch_dependence", lambda: batch_dependence(self.c, run))):
+                                ("batch_dependence", lambda: batch_dependence(self.c, run)),
+                                ("unread_positions", lambda: unread_positions(run))):
                 try:
                     found = check()
                 except Exception as e:  # a check that cannot run says so; training goes on
