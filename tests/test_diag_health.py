@@ -357,3 +357,32 @@ def test_a_layer_that_no_gradient_reaches_between_healthy_ones_is_named_at_init(
     for seed in range(5):  # the same model as built: its lowest layer is ~1e-2 of the median
         r, _ = run(lm_problem(seed=seed), budget=20, stage=Stage("s", Goal("val/loss", 0.0, "min"), knobs={}))
         assert not [d for d in found(r, "vanishing_gradients") if "share" in d["evidence"]], seed
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_an_adam_eps_that_dwarfs_the_gradients_is_named_lr_too_low_at_the_first_step(family):
+    # Adam(eps=1.0), a TensorFlow recipe's epsilon (holdout43's churn): each step ~LR x gradient, so the first one
+    # moves the weights by a small share of the LR per element instead of ~1x; eps left at PyTorch's default: ~1x
+    from orchestrator.config import OptimConfig
+    r, _ = run(FAMILIES[family](), budget=20, optim=OptimConfig(_target_="torch.optim.Adam", args={"eps": 1.0}))
+    d = [d for d in found(r, "lr_too_low") if "first_step_over_lr" in d["evidence"]]
+    assert d and d[0]["evidence"]["first_step_over_lr"] < 0.1 and d[0]["iteration"] == 1, above_info(r)
+    for seed in range(5):
+        r, _ = run(FAMILIES[family](seed=seed), budget=20)
+        assert not [d for d in r.stage.diagnoses if "first_step_over_lr" in d["evidence"]], seed
+
+
+def test_a_warm_up_that_keeps_the_lr_far_below_the_one_set_is_named_lr_too_low():
+    # LinearLR over 100,000 steps (a warm-up written in examples, holdout43's swappairs): the updates use ~1e-6 for
+    # an LR set at 3e-3, 33x below the probe's threshold; judged on the LR used, not the one set
+    from orchestrator.config import OptimConfig, SchedulerConfig
+
+    def warm_up(iters):
+        return OptimConfig(scheduler=SchedulerConfig(_target_="torch.optim.lr_scheduler.LinearLR",
+                                                     args={"start_factor": 0.001, "total_iters": iters}))
+    probe = {"threshold": 0.1}
+    r, _ = run(FAMILIES["mlp"](), budget=60, lr=3e-3, optim=warm_up(100_000), after_failure=True, probe=probe)
+    d = [d for d in found(r, "lr_too_low") if "below_threshold" in d["evidence"]]
+    assert d and "schedule kept it below" in d[0]["message"] and d[0]["evidence"]["below_threshold"] > 3000
+    r, _ = run(FAMILIES["mlp"](), budget=60, lr=3e-3, optim=warm_up(10), after_failure=True, probe=probe)
+    assert not [d for d in found(r, "lr_too_low") if "below_threshold" in d["evidence"]]

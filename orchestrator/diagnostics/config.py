@@ -93,6 +93,9 @@ class HealthConfig:
     update_ratio_high: float = 0.1  # `exploding_gradients`: median per-layer update/weight ratio above this
     #                                 at this many samples (cs231n: ~1e-3 healthy) ...
     update_ratio_samples: int = 2   # ... (sustained, not one burst)
+    adam_first_step: float = 0.1    # `lr_too_low`: an Adam-family first step below this x the LR per element (RMS,
+    #                                 median over layers; ~1 whatever the gradient, unless eps dwarfs it: the clean
+    #                                 families of every held-out suite >= 0.70)
 
 
 @dataclass

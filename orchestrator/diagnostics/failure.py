@@ -124,6 +124,7 @@ class Context:
     floor: bool = False       # ... only down to a floor of the loss (label smoothing)
     fitted: dict = field(default_factory=dict)  # fitting_shuffle's answer per chosen examples (two checks ask)
     alarmed: bool = False     # a check of this failure found a warning or an error
+    lr_used: bool = True      # lr_too_low judges the LR the updates used (a warm-up's), not only the one set
 
     @property
     def problem(self):
@@ -851,6 +852,10 @@ def lr_too_low(ctx: Context) -> Optional[Diagnosis]:
         return None
     overall = sorted(finite)[len(finite) // 2]
     lr, threshold = ctx.run.base_lr, float((ctx.run.probe or {}).get("threshold") or 0.0)
+    if ctx.lr_used and getattr(h, "sample_lrs", None):
+        # a warm-up written in examples rather than steps keeps the LR far below the one set for the whole stage
+        # (holdout43's swappairs: 1e-6..2e-5 for 1e-3): the gap is the LR the measured updates used, at its highest
+        lr = min(lr, max(h.sample_lrs))
     gap = threshold / lr if threshold and lr > 0 else 0.0
     # a schedule that took the LR down 100x or more (stepped per iteration where it meant epochs, or too short):
     # even weights that stopped moving altogether are its doing then, not frozen ones (params_not_updating's)
@@ -876,7 +881,8 @@ def lr_too_low(ctx: Context) -> Optional[Diagnosis]:
     elif overall >= ctx.cfg.update_ratio or crawling:  # the second rule (the first too, when it also holds: the
         # LR far below the threshold is then the reason the weights barely move, and its fix range is known)
         evidence.update(nan_threshold=num(threshold), below_threshold=num(gap), threshold=ctx.cfg.update_ratio_slow)
-        message = (f"the LR {num(lr)} is {gap:.0f}x below the NaN threshold {num(threshold)} the LR probe found "
+        used = f" (the LR set is {num(ctx.run.base_lr)}; the schedule kept it below)" if lr < ctx.run.base_lr else ""
+        message = (f"the LR {num(lr)}{used} is {gap:.0f}x below the NaN threshold {num(threshold)} the LR probe found "
                    f"(the method trains 1-10x below it) and the weights move slowly: median update/weight ratio "
                    f"{num(overall)} per step (healthy ~1e-3)")
         fix = f"raise the LR towards {num(threshold / 10)}-{num(threshold / 3)} (1-10x below the threshold)"
@@ -898,20 +904,24 @@ def crawling_lr(c: FailureConfig, run, outcome) -> Optional[Diagnosis]:
 def crawling_early(c: FailureConfig, run, health) -> Optional[Diagnosis]:
     """crawling_lr's rule during the stage, from the health monitor's second update sample (iteration ~50). Said
     then, not after the stage's 2000 iterations (holdout18's revformer at 1e-6: 111,111x below, named only at 39 s)."""
-    found = _crawling(c, run, health)
+    found = _crawling(c, run, health, lr_used=False)
     if found is not None:
         found.message += f", from the stage's first {run.iteration} iterations"
     return found
 
 
-def _crawling(c: FailureConfig, run, health) -> Optional[Diagnosis]:
+def _crawling(c: FailureConfig, run, health, lr_used: bool = True) -> Optional[Diagnosis]:
     """lr_too_low's second rule alone, at `success_gap` (3000) times or more below the probe's NaN threshold (the
     other rules judge failed stages only). Not on a stage that starts from the weights of one that said it (the same
-    LR)."""
+    LR). `lr_used`: judge the LR the measured updates used (a warm-up's) rather than the one set; not during the
+    stage's first iterations, where a proper warm-up is still climbing."""
     threshold = float((run.probe or {}).get("threshold") or 0.0)
-    if "lr_too_low" in run.inherited or not (run.base_lr > 0 and threshold >= c.success_gap * run.base_lr):
+    lr = run.base_lr
+    if lr_used and getattr(health, "sample_lrs", None):
+        lr = min(lr, max(health.sample_lrs))
+    if "lr_too_low" in run.inherited or not (lr > 0 and threshold >= c.success_gap * lr):
         return None
-    found = lr_too_low(Context(c, run, None, None, health))
+    found = lr_too_low(Context(c, run, None, None, health, lr_used=lr_used))
     return found if found is not None and "below_threshold" in found.evidence else None
 
 

@@ -54,6 +54,16 @@ CHANNELS_FIRST = (nn.Conv1d, nn.ConvTranspose1d, nn.BatchNorm1d, nn.InstanceNorm
 MAX_HISTOGRAMS = 32
 
 
+def lr_now(run) -> float:
+    """The LR this step's update uses: the optimizer's own (a scheduler set it at its construction already, before
+    the stage's run.lr follows it), else the stage's."""
+    groups = getattr(getattr(run, "optimizer", None), "param_groups", None)
+    return float(groups[0]["lr"]) if groups else float(run.lr)
+
+
+ADAMS = (torch.optim.Adam, torch.optim.AdamW, torch.optim.NAdam, torch.optim.Adamax)  # first step ~LR per element
+
+
 class HealthMonitor:
     def __init__(self, c: HealthConfig, early_lr=None, stop_crawling: bool = False):
         self.c = c
@@ -118,6 +128,7 @@ class HealthMonitor:
 
     def on_start(self, run) -> None:
         self.fired, self.update_ratios, self.pending, self.high_updates = set(), [], None, 0
+        self.sample_lrs, self.pending_lr = [], None  # the LR of each measured update (a warm-up's, not the base)
         self.dead_seen, self.saturated_seen, self.hook_error = None, None, None
         self.every = self.c.every or 1 << 62
         # the early sample gives a short stage its second update ratio; a long one has the regular samples
@@ -130,6 +141,7 @@ class HealthMonitor:
             self.fired, self.update_ratios = set(restored["fired"]), list(restored["update_ratios"])
             self.pending, self.high_updates = restored["pending"], restored.get("high_updates", 0)
             self.dead_seen, self.saturated_seen = restored.get("dead_seen"), restored.get("saturated_seen")
+            self.sample_lrs, self.pending_lr = list(restored.get("sample_lrs", [])), restored.get("pending_lr")
         # the first step, then the schedule; a resumed stage keeps the schedule of a run never interrupted
         nxt = 1 if run.iteration == 0 else self._after(run.iteration)
         if nxt == run.iteration + 1:
@@ -145,7 +157,8 @@ class HealthMonitor:
     def state_dict(self) -> dict:
         return {"fired": sorted(self.fired), "update_ratios": list(self.update_ratios), "pending": self.pending,
                 "high_updates": self.high_updates, "dead_seen": self.dead_seen,
-                "saturated_seen": self.saturated_seen}
+                "saturated_seen": self.saturated_seen, "sample_lrs": list(self.sample_lrs),
+                "pending_lr": self.pending_lr}
 
     def load_state_dict(self, state: dict) -> None:
         self.restored = state  # applied by on_start, which the trainer calls after restoring
@@ -158,12 +171,14 @@ class HealthMonitor:
             self.measure_update(run, step)
         if step == self.update_only and not self.armed:
             self.pending, self.counts = {n: p.detach().clone() for n, p in weight_layers(run.model)}, False
+            self.pending_lr = lr_now(run)
         if self.armed:
             self.disarm()
             if self.hook_error is not None:  # the hooks only run while armed: said here, not every step
                 raise self.hook_error
             self.analyse(run, step)
             self.pending, self.counts = {n: p.detach().clone() for n, p in weight_layers(run.model)}, True
+            self.pending_lr = lr_now(run)
         if step + 1 == self.next_sample:
             self.arm(run.model)
             self.next_sample = self._after(step + 1)
@@ -175,14 +190,21 @@ class HealthMonitor:
 
     # the numbers
     def measure_update(self, run, step: int) -> None:
-        ratios = {}
+        ratios, steps = {}, {}  # per layer: the update over the weights; its RMS per element over the LR
+        lr = self.pending_lr if self.pending_lr is not None else lr_now(run)
         for n, p in weight_layers(run.model):
             before = self.pending.get(n)
             if before is not None:
                 size = float(torch.linalg.vector_norm(before))
+                moved = float(torch.linalg.vector_norm(p.detach() - before))
                 if size > 0:  # a zero-initialised weight has no scale to compare with
-                    ratios[n] = float(torch.linalg.vector_norm(p.detach() - before)) / size
-        self.pending = None
+                    ratios[n] = moved / size
+                if lr > 0 and p.numel() and p.requires_grad and moved > 0:  # (not moved: frozen, or no gradient)
+                    steps[n] = moved / (lr * math.sqrt(p.numel()))
+        self.pending, self.pending_lr = None, None
+        self.sample_lrs.append(lr)
+        if step - 1 == 1:
+            self.adam_first_step(run, steps, lr)
         self.update_ratios.append((step - 1, ratios))  # (an update-only sample too: lr_too_low reads them all)
         run.sinks.scalars(run.stage, step - 1, {f"health/update_ratio/{n}": r for n, r in ratios.items()})
         if self.early_lr is not None and len(self.update_ratios) >= 2 and "lr_too_low" not in self.fired:
@@ -204,6 +226,29 @@ class HealthMonitor:
                           {"update_ratio": {k: num(v) for k, v in ratios.items()}, "median": num(median),
                            "threshold": self.c.update_ratio_high, "lr": num(run.lr)},
                           "lower the LR (or the loss scale), or clip gradients (optim.clip_norm)")
+
+    def adam_first_step(self, run, steps: dict, lr: float) -> None:
+        """`lr_too_low` when an Adam-family optimiser's first step moves the weights by far less than its LR: that
+        step is ~LR per element whatever the gradient's size (m / sqrt(v) = g / |g|), unless eps dwarfs the
+        gradients (eps=1.0, a TensorFlow recipe's): then every step is ~LR x |gradient|, and the stage crawls at
+        whatever LR it is given (the probe's threshold too moves up with eps, so its gap says nothing)."""
+        opt = run.optimizer
+        if not isinstance(opt, ADAMS) or not steps:
+            return
+        finite = sorted(v for v in steps.values() if math.isfinite(v))
+        median = finite[len(finite) // 2] if finite else math.inf
+        if median >= self.c.adam_first_step:
+            return
+        eps = opt.param_groups[0].get("eps")
+        self.fire(run, 1, "lr_too_low",
+                  f"the optimiser's first step moved the weights by {num(median)} of its LR {num(lr)} per element "
+                  f"(median over layers): {type(opt).__name__}'s first step is about the LR whatever the gradient, "
+                  f"unless its eps ({num(eps)}) is larger than the gradients, which makes every step ~LR x gradient: "
+                  "the effective LR is far below the one set",
+                  {"first_step_over_lr": num(median), "lr": num(lr), "eps": num(eps),
+                   "per_layer": {n: num(v) for n, v in list(steps.items())[:20]}},
+                  "use eps ~1e-8 (PyTorch's default); TensorFlow's epsilon of 1.0 in some recipes is not the same "
+                  "quantity")
 
     def analyse(self, run, step: int) -> None:
         scalars, stage = {}, run.stage
