@@ -822,7 +822,8 @@ def loss_mismatch(ctx: Context) -> Optional[Diagnosis]:
                   if isinstance(c, LossAndMeasure)), None)
     found = trace.verdict(ctx.cfg.mismatch_fall, ctx.cfg.mismatch_evaluations) if trace is not None else None
     if found is None:
-        return None
+        unmet = trace.memorised_unmet(ctx.cfg.mismatch_evaluations) if trace is not None else None
+        return _memorised_unmet(*unmet) if unmet is not None else None
     start, now, flat = found
     said = ", ".join(f"{k} {num(a)} -> {num(b)}" for k, (a, b) in flat.items())
     return Diagnosis("loss_mismatch", "error",
@@ -832,6 +833,19 @@ def loss_mismatch(ctx: Context) -> Optional[Diagnosis]:
                                                                             flat.items()}},
                      fix="check the loss's dimensions (cross_entropy wants classes at dim 1: logits.transpose(1, 2) "
                          "or flatten both), and that it reads the same targets as the metrics")
+
+
+def _memorised_unmet(loss: float, allowed: float, short: dict) -> Diagnosis:
+    said = ", ".join(f"{k} {num(v)}" for k, v in short.items())
+    return Diagnosis(
+        "loss_mismatch", "error", f"the optimised loss is memorised ({num(loss)}: at most {(1 - allowed):.1%} of the "
+        f"positions it scores can be wrong) while the task's training accuracy is not ({said}): the accuracy counts "
+        "positions or targets the loss never sees (a label mask off by one, an ignore_index on a real token, metrics "
+        "on other targets than the loss's)",
+        evidence={"loss": num(loss), "accuracy_allowed": round(allowed, 4), "measures": {k: num(v) for k, v in
+                                                                                        short.items()},
+                  "memorised": True},
+        fix="compare the positions the loss scores (its mask, ignore_index) with those the accuracy counts")
 
 
 def lr_too_low(ctx: Context) -> Optional[Diagnosis]:

@@ -100,3 +100,24 @@ class LossAndMeasure:
                 worse = worse or after > (1.1 if deep else 1.25) * before
             flat[key] = (before, after)
         return (start, now, flat) if flat and (worse or not moved) else None
+
+    def memorised_unmet(self, min_evaluations: int):
+        """(loss now, the accuracy it allows, {score: value}) when the optimised loss is memorised (its last steps'
+        mean at most `MEMORISED` and 0.01 x its start) while a training-side accuracy stays clearly below what that
+        loss allows: a cross-entropy of L per scored position leaves at most L / ln 2 of them wrong (a wrong one costs
+        ln 2 or more), so an accuracy below 1 - L / ln 2 - `SHORT` counts positions or targets the loss never sees
+        (holdout43's swappairs: the first answer letter left unlabelled, loss 0.0014 and train/acc stuck at 0.867);
+        else None."""
+        if self.evaluations < min_evaluations or len(self.first) < 10 or len(self.recent) < 10:
+            return None
+        start, now = sum(self.first) / len(self.first), sum(self.recent) / len(self.recent)
+        if not (start > 0 and 0 <= now <= MEMORISED and now <= 0.01 * start):
+            return None
+        allowed = 1 - now / math.log(2)
+        short = {k: v for k, v in self.measures.items()
+                 if training_measure(k) == "max" and "acc" in k.lower() and 0 <= v < allowed - SHORT}
+        return (now, allowed, short) if short else None
+
+
+MEMORISED = 0.05  # memorised_unmet: an optimised loss at most this (and 0.01 x its start) ...
+SHORT = 0.05      # ... and a training accuracy this far below the 1 - loss / ln 2 it allows
