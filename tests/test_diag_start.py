@@ -1346,3 +1346,22 @@ def test_a_real_token_the_model_never_reads_is_named_at_the_start(kind):
         r, _ = run(last_token_problem(kind, seed), budget=10)
         assert not [d for d in r.stage.diagnoses if d["evidence"].get("hidden_position")], seed
         assert above_info(r) == [], (seed, above_info(r))
+
+
+def test_an_init_broken_for_a_warm_started_stage_is_named_from_the_tasks_own_build():
+    # an output bias set to the stage's class counts (holdout43's churn: meant log frequencies): harmless on the
+    # first stage's few examples, 90x chance on the full set, and hidden there by the warm start; the stage's own
+    # build is what the check reads (StageRun.initial_state), not the warm-started weights it trains
+    warm = Stage("big", Goal("train/acc", 2.0, "max"), knobs={}, after=["small"])
+    for family in ("mlp", "cnn"):
+        problem = FAMILIES[family]()
+        out = problem.model.fc3 if family == "mlp" else problem.model.fc
+        with torch.no_grad():
+            out.bias.copy_(torch.tensor([400.0, 10.0, 10.0] + [10.0] * (len(out.bias) - 3)))
+        r, _ = run(problem, budget=10, stage=warm)
+        d = [d for d in found(r, "bad_init_loss") if d["evidence"].get("built")]
+        assert d and d[0]["evidence"]["warm_start"] == "small" and d[0]["evidence"]["init_loss"] > 10, family
+        for seed in range(5):  # as built: near chance
+            r, _ = run(FAMILIES[family](seed=seed), budget=10,
+                       stage=Stage("big", Goal("train/acc", 2.0, "max"), knobs={}, after=["small"]))
+            assert not [d for d in r.stage.diagnoses if d["evidence"].get("built")], (family, seed)
