@@ -1365,3 +1365,18 @@ def test_an_init_broken_for_a_warm_started_stage_is_named_from_the_tasks_own_bui
             r, _ = run(FAMILIES[family](seed=seed), budget=10,
                        stage=Stage("big", Goal("train/acc", 2.0, "max"), knobs={}, after=["small"]))
             assert not [d for d in r.stage.diagnoses if d["evidence"].get("built")], (family, seed)
+
+
+def test_a_recurrent_map_that_expands_the_state_is_named_at_the_start():
+    # orthogonal_(block, gain=5) on each gate block of weight_hh (holdout43's mirrorword; tanh's gain is 5/3): every
+    # singular value 5, against ~1.15 for PyTorch's default; the first loss is at chance and the std under 10x
+    problem = gru_problem()
+    for rnn in (problem.model.enc, problem.model.dec):
+        for block in rnn.weight_hh_l0.detach().chunk(3, 0):
+            nn.init.orthogonal_(block, gain=5.0)
+    r, _ = run(problem, budget=10)
+    d = [d for d in found(r, "saturated_units") if d["evidence"].get("recurrent_gain")]
+    assert d and 4.9 < d[0]["evidence"]["largest_singular_value"] < 5.1
+    for seed in range(5):  # as built
+        r, _ = run(gru_problem(seed=seed), budget=10)
+        assert not [d for d in r.stage.diagnoses if d["evidence"].get("recurrent_gain")], seed

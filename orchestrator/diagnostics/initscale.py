@@ -62,3 +62,41 @@ def oversized_diagnosis(oversized: dict) -> Diagnosis:
         evidence={"weights": oversized, "before_update": True},
         fix="initialise these layers at their default scale (or the model's usual one, e.g. N(0, 0.02) for "
             "embeddings); check init std arguments and gains")
+
+
+EXPANDING = 3.0  # a recurrent gate block's largest singular value above this (PyTorch's default init: ~1.15)
+
+
+def expanding_recurrence(model: nn.Module) -> Optional[Diagnosis]:
+    """A recurrent layer whose hidden-to-hidden map expands the state at every step: a gate block of `weight_hh`
+    (hidden x hidden per gate) with its largest singular value above `EXPANDING`. PyTorch's default init gives ~1.15,
+    an orthogonal init its gain (1; tanh's recommended 5/3); `orthogonal_(block, gain=5)` (holdout43's mirrorword)
+    multiplies the state by 5 each step: a GRU's or LSTM's gates go to their rails and a plain RNN's gradients
+    explode, though the first loss is at chance and the weights' std is under 10x the default."""
+    import torch
+    worst = None
+    for name, m in model.named_modules():
+        if not isinstance(m, nn.RNNBase):
+            continue
+        gates = {"LSTM": 4, "GRU": 3}.get(m.mode, 1)
+        for pname, w in m.named_parameters(recurse=False):
+            if not pname.startswith("weight_hh") or w.dim() != 2 or w.shape[0] % gates:
+                continue
+            blocks = w.detach().float().reshape(gates, -1, w.shape[1])
+            if blocks.shape[1] != blocks.shape[2] or not bool(torch.isfinite(blocks).all()):
+                continue  # a projected LSTM's blocks are not square: no step-to-step map to judge
+            sigma = float(torch.linalg.matrix_norm(blocks, ord=2).max())
+            if worst is None or sigma > worst[0]:
+                worst = (sigma, f"{name}.{pname}" if name else pname, m.mode)
+    if worst is None or worst[0] <= EXPANDING:
+        return None
+    sigma, where, mode = worst
+    code = "saturated_units" if mode in ("LSTM", "GRU") else "exploding_gradients"
+    return Diagnosis(
+        code, "warning", f"{where} multiplies the recurrent state by up to {num(sigma)} at every step (its largest "
+        f"singular value per gate; PyTorch's default init gives ~1.15): the state grows step after step, so "
+        + ("the gates sit at their rails and learn slowly" if code == "saturated_units" else
+           "the gradients through time explode"),
+        evidence={"layer": where, "largest_singular_value": num(sigma), "limit": EXPANDING, "mode": mode,
+                  "recurrent_gain": True},
+        fix="initialise weight_hh with PyTorch's default or orthogonal_ at gain 1 (5/3 for tanh at most)")

@@ -53,7 +53,7 @@ from torch.overrides import TorchFunctionMode
 from ..diagnosis import Diagnosis
 from ..optim import make_optimizer
 from ..trainer import optimisation_step, to_device
-from .initscale import oversized_diagnosis, oversized_weights
+from .initscale import expanding_recurrence, oversized_diagnosis, oversized_weights
 from .common import (batch_targets, compares_examples, num, run_model, same_losses, same_sequence, tensors_in,
                      zero_initialised, zero_weights)
 from .config import StartConfig
@@ -140,6 +140,11 @@ def built_init_loss(run) -> list:
             "frequencies for a prior bias, not counts)")]
 
 
+def recurrent_gain(run) -> list:
+    found = expanding_recurrence(run.model)
+    return [found] if found is not None else []
+
+
 def unread_positions(run) -> list:
     from .positions import unread_positions as unread  # (positions.py builds on this module's batch helpers)
     return unread(run)
@@ -179,7 +184,8 @@ class StartChecks:
             for name, check in (("labels", lambda: constant_labels(self.c, run)),
                                 ("gradients", lambda: self.gradient_flow(run)),
                                 ("batch_dependence", lambda: batch_dependence(self.c, run)),
-                                ("unread_positions", lambda: unread_positions(run))):
+                                ("unread_positions", lambda: unread_positions(run)),
+                                ("recurrent_gain", lambda: recurrent_gain(run))):
                 try:
                     found = check()
                 except Exception as e:  # a check that cannot run says so; training goes on
