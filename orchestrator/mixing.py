@@ -89,7 +89,9 @@ def concat(batches: list) -> Any:
             if any(type(b) is not type(first) or len(b) != len(first) for b in batches):
                 return None
             parts = [concat([b[i] for b in batches]) for i in range(len(first))]
-            return None if any(p is None for p in parts) else type(first)(parts)
+            if any(p is None for p in parts):
+                return None
+            return type(first)(*parts) if hasattr(first, "_fields") else type(first)(parts)  # a namedtuple too
         if isinstance(first, dict):
             if any(not isinstance(b, dict) or b.keys() != first.keys() for b in batches):
                 return None

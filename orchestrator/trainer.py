@@ -310,7 +310,8 @@ def to_device(batch: Any, device: str) -> Any:
     if isinstance(batch, torch.Tensor):
         return batch.to(device, non_blocking=True)
     if isinstance(batch, (list, tuple)):
-        return type(batch)(to_device(b, device) for b in batch)
+        items = [to_device(b, device) for b in batch]
+        return type(batch)(*items) if hasattr(batch, "_fields") else type(batch)(items)  # a namedtuple too
     if isinstance(batch, dict):
         return {k: to_device(v, device) for k, v in batch.items()}
     return batch

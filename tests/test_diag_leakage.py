@@ -307,3 +307,23 @@ def test_validation_metrics_equal_to_the_training_ones_at_every_evaluation_are_l
     for seed in range(3):
         st = run_for(mlp_problem(seed=seed), tmp_path / f"clean{seed}", budget=300, lr=3e-4)
         assert "leakage" not in codes(st), seed
+
+
+def test_a_decoder_input_that_holds_the_targets_is_named_in_namedtuple_batches():
+    # holdout44's unzipword: the future-leak check rebuilt its batches with type(batch)(iterable), which a namedtuple
+    # does not take, and skipped itself on every stage; the BOS forgotten (tgt_in = the targets) went unnamed
+    from collections import namedtuple
+
+    import torch.nn.functional as F
+
+    from diag_families import seq2seq_problem
+    Pair = namedtuple("Pair", "src tgt_in tgt_out")
+    problem = seq2seq_problem()
+    get = problem.get_batch
+    problem.get_batch = lambda i: Pair(get(i)["src"], get(i)["tgt_out"].clone(), get(i)["tgt_out"])  # the leak
+    problem.forward = lambda m, b: m(b.src, b.tgt_in)
+    problem.targets = lambda b: b.tgt_out
+    problem.loss = lambda m, b: F.cross_entropy(m(b.src, b.tgt_in).reshape(-1, 12), b.tgt_out.reshape(-1))
+    from orchestrator.diagnostics.leakage import sees_the_future
+    found = sees_the_future(problem, problem.model)
+    assert found is not None and found.code == "leakage", found and found.message

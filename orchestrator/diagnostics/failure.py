@@ -64,7 +64,7 @@ from ..diagnosis import Diagnosis
 from ..optim import make_optimizer
 from ..trainer import optimisation_step, to_device
 from .common import (batch_targets, compares_examples, fresh_copy, num, run_model, source_keys, state_copy,
-                     tensors_in, training_side, zero_output_loss)
+                     same_sequence, tensors_in, training_side, zero_output_loss)
 from .config import FailureConfig
 from .augment import augmentation_breaks_labels, inputs_vary
 from .evalmode import eval_mode_differs
@@ -621,7 +621,7 @@ def _with_targets(problem, batch, other):
     at = next((i for i, v in enumerate(batch) if v is t), None)
     if at is None or not isinstance(other[at], torch.Tensor) or other[at].shape != t.shape:
         return None
-    return type(batch)([other[at] if i == at else v for i, v in enumerate(batch)])
+    return same_sequence(batch, [other[at] if i == at else v for i, v in enumerate(batch)])
 
 
 def _fit_one(ctx: Context, lr: float) -> tuple[float, float, bool, nn.Module, Any]:
@@ -1001,7 +1001,7 @@ def _batch_mean(y):
     if isinstance(y, torch.Tensor):
         return y.mean(0, keepdim=True).expand_as(y) if y.dim() and y.is_floating_point() else y
     if isinstance(y, (list, tuple)):
-        return type(y)(_batch_mean(v) for v in y)
+        return same_sequence(y, [_batch_mean(v) for v in y])
     if isinstance(y, dict):
         return {k: _batch_mean(v) for k, v in y.items()}
     return y

@@ -31,7 +31,7 @@ import torch
 
 from ..diagnosis import Diagnosis
 from .common import (TARGET_NAMES, _holds_targets, _sequences, aligned_inputs, batch_targets, num, run_model,
-                     shifted_inputs)
+                     same_sequence, shifted_inputs)
 from .startchecks import batch_first, skipped, take
 
 
@@ -247,5 +247,5 @@ def _change_future(batch: Any, shift: dict, j: int) -> Any:
     if isinstance(batch, torch.Tensor):
         return changed(batch, j + shift[None])
     if isinstance(batch, (list, tuple)):
-        return type(batch)(changed(v, j + shift[i]) if i in shift else v for i, v in enumerate(batch))
+        return same_sequence(batch, [changed(v, j + shift[i]) if i in shift else v for i, v in enumerate(batch)])
     return {k: changed(v, j + shift[k]) if k in shift else v for k, v in batch.items()}

@@ -264,5 +264,6 @@ def _clone(x):
     if isinstance(x, dict):
         return {k: _clone(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        return type(x)(_clone(v) for v in x)
+        items = [_clone(v) for v in x]
+        return type(x)(*items) if hasattr(x, "_fields") else type(x)(items)
     return x

@@ -23,7 +23,7 @@ from typing import Any, Optional
 import torch
 
 from ..diagnosis import Diagnosis
-from .common import batch_targets, run_model
+from .common import batch_targets, run_model, same_sequence
 from .startchecks import examples_in, take
 
 EXAMPLES = 8   # examples looked at
@@ -144,9 +144,7 @@ def _with(batch: Any, key, value: torch.Tensor) -> Any:
         return value
     if isinstance(batch, dict):
         return {**batch, key: value}
-    items = list(batch)
-    items[key] = value
-    return type(batch)(*items) if hasattr(batch, "_fields") else type(batch)(items)
+    return same_sequence(batch, [value if i == key else v for i, v in enumerate(batch)])
 
 
 def _pad_id(x: torch.Tensor) -> Optional[int]:

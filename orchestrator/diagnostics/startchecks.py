@@ -629,7 +629,7 @@ def _in_double(batch: Any) -> Any:
     if isinstance(batch, torch.Tensor):
         return batch.double() if batch.is_floating_point() else batch
     if isinstance(batch, (list, tuple)):
-        return type(batch)(_in_double(b) for b in batch)
+        return same_sequence(batch, [_in_double(b) for b in batch])
     if isinstance(batch, dict):
         return {k: _in_double(v) for k, v in batch.items()}
     return batch
