@@ -482,3 +482,56 @@ def test_an_accuracy_that_moved_but_stopped_short_of_what_a_memorised_loss_allow
     loss, allowed, short = trace(0.867).memorised_unmet(4)
     assert loss < 0.002 and allowed > 0.99 and short == {"train/acc": 0.867}
     assert trace(0.995).memorised_unmet(4) is None  # memorised, and so is the accuracy
+
+
+class CLSOnly(nn.Module):
+    """An encoder classifier whose summary token attends to itself alone (holdout44's twinletter: a causal mask copied
+    onto an encoder with the CLS token first), so every example gets the same output; `reads`: it attends to all."""
+
+    def __init__(self, reads=False, vocab=10, d=16):
+        super().__init__()
+        self.reads, self.emb, self.cls, self.out = reads, nn.Embedding(vocab, d), nn.Parameter(torch.randn(d)), \
+            nn.Linear(d, 3)
+
+    def forward(self, ids):
+        h = torch.cat([self.cls.expand(len(ids), 1, -1), self.emb(ids)], 1)
+        scores = h[:, :1] @ h.transpose(1, 2)
+        if not self.reads:
+            scores = scores.masked_fill(torch.arange(h.shape[1])[None, None] > 0, float("-inf"))  # BUG: itself only
+        return self.out((torch.softmax(scores, -1) @ h)[:, 0])
+
+
+def cls_problem(reads, seed=0, n=64):
+    g = torch.Generator().manual_seed(seed)
+    ids = torch.randint(0, 10, (n, 6), generator=g)
+    y = ids[:, 0] % 3
+    torch.manual_seed(seed)
+    model = CLSOnly(reads)
+
+    def evaluate(m):
+        out = m(ids)
+        return {"train/acc": (out.argmax(-1) == y).float().mean().item(), "train/loss": F.cross_entropy(out, y).item()}
+    return Problem(model=model, train_size=n, get_batch=lambda i: {"x": ids[i], "y": y[i]},
+                   loss=lambda m, b: F.cross_entropy(m(b["x"]), b["y"]), evaluate=evaluate, chance_loss=math.log(3))
+
+
+def test_a_model_that_gives_every_example_the_same_output_is_named_when_the_label_check_runs():
+    # (the label check's stand-down on a dict batch whose source swap moves no output; here the rule itself, on
+    # fresh weights as the task built them)
+    from types import SimpleNamespace
+
+    from orchestrator.diagnostics.config import FailureConfig
+    from orchestrator.diagnostics.failure import Context, _same_for_all
+
+    def judged(reads, seed=0):
+        problem = cls_problem(reads, seed)
+        run_ = SimpleNamespace(problem=problem, model=problem.model, initial_state=None)
+        return _same_for_all(Context(FailureConfig(), run_, None, None, None), problem.get_batch(torch.arange(16)))
+    d = judged(reads=False)
+    assert d is not None and d.code == "labels_not_learnable" and d.severity == "error" and d.evidence["same_output"]
+    for seed in range(3):  # attending to every token: the outputs differ
+        assert judged(reads=True, seed=seed) is None
+    problem = cls_problem(reads=True)
+    nn.init.zeros_(problem.model.out.weight)  # a zero-initialised head: the same output for all, on purpose
+    run_ = SimpleNamespace(problem=problem, model=problem.model, initial_state=None)
+    assert _same_for_all(Context(FailureConfig(), run_, None, None, None), problem.get_batch(torch.arange(16))) is None

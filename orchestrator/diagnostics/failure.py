@@ -64,7 +64,7 @@ from ..diagnosis import Diagnosis
 from ..optim import make_optimizer
 from ..trainer import optimisation_step, to_device
 from .common import (batch_targets, compares_examples, fresh_copy, num, run_model, source_keys, state_copy,
-                     same_sequence, tensors_in, training_side, zero_output_loss)
+                     same_sequence, tensors_in, training_side, zero_initialised, zero_output_loss)
 from .config import FailureConfig
 from .augment import augmentation_breaks_labels, inputs_vary
 from .evalmode import eval_mode_differs
@@ -439,6 +439,9 @@ def labels_not_learnable(ctx: Context):
                        "index into its own input?), and no two examples have the same shapes to swap them between")
     if isinstance(every, dict) and not _reads_source(ctx, real(torch.arange(min(pool, 16))),
                                                       _to(run, shuffled(torch.arange(min(pool, 16))))):
+        blind = _same_for_all(ctx, real(torch.arange(min(pool, 16))))
+        if blind is not None:
+            return blind
         return skipped("labels_not_learnable", "the model's outputs do not depend on the batch's source (a "
                        "language model beside an unused src?): swapping sources tests nothing")
     # examples neither run trains on: real labels generalise to them, labels unrelated to the inputs do not
@@ -601,6 +604,36 @@ def _reads_source(ctx: Context, batch, swapped) -> bool:
     if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape):
         return True  # cannot tell: let the training runs judge
     return bool(((a.float() - b.float()).abs() > 1e-6 * (1 + a.float().abs())).any())
+
+
+def _same_for_all(ctx: Context, batch) -> Optional[Diagnosis]:
+    """`labels_not_learnable` (error) when fresh weights give every example of the batch the same output (within
+    1e-6) though their inputs differ, and no weight is zero-initialised (a zero head gives every example its bias on
+    purpose): the model reads none of its inputs (holdout44's twinletter: a causal mask copied onto an encoder whose
+    CLS token comes first, so it attends to itself alone), and no label can be learnt from them."""
+    model = ctx.fresh_model()
+    if zero_initialised(list(model.named_parameters())) is not None:
+        return None
+    model.eval()
+    with torch.no_grad():
+        out = run_model(ctx.problem, model, batch)
+    if not isinstance(out, torch.Tensor) or out.dim() < 1 or len(out) < 2 or not out.is_floating_point():
+        return None
+    rows = out.float().reshape(len(out), -1)
+    if not bool(torch.isfinite(rows).all()) or bool(((rows - rows[:1]).abs() > 1e-6 * (1 + rows[:1].abs())).any()):
+        return None
+    targets = batch_targets(ctx.problem, batch)
+    inputs = [t for t in tensors_in(batch) if t.dim() and len(t) == len(out) and t is not targets]
+    if not any(bool((t.reshape(len(t), -1) != t.reshape(len(t), -1)[:1]).any()) for t in inputs):
+        return None  # the examples' inputs are alike too
+    return Diagnosis(
+        "labels_not_learnable", "error", f"fresh weights give all {len(out)} examples of a batch the same output, "
+        "though their inputs differ: the model reads none of its inputs (a mask that lets the pooled or first position "
+        "see only itself, a causal mask on an encoder whose summary token comes first, inputs detached or replaced), "
+        "so no label can be learnt from them",
+        evidence={"examples": len(out), "same_output": True},
+        fix="check the masks and the path from the inputs to the output (which positions the pooled or CLS token "
+            "can attend to)")
 
 
 def _with_targets(problem, batch, other):
