@@ -23,6 +23,7 @@ from typing import Any, Optional
 import torch
 
 from ..diagnosis import Diagnosis
+from ..trainer import to_device
 from .common import batch_targets, run_model, same_sequence
 from .startchecks import examples_in, take
 
@@ -38,6 +39,9 @@ def unread_positions(run) -> list:
     if n < 4:
         return []
     batch = problem.get_batch(torch.arange(n))
+    settings = getattr(run, "settings", None)
+    if settings is not None:
+        batch = to_device(batch, settings.device)  # (the model's device: a GPU run's too)
     targets = batch_targets(problem, batch)
     for key, x in examples_in(batch, n):
         if x.dtype in (torch.int32, torch.int64) and x.dim() == 2 and x.shape[1] >= 3 and not _holds(x, targets):
