@@ -27,7 +27,7 @@ from typing import Any, Sequence
 import torch
 
 from .ladder import Ladder, Stage
-from .task import Problem
+from .task import Problem, same_sequence
 
 
 def replay_stages(ladder: Ladder, stage: Stage) -> list[Stage]:
@@ -89,9 +89,7 @@ def concat(batches: list) -> Any:
             if any(type(b) is not type(first) or len(b) != len(first) for b in batches):
                 return None
             parts = [concat([b[i] for b in batches]) for i in range(len(first))]
-            if any(p is None for p in parts):
-                return None
-            return type(first)(*parts) if hasattr(first, "_fields") else type(first)(parts)  # a namedtuple too
+            return None if any(p is None for p in parts) else same_sequence(first, parts)
         if isinstance(first, dict):
             if any(not isinstance(b, dict) or b.keys() != first.keys() for b in batches):
                 return None

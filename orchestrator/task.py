@@ -15,6 +15,11 @@ from torch import nn
 Batch = Any  # whatever `get_batch` returns and `loss` understands
 
 
+def same_sequence(batch: Any, items: list) -> Any:
+    """`items` in a sequence of `batch`'s own type (a tuple, a list, a namedtuple: its fields are positional)."""
+    return type(batch)(*items) if hasattr(batch, "_fields") else type(batch)(items)
+
+
 @dataclass
 class Problem:
     """Everything one stage trains on. Built fresh for each stage from its knob values."""

@@ -21,7 +21,7 @@ from .precision import Precision
 from .sampler import Sampler
 from .schedule import make_scheduler, step_decay
 from .stopping import Progress, asked_to_stop, budget_spent, first_reason, goal_reached, not_finite, plateaued
-from .task import Problem
+from .task import Problem, same_sequence
 
 
 @dataclass
@@ -310,8 +310,7 @@ def to_device(batch: Any, device: str) -> Any:
     if isinstance(batch, torch.Tensor):
         return batch.to(device, non_blocking=True)
     if isinstance(batch, (list, tuple)):
-        items = [to_device(b, device) for b in batch]
-        return type(batch)(*items) if hasattr(batch, "_fields") else type(batch)(items)  # a namedtuple too
+        return same_sequence(batch, [to_device(b, device) for b in batch])
     if isinstance(batch, dict):
         return {k: to_device(v, device) for k, v in batch.items()}
     return batch

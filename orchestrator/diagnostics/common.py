@@ -8,6 +8,7 @@ from typing import Any, Optional
 import torch
 from torch import nn
 
+from ..task import same_sequence  # noqa: F401 - the diagnostics import their batch helpers from here
 
 
 def num(x: float, digits: int = 3) -> float:
@@ -171,11 +172,6 @@ def batch_targets(problem, batch: Any) -> Optional[torch.Tensor]:
     if problem.targets is not None:
         return problem.targets(batch)
     return targets_of(batch)
-
-
-def same_sequence(batch: Any, items: list) -> Any:
-    """`items` in a sequence of `batch`'s own type (a tuple, a list, a namedtuple)."""
-    return type(batch)(*items) if hasattr(batch, "_fields") else type(batch)(items)
 
 
 def tensors_in(x: Any) -> list:

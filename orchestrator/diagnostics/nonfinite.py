@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from ..diagnosis import Diagnosis
+from ..task import same_sequence
 from .common import num
 from .config import NonFiniteConfig
 from .trace import CAUSE_CODE, CAUSES, cause_text, op_place, trace_evaluation, trace_step
@@ -264,6 +265,5 @@ def _clone(x):
     if isinstance(x, dict):
         return {k: _clone(v) for k, v in x.items()}
     if isinstance(x, (list, tuple)):
-        items = [_clone(v) for v in x]
-        return type(x)(*items) if hasattr(x, "_fields") else type(x)(items)
+        return same_sequence(x, [_clone(v) for v in x])
     return x
