@@ -58,67 +58,50 @@ TAIL_ROWS = 0.5   # rows with one ignored position followed by a read, constant 
 
 
 def readout(problem, model, batch) -> Optional[Diagnosis]:
-    """`loss_mismatch` when the outputs or the loss are normalised along a dimension that is not the classes', else
-    when the loss ignores a real token and reads the padding after it, else when it reads the outputs at a temperature
-    of 10 or more; None otherwise, or when it cannot tell."""
-    unread = targets_unread(problem, model, batch)
+    """`loss_mismatch` when the loss does not pair each example's outputs with its own targets, else when the outputs
+    or the loss are normalised along a dimension that is not the classes', else when the loss ignores a real token
+    and reads the padding after it, else when it reads the outputs at a temperature of 10 or more; None otherwise, or
+    when it cannot tell."""
+    targets = batch_targets(problem, batch)
+    if not isinstance(targets, torch.Tensor):
+        return None
+    fixed: dict = {}  # the scores fed to the loss in place of the outputs, by shape: the same in every call
+    first = _fed_loss(problem, model, batch, targets, fixed)
+    if first is None:
+        return None  # the loss runs the model twice, or its output is not one float tensor: no single output to judge
+    unread = targets_unread(problem, model, batch, targets, first, fixed)
     if unread is not None:
         return unread
-    probe = _probe(problem, model, batch)
+    probe = _probe(targets, first, fixed)
     if probe is None:
         return None
     return wrong_dimension(*probe) or ignored_not_padding(*probe) or temperature(*probe)
 
 
-def _probe(problem, model, batch) -> Optional[tuple]:
+def _probe(targets: torch.Tensor, first: tuple, fixed: dict) -> Optional[tuple]:
     """(outputs, scores fed to the loss, the loss's gradient at them (double), targets, class dimension), or None."""
-    targets = batch_targets(problem, batch)
-    if not isinstance(targets, torch.Tensor) or targets.is_floating_point() or targets.is_complex():
+    if targets.is_floating_point() or targets.is_complex():
         return None  # only class-id targets say which dimension holds the classes
-    outputs: list = []
-
-    def feed(module, args, out):  # keep the outputs, and give the loss scores of our own
-        if not isinstance(out, torch.Tensor) or not out.is_floating_point():
-            return None
-        outputs.append(out)
-        g = torch.Generator(device=out.device).manual_seed(0)
-        scores = out.detach() + torch.randn(out.shape, generator=g, device=out.device, dtype=out.dtype)
-        outputs.append(scores.requires_grad_())
-        return scores
-
-    handle = model.register_forward_hook(feed)
-    try:
-        loss = problem.loss(model, batch)
-    finally:
-        handle.remove()
-    if len(outputs) != 2 or not isinstance(loss, torch.Tensor) or not loss.requires_grad:
-        return None  # the loss runs the model twice, or its output is not one tensor: no single output to judge
-    out, scores = outputs
+    _, grad, out = first
     if out.ndim < 2 or not bool(torch.isfinite(out).any()):
         return None
-    (grad,) = torch.autograd.grad(loss, scores, allow_unused=True)
-    if grad is None or not bool(torch.isfinite(grad).all()):
-        return None
-    grad = grad.double()
     classes = class_dim(grad, targets)
-    return None if classes is None else (out, scores.detach().double(), grad, targets, classes)
+    return None if classes is None else (out, fixed[tuple(out.shape)].double(), grad, targets, classes)
 
 
-def targets_unread(problem, model, batch) -> Optional[Diagnosis]:
+def targets_unread(problem, model, batch, targets: torch.Tensor, first: tuple, fixed: dict) -> Optional[Diagnosis]:
     """The loss is blind to the targets: replacing each example's targets by another example's changes neither the
-    loss nor its gradient at the same scores (a forward hook feeds both calls the same outputs plus unit noise)."""
-    targets = batch_targets(problem, batch)
+    loss nor its gradient at the same scores (`first`: _fed_loss on the batch as it is, which filled `fixed`)."""
     where = _slots(batch, targets)
     if not where or targets.ndim < 1 or len(targets) < 2 or _copies_an_input(batch, targets):
         return None
     others = targets.roll(1, 0)
     if float((others != targets).double().mean()) < CHANGED:
         return None  # alike targets: a swap would hide nothing
-    fixed: dict = {}  # the first call's outputs, fed (plus the same noise) to the calls that follow
-    calls = [_fed_loss(problem, model, b, targets, fixed) for b in (batch, batch, _replaced(batch, where, others))]
+    calls = [_fed_loss(problem, model, b, targets, fixed) for b in (batch, _replaced(batch, where, others))]
     if any(c is None for c in calls):
         return None
-    (same, g_same, out), (again, g_again, _), (swapped, g_swapped, out_swapped) = calls
+    (same, g_same, out), (again, g_again, _), (swapped, g_swapped, out_swapped) = [first] + calls
     if not _scored_against(out, targets) or not torch.equal(out, out_swapped):
         return None  # outputs not of the targets' kind, or a model that reads the targets itself (its own loss)
     if not _close(same, g_same, again, g_again):
