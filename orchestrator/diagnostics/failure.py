@@ -898,11 +898,8 @@ def lr_too_low(ctx: Context) -> Optional[Diagnosis]:
     if not finite:
         return None
     overall = sorted(finite)[len(finite) // 2]
-    lr, threshold = ctx.run.base_lr, float((ctx.run.probe or {}).get("threshold") or 0.0)
-    if ctx.lr_used and getattr(h, "sample_lrs", None):
-        # a warm-up written in examples rather than steps keeps the LR far below the one set for the whole stage
-        # (holdout43's swappairs: 1e-6..2e-5 for 1e-3): the gap is the LR the measured updates used, at its highest
-        lr = min(lr, max(h.sample_lrs))
+    lr = updates_lr(ctx.run, h) if ctx.lr_used else ctx.run.base_lr
+    threshold = float((ctx.run.probe or {}).get("threshold") or 0.0)
     gap = threshold / lr if threshold and lr > 0 else 0.0
     # a schedule that took the LR down 100x or more (stepped per iteration where it meant epochs, or too short):
     # even weights that stopped moving altogether are its doing then, not frozen ones (params_not_updating's)
@@ -936,6 +933,14 @@ def lr_too_low(ctx: Context) -> Optional[Diagnosis]:
     return Diagnosis("lr_too_low", "warning", message, evidence=evidence, fix=fix)
 
 
+def updates_lr(run, health) -> float:
+    """The LR the stage's measured updates used, at its highest (the optimizer's own at each health sample), where
+    that is below the LR set: a warm-up written in examples rather than steps keeps it far below for the whole stage
+    (holdout43's swappairs: 1e-6..2e-5 for 1e-3)."""
+    lrs = getattr(health, "sample_lrs", None)
+    return min(run.base_lr, max(lrs)) if lrs else run.base_lr
+
+
 def crawling_lr(c: FailureConfig, run, outcome) -> Optional[Diagnosis]:
     """lr_too_low on a stage that met its goal: only the rule that compares the LR with the probe's NaN threshold
     (`below_threshold`), and only `success_gap` (3000) times below it or more (the suites' clean configs: <= 333x;
@@ -963,9 +968,7 @@ def _crawling(c: FailureConfig, run, health, lr_used: bool = True) -> Optional[D
     LR). `lr_used`: judge the LR the measured updates used (a warm-up's) rather than the one set; not during the
     stage's first iterations, where a proper warm-up is still climbing."""
     threshold = float((run.probe or {}).get("threshold") or 0.0)
-    lr = run.base_lr
-    if lr_used and getattr(health, "sample_lrs", None):
-        lr = min(lr, max(health.sample_lrs))
+    lr = updates_lr(run, health) if lr_used else run.base_lr
     if "lr_too_low" in run.inherited or not (lr > 0 and threshold >= c.success_gap * lr):
         return None
     found = lr_too_low(Context(c, run, None, None, health, lr_used=lr_used))
