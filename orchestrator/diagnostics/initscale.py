@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from typing import Optional
 
+import torch
 from torch import nn
 
 from ..diagnosis import Diagnosis
@@ -73,7 +74,6 @@ def expanding_recurrence(model: nn.Module) -> Optional[Diagnosis]:
     an orthogonal init its gain (1; tanh's recommended 5/3); `orthogonal_(block, gain=5)` (holdout43's mirrorword)
     multiplies the state by 5 each step: a GRU's or LSTM's gates go to their rails and a plain RNN's gradients
     explode, though the first loss is at chance and the weights' std is under 10x the default."""
-    import torch
     worst = None
     for name, m in model.named_modules():
         if not isinstance(m, nn.RNNBase):
