@@ -58,7 +58,7 @@ def probe_once(build: Callable, knobs: dict, settings, lr: float, iterations: in
     opt = make_optimizer(model.parameters(), settings.optim, lr)
     sampler = Sampler(problem.train_size, settings.batch_size, seed=settings.seed)
     losses = torch.empty(iterations, device=settings.device)
-    first_bad, init, seen = None, None, 0
+    first_bad, init, seen, lowest = None, None, 0, math.inf
     outcome = "clean"
     snapshot, steps = (_clone(model.state_dict()), _clone(opt.state_dict())) if trace else None, []
     for i in range(iterations):
@@ -74,7 +74,8 @@ def probe_once(build: Callable, knobs: dict, settings, lr: float, iterations: in
                 if not math.isfinite(v):
                     first_bad, outcome = seen + j + 1, "nonfinite"
                     break
-                if init is not None and math.isfinite(init) and v > diverge * max(init, 1e-8):
+                lowest = min(lowest, v)
+                if init is not None and math.isfinite(init) and v > _ceiling(init, lowest, diverge):
                     first_bad, outcome = seen + j + 1, "diverged"
                     break
             seen = i + 1
@@ -93,6 +94,14 @@ def probe_once(build: Callable, knobs: dict, settings, lr: float, iterations: in
     if trace and outcome == "nonfinite":
         result["trace"] = _replay(problem, model, opt, snapshot, steps, settings)
     return result
+
+
+def _ceiling(init: float, lowest: float, diverge: float) -> float:
+    """The loss above which a probe has diverged: `diverge` x its first loss, as lr_find does. A loss that is not
+    bounded below (a Gaussian likelihood with a learnt variance) may cross zero, where a multiple of the first loss
+    means nothing: there the same multiple of the way it has come down (a clean Gaussian head under Adam at its
+    configured LR spikes from -3.1 to 3.4 and is back at -1.8 two steps later: not divergence)."""
+    return init + (diverge - 1) * max(init, init - lowest, 1e-8)
 
 
 def _replay(problem, model, opt, snapshot, steps: list, settings) -> dict:
