@@ -1,4 +1,4 @@
-"""An LR too high to learn at that never goes non-finite (failure.lr_near_threshold): a stage that failed within 3x of
+"""An LR too high to learn at that never goes non-finite (failure.lr_near_threshold): a stage that failed within 10x of
 the probe's NaN threshold is compared with fresh weights at a tenth of its LR."""
 from __future__ import annotations
 
@@ -11,15 +11,16 @@ from test_diag_start import FAMILIES, found, run
 torch.set_num_threads(1)
 
 
-def near(lr: float) -> dict:
-    return {"threshold": 1.2 * lr}  # the probe's evidence: the LR kept, 1.2x below its NaN threshold
+def near(lr: float, gap: float = 1.2) -> dict:
+    return {"threshold": gap * lr}  # the probe's evidence: the LR kept, `gap` x below its NaN threshold
 
 
-@pytest.mark.parametrize("family", ["gru", "transformer"])
-def test_an_lr_just_below_the_nan_threshold_that_does_not_learn_is_named(family):
+@pytest.mark.parametrize("family,gap", [("gru", 1.2), ("transformer", 1.2), ("transformer", 4.0)])
+def test_an_lr_below_the_nan_threshold_that_does_not_learn_is_named(family, gap):
     # Adam at 0.1: the GRU's and the Transformer's losses stay finite and high (train/acc <= 0.71 of 1.0 in 200 steps),
-    # while a tenth of the LR fits the same examples 2x to 70x lower
-    r, outcome = run(FAMILIES[family](), budget=200, lr=0.1, after_failure=True, probe=near(0.1))
+    # while a tenth of the LR fits the same examples 2x to 70x lower. 4x below the threshold is still inside the
+    # method's 1-10x (holdout44's twinletter at 0.03, 3.7x below 0.111, stalled at 0.40 where a tenth converged)
+    r, outcome = run(FAMILIES[family](), budget=200, lr=0.1, after_failure=True, probe=near(0.1, gap))
     d = found(r, "lr_too_high")
     assert not outcome.converged and d, [x["code"] for x in r.stage.diagnoses]
     e = d[0]["evidence"]

@@ -136,3 +136,13 @@ def test_a_lowered_lr_keeps_the_high_end_where_it_trains_as_well():
     assert math.isclose(lr, ev["threshold"] / 3) and ev["race"]["winner"] == lr
     assert math.isclose(ev["fallback_lr"], ev["threshold"] / 10)
     assert ev["race"]["high"]["final_loss"] <= ev["race"]["far"]["final_loss"]
+
+
+def test_a_loss_that_crosses_zero_diverges_only_past_the_way_it_came_down():
+    from orchestrator.diagnostics.probe import _ceiling
+    # a positive loss (cross-entropy from 2.3, now at 0.5): lr_find's 4x its first value
+    assert 9.1 < _ceiling(2.3, 0.5, 4.0) < 9.3
+    # a Gaussian likelihood from 0.94 down to -3.1 (a clean head under Adam): a spike to 3.4 is not divergence,
+    # a jump of three times the way down past its start is
+    assert _ceiling(0.94, -3.1, 4.0) > 3.4
+    assert _ceiling(0.94, -3.1, 4.0) < 14.0
