@@ -112,6 +112,8 @@ def _before_stage(cfg: Any, stage, build: Callable, settings, sinks) -> Optional
     problem = build(stage.knobs)
     fresh = _fresh_weights(problem, build, settings.seed)
     state = None
+    if inputs and d.order.enabled:
+        sorted_first(d.order, stage, problem, sinks)
     if inputs and check_inputs(d.inputs, stage, problem, sinks):
         state = BROKEN  # NaN/inf in the data: no LR can be measured on it
     if init and state is None and d.start.enabled:
@@ -125,6 +127,19 @@ def _before_stage(cfg: Any, stage, build: Callable, settings, sinks) -> Optional
     if state == BROKEN:
         return skip_probe(stage, settings, sinks)
     return run_probe(d, cfg, stage, fresh, settings, sinks)
+
+
+def sorted_first(c, stage, problem, sinks) -> None:
+    """Examples sorted by their target, before their scale: the first rows of a sorted table are its smallest
+    targets, which the scale check then calls not centred, a consequence."""
+    from ..diagnosis import record
+    from .order import sorted_targets
+    try:
+        found = sorted_targets(c, problem)
+    except Exception:  # noqa: BLE001 - a batch it cannot read: the scale check says why
+        return
+    if found is not None:
+        record(stage, sinks, found)
 
 
 def constant_labels_first(c, stage, problem, sinks) -> None:

@@ -116,6 +116,17 @@ class InputScaleConfig:
 
 
 @dataclass
+class OrderConfig:
+    """Training examples sorted by their target (code `labels_not_learnable`, warning), once per run."""
+
+    enabled: bool = True
+    samples: int = 64             # training examples looked at, spread evenly over the training set
+    min_examples: int = 10        # judged over at least this many real-valued targets, one per example ...
+    distinct: float = 0.9         # ... of which at least this share differ (class ids and binary labels tie)
+    min_rho: float = 0.95         # |Spearman rho| between index and target at or above this: sorted
+
+
+@dataclass
 class InitConfig:
     """The first forward of fresh weights, before the LR probe (codes `nonfinite`, `bad_init_loss`)."""
 
@@ -236,6 +247,7 @@ class DiagnosticsConfig:
     spikes: SpikeConfig = field(default_factory=SpikeConfig)
     health: HealthConfig = field(default_factory=HealthConfig)
     inputs: InputScaleConfig = field(default_factory=InputScaleConfig)
+    order: OrderConfig = field(default_factory=OrderConfig)
     failure: FailureConfig = field(default_factory=FailureConfig)
     init: InitConfig = field(default_factory=InitConfig)
     leakage: LeakageConfig = field(default_factory=LeakageConfig)
