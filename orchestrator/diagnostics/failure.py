@@ -976,12 +976,13 @@ def _crawling(c: FailureConfig, run, health, lr_used: bool = True) -> Optional[D
 
 
 def lr_near_threshold(ctx: Context) -> Optional[Diagnosis]:
-    """`lr_too_high` without a NaN: the stage trained within `high_gap` (10x) of the LR probe's NaN threshold (the
-    method's "1-10x below it", whose high end is not always the best) and failed; fresh weights trained on its
-    first examples reach a loss below `high_better` (0.5) x at a tenth of its LR than at the LR itself. A
-    normalised net under Adam stays finite far above its best LR and learns nothing there (benchmarks/holdout26's memberlm at 0.1, threshold 0.111: training
-    accuracy stuck at 0.84 on 10 sequences, half its GELU units dead). Judged against the same run at a tenth: a
-    clean LR trains faster than a tenth of it, so this compares the two LRs, not a model with a bar."""
+    """`lr_too_high` without a NaN: the stage trained within `high_gap` (10x) of the LR probe's NaN threshold
+    (the method's "1-10x below it", whose high end is not always the best) and failed; fresh weights trained on
+    its first examples reach a loss below `high_better` (0.5) x at a tenth of its LR than at the LR itself. A
+    normalised net under Adam stays finite far above its best LR and learns nothing there
+    (benchmarks/holdout26's memberlm at 0.1, threshold 0.111: training accuracy stuck at 0.84 on 10 sequences,
+    half its GELU units dead). Judged against the same run at a tenth: a clean LR trains faster than a tenth of
+    it, so this compares the two LRs, not a model with a bar."""
     run, c = ctx.run, ctx.cfg
     lr, threshold = run.base_lr, float((run.probe or {}).get("threshold") or 0.0)
     if ctx.alarmed or ctx.lr_suspect or not (lr > 0 and threshold > 0 and lr * c.high_gap >= threshold):
