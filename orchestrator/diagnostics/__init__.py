@@ -112,10 +112,12 @@ def _before_stage(cfg: Any, stage, build: Callable, settings, sinks) -> Optional
     problem = build(stage.knobs)
     fresh = _fresh_weights(problem, build, settings.seed)
     state = None
-    if inputs and d.order.enabled:
+    if first and d.order.enabled:
         sorted_first(d.order, stage, problem, sinks)
     if inputs and check_inputs(d.inputs, stage, problem, sinks):
         state = BROKEN  # NaN/inf in the data: no LR can be measured on it
+    if first and d.schedule.enabled:
+        schedule_first(d.schedule, stage, settings, sinks)
     if init and state is None and d.start.enabled:
         constant_labels_first(d.start, stage, problem, sinks)
         batch_dependence_first(d.start, stage, problem, settings, sinks)
@@ -138,6 +140,16 @@ def sorted_first(c, stage, problem, sinks) -> None:
         found = sorted_targets(c, problem)
     except Exception:  # noqa: BLE001 - a batch it cannot read: the scale check says why
         return
+    if found is not None:
+        record(stage, sinks, found)
+
+
+def schedule_first(c, stage, settings, sinks) -> None:
+    """The user's LR schedule, stepped alone: one that ends the learning early is said before any stage trains on
+    it, converged or not."""
+    from ..diagnosis import record
+    from .lrschedule import early_decay
+    found = early_decay(c, settings)
     if found is not None:
         record(stage, sinks, found)
 

@@ -127,6 +127,17 @@ class OrderConfig:
 
 
 @dataclass
+class ScheduleConfig:
+    """An LR schedule that ends the learning early (code `lr_too_low`, warning), once per run."""
+
+    enabled: bool = True
+    window: float = 0.1           # stepped over this share of the first stage's budget ...
+    min_steps: int = 100          # ... and at least this many iterations
+    floor: float = 0.01           # the LR over the window's second half below this x its first half's peak (or never
+    #                               above this x the configured LR): the schedule counts epochs as iterations
+
+
+@dataclass
 class InitConfig:
     """The first forward of fresh weights, before the LR probe (codes `nonfinite`, `bad_init_loss`)."""
 
@@ -205,6 +216,9 @@ class FailureConfig:
     blind_margin: float = 0.05    # ... and by more than this: `labels_not_learnable` (below_blind: below by this)
     ignored_change: float = 0.02  # an input the trained model ignores: swapped between examples, the loss within
     ignored_used: float = 1.1     # this share of itself, while another input swapped raises it this many times
+    cut_ratio: float = 3.0        # sequences cut at a fixed width: the trained model's mean loss on the rows that fill
+    #                               the width this many x that on the rows one token shorter, and on all shorter
+    cut_rows: int = 8             # ... each group at least this many rows: `labels_not_learnable` (warning)
     splits_calibration: float = 0.25  # splits built differently: at fresh weights the task's loss on training
     #                                   examples and evaluate()'s held-out loss within this share of each other,
     splits_transfer: float = 0.25  # ... trained on some training examples, the loss of others fell by this share,
@@ -248,6 +262,7 @@ class DiagnosticsConfig:
     health: HealthConfig = field(default_factory=HealthConfig)
     inputs: InputScaleConfig = field(default_factory=InputScaleConfig)
     order: OrderConfig = field(default_factory=OrderConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
     failure: FailureConfig = field(default_factory=FailureConfig)
     init: InitConfig = field(default_factory=InitConfig)
     leakage: LeakageConfig = field(default_factory=LeakageConfig)

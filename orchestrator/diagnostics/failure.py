@@ -70,6 +70,7 @@ from .augment import augmentation_breaks_labels, inputs_vary
 from .evalmode import eval_mode_differs
 from .ignored import ignored_input
 from .splits import splits_differ
+from .truncation import cut_sequences
 from .startchecks import LAYOUT_FIX, StartChecks, constant_targets, is_fresh, preserved, skipped
 from .startchecks import batch_dependence as startchecks_batch_dependence
 from .startchecks import batch_dependence_trained
@@ -1110,7 +1111,7 @@ def held_out_blind(ctx: Context) -> Optional[Diagnosis]:
 # splits built differently and an ignored input last: the label checks judge the labels as a whole first
 CHECKS = [lr_too_low, loss_mismatch, held_out_blind, bad_init_loss, params_not_updating, batch_dependence,
           overfit_batch_size_1, batched_like_one, eval_mode_differs, labels_not_learnable, augmentation_breaks_labels,
-          lr_near_threshold, splits_differ, ignored_input]
+          lr_near_threshold, splits_differ, ignored_input, cut_sequences]
 
 
 def batch_dependence_any_size(ctx: Context):
@@ -1122,7 +1123,8 @@ def batch_dependence_any_size(ctx: Context):
 
 # a big stage that fails is usually just hard; these still tell a bug (or a bad LR) from that
 ANY_SIZE = [lr_too_low, loss_mismatch, held_out_blind, batch_dependence_any_size, eval_mode_differs,
-            labels_not_learnable, augmentation_breaks_labels, lr_near_threshold, splits_differ, ignored_input]
+            labels_not_learnable, augmentation_breaks_labels, lr_near_threshold, splits_differ, ignored_input,
+            cut_sequences]
 
 
 def run_checks(c: FailureConfig, run, outcome) -> list[Diagnosis]:
