@@ -4,14 +4,14 @@ A data pipeline that cuts its token sequences at a fixed length (`tokens[:max_le
 it is padded) hands the model examples whose targets depend on what was cut. The model fits the others and cannot
 fit those; no input is ignored, the splits are built alike, the labels beat shuffled ones, so every label check
 passes (benchmarks/holdout38's wordflip, holdout41's rotword and holdout44's twinletter: each stalled with no
-cause). What shows is where the loss stays: on the rows that fill the batch's whole width (no padding), and not on
-the rows one token shorter. A long sequence that is only harder raises the loss gradually with its length; a cut
-one makes a step at the width.
+cause). What shows is where the loss stays: on the rows of the longest length (the cut: every longer row ends
+there), and not on the rows one token shorter. A long sequence that is only harder raises the loss gradually with
+its length; a cut one makes a step at the cut.
 
 Measured on a failed stage, on up to `failure.label_examples` (256) training examples spread over the set, in eval
 mode: each padded token-id input (not the targets, nor a decoder input holding them shifted), each example's
 length (its span between its pad runs), and the trained model's loss on each example alone. Fires when the rows
-that fill the width have a mean loss at least `failure.cut_ratio` (3) x that of the rows one token shorter and of
+of the longest length have a mean loss at least `failure.cut_ratio` (3) x that of the rows one token shorter and of
 all shorter rows, each group at least `failure.cut_rows` (8) rows, and the full rows' loss is not already small
 (`failure.label_memorised` x the chance loss). A last resort, like `ignored_input`: not when the stage, a stage its
 weights came from or this failure's other checks said a warning or an error.
@@ -42,7 +42,8 @@ def cut_sequences(ctx) -> Optional[Diagnosis]:
     lengths = _padded_lengths(batch, batch_targets(problem, batch))
     if lengths is None:
         return None
-    key, length, width = lengths
+    key, length = lengths
+    width = int(length.max())  # the longest real length: a cut before the padding leaves the padded width wider
     full, near, short = length == width, length == width - 1, length < width
     if min(int(full.sum()), int(short.sum())) < c.cut_rows:
         return None
@@ -57,12 +58,13 @@ def cut_sequences(ctx) -> Optional[Diagnosis]:
     if any(on["full"] < c.cut_ratio * v for k, v in on.items() if k != "full"):
         return None
     which = f"input {key!r}" if isinstance(key, str) else f"batch item {key}" if key is not None else "the input"
+    near_ratio, short_ratio = on["full"] / on.get("near", on["short"]), on["full"] / on["short"]
     return Diagnosis(
-        "labels_not_learnable", "warning", f"the trained model's loss stays on the sequences that fill the whole "
-        f"width of {which} ({int(full.sum())} of {pool} examples at {width} tokens, no padding: mean loss "
-        f"{num(on['full'])}), {num(on['full'] / on.get('near', on['short']))}x that of the rows one token shorter "
-        f"and {num(on['full'] / on['short'])}x that of all shorter rows: a step at the width, not a gradual rise "
-        "with length. Sequences cut at a fixed length lose what their targets need",
+        "labels_not_learnable", "warning", f"the trained model's loss stays on the longest sequences of {which} "
+        f"({int(full.sum())} of {pool} examples at {width} tokens, none longer: mean loss {num(on['full'])}), "
+        f"{num(near_ratio)}x that of the rows one token shorter and {num(short_ratio)}x that of all shorter rows: a "
+        "step at the longest length, not a gradual rise with length. Sequences cut at a fixed length lose what their "
+        "targets need",
         evidence={"cut": True, "input": str(key), "width": width, "full_rows": int(full.sum()),
                   "examples": pool, "loss_full": num(on["full"]), "loss_near": num(on.get("near", math.nan)),
                   "loss_short": num(on["short"])},
@@ -71,7 +73,7 @@ def cut_sequences(ctx) -> Optional[Diagnosis]:
 
 
 def _padded_lengths(batch, targets) -> Optional[tuple]:
-    """(key, each row's real length, the width) of the first padded token-id input that is not target-side."""
+    """(key, each row's real length) of the first padded token-id input that is not target-side."""
     target_side = set()
     if isinstance(targets, torch.Tensor) and targets.dim() == 2:
         target_side = set(shifted_inputs(batch, targets)) | set(aligned_inputs(batch, targets)) \
@@ -83,7 +85,7 @@ def _padded_lengths(batch, targets) -> Optional[tuple]:
         if pad is None:
             continue
         length = torch.tensor([len(_real(row, pad)) for row in x])
-        return key, length, x.shape[1]
+        return key, length
     return None
 
 
