@@ -15,6 +15,7 @@ from .console import ConsoleSink
 from .diagnosis import Diagnosis
 from .errors import ConfigError, RunStateError
 from .ladder import CONVERGED, FAILED, PENDING, RUNNING, SKIPPED, Ladder, Stage, from_config
+from .layout import dict_batches
 from .lock import RunLock
 from .policy import FALLBACK, INSERT, RETRY, SEARCH, SKIP, STOP, Decision, Outcome, before_training, budget_for, decide
 from .report import ReportSink
@@ -248,7 +249,7 @@ def problem_builder(ctx: Context, seed: int):
     """build(knobs) -> a Problem with fresh weights; the same seed gives the same weights and data."""
     def build(knobs):
         torch.manual_seed(seed)
-        problem = ctx.task.build(knobs, seed)
+        problem = dict_batches(ctx.task.build(knobs, seed))
         if ctx.cfg.optim.init_scale != 1.0:
             with torch.no_grad():
                 for p in problem.model.parameters():

@@ -216,9 +216,10 @@ class FailureConfig:
     blind_margin: float = 0.05    # ... and by more than this: `labels_not_learnable` (below_blind: below by this)
     ignored_change: float = 0.02  # an input the trained model ignores: swapped between examples, the loss within
     ignored_used: float = 1.1     # this share of itself, while another input swapped raises it this many times
-    cut_ratio: float = 3.0        # sequences cut at a fixed width: the trained model's mean loss on the rows that fill
+    cut_ratio: float = 2.5        # sequences cut at a fixed width: the trained model's mean loss on the rows that fill
     #                               the width this many x that on the rows one token shorter, and on all shorter
     cut_rows: int = 8             # ... each group at least this many rows: `labels_not_learnable` (warning)
+    cut_floor: float = 0.02       # ... and the full rows' mean loss at least this x the chance loss (not memorised)
     splits_calibration: float = 0.25  # splits built differently: at fresh weights the task's loss on training
     #                                   examples and evaluate()'s held-out loss within this share of each other,
     splits_transfer: float = 0.25  # ... trained on some training examples, the loss of others fell by this share,

@@ -11,10 +11,11 @@ its length; a cut one makes a step at the cut.
 Measured on a failed stage, on up to `failure.label_examples` (256) training examples spread over the set, in eval
 mode: each padded token-id input (not the targets, nor a decoder input holding them shifted), each example's
 length (its span between its pad runs), and the trained model's loss on each example alone. Fires when the rows
-of the longest length have a mean loss at least `failure.cut_ratio` (3) x that of the rows one token shorter and of
-all shorter rows, each group at least `failure.cut_rows` (8) rows, and the full rows' loss is not already small
-(`failure.label_memorised` x the chance loss). A last resort, like `ignored_input`: not when the stage, a stage its
-weights came from or this failure's other checks said a warning or an error.
+of the longest length have a mean loss at least `failure.cut_ratio` (2.5) x that of the rows one token shorter and
+of all shorter rows, each group at least `failure.cut_rows` (8) rows, and the full rows' loss is not already small
+(`failure.cut_floor`, 0.02, x the chance loss: a cut row costs only its lost tokens, one of a sorted word's nine).
+A last resort, like `ignored_input`: not when the stage, a stage its weights came from or this failure's other
+checks said a warning or an error.
 """
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ def cut_sequences(ctx) -> Optional[Diagnosis]:
     on = {name: float(losses[rows].mean()) for name, rows in (("full", full), ("near", near), ("short", short))
           if int(rows.sum()) >= c.cut_rows}
     chance = problem.chance_loss
-    if chance and on["full"] < c.label_memorised * chance:
+    if chance and on["full"] < c.cut_floor * chance:
         return None  # the full rows are fit too
     if any(on["full"] < c.cut_ratio * v for k, v in on.items() if k != "full"):
         return None

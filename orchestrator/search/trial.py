@@ -77,6 +77,7 @@ def run_trial(spec: TrialSpec) -> dict:
 
 def _train(spec: TrialSpec, board) -> dict:
     from .. import checkpoint, diagnostics
+    from ..layout import dict_batches
     from ..loading import instantiate_task
     from ..sinks import Sinks
     from ..stopping import evaluation_spacing
@@ -85,7 +86,7 @@ def _train(spec: TrialSpec, board) -> dict:
     cfg, stage = spec.cfg, dataclasses.replace(spec.stage, diagnoses=[], trials=None, status="running")
     task = instantiate_task(cfg.task, cfg.task_file)
     torch.manual_seed(spec.seed)
-    problem = task.build(stage.knobs, spec.seed)
+    problem = dict_batches(task.build(stage.knobs, spec.seed))
     if cfg.optim.init_scale != 1.0:  # as the engine's problem_builder does
         with torch.no_grad():
             for p in problem.model.parameters():
