@@ -156,15 +156,22 @@ def schedule_first(c, stage, settings, sinks) -> None:
 
 def constant_labels_first(c, stage, problem, sinks) -> None:
     """The start checks' constant-labels test, first of all: targets with nothing to learn make every later symptom
-    (a batch that looks mixed, a loss at a floor) a consequence. Findings only; the start checks skip what is said."""
+    (a batch that looks mixed, a loss at a floor) a consequence; so do targets padded apart from their inputs
+    (padside.py). Findings only; the start checks skip what is said."""
     from types import SimpleNamespace
 
+    from .padside import padded_apart
     from .startchecks import constant_labels
     try:
         found = constant_labels(c, SimpleNamespace(problem=problem))
     except Exception:  # noqa: BLE001 - a batch it cannot read: the start checks try again and say why
         return
     _record_findings(stage, sinks, found)
+    try:
+        apart = padded_apart(c, problem)
+    except Exception:  # noqa: BLE001 - a layout it cannot read: nothing to say
+        apart = None
+    _record_findings(stage, sinks, [apart] if apart is not None else [])
 
 
 def batch_dependence_first(c, stage, problem, settings, sinks) -> None:

@@ -234,6 +234,8 @@ class StartConfig:
 
     enabled: bool = True
     examples: int = 64            # training examples in the one forward/backward of the gradient check
+    pad_examples: int = 64        # targets padded at the other end from their inputs, judged in one batch of this many
+    pad_rows: int = 4             # ... when at least this many rows are padded in both, half of them apart
     frozen_share: float = 0.9     # requires_grad=False on less than this share of the weights: a frozen
     #                               part (warning); on more: a frozen backbone on purpose (info)
     zero_update: float = 0.05     # a parameter whose gradient was exactly zero at the start moved less than
