@@ -71,7 +71,7 @@ from .evalmode import eval_mode_differs
 from .ignored import ignored_input
 from .splits import splits_differ
 from .truncation import cut_sequences
-from .startchecks import LAYOUT_FIX, StartChecks, constant_targets, is_fresh, preserved, skipped
+from .startchecks import LAYOUT_FIX, StartChecks, batch_first, constant_targets, is_fresh, preserved, skipped, take
 from .startchecks import batch_dependence as startchecks_batch_dependence
 from .startchecks import batch_dependence_trained
 
@@ -348,7 +348,14 @@ def shuffled_batches(problem, chosen: torch.Tensor, perm: Optional[torch.Tensor]
         perm = torch.randperm(len(chosen), generator=torch.Generator().manual_seed(1))
 
     def shuffled(idx):
-        return _with_targets(problem, problem.get_batch(chosen[idx]), problem.get_batch(chosen[perm[idx]]))
+        mine, others = chosen[idx], chosen[perm[idx]]
+        swapped = _with_targets(problem, problem.get_batch(mine), problem.get_batch(others))
+        if swapped is None:  # each batch padded to its own width: fetched as one, the two halves share it
+            both = problem.get_batch(torch.cat([mine, others]))
+            if batch_first(both, 2 * len(mine)):
+                k = torch.arange(len(mine))
+                swapped = _with_targets(problem, take(both, k), take(both, k + len(mine)))
+        return swapped
     return shuffled
 
 
