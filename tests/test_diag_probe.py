@@ -146,3 +146,15 @@ def test_a_loss_that_crosses_zero_diverges_only_past_the_way_it_came_down():
     # a jump of three times the way down past its start is
     assert _ceiling(0.94, -3.1, 4.0) > 3.4
     assert _ceiling(0.94, -3.1, 4.0) < 14.0
+
+
+def test_a_threshold_no_probe_crossed_is_not_measured():
+    # a sigmoid output diverges at no LR: the first LR tried (the probe's top) trains cleanly, and "1000x below the
+    # threshold" would only measure the probe's range (holdout46's rings/sigmoid_output)
+    from orchestrator.diagnostics.failure import measured_threshold
+    top_only = {"threshold": 1.0, "probes": [{"lr": 1.0, "outcome": "clean"}]}
+    crossed = {"threshold": 0.111, "probes": [{"lr": 1.0, "outcome": "nonfinite"}, {"lr": 0.333, "outcome": "diverged"},
+                                              {"lr": 0.111, "outcome": "clean"}]}
+    assert measured_threshold(top_only) == 0.0
+    assert 0.11 < measured_threshold(crossed) < 0.112
+    assert measured_threshold(None) == 0.0

@@ -907,7 +907,7 @@ def lr_too_low(ctx: Context) -> Optional[Diagnosis]:
         return None
     overall = sorted(finite)[len(finite) // 2]
     lr = updates_lr(ctx.run, h) if ctx.lr_used else ctx.run.base_lr
-    threshold = float((ctx.run.probe or {}).get("threshold") or 0.0)
+    threshold = measured_threshold(ctx.run.probe)
     gap = threshold / lr if threshold and lr > 0 else 0.0
     # a schedule that took the LR down 100x or more (stepped per iteration where it meant epochs, or too short):
     # even weights that stopped moving altogether are its doing then, not frozen ones (params_not_updating's)
@@ -939,6 +939,17 @@ def lr_too_low(ctx: Context) -> Optional[Diagnosis]:
                    f"{num(overall)} per step (healthy ~1e-3)")
         fix = f"raise the LR towards {num(threshold / 10)}-{num(threshold / 3)} (1-10x below the threshold)"
     return Diagnosis("lr_too_low", "warning", message, evidence=evidence, fix=fix)
+
+
+def measured_threshold(probe: Optional[dict]) -> float:
+    """The LR probe's NaN threshold, when a probe above it failed (0.0 when none did: the first LR tried trained
+    cleanly, so the threshold is only the top of the probe's range. A bounded output, a sigmoid, diverges at no LR:
+    holdout46's rings at 0.001 read as 1000x below a 'threshold' of 1.0, which switched off the one-example fit)."""
+    probe = probe or {}
+    runs = probe.get("probes")
+    if runs is not None and all(r.get("outcome") == "clean" for r in runs):
+        return 0.0
+    return float(probe.get("threshold") or 0.0)
 
 
 def updates_lr(run, health) -> float:
@@ -975,7 +986,7 @@ def _crawling(c: FailureConfig, run, health, lr_used: bool = True) -> Optional[D
     other rules judge failed stages only). Not on a stage that starts from the weights of one that said it (the same
     LR). `lr_used`: judge the LR the measured updates used (a warm-up's) rather than the one set; not during the
     stage's first iterations, where a proper warm-up is still climbing."""
-    threshold = float((run.probe or {}).get("threshold") or 0.0)
+    threshold = measured_threshold(run.probe)
     lr = updates_lr(run, health) if lr_used else run.base_lr
     if "lr_too_low" in run.inherited or not (lr > 0 and threshold >= c.success_gap * lr):
         return None
