@@ -44,3 +44,30 @@ def test_without_a_probe_threshold_the_check_does_not_run():
     r, _ = run(FAMILIES["gru"](), budget=200, lr=0.1, after_failure=True)
     assert not found(r, "lr_too_high")
 
+
+
+def measured(threshold: float) -> dict:
+    return {"threshold": threshold, "probes": [{"lr": 3 * threshold, "outcome": "diverged"},
+                                               {"lr": threshold, "outcome": "clean"}]}
+
+
+@pytest.mark.parametrize("family", ["mlp", "cnn"])
+def test_plain_sgd_at_an_adam_sized_lr_is_measured_too_low(family):
+    # SGD at 3e-4, 100x below a measured threshold (the update-ratio rule waits for 1000x): the weights crawl
+    # (update/weight ~5e-4) and ten times the LR covers far more of the way down in the same 200 steps (holdout45's
+    # progression: SGD at Adam's 0.001, 333x below its threshold)
+    from orchestrator.config import OptimConfig
+    r, outcome = run(FAMILIES[family](), budget=200, lr=3e-4, optim=OptimConfig(name="sgd"), after_failure=True,
+                     probe=measured(0.03))
+    d = [x for x in found(r, "lr_too_low") if x["evidence"].get("higher_lr_fits")]
+    assert not outcome.converged and d, [(x["code"], x["message"]) for x in r.stage.diagnoses]
+    assert d[0]["evidence"]["loss_at_ten"] < d[0]["evidence"]["loss_at_lr"]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_adam_far_below_the_threshold_is_not_called_too_low(family):
+    # Adam's steps are the LR's size whatever the gradient: at 3e-3, 100x below the threshold, the weights move at a
+    # healthy pace, and nothing is measured
+    r, outcome = run(FAMILIES[family](), budget=200, lr=3e-3, after_failure=True, probe=measured(0.3))
+    assert not outcome.converged
+    assert not [x for x in found(r, "lr_too_low") if x["evidence"].get("higher_lr_fits")]

@@ -897,15 +897,9 @@ def lr_too_low(ctx: Context) -> Optional[Diagnosis]:
     h = ctx.health
     if h is None or not h.update_ratios or "lr_too_low" in h.fired:  # (fired: said during the stage already)
         return None
-    per_layer = {}
-    for _, ratios in h.update_ratios:
-        for n, r in ratios.items():
-            per_layer.setdefault(n, []).append(r)
-    med = {n: sorted(v)[len(v) // 2] for n, v in per_layer.items() if v}
-    finite = [v for v in med.values() if math.isfinite(v)]
-    if not finite:
+    med, overall = update_ratios(h)
+    if overall is None:
         return None
-    overall = sorted(finite)[len(finite) // 2]
     lr = updates_lr(ctx.run, h) if ctx.lr_used else ctx.run.base_lr
     threshold = measured_threshold(ctx.run.probe)
     gap = threshold / lr if threshold and lr > 0 else 0.0
@@ -939,6 +933,17 @@ def lr_too_low(ctx: Context) -> Optional[Diagnosis]:
                    f"{num(overall)} per step (healthy ~1e-3)")
         fix = f"raise the LR towards {num(threshold / 10)}-{num(threshold / 3)} (1-10x below the threshold)"
     return Diagnosis("lr_too_low", "warning", message, evidence=evidence, fix=fix)
+
+
+def update_ratios(health) -> tuple[dict, Optional[float]]:
+    """Each layer's median update/weight ratio over the stage's health samples, and their median (None: none)."""
+    per_layer = {}
+    for _, ratios in health.update_ratios:
+        for n, r in ratios.items():
+            per_layer.setdefault(n, []).append(r)
+    med = {n: sorted(v)[len(v) // 2] for n, v in per_layer.items() if v}
+    finite = sorted(v for v in med.values() if math.isfinite(v))
+    return med, (finite[len(finite) // 2] if finite else None)
 
 
 def measured_threshold(probe: Optional[dict]) -> float:
@@ -1006,20 +1011,10 @@ def lr_near_threshold(ctx: Context) -> Optional[Diagnosis]:
     lr, threshold = run.base_lr, float((run.probe or {}).get("threshold") or 0.0)
     if ctx.alarmed or ctx.lr_suspect or not (lr > 0 and threshold > 0 and lr * c.high_gap >= threshold):
         return None  # (alarmed: a check before it named what failed; the LR's part would only be noise beside it)
-    n = ctx.problem.train_size
-    pool = min(n, c.label_examples)
-    chosen = spread(n, pool)[:pool]
-
-    def batch(idx):
-        return _to(run, ctx.problem.get_batch(chosen[idx]))
-
-    losses = _train(ctx, ctx.fresh_model(), batch, c.label_iterations, pool)[0]
-    at_lr = _late_best(losses)
-    at_tenth = _late_best(_train(ctx, ctx.fresh_model(), batch, c.label_iterations, pool, lr=lr / 10)[0])
-    if not (math.isfinite(at_tenth) and at_tenth >= 0):
+    fit = _fits_better(ctx, lr, lr / 10)
+    if fit is None:
         return None
-    if math.isfinite(at_lr) and (at_tenth >= c.high_better * at_lr or at_lr <= c.high_floor * abs(losses[0])):
-        return None  # (a loss the LR fit to near 0 as well: two memorised runs, whatever their ratio)
+    pool, at_lr, at_tenth = fit
     return Diagnosis(
         "lr_too_high", "warning", f"the LR {num(lr)} is {threshold / lr:.2g}x below the NaN threshold "
         f"{num(threshold)} the LR probe found (the method trains 1-10x below it, the best LR is not always at the "
@@ -1030,6 +1025,63 @@ def lr_near_threshold(ctx: Context) -> Optional[Diagnosis]:
                   "loss_at_tenth": num(at_tenth), "iterations": c.label_iterations, "examples": pool,
                   "lower_lr_fits": True},
         fix=f"lower the LR to {num(threshold / 10)}-{num(threshold / 3)} (1-10x below the threshold)")
+
+
+def lr_far_below(ctx: Context) -> Optional[Diagnosis]:
+    """`lr_too_low`, measured: the stage trained `low_gap` (30) times or more below the LR probe's NaN threshold
+    (the method trains 1-10x below it) and failed, and fresh weights trained on its first examples reach a loss
+    below `high_better` (0.5) x at ten times its LR than at the LR itself. Plain SGD at an Adam-sized LR crawls
+    without tripping the update-ratio rules, which wait for 1000x (benchmarks/holdout45's progression: SGD at 0.003,
+    333x below 1.0, three intermediate stages before it converged). The mirror of `lr_near_threshold`."""
+    run, c = ctx.run, ctx.cfg
+    lr, threshold = run.base_lr, measured_threshold(run.probe)
+    if ctx.alarmed or ctx.lr_suspect or ctx.health is None or not (lr > 0 and threshold >= c.low_gap * lr):
+        return None
+    ratio = update_ratios(ctx.health)[1]
+    if ratio is None or not ratio < c.update_ratio_slow:
+        return None  # the weights move at a healthy pace: Adam's steps are the LR's size, whatever the threshold
+    fit = _fits_better(ctx, lr, lr * 10, progress=True)
+    if fit is None:
+        return None
+    pool, at_lr, at_ten = fit
+    return Diagnosis(
+        "lr_too_low", "warning", f"the LR {num(lr)} is {threshold / lr:.3g}x below the NaN threshold {num(threshold)} "
+        f"the LR probe found (the method trains 1-10x below it), and fresh weights trained on {pool} of the stage's "
+        f"examples for {c.label_iterations} iterations reach a loss of {num(at_ten)} at ten times it against "
+        f"{num(at_lr)} at the LR itself: the steps are too small", evidence={
+            "lr": num(lr), "nan_threshold": num(threshold), "below_threshold": num(threshold / lr),
+            "loss_at_lr": num(at_lr), "loss_at_ten": num(at_ten), "iterations": c.label_iterations,
+            "examples": pool, "higher_lr_fits": True},
+        fix=f"raise the LR towards {num(threshold / 10)}-{num(threshold / 3)} (1-10x below the threshold)")
+
+
+def _fits_better(ctx: Context, lr: float, other: float, progress: bool = False) -> Optional[tuple]:
+    """(examples, loss at `lr`, loss at `other`) when fresh weights trained `label_iterations` steps on the stage's
+    first examples reach below `high_better` x the loss at `lr` at `other` (`progress`: come down from the first
+    loss at least 1 / `high_better` times as far: a crawl covers little of the way to 0), the loss at `lr` not
+    memorised (above `high_floor` x its first: two runs that both fit say nothing, whatever their ratio); else
+    None."""
+    run, c = ctx.run, ctx.cfg
+    n = ctx.problem.train_size
+    pool = min(n, c.label_examples)
+    chosen = spread(n, pool)[:pool]
+
+    def batch(idx):
+        return _to(run, ctx.problem.get_batch(chosen[idx]))
+
+    losses = _train(ctx, ctx.fresh_model(), batch, c.label_iterations, pool, lr=lr)[0]
+    at_lr = _late_best(losses)
+    at_other = _late_best(_train(ctx, ctx.fresh_model(), batch, c.label_iterations, pool, lr=other)[0])
+    if not (math.isfinite(at_other) and at_other >= 0):
+        return None
+    first = losses[0]
+    if progress:
+        better = math.isfinite(at_lr) and first - at_other >= (first - at_lr) / c.high_better and at_other < at_lr
+    else:
+        better = not math.isfinite(at_lr) or at_other < c.high_better * at_lr
+    if not better or (math.isfinite(at_lr) and at_lr <= c.high_floor * abs(first)):
+        return None
+    return pool, at_lr, at_other
 
 
 def _monitor(run, kind):
@@ -1124,12 +1176,14 @@ def held_out_blind(ctx: Context) -> Optional[Diagnosis]:
 # lr_too_low first: when it fires, the checks that retrain at the same LR are read in its light
 # overfit_batch_size_1 before labels_not_learnable: a model that cannot fit even one example (a loss with a
 # floor, normalised over the wrong dimension) fits real labels no better than shuffled ones either
+# an LR measured too low (ten times it fits far better) before the label check, which real and shuffled labels fail
+# alike at steps that small, and after the checks that name a bug in the model
 # an LR too high to learn at after the checks that name a bug (it retrains twice, and a named bug is the root; the
 # label check tells a too-high LR from misaligned labels itself), before the last resorts, which stand down after it
 # splits built differently and an ignored input last: the label checks judge the labels as a whole first
 CHECKS = [lr_too_low, loss_mismatch, held_out_blind, bad_init_loss, params_not_updating, batch_dependence,
-          overfit_batch_size_1, batched_like_one, eval_mode_differs, labels_not_learnable, augmentation_breaks_labels,
-          lr_near_threshold, splits_differ, ignored_input, cut_sequences]
+          overfit_batch_size_1, batched_like_one, eval_mode_differs, lr_far_below, labels_not_learnable,
+          augmentation_breaks_labels, lr_near_threshold, splits_differ, ignored_input, cut_sequences]
 
 
 def batch_dependence_any_size(ctx: Context):
@@ -1140,7 +1194,7 @@ def batch_dependence_any_size(ctx: Context):
 
 
 # a big stage that fails is usually just hard; these still tell a bug (or a bad LR) from that
-ANY_SIZE = [lr_too_low, loss_mismatch, held_out_blind, batch_dependence_any_size, eval_mode_differs,
+ANY_SIZE = [lr_too_low, loss_mismatch, held_out_blind, batch_dependence_any_size, eval_mode_differs, lr_far_below,
             labels_not_learnable, augmentation_breaks_labels, lr_near_threshold, splits_differ, ignored_input,
             cut_sequences]
 
