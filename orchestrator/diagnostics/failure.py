@@ -1028,11 +1028,12 @@ def lr_near_threshold(ctx: Context) -> Optional[Diagnosis]:
 
 
 def lr_far_below(ctx: Context) -> Optional[Diagnosis]:
-    """`lr_too_low`, measured: the stage trained `low_gap` (30) times or more below the LR probe's NaN threshold
-    (the method trains 1-10x below it) and failed, and fresh weights trained on its first examples reach a loss
-    below `high_better` (0.5) x at ten times its LR than at the LR itself. Plain SGD at an Adam-sized LR crawls
-    without tripping the update-ratio rules, which wait for 1000x (benchmarks/holdout45's progression: SGD at 0.003,
-    333x below 1.0, three intermediate stages before it converged). The mirror of `lr_near_threshold`."""
+    """`lr_too_low`, measured: the stage trained `low_gap` (30) times or more below a measured NaN threshold (the
+    method trains 1-10x below it) and failed, its weights crawling (update/weight below `update_ratio_slow`), and
+    fresh weights trained on its first examples come down from their first loss twice as far (1 / `high_better`)
+    at ten times its LR as at the LR itself. Plain SGD at an Adam-sized LR crawls without tripping the update-ratio
+    rules, which wait for 1000x (benchmarks/holdout45's progression: SGD at 0.001, 333x below 0.333, three
+    intermediate stages before it converged). The mirror of `lr_near_threshold`."""
     run, c = ctx.run, ctx.cfg
     lr, threshold = run.base_lr, measured_threshold(run.probe)
     if ctx.alarmed or ctx.lr_suspect or ctx.health is None or not (lr > 0 and threshold >= c.low_gap * lr):
