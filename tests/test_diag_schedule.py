@@ -21,6 +21,7 @@ S = "torch.optim.lr_scheduler."
 
 @pytest.mark.parametrize("target,args", [
     ("MultiStepLR", {"milestones": [30, 60, 90], "gamma": 0.1}),  # milestones meant in epochs
+    ("MultiStepLR", {"milestones": [30, 80], "gamma": 0.1}),      # exactly 1% of the peak from iteration 80
     ("ExponentialLR", {"gamma": 0.95}),                           # a per-epoch decay
     ("StepLR", {"step_size": 1, "gamma": 0.9}),
     ("LinearLR", {"start_factor": 0.001, "total_iters": 100000}),  # a warm-up longer than the whole run
@@ -28,7 +29,7 @@ S = "torch.optim.lr_scheduler."
 def test_a_schedule_that_ends_the_learning_early_is_named(target, args):
     d = early_decay(ScheduleConfig(), settings(S + target, **args))
     assert d is not None and d.code == "lr_too_low" and d.severity == "warning"
-    assert d.evidence["late_lr"] < 0.01 * LR
+    assert d.evidence["late_lr"] <= 0.0101 * LR
 
 
 @pytest.mark.parametrize("target,args,optim", [

@@ -210,6 +210,9 @@ class FailureConfig:
     high_gap: float = 10.0        # `lr_too_high` without a NaN: the stage's LR within this factor of the probe's
     high_better: float = 0.5      # NaN threshold, and fresh weights at a tenth of it reach below this x its loss
     high_floor: float = 0.01      # ... while that loss stays above this x its first one (not memorised at the LR)
+    bound_pinned: float = 0.1     # `loss_floor`, outputs that cannot reach their targets: this share of the trained
+    bound_margin: float = 0.02    # outputs within this of an edge of (-1, 1) or (0, 1), never past it, while
+    bound_beyond: float = 0.1     # this share of the targets lie past that edge by more than the margin
     low_gap: float = 30.0         # `lr_too_low`, measured: the stage's LR this many x below the NaN threshold, and
     #                               fresh weights at 10x it reach below high_better x its loss (high_floor as above)
     blind_gain: float = 0.1       # held-out goal (val/acc) gained at most this x the rise of its training side

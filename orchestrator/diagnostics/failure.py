@@ -69,6 +69,7 @@ from .config import FailureConfig
 from .augment import augmentation_breaks_labels, inputs_vary
 from .evalmode import eval_mode_differs
 from .ignored import ignored_input
+from .bounded import unreachable_targets
 from .splits import splits_differ
 from .truncation import cut_sequences
 from .startchecks import LAYOUT_FIX, StartChecks, batch_first, constant_targets, is_fresh, preserved, skipped, take
@@ -1183,8 +1184,9 @@ def held_out_blind(ctx: Context) -> Optional[Diagnosis]:
 # label check tells a too-high LR from misaligned labels itself), before the last resorts, which stand down after it
 # splits built differently and an ignored input last: the label checks judge the labels as a whole first
 CHECKS = [lr_too_low, loss_mismatch, held_out_blind, bad_init_loss, params_not_updating, batch_dependence,
-          overfit_batch_size_1, batched_like_one, eval_mode_differs, lr_far_below, labels_not_learnable,
-          augmentation_breaks_labels, lr_near_threshold, splits_differ, ignored_input, cut_sequences]
+          unreachable_targets, overfit_batch_size_1, batched_like_one, eval_mode_differs, lr_far_below,
+          labels_not_learnable, augmentation_breaks_labels, lr_near_threshold, splits_differ, ignored_input,
+          cut_sequences]
 
 
 def batch_dependence_any_size(ctx: Context):
@@ -1195,9 +1197,9 @@ def batch_dependence_any_size(ctx: Context):
 
 
 # a big stage that fails is usually just hard; these still tell a bug (or a bad LR) from that
-ANY_SIZE = [lr_too_low, loss_mismatch, held_out_blind, batch_dependence_any_size, eval_mode_differs, lr_far_below,
-            labels_not_learnable, augmentation_breaks_labels, lr_near_threshold, splits_differ, ignored_input,
-            cut_sequences]
+ANY_SIZE = [lr_too_low, loss_mismatch, held_out_blind, batch_dependence_any_size, unreachable_targets,
+            eval_mode_differs, lr_far_below, labels_not_learnable, augmentation_breaks_labels, lr_near_threshold,
+            splits_differ, ignored_input, cut_sequences]
 
 
 def run_checks(c: FailureConfig, run, outcome) -> list[Diagnosis]:

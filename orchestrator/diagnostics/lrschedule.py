@@ -8,7 +8,7 @@ stages before the LR is gone (benchmarks/holdout44's barchart), so the failure c
 
 The schedule is stepped on a one-value copy of the optimiser (no model, no data) for the first `schedule.window`
 share (10%) of the first stage's budget, at least `schedule.min_steps` (100) iterations. Fires when the LR over the
-second half of that window stays below `schedule.floor` (1%) of its peak over the first half (a decay), or when it
+second half of that window stays at or below `schedule.floor` (1%) of its peak over the first half (a decay), or when it
 never reaches that share of the configured LR (a warm-up that does not end). Cosine annealing over the budget, steps
 of 300 iterations and warm restarts keep it above; ReduceLROnPlateau, which needs a metric, is not judged.
 """
@@ -25,6 +25,8 @@ from ..schedule import make_scheduler
 from .common import num
 from .config import ScheduleConfig
 
+ROUNDING = 1e-3  # relative: 0.1 * 0.1 * 3e-3 in float lies either side of 1% of 3e-3
+
 
 def early_decay(c: ScheduleConfig, settings) -> Optional[Diagnosis]:
     if not settings.optim.scheduler._target_ or settings.lr <= 0:
@@ -36,10 +38,10 @@ def early_decay(c: ScheduleConfig, settings) -> Optional[Diagnosis]:
     half = steps // 2
     peak, late = max(lrs[:half]), max(lrs[half:])
     name = settings.optim.scheduler._target_.rsplit(".", 1)[-1]
-    if late < c.floor * peak:
+    if late <= c.floor * peak * (1 + ROUNDING):  # (at 1%: gamma 0.1 at two milestones, in float)
         what = (f"takes the LR from {num(peak)} down to {num(late)} at most over iterations {half}-{steps} "
                 f"({num(late / peak)}x its peak)")
-    elif peak < c.floor * settings.lr and late < c.floor * settings.lr:
+    elif max(peak, late) <= c.floor * settings.lr * (1 + ROUNDING):
         what = (f"keeps the LR at {num(late)} at most for the first {steps} iterations ({num(late / settings.lr)}x "
                 f"the configured {num(settings.lr)})")
     else:
