@@ -1380,3 +1380,19 @@ def test_a_recurrent_map_that_expands_the_state_is_named_at_the_start():
     for seed in range(5):  # as built
         r, _ = run(gru_problem(seed=seed), budget=10)
         assert not [d for d in r.stage.diagnoses if d["evidence"].get("recurrent_gain")], seed
+
+
+def test_the_label_check_runs_on_a_dict_batch_whose_head_starts_at_zero():
+    # holdout47's segments: a zero-initialised head gives every input the same output, on purpose; the label check
+    # read that as "the outputs do not depend on the batch's source" and skipped itself. Random labels, 64 examples
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.randn(64, 8, generator=g), torch.randint(0, 3, (64,), generator=g)
+    model = MLP()
+    nn.init.zeros_(model.fc3.weight)
+    problem = tuple_problem(model, x, y, 3)
+    problem.get_batch = lambda idx: {"pixels": x[idx], "label": y[idx]}
+    problem.loss = lambda m, b: F.cross_entropy(m(b["pixels"]), b["label"])
+    problem.forward, problem.targets = (lambda m, b: m(b["pixels"])), (lambda b: b["label"])
+    r, outcome = run(problem, budget=60, lr=1e-3, after_failure=True)
+    skipped = [d["message"] for d in r.stage.diagnoses if d["code"] == "check_skipped"]
+    assert not [m for m in skipped if "do not depend on the batch's source" in m], skipped

@@ -605,8 +605,12 @@ def _loss_only(d: dict) -> bool:
 
 
 def _reads_source(ctx: Context, batch, swapped) -> bool:
-    """Whether fresh weights give different outputs when each example gets another one's source."""
+    """Whether fresh weights give different outputs when each example gets another one's source. A zero-initialised
+    weight (a zero head) gives every input the same output on purpose: then it cannot tell, and says yes (the training
+    runs judge; holdout47's segments, a CNN reading only its pixels, was said to read none of them)."""
     model = ctx.fresh_model()
+    if zero_initialised(list(model.named_parameters())) is not None:
+        return True
     model.eval()
     with torch.no_grad():
         a, b = run_model(ctx.problem, model, batch), run_model(ctx.problem, model, swapped)
