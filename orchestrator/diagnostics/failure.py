@@ -54,7 +54,7 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Optional
 
 import torch
@@ -670,10 +670,10 @@ def _with_targets(problem, batch, other):
     return same_sequence(batch, [other[at] if i == at else v for i, v in enumerate(batch)])
 
 
-def _fit_one(ctx: Context, lr: float) -> tuple[float, float, bool, nn.Module, Any]:
+def _fit_one(ctx: Context, lr: float, optim=None) -> tuple[float, float, bool, nn.Module, Any]:
     """Fresh weights trained on one example at `lr`: (first loss, last loss, fits, the trained model, the example)."""
     one = _to(ctx.run, ctx.problem.get_batch(torch.tensor([0])))
-    start, end, model = _fit(ctx, lambda step: one, ctx.cfg.overfit_iterations, lr)
+    start, end, model = _fit(ctx, lambda step: one, ctx.cfg.overfit_iterations, lr, optim)
     return start, end, math.isfinite(end) and end <= ctx.cfg.overfit_fraction * start, model, one
 
 
@@ -727,6 +727,18 @@ def overfit_batch_size_1(ctx: Context) -> Optional[Diagnosis]:
                 f"the steps are too small", evidence={**evidence, "fits_at_lr": num(lr * factor),
                                                       "final_loss_there": num(e2)},
                 fix=f"raise the LR (e.g. optim.lr={lr * factor:g}) or let the LR probe choose it")
+    decayed = _without_decay(ctx.run.settings.optim)
+    if math.isfinite(end) and decayed is not None:
+        # the optimiser's weight decay pulls every weight to 0 at each step: a floor it makes goes away without it
+        s3, e3, fits3, _, _ = _fit_one(ctx, lr, decayed)
+        if fits3:
+            return Diagnosis(
+                "loss_floor", "warning", f"fresh weights cannot fit one example in {iterations} iterations at LR "
+                f"{num(lr)} (loss {num(start)} -> {num(end)}), nor at 10x and 100x, but do without the optimiser's "
+                f"weight decay ({num(s3)} -> {num(e3)}): a decay of {num(_decay_of(ctx.run.settings.optim))} holds "
+                "the loss at a floor", evidence={**evidence, "weight_decay": num(_decay_of(ctx.run.settings.optim)),
+                                                "final_loss_without": num(e3)},
+                fix="lower the weight decay (1e-4 with Adam's coupled L2, ~0.01-0.1 with AdamW)")
     if math.isfinite(end) and end <= ctx.cfg.overfit_floor * start:
         # the loss fell 2.5x and more, yet stays above 0: the example is learnt, down to a floor of the loss itself
         # (label smoothing 0.1: 0.61 of 2.88 over 23 classes, 29% of the start for 2); a model that cannot learn it
@@ -753,6 +765,18 @@ def overfit_batch_size_1(ctx: Context) -> Optional[Diagnosis]:
                      f"(loss {num(start)} -> {num(end)}), at LR {num(lr)} nor at 10x and 100x: likely a bug in "
                      f"the model, loss or data", evidence=evidence,
                      fix="check the loss (targets, reduction), frozen layers and detached outputs")
+
+
+def _decay_of(optim) -> float:
+    return float(optim.args.get("weight_decay", 0.0) if optim._target_ else optim.weight_decay)
+
+
+def _without_decay(optim):
+    """The optimiser settings without weight decay, or None when there is none to take away."""
+    if not _decay_of(optim) > 0:
+        return None
+    return replace(optim, weight_decay=0.0,
+                               args={k: v for k, v in optim.args.items() if k != "weight_decay"})
 
 
 def _batches_broken_at_start(run) -> bool:
@@ -848,11 +872,11 @@ def batched_like_one(ctx: Context) -> Optional[Diagnosis]:
                          "augmentation or sort applied to the inputs alone) and that no layer mixes the batch")
 
 
-def _fit(ctx: Context, batch_at, steps: int, lr: Optional[float] = None) -> tuple[float, float, nn.Module]:
-    """Fresh weights trained `steps` steps at `lr` (default the stage's) on `batch_at(step)`: (first loss, best of
-    the last 10, the model)."""
+def _fit(ctx: Context, batch_at, steps: int, lr: Optional[float] = None, optim=None) -> tuple[float, float, nn.Module]:
+    """Fresh weights trained `steps` steps at `lr` (default the stage's) on `batch_at(step)`, with `optim` (default the
+    stage's optimiser settings): (first loss, best of the last 10, the model)."""
     model = ctx.fresh_model()
-    opt = make_optimizer(model.parameters(), ctx.run.settings.optim, lr or ctx.run.base_lr)
+    opt = make_optimizer(model.parameters(), optim or ctx.run.settings.optim, lr or ctx.run.base_lr)
     model.train()
     losses = torch.stack([optimisation_step(model, opt, ctx.problem, batch_at(step)) for step in range(steps)])
     values = losses.tolist()  # one read
