@@ -42,7 +42,8 @@ def monitors_for(cfg: Any, stage, problem) -> list:
         from .unbounded import UnboundedLoss
         consumers.append(UnboundedLoss(d.nonfinite))
     if spikes is not None:
-        consumers.append(spikes)
+        from .tightclip import TightClip
+        consumers += [spikes, TightClip(d.spikes)]
     if d.nonfinite.enabled:
         consumers.append(NonFiniteCheck(d.nonfinite, spikes))
     if d.failure.enabled:  # for failure.loss_mismatch: the losses' ends and the task's training measures

@@ -63,6 +63,7 @@ class SpikeConfig:
     dense: int = 200              # gradient norms at every step for this many iterations, then every
     sparse_every: int = 10        # this-many-th step until `early`, then once per nonfinite.check_every (cost)
     min_spikes: int = 3           # this many early spikes switch clipping on (or recommend it)
+    clip_tight: float = 30.0      # `lr_too_low`: a configured clip this many x below the first norms' median
     auto_clip: bool = True        # False: only recommend clipping
     clip_percentile: float = 50.0  # clip at this percentile of the observed norms (AutoClip, Seetharaman 2020)
     # a memorised loss near zero makes Adam's normalised steps burst: no spike counts once the loss is

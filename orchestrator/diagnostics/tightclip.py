@@ -1,0 +1,42 @@
+"""A gradient clip far below the gradients (code `lr_too_low`, warning): once per stage, from its first norms.
+
+Clipping the global gradient norm at `optim.clip_norm` scales every step whose gradient is larger down to that norm:
+a clip far below the gradients' own size shortens every step by the same factor, an LR that many times smaller
+(benchmarks/holdout48's pulses: 0.001 under SGD, ~100x below its gradients; the LR probe, clipped as well, never
+diverged, and nothing said why the stages crawled). Measured on the stage's first `spikes.min_history` (20) gradient
+norms, taken before the clip: their median at least `spikes.clip_tight` (30) x the clip.
+"""
+from __future__ import annotations
+
+import math
+
+from ..diagnosis import Diagnosis
+from .common import num
+from .config import SpikeConfig
+
+
+class TightClip:
+    def __init__(self, c: SpikeConfig):
+        self.c = c
+
+    def on_start(self, run, stats) -> None:
+        self.norms, self.judged = [], False
+
+    def on_window(self, run, stats, first: int, losses: list, norms: list) -> None:
+        if self.judged or not run.clip_norm:
+            return
+        self.norms += [g for g in norms if g is not None and math.isfinite(g)]
+        if len(self.norms) < self.c.min_history:
+            return
+        self.judged = True
+        median = sorted(self.norms)[len(self.norms) // 2]
+        if median < self.c.clip_tight * run.clip_norm:
+            return
+        run.diagnose(Diagnosis(
+            "lr_too_low", "warning", f"the gradient clip (clip_norm {num(run.clip_norm)}) lies "
+            f"{median / run.clip_norm:.0f}x below the median gradient norm {num(median)} of the stage's first "
+            f"{len(self.norms)} measured steps: every step is cut to the clip, as if the LR were that many times "
+            "smaller",
+            evidence={"clip_norm": num(run.clip_norm), "median_norm": num(median), "steps": len(self.norms),
+                      "tight_clip": True},
+            fix=f"raise optim.clip_norm to about {num(median)} (the gradients' own size), or leave clipping off"))
