@@ -1396,3 +1396,19 @@ def test_the_label_check_runs_on_a_dict_batch_whose_head_starts_at_zero():
     r, outcome = run(problem, budget=60, lr=1e-3, after_failure=True)
     skipped = [d["message"] for d in r.stage.diagnoses if d["code"] == "check_skipped"]
     assert not [m for m in skipped if "do not depend on the batch's source" in m], skipped
+
+
+@pytest.mark.parametrize("family,bug,own", [("transformer", "unmasked", True), ("transformer", "mix", False),
+                                            ("cnn", "mix", False)])
+def test_batch_dependence_tells_an_examples_own_padding_from_its_batch_mates(family, bug, own):
+    # holdout47's repeats: a mask on the wrong triangle lets real positions read the padding the batch adds; "examples
+    # mix across the batch" sent the user to the wrong place. Without masks, the row repeated gives its batch output
+    from orchestrator.diagnostics.startchecks import batch_dependence
+    from types import SimpleNamespace
+    problem = FAMILIES[family](bug=bug)
+    settings = SimpleNamespace(device="cpu")
+    found_ = batch_dependence(DiagnosticsConfig().start, SimpleNamespace(problem=problem, model=problem.model,
+                                                                        settings=settings))
+    d = [x for x in found_ if x.code == "batch_dependence" and x.severity == "error"]
+    assert d and d[0].evidence["own_padding"] is own, [x.message for x in found_]
+    assert ("padding the batch adds" in d[0].message) is own

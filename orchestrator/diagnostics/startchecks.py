@@ -487,15 +487,22 @@ def batch_dependence(c: StartConfig, run, finite_only: bool = False) -> list:
                 first = _first_module(problem, model, batch, get(alone), row[where], c.batch_tolerance, len(alone))
                 at = f"; outputs first part at {first[0]} ({first[1]})" if first else ""
                 company = "alone" if len(alone) == 1 else "beside one other example (alone, a layer raised)"
+                own = _own_padding(problem, model, batch, row[where], n, out_b, c.batch_tolerance)
+                why, fix = (("its own row, padded as in the batch and repeated over it, gives the output it gets "
+                             "in the batch: the padding the batch adds to it reaches its real positions (a mask on "
+                             "the wrong axis or triangle, a softmax over the queries)",
+                             "check the attention and padding masks: a real position must not read padded ones")
+                            if own else ("examples mix across the batch",
+                                         "check reshape/view/transpose that mix the batch dimension (view(-1, batch) "
+                                         "instead of view(batch, -1)), and softmax/normalisation over dim 0"))
                 found.append(Diagnosis(
                     "batch_dependence", "error",
                     f"in eval mode an example's output {company} differs from its output inside a batch of {n} by "
-                    f"{num(worst)} (relative){at}: examples mix across the batch",
+                    f"{num(worst)} (relative){at}: {why}",
                     evidence={"relative_difference": num(worst), "batch": n, "example": where,
                               "tolerance": c.batch_tolerance, "first_module": first[0] if first else None,
-                              "first_type": first[1] if first else None},
-                    fix="check reshape/view/transpose that mix the batch dimension (view(-1, batch) instead of "
-                        "view(batch, -1)), and softmax/normalisation over dim 0"))
+                              "first_type": first[1] if first else None, "own_padding": own},
+                    fix=fix))
                 return found
         else:
             found.append(skipped("batch_dependence (output)", "no batch-first tensor output (give Problem.forward)",
@@ -845,6 +852,18 @@ def batch_first(batch: Any, n: int) -> bool:
     if isinstance(batch, dict):
         return len(batch) > 0 and all(batch_first(x, n) for x in batch.values())
     return False
+
+
+def _own_padding(problem, model, batch, r: int, n: int, out_b: torch.Tensor, tol: float) -> bool:
+    """Row r of the batch, repeated n times (no other example in the batch, its padding kept), gives its output in
+    the batch: what differs from the example alone is its own padding, not its batch-mates."""
+    if not batch_first(batch, n):
+        return False
+    try:
+        copies = run_model(problem, model, take(batch, torch.full((n,), r, dtype=torch.long)))
+    except Exception:  # noqa: BLE001 - a batch the model cannot run as copies: say what was said before
+        return False
+    return isinstance(copies, torch.Tensor) and _close(copies[:1], out_b[r:r + 1], tol)
 
 
 def take(batch: Any, i: torch.Tensor) -> Any:
