@@ -44,8 +44,15 @@ examples: a network that cannot fit 100 examples usually has a bug. Each check i
   times its train-mode loss: `loss_mismatch`.
 - `splits_differ` (any size; splits.py): fresh weights trained on some training examples lower the loss of other
   training examples but not the held-out loss: `labels_not_learnable` (the splits are built differently).
-- `ignored_input` (any size, last; ignored.py): an input the trained model learnt to ignore although fresh weights
+- `ignored_input` (any size; ignored.py): an input the trained model learnt to ignore although fresh weights
   read it, while it uses the others: `labels_not_learnable` (that input does not go with its own example).
+- `unreachable_targets` (any size; bounded.py): trained outputs inside (-1, 1) or (0, 1), pressed against an edge,
+  with targets beyond it: `loss_floor` (a tanh or sigmoid on a regression head).
+- `lr_near_threshold` (any size): within `failure.high_gap` (10x) of the probe's NaN threshold, a tenth of the LR
+  fits far better: `lr_too_high`. `lr_far_below` (any size, before the label check): `failure.low_gap` (30x) or
+  more below a measured threshold, crawling weights, and ten times the LR comes down twice as far: `lr_too_low`.
+- `cut_sequences` (any size, last; truncation.py): the trained model's loss steps up at the rows of the longest
+  real length: `labels_not_learnable` (sequences cut at a fixed length).
 "Fresh weights" are the model exactly as the task built it (StageRun.initial_state, kept before any
 warm start), never reset_parameters(): the user's own initialisation may be the bug.
 A check that cannot run records `check_skipped` (info) with the reason.
