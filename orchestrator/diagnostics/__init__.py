@@ -99,9 +99,15 @@ def before_stage(cfg: Any, stage, build: Callable, settings, sinks) -> Optional[
 
 
 def _before_stage(cfg: Any, stage, build: Callable, settings, sinks) -> Optional[float]:
+    from types import SimpleNamespace
+
     from .init import BROKEN, check_init
     from .inputs import check_inputs
+    from .lrschedule import early_decay
+    from .order import sorted_targets
+    from .padside import padded_apart
     from .probe import run_probe, skip_probe, wanted
+    from .startchecks import constant_labels
     d = of(cfg)
     if not d.enabled:
         return None
@@ -113,14 +119,17 @@ def _before_stage(cfg: Any, stage, build: Callable, settings, sinks) -> Optional
     problem = build(stage.knobs)
     fresh = _fresh_weights(problem, build, settings.seed)
     state = None
-    if first and d.order.enabled:
-        sorted_first(d.order, stage, problem, sinks)
+    if first and d.order.enabled:  # before the scale: a sorted table's first rows are its smallest targets
+        _said_first(stage, sinks, lambda: sorted_targets(d.order, problem))
     if inputs and check_inputs(d.inputs, stage, problem, sinks):
         state = BROKEN  # NaN/inf in the data: no LR can be measured on it
-    if first and d.schedule.enabled:
-        schedule_first(d.schedule, stage, settings, sinks)
+    if first and d.schedule.enabled:  # said before any stage trains on it, converged or not
+        _said_first(stage, sinks, lambda: early_decay(d.schedule, settings))
     if init and state is None and d.start.enabled:
-        constant_labels_first(d.start, stage, problem, sinks)
+        # targets with nothing to learn, or padded apart from their inputs, make every later symptom (a batch that
+        # looks mixed, a loss at a floor) a consequence
+        _said_first(stage, sinks, lambda: constant_labels(d.start, SimpleNamespace(problem=problem)))
+        _said_first(stage, sinks, lambda: padded_apart(d.start, problem))
         batch_dependence_first(d.start, stage, problem, settings, sinks)
     if init and state is None:
         state = check_init(d.init, stage, problem, settings, sinks,
@@ -132,47 +141,15 @@ def _before_stage(cfg: Any, stage, build: Callable, settings, sinks) -> Optional
     return run_probe(d, cfg, stage, fresh, settings, sinks)
 
 
-def sorted_first(c, stage, problem, sinks) -> None:
-    """Examples sorted by their target, before their scale: the first rows of a sorted table are its smallest
-    targets, which the scale check then calls not centred, a consequence."""
-    from ..diagnosis import record
-    from .order import sorted_targets
+def _said_first(stage, sinks, check: Callable) -> None:
+    """A check said before the probe: its warnings and errors (one Diagnosis, a list, or None). Findings only; the
+    start checks skip what is said. A check that cannot read the batch says nothing here: the start checks try again
+    and say why."""
     try:
-        found = sorted_targets(c, problem)
-    except Exception:  # noqa: BLE001 - a batch it cannot read: the scale check says why
+        found = check()
+    except Exception:  # noqa: BLE001
         return
-    if found is not None:
-        record(stage, sinks, found)
-
-
-def schedule_first(c, stage, settings, sinks) -> None:
-    """The user's LR schedule, stepped alone: one that ends the learning early is said before any stage trains on
-    it, converged or not."""
-    from ..diagnosis import record
-    from .lrschedule import early_decay
-    found = early_decay(c, settings)
-    if found is not None:
-        record(stage, sinks, found)
-
-
-def constant_labels_first(c, stage, problem, sinks) -> None:
-    """The start checks' constant-labels test, first of all: targets with nothing to learn make every later symptom
-    (a batch that looks mixed, a loss at a floor) a consequence; so do targets padded apart from their inputs
-    (padside.py). Findings only; the start checks skip what is said."""
-    from types import SimpleNamespace
-
-    from .padside import padded_apart
-    from .startchecks import constant_labels
-    try:
-        found = constant_labels(c, SimpleNamespace(problem=problem))
-    except Exception:  # noqa: BLE001 - a batch it cannot read: the start checks try again and say why
-        return
-    _record_findings(stage, sinks, found)
-    try:
-        apart = padded_apart(c, problem)
-    except Exception:  # noqa: BLE001 - a layout it cannot read: nothing to say
-        apart = None
-    _record_findings(stage, sinks, [apart] if apart is not None else [])
+    _record_findings(stage, sinks, found if isinstance(found, list) else [found] if found is not None else [])
 
 
 def batch_dependence_first(c, stage, problem, settings, sinks) -> None:

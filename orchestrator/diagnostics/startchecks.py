@@ -193,7 +193,7 @@ class StartChecks:
                 self.ran.add(name)
                 for d in found:
                     if said_before(run.stage, d):
-                        continue  # found before the LR probe (diagnostics.constant_labels_first and
+                        continue  # found before the LR probe (diagnostics._said_first and
                         #           batch_dependence_first, init.check_init)
                     run.diagnose(d)
 
