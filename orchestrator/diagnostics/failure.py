@@ -734,17 +734,16 @@ def overfit_batch_size_1(ctx: Context) -> Optional[Diagnosis]:
                 f"the steps are too small", evidence={**evidence, "fits_at_lr": num(lr * factor),
                                                       "final_loss_there": num(e2)},
                 fix=f"raise the LR (e.g. optim.lr={lr * factor:g}) or let the LR probe choose it")
-    decayed = _without_decay(ctx.run.settings.optim)
-    if math.isfinite(end) and decayed is not None:
+    decay, undecayed = _decay_of(ctx.run.settings.optim), _without_decay(ctx.run.settings.optim)
+    if math.isfinite(end) and undecayed is not None:
         # the optimiser's weight decay pulls every weight to 0 at each step: a floor it makes goes away without it
-        s3, e3, fits3, _, _ = _fit_one(ctx, lr, decayed)
+        s3, e3, fits3, _, _ = _fit_one(ctx, lr, undecayed)
         if fits3:
             return Diagnosis(
                 "loss_floor", "warning", f"fresh weights cannot fit one example in {iterations} iterations at LR "
                 f"{num(lr)} (loss {num(start)} -> {num(end)}), nor at 10x and 100x, but do without the optimiser's "
-                f"weight decay ({num(s3)} -> {num(e3)}): a decay of {num(_decay_of(ctx.run.settings.optim))} holds "
-                "the loss at a floor", evidence={**evidence, "weight_decay": num(_decay_of(ctx.run.settings.optim)),
-                                                "final_loss_without": num(e3)},
+                f"weight decay ({num(s3)} -> {num(e3)}): a decay of {num(decay)} holds the loss at a floor",
+                evidence={**evidence, "weight_decay": num(decay), "final_loss_without": num(e3)},
                 fix="lower the weight decay (1e-4 with Adam's coupled L2, ~0.01-0.1 with AdamW)")
     if math.isfinite(end) and end <= ctx.cfg.overfit_floor * start:
         # the loss fell 2.5x and more, yet stays above 0: the example is learnt, down to a floor of the loss itself
@@ -782,8 +781,7 @@ def _without_decay(optim):
     """The optimiser settings without weight decay, or None when there is none to take away."""
     if not _decay_of(optim) > 0:
         return None
-    return replace(optim, weight_decay=0.0,
-                               args={k: v for k, v in optim.args.items() if k != "weight_decay"})
+    return replace(optim, weight_decay=0.0, args={k: v for k, v in optim.args.items() if k != "weight_decay"})
 
 
 def _batches_broken_at_start(run) -> bool:
