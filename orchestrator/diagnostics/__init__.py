@@ -43,7 +43,7 @@ def monitors_for(cfg: Any, stage, problem) -> list:
         consumers.append(UnboundedLoss(d.nonfinite))
     if spikes is not None:
         from .tightclip import TightClip
-        consumers += [spikes, TightClip(d.spikes)]
+        consumers += [spikes, TightClip(d.spikes, spikes)]  # (in this order: it reads the spikes' norms)
     if d.nonfinite.enabled:
         consumers.append(NonFiniteCheck(d.nonfinite, spikes))
     if d.failure.enabled:  # for failure.loss_mismatch: the losses' ends and the task's training measures

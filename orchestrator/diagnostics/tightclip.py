@@ -8,35 +8,33 @@ norms, taken before the clip: their median at least `spikes.clip_tight` (30) x t
 """
 from __future__ import annotations
 
-import math
-
 from ..diagnosis import Diagnosis
 from .common import num
 from .config import SpikeConfig
 
 
 class TightClip:
-    def __init__(self, c: SpikeConfig):
-        self.c = c
+    """Reads the norms the spike check keeps (its history, filled before this consumer sees the window)."""
+
+    def __init__(self, c: SpikeConfig, spikes):
+        self.c, self.spikes = c, spikes
 
     def on_start(self, run, stats) -> None:
-        self.norms, self.judged = [], False
+        self.judged = False
 
     def on_window(self, run, stats, first: int, losses: list, norms: list) -> None:
-        if self.judged or not run.clip_norm:
-            return
-        self.norms += [g for g in norms if g is not None and math.isfinite(g)]
-        if len(self.norms) < self.c.min_history:
+        seen = self.spikes.history
+        if self.judged or not run.clip_norm or len(seen) < self.c.min_history:
             return
         self.judged = True
-        median = sorted(self.norms)[len(self.norms) // 2]
+        median = sorted(seen)[len(seen) // 2]
         if median < self.c.clip_tight * run.clip_norm:
             return
         run.diagnose(Diagnosis(
             "lr_too_low", "warning", f"the gradient clip (clip_norm {num(run.clip_norm)}) lies "
             f"{median / run.clip_norm:.0f}x below the median gradient norm {num(median)} of the stage's first "
-            f"{len(self.norms)} measured steps: every step is cut to the clip, as if the LR were that many times "
+            f"{len(seen)} measured steps: every step is cut to the clip, as if the LR were that many times "
             "smaller",
-            evidence={"clip_norm": num(run.clip_norm), "median_norm": num(median), "steps": len(self.norms),
+            evidence={"clip_norm": num(run.clip_norm), "median_norm": num(median), "steps": len(seen),
                       "tight_clip": True},
             fix=f"raise optim.clip_norm to about {num(median)} (the gradients' own size), or leave clipping off"))
