@@ -23,7 +23,7 @@ import torch
 
 from ..diagnosis import Diagnosis
 from .common import _sequences, aligned_inputs, batch_targets, shifted_inputs
-from .positions import _pad_id, _real
+from .positions import pad_id, real_span
 
 
 def padded_apart(c, problem) -> Optional[Diagnosis]:
@@ -61,10 +61,10 @@ def padded_apart(c, problem) -> Optional[Diagnosis]:
 def _padding(x: torch.Tensor) -> Optional[int]:
     """The pad id of a padded tensor: runs at one end of a quarter of the rows or more, never inside a row (digits
     drawn at random end in runs of one value too, and hold it inside other rows)."""
-    pad = _pad_id(x)
+    pad = pad_id(x)
     if pad is None:
         return None
-    spans = [_real(row, pad) for row in x]
+    spans = [real_span(row, pad) for row in x]
     if any(bool((row[span] == pad).any()) for row, span in zip(x, spans)):
         return None
     return pad if 4 * sum(len(span) < x.shape[1] for span in spans) >= len(x) else None

@@ -59,14 +59,14 @@ def _holds(x: torch.Tensor, targets: Any) -> bool:
 
 
 def _hidden(problem, model, batch, key, x: torch.Tensor) -> Optional[Diagnosis]:
-    pad = _pad_id(x)
+    pad = pad_id(x)
     places = []  # per example: the real positions no output depends on, counted from the real end and the start
     was = model.training
     model.eval()
     try:
         with torch.no_grad():
             for i in range(len(x)):
-                real = _real(x[i], pad)
+                real = real_span(x[i], pad)
                 if len(real) < 3:
                     return None
                 judged = _judged(real)
@@ -151,7 +151,7 @@ def _with(batch: Any, key, value: torch.Tensor) -> Any:
     return same_sequence(batch, [value if i == key else v for i, v in enumerate(batch)])
 
 
-def _pad_id(x: torch.Tensor) -> Optional[int]:
+def pad_id(x: torch.Tensor) -> Optional[int]:
     """The value that ends (or starts) the most rows in a run of 2 or more, when rows have different real lengths;
     None for rows without padding."""
     ends = Counter()
@@ -162,7 +162,7 @@ def _pad_id(x: torch.Tensor) -> Optional[int]:
     return ends.most_common(1)[0][0] if ends else None
 
 
-def _real(row: torch.Tensor, pad: Optional[int]) -> torch.Tensor:
+def real_span(row: torch.Tensor, pad: Optional[int]) -> torch.Tensor:
     """The positions of a row that are not its leading or trailing run of `pad`."""
     keep = torch.arange(len(row))
     if pad is None:

@@ -27,7 +27,7 @@ import torch
 from ..diagnosis import Diagnosis
 from ..trainer import to_device
 from .common import _sequences, aligned_inputs, batch_targets, num, shifted_inputs
-from .positions import _pad_id, _real
+from .positions import pad_id, real_span
 
 
 def cut_sequences(ctx) -> Optional[Diagnosis]:
@@ -82,10 +82,10 @@ def _padded_lengths(batch, targets) -> Optional[tuple]:
     for key, x in _sequences(batch):
         if x is targets or key in target_side or x.shape[1] < 4:
             continue
-        pad = _pad_id(x)
+        pad = pad_id(x)
         if pad is None:
             continue
-        length = torch.tensor([len(_real(row, pad)) for row in x])
+        length = torch.tensor([len(real_span(row, pad)) for row in x])
         return key, length
     return None
 
