@@ -7,10 +7,21 @@ inserts easier stages and searches LRs that cannot help (benchmarks/holdout47's 
 shows after training: the outputs pressed against an edge of (-1, 1) or (0, 1), never past it, while the targets
 lie beyond it.
 
+A clamp, not a squash (a ReLU after the head, `clamp(min=0)`, a ReLU on the logits): outputs exactly equal, at the
+lowest (or highest) value of their column, for many examples whose targets differ. A linear head's outputs never tie
+across distinct inputs, so a tie at the extreme is a floor the output cannot leave, and no gradient reaches it there:
+those examples cannot be told apart, however long the model trains (benchmarks/holdout46's ratings/relu_after_head: a
+ReLU'd ordinal score, every product rated below the floor scored alike).
+
 Measured on a failed stage, on up to `failure.label_examples` (256) training examples, in eval mode, for real-valued
 targets shaped like the outputs: the trained model's outputs all within (-1, 1) or (0, 1) (to 1e-6), at least
 `failure.bound_pinned` (10%) of them within `failure.bound_margin` (0.02) of an edge, and at least
-`failure.bound_beyond` (10%) of the targets past that edge by more than the margin.
+`failure.bound_beyond` (10%) of the targets past that edge by more than the margin. The clamp: at least
+`failure.bound_pinned` of the examples tied at their column's extreme (in every column of their output row: targets of
+one value per row, class indices), or of the elements (targets shaped like the outputs), while the tied ones' targets
+take at least two values, spread at least `failure.bound_spread` (0.25) x as widely as all the targets (a count model
+that rightly outputs 0 for its zero counts ties too, on targets that agree), and at least as many are not tied (a model
+whose output is one constant ignores its input: dead units or a too-high LR, which other checks name).
 """
 from __future__ import annotations
 
@@ -31,7 +42,7 @@ def unreachable_targets(ctx) -> Optional[Diagnosis]:
     pool = min(problem.train_size, c.label_examples)
     batch = to_device(problem.get_batch(spread(problem.train_size, pool)[:pool]), run.settings.device)
     targets = batch_targets(problem, batch)
-    if not isinstance(targets, torch.Tensor) or not targets.is_floating_point():
+    if not isinstance(targets, torch.Tensor):
         return None
     model, was = run.model, run.model.training
     model.eval()
@@ -40,9 +51,17 @@ def unreachable_targets(ctx) -> Optional[Diagnosis]:
             out = run_model(problem, model, batch)
     finally:
         model.train(was)
-    if not isinstance(out, torch.Tensor) or out.numel() != targets.numel() or not out.is_floating_point():
+    if not isinstance(out, torch.Tensor) or not out.is_floating_point() or out.dim() == 0:
         return None
-    out, y = out.detach().float().reshape(-1), targets.detach().float().reshape(-1).to(out.device)
+    out, targets = out.detach().float(), targets.detach().to(out.device)
+    return clamped(out, targets, c) or squashed(out, targets, c)
+
+
+def squashed(out: torch.Tensor, targets: torch.Tensor, c) -> Optional[Diagnosis]:
+    """Outputs inside a tanh's or a sigmoid's range, pressed against an edge, with targets past it."""
+    if out.numel() != targets.numel() or not targets.is_floating_point():
+        return None
+    out, y = out.reshape(-1), targets.float().reshape(-1)
     for lo, hi, squash in RANGES:
         if float(out.min()) < lo - 1e-6 or float(out.max()) > hi + 1e-6:
             continue
@@ -57,4 +76,41 @@ def unreachable_targets(ctx) -> Optional[Diagnosis]:
                     f"(as far as {num(far)}): a {squash} (or clamp) on the output cannot reach them, whatever the "
                     "training", evidence={"bounded_output": [lo, hi], "pinned": num(at), "targets_beyond": num(past)},
                     fix=f"drop the {squash} on the output (or scale the targets into its range)")
+    return None
+
+
+def clamped(out: torch.Tensor, targets: torch.Tensor, c) -> Optional[Diagnosis]:
+    """Outputs tied at their column's extreme for examples whose targets differ: a floor (or ceiling) on the output."""
+    if out.shape[0] < 8 or not bool(torch.isfinite(out).all()):
+        return None
+    rows = out.reshape(out.shape[0], -1) if targets.numel() == out.shape[0] else out.reshape(-1, out.shape[-1])
+    if targets.numel() == out.numel():  # one target per output: elements are judged one by one
+        y, per_row = targets.float().reshape(rows.shape), False
+    elif targets.numel() == rows.shape[0]:  # one target per row (a class, a rating)
+        y, per_row = targets.float().reshape(-1, 1), True
+    else:
+        return None
+    real = y > -100 if not targets.is_floating_point() else torch.ones_like(y, dtype=torch.bool)  # ignore_index
+    for side, extreme in (("lowest", rows.min(0).values), ("highest", rows.max(0).values)):
+        tied = rows == extreme
+        if per_row:
+            tied = tied.all(1, keepdim=True)
+        tied = tied & real
+        share = float(tied.float().sum() / real.float().sum().clamp(min=1))
+        if not c.bound_pinned <= share <= 1 - c.bound_pinned:  # all tied: a collapsed model (dead units, a
+            continue  # too-high LR), whose output ignores the input; the other checks name that
+        held, every = y[tied], y[real]
+        if held.unique().numel() < 2 or float(held.std()) < c.bound_spread * float(every.std()):
+            continue
+        value = float(extreme.reshape(-1)[0]) if extreme.numel() == 1 else None
+        at = f" at {num(value)}" if value is not None else ""
+        kinds = "classes" if not targets.is_floating_point() else "targets"
+        return Diagnosis(
+            "loss_floor", "error", f"{share:.0%} of the trained model's outputs are exactly equal{at}, the "
+            f"{side} value they take, for examples whose {kinds} differ ({held.unique().numel()} distinct values): "
+            "the output is clamped (a ReLU or a clamp after the head), no gradient reaches it there, and those "
+            "examples cannot be told apart however long it trains",
+            evidence={"clamped_output": side, "tied": num(share), "distinct_targets": int(held.unique().numel())},
+            fix="drop the ReLU / clamp on the model's output (keep the head linear; bound it with a smooth "
+                "function, or scale the targets, if it must stay in a range)")
     return None

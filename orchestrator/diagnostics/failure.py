@@ -723,8 +723,9 @@ def overfit_batch_size_1(ctx: Context) -> Optional[Diagnosis]:
                          f"the failure is more likely data, capacity or optimisation", evidence=evidence,
                          fix="look at the other diagnoses; try more iterations, a different LR or a larger model")
     # a net that cannot fit one example has a bug, unless its steps are too small to get anywhere: a higher
-    # LR that fits it says so (a bug in the model, loss or data does not go away with a bigger step)
-    for factor in (10, 100):
+    # LR that fits it says so (a bug in the model, loss or data does not go away with a bigger step). Not after an
+    # output clamp or squash was named: bigger steps push the one example past the slow edge, and the LR is not it
+    for factor in () if ctx.floor else (10, 100):
         s2, e2, fits2, _, _ = _fit_one(ctx, lr * factor)
         if fits2:
             return Diagnosis(
@@ -1253,7 +1254,7 @@ def run_checks(c: FailureConfig, run, outcome) -> list[Diagnosis]:
             ctx.unfit = ctx.unfit or (d.code == "overfit_batch_size_1" and d.severity == "error")
             ctx.fitted_one = ctx.fitted_one or (d.code == "overfit_batch_size_1" and d.severity == "info")
             ctx.floor = ctx.floor or (d.code == "overfit_batch_size_1" and bool(d.evidence.get("floor"))) \
-                or (d.code == "loss_floor" and bool(d.evidence.get("predicted")))
+                or (d.code == "loss_floor" and (bool(d.evidence.get("predicted")) or d.severity == "error"))
             ctx.labels_named = ctx.labels_named or d.code == "labels_not_learnable"
             ctx.alarmed = ctx.alarmed or d.severity in ("warning", "error")
             found.append(d)
