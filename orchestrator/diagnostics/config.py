@@ -214,6 +214,8 @@ class FailureConfig:
     bound_pinned: float = 0.1     # `loss_floor`, outputs that cannot reach their targets: this share of the trained
     bound_margin: float = 0.02    # outputs within this of an edge of (-1, 1) or (0, 1), never past it, while
     bound_beyond: float = 0.1     # this share of the targets lie past that edge by more than the margin
+    unread_shift: float = 3.0     # `loss_mismatch`, unread output columns: shifted by this x (their spread + 1) in
+    unread_change: float = 0.02   # evaluate(), the goal's metric moves by more than this (and this x its value)
     bound_spread: float = 0.25    # a clamp: outputs tied at their extreme on targets spread this x as widely as all
     low_gap: float = 30.0         # `lr_too_low`, measured: the stage's LR this many x below the NaN threshold, and
     #                               fresh weights at 10x it reach below high_better x its loss (high_floor as above)

@@ -46,6 +46,8 @@ examples: a network that cannot fit 100 examples usually has a bug. Each check i
   training examples but not the held-out loss: `labels_not_learnable` (the splits are built differently).
 - `ignored_input` (any size; ignored.py): an input the trained model learnt to ignore although fresh weights
   read it, while it uses the others: `labels_not_learnable` (that input does not go with its own example).
+- `unread_output` (any size; unread.py): output columns the loss's gradient never reaches, which the goal's metric
+  reads (shifting them moves it): `loss_mismatch` (the loss reads the wrong column).
 - `unreachable_targets` (any size; bounded.py): trained outputs inside (-1, 1) or (0, 1), pressed against an edge,
   with targets beyond it: `loss_floor` (a tanh or sigmoid on a regression head).
 - `lr_near_threshold` (any size): within `failure.high_gap` (10x) of the probe's NaN threshold, a tenth of the LR
@@ -77,6 +79,7 @@ from .augment import augmentation_breaks_labels, inputs_vary
 from .evalmode import eval_mode_differs
 from .ignored import ignored_input
 from .bounded import unreachable_targets
+from .unread import unread_output
 from .splits import splits_differ
 from .truncation import cut_sequences
 from .startchecks import LAYOUT_FIX, StartChecks, batch_first, constant_targets, is_fresh, preserved, skipped, take
@@ -1217,7 +1220,7 @@ def held_out_blind(ctx: Context) -> Optional[Diagnosis]:
 # an LR too high to learn at after the checks that name a bug (it retrains twice, and a named bug is the root; the
 # label check tells a too-high LR from misaligned labels itself), before the last resorts, which stand down after it
 # splits built differently and an ignored input last: the label checks judge the labels as a whole first
-CHECKS = [lr_too_low, loss_mismatch, held_out_blind, bad_init_loss, params_not_updating, batch_dependence,
+CHECKS = [lr_too_low, loss_mismatch, unread_output, held_out_blind, bad_init_loss, params_not_updating, batch_dependence,
           unreachable_targets, overfit_batch_size_1, batched_like_one, eval_mode_differs, lr_far_below,
           labels_not_learnable, augmentation_breaks_labels, lr_near_threshold, splits_differ, ignored_input,
           cut_sequences]
@@ -1231,7 +1234,7 @@ def batch_dependence_any_size(ctx: Context):
 
 
 # a big stage that fails is usually just hard; these still tell a bug (or a bad LR) from that
-ANY_SIZE = [lr_too_low, loss_mismatch, held_out_blind, batch_dependence_any_size, unreachable_targets,
+ANY_SIZE = [lr_too_low, loss_mismatch, unread_output, held_out_blind, batch_dependence_any_size, unreachable_targets,
             eval_mode_differs, lr_far_below, labels_not_learnable, augmentation_breaks_labels, lr_near_threshold,
             splits_differ, ignored_input, cut_sequences]
 
