@@ -216,6 +216,8 @@ class FailureConfig:
     bound_beyond: float = 0.1     # this share of the targets lie past that edge by more than the margin
     unread_shift: float = 3.0     # `loss_mismatch`, unread output columns: shifted by this x (their spread + 1) in
     unread_change: float = 0.02   # evaluate(), the goal's metric moves by more than this (and this x its value)
+    coarse_tied: float = 0.4      # `loss_floor`, a coarse output: this share of neighbouring output positions tied
+    coarse_differ: float = 0.02   # in every example, where this share of their real targets differ
     bound_spread: float = 0.25    # a clamp: outputs tied at their extreme on targets spread this x as widely as all
     low_gap: float = 30.0         # `lr_too_low`, measured: the stage's LR this many x below the NaN threshold, and
     #                               fresh weights at 10x it reach below high_better x its loss (high_floor as above)
