@@ -118,3 +118,20 @@ def test_free_ordinal_heads_and_floors_on_agreeing_targets_are_not(seed):
     assert not outcome.converged
     assert not [x for x in found(r, "loss_floor") if "clamped_output" in x["evidence"]], \
         [x["message"] for x in r.stage.diagnoses]
+
+
+def test_hidden_units_all_off_for_some_inputs_is_not_a_clamp():
+    # every hidden unit reads x0 alone with a positive weight: for x0 < 0 all are off and the output is the head's
+    # bias, tied at one value for half the examples, whose targets (from the other inputs) are of every size
+    problem = regression(0)
+    first = problem.model.net[0]
+    with torch.no_grad():
+        first.weight.zero_()
+        first.weight[:, 0] = 1.0
+        first.bias.zero_()
+    first.weight.requires_grad_(False)
+    first.bias.requires_grad_(False)
+    r, outcome = run(problem, budget=300, lr=1e-2, batch_size=32, after_failure=True, stage=r2(2.0))
+    assert not outcome.converged
+    assert not [x for x in found(r, "loss_floor") if "clamped_output" in x["evidence"]], \
+        [x["message"] for x in r.stage.diagnoses]

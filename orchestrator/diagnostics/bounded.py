@@ -20,8 +20,11 @@ targets shaped like the outputs: the trained model's outputs all within (-1, 1) 
 `failure.bound_pinned` of the examples tied at their column's extreme (in every column of their output row: targets of
 one value per row, class indices), or of the elements (targets shaped like the outputs), while the tied ones' targets
 take at least two values, spread at least `failure.bound_spread` (0.25) x as widely as all the targets (a count model
-that rightly outputs 0 for its zero counts ties too, on targets that agree), and at least as many are not tied (a model
-whose output is one constant ignores its input: dead units or a too-high LR, which other checks name).
+that rightly outputs 0 for its zero counts ties too, on targets that agree), at least as many are not tied (a model
+whose output is one constant ignores its input: dead units or a too-high LR, which other checks name), and the tied
+ones' targets lie beyond the free ones' (below a floor, above a ceiling) in at least `failure.bound_order` (75%) of
+the pairs: a ReLU network whose hidden units are all off for some inputs ties them at the head's bias too, but on
+targets of every size.
 """
 from __future__ import annotations
 
@@ -99,9 +102,12 @@ def clamped(out: torch.Tensor, targets: torch.Tensor, c) -> Optional[Diagnosis]:
         share = float(tied.float().sum() / real.float().sum().clamp(min=1))
         if not c.bound_pinned <= share <= 1 - c.bound_pinned:  # all tied: a collapsed model (dead units, a
             continue  # too-high LR), whose output ignores the input; the other checks name that
-        held, every = y[tied], y[real]
+        held, every, free = y[tied], y[real], y[~tied & real]
         if held.unique().numel() < 2 or float(held.std()) < c.bound_spread * float(every.std()):
             continue
+        if _beyond(held, free, side == "lowest") < c.bound_order:
+            continue  # the tied examples' targets are not the ones past the floor: a collapse (every hidden unit
+            # off for them, the head's bias alone left), not a clamp
         value = float(extreme.reshape(-1)[0]) if extreme.numel() == 1 else None
         at = f" at {num(value)}" if value is not None else ""
         kinds = "classes" if not targets.is_floating_point() else "targets"
@@ -114,3 +120,14 @@ def clamped(out: torch.Tensor, targets: torch.Tensor, c) -> Optional[Diagnosis]:
             fix="drop the ReLU / clamp on the model's output (keep the head linear; bound it with a smooth "
                 "function, or scale the targets, if it must stay in a range)")
     return None
+
+
+def _beyond(held: torch.Tensor, free: torch.Tensor, below: bool) -> float:
+    """How often a tied example's target lies beyond (below, or above) a free one's: P(held < free), ties half."""
+    g = torch.Generator().manual_seed(0)
+    held = held[torch.randperm(held.numel(), generator=g)[:2000]]
+    free = free[torch.randperm(free.numel(), generator=g)[:2000]]
+    if not held.numel() or not free.numel():
+        return 0.0
+    a, b = (held[:, None], free[None, :]) if below else (free[None, :], held[:, None])
+    return float((a < b).float().mean() + 0.5 * (a == b).float().mean())

@@ -218,7 +218,8 @@ class FailureConfig:
     unread_change: float = 0.02   # evaluate(), the goal's metric moves by more than this (and this x its value)
     coarse_tied: float = 0.4      # `loss_floor`, a coarse output: this share of neighbouring output positions tied
     coarse_differ: float = 0.02   # in every example, where this share of their real targets differ
-    bound_spread: float = 0.25    # a clamp: outputs tied at their extreme on targets spread this x as widely as all
+    bound_spread: float = 0.25    # a clamp: outputs tied at their extreme on targets spread this x as widely as all,
+    bound_order: float = 0.75     # and beyond the untied ones' targets in this share of the pairs
     low_gap: float = 30.0         # `lr_too_low`, measured: the stage's LR this many x below the NaN threshold, and
     #                               fresh weights at 10x it reach below high_better x its loss (high_floor as above)
     blind_gain: float = 0.1       # held-out goal (val/acc) gained at most this x the rise of its training side
