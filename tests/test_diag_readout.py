@@ -220,6 +220,21 @@ def regression_mlp(seed=0, broadcast=False, autoencoder=False):
     return problem
 
 
+def regression_twice(seed=0, broadcast=False):
+    """The loss runs the model twice on the same inputs and uses the second result (the first, squeezed, is left
+    over from an edit); `broadcast`: that second one is (B, 1) against (B,) targets."""
+    problem = regression_mlp(seed)
+
+    def loss(m, b):
+        pred = m(b[0]).squeeze(-1)
+        if broadcast:
+            pred = m(b[0])
+        return ((pred - b[1]) ** 2).mean()
+
+    problem.loss = loss
+    return problem
+
+
 def seq2seq_with_loss(seed, read):
     problem = seq2seq_problem(seed=seed)
     problem.loss = lambda m, b: read(m(b["src"], b["tgt_in"]).reshape(-1, 12), b)
@@ -240,6 +255,7 @@ UNPAIRED = {  # losses that do not pair each example's outputs with its own targ
     "transformer_label_smoothing_1": lambda: dict_lm_with_loss(
         0, lambda z, y: F.cross_entropy(z, y, label_smoothing=1.0)),
     "regression_broadcast": lambda: regression_mlp(0, broadcast=True),
+    "regression_broadcast_model_run_twice": lambda: regression_twice(0, broadcast=True),
 }
 
 
@@ -256,6 +272,7 @@ PAIRED = {  # clean losses, and ones that read the targets another way
     **{family: (lambda family=family: lambda seed: FAMILIES[family](seed=seed))() for family in FAMILIES},
     "dict_lm": dict_lm,
     "regression": regression_mlp,
+    "regression_model_run_twice": regression_twice,
     "autoencoder_targets_copy_inputs": lambda seed: regression_mlp(seed, autoencoder=True),
     "label_smoothing_0.9": lambda seed: with_loss("mlp", seed, lambda z, y: F.cross_entropy(z, y, label_smoothing=0.9)),
 }

@@ -68,7 +68,8 @@ def readout(problem, model, batch) -> Optional[Diagnosis]:
     fixed: dict = {}  # the scores fed to the loss in place of the outputs, by shape: the same in every call
     first = _fed_loss(problem, model, batch, targets, fixed)
     if first is None:
-        return None  # the loss runs the model twice, or its output is not one float tensor: no single output to judge
+        return None  # the loss runs the model on several inputs, or its output is not one float tensor: no single
+        # output to judge
     unread = targets_unread(problem, model, batch, targets, first, fixed)
     if unread is not None:
         return unread
@@ -144,10 +145,14 @@ def _fed_loss(problem, model, batch, targets: torch.Tensor, fixed: dict) -> Opti
             loss = problem.loss(model, batch)
     finally:
         handle.remove()
-    if len(outputs) != 2 or not isinstance(loss, torch.Tensor) or not loss.requires_grad or loss.numel() != 1:
+    if not outputs or not isinstance(loss, torch.Tensor) or not loss.requires_grad or loss.numel() != 1:
         return None
-    out, scores = outputs
-    (grad,) = torch.autograd.grad(loss, scores, allow_unused=True)
+    out, scores = outputs[0], outputs[1::2]
+    if any(not torch.equal(o, out) for o in outputs[2::2]):
+        return None  # the model run on different inputs (a decoder step by step): no single output to judge
+    # the same output twice (a loss that runs the model again, one of the results unused): the scores' gradients add
+    grads = [g for g in torch.autograd.grad(loss, scores, allow_unused=True) if g is not None]
+    grad = sum(grads) if grads else None
     if grad is None or not bool(torch.isfinite(grad).all()) or not math.isfinite(float(loss.detach())):
         return None
     return float(loss.detach()), grad.double(), out
