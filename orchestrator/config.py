@@ -108,6 +108,7 @@ class SearchConfig:
     space: Dict[str, Any] = field(default_factory=dict)  # key -> distribution; {}: LR x init_scale around the probe
     stage: Optional[str] = None   # a stage to search outright (e.g. search.stage=translate)
     prune: bool = True            # stop trials clearly behind at the same evaluation (successive halving)
+    give_up: int = 8              # stop once this many trials finished and none converged (0: run them all)
     ray_address: Optional[str] = None  # a Ray cluster to join; None: start a local one
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
 

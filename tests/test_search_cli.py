@@ -92,3 +92,16 @@ def test_a_search_ends_at_a_trial_that_converged_at_its_first_evaluation(tmp_pat
     converged = [t for t in trials if t["status"] == "converged"]
     assert converged and converged[-1] is trials[-1] and trials[-1]["iterations"] <= 5
     assert len(trials) < 4 and f"stopped after {len(trials)} of 4 trials" in r.stdout
+
+
+def test_a_search_gives_up_when_its_first_trials_all_fail(tmp_path):
+    # LRs far below anything that trains: none of the first 3 trials converges, so the other 9 are not run
+    r = cli("+task=digits", "optim.lr=1e-5", "ladder.budget=200", "diagnostics.failure.enabled=false",
+            "search.trials=12", "search.give_up=3", "search.prune=false",
+            "+search.space.optim.lr={log_uniform:[0.000000001,0.00000001]}", run_dir=tmp_path)
+    assert r.returncode == 3, r.stderr[-2000:]
+    doc = ladder_json(tmp_path)
+    trials = doc["stages"][0]["trials"]
+    assert len(trials) == 3 and not any(t["status"] == "converged" for t in trials)
+    assert "stopped after 3 of 12 trials: none converged" in r.stdout
+    assert doc["decisions"][-1]["kind"] == "stop"
