@@ -52,6 +52,8 @@ examples: a network that cannot fit 100 examples usually has a bug. Each check i
   with targets beyond it: `loss_floor` (a tanh or sigmoid on a regression head); or tied at their extreme (a clamp).
 - `coarse_output` (any size; coarse.py): neighbouring per-position outputs exactly equal across the batch where their
   targets differ: `loss_floor` (a stride or pooling, then nearest upsampling).
+- `affine_model` (any size; affine.py): the trained model's outputs are affine in its float inputs (mixing two
+  examples' inputs mixes the outputs alike): `loss_floor` warning (no nonlinearity between its layers).
 - `lr_near_threshold` (any size): within `failure.high_gap` (10x) of the probe's NaN threshold, a tenth of the LR
   fits far better: `lr_too_high`. `lr_far_below` (any size, before the label check): `failure.low_gap` (30x) or
   more below a measured threshold, crawling weights, and ten times the LR comes down twice as far: `lr_too_low`.
@@ -82,6 +84,7 @@ from .evalmode import eval_mode_differs
 from .ignored import ignored_input
 from .bounded import unreachable_targets
 from .coarse import coarse_output
+from .affine import affine_model
 from .unread import unread_output
 from .splits import splits_differ
 from .truncation import cut_sequences
@@ -1224,7 +1227,7 @@ def held_out_blind(ctx: Context) -> Optional[Diagnosis]:
 # label check tells a too-high LR from misaligned labels itself), before the last resorts, which stand down after it
 # splits built differently and an ignored input last: the label checks judge the labels as a whole first
 CHECKS = [lr_too_low, loss_mismatch, unread_output, held_out_blind, bad_init_loss, params_not_updating, batch_dependence,
-          unreachable_targets, coarse_output, overfit_batch_size_1, batched_like_one, eval_mode_differs, lr_far_below,
+          unreachable_targets, coarse_output, affine_model, overfit_batch_size_1, batched_like_one, eval_mode_differs, lr_far_below,
           labels_not_learnable, augmentation_breaks_labels, lr_near_threshold, splits_differ, ignored_input,
           cut_sequences]
 
@@ -1238,7 +1241,7 @@ def batch_dependence_any_size(ctx: Context):
 
 # a big stage that fails is usually just hard; these still tell a bug (or a bad LR) from that
 ANY_SIZE = [lr_too_low, loss_mismatch, unread_output, held_out_blind, batch_dependence_any_size, unreachable_targets,
-            coarse_output,
+            coarse_output, affine_model,
             eval_mode_differs, lr_far_below, labels_not_learnable, augmentation_breaks_labels, lr_near_threshold,
             splits_differ, ignored_input, cut_sequences]
 
