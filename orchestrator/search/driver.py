@@ -116,9 +116,12 @@ def _search(ctx, stage: Stage) -> Outcome:
     pending: dict = {}
 
     def wanted() -> bool:  # another trial to start: some left, none converged already at its first evaluation, and
-        # the first `give_up` trials did not all fail
-        return len(done) + len(pending) < s.trials and _unbeatable(cfg, done.values()) is None \
-            and not _hopeless(done.values(), s.give_up)
+        # the first `give_up` trials did not all fail (trials after them wait until they are all in, as one after
+        # another they would)
+        started = len(done) + len(pending)
+        first_in = sum(1 for n in done if n < s.give_up) >= s.give_up
+        return started < s.trials and _unbeatable(cfg, done.values()) is None and \
+            (not s.give_up or started < s.give_up or first_in) and not _hopeless(done.values(), s.give_up)
     try:
         while wanted() or pending:
             while len(pending) < executor.parallel and wanted():
@@ -130,9 +133,7 @@ def _search(ctx, stage: Stage) -> Outcome:
                 executor.wait_started(handle, study, trial.number)
             for handle, result in executor.wait(list(pending)):
                 trial = pending.pop(handle)
-                if _after_unbeatable(cfg, done.values(), trial.number) or \
-                        (trial.number >= s.give_up and _hopeless(done.values(), s.give_up)):
-                    # one after another, it would not have run
+                if _after_unbeatable(cfg, done.values(), trial.number):  # one after one, it would not have run
                     studies.discard(study, trial)
                     for leftover in (folder / f"trial_{trial.number:03d}", _tb_dir(ctx, stage, trial.number)):
                         shutil.rmtree(leftover, ignore_errors=True)
