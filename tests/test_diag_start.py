@@ -1382,6 +1382,27 @@ def test_a_recurrent_map_that_expands_the_state_is_named_at_the_start():
         assert not [d for d in r.stage.diagnoses if d["evidence"].get("recurrent_gain")], seed
 
 
+def test_recurrent_gates_biased_to_their_rails_are_named_at_the_start():
+    # every GRU bias set to 5 (the forget-gate habit applied to all gates: holdout50's dnareads): b_ih + b_hh = 10 on
+    # each gate, which starts at its rail whatever the input; the weights are the default
+    problem = gru_problem()
+    for rnn in (problem.model.enc, problem.model.dec):
+        for name, p in rnn.named_parameters():
+            if name.startswith("bias"):
+                nn.init.constant_(p, 5.0)
+    r, _ = run(problem, budget=10)
+    d = [d for d in found(r, "saturated_units") if d["evidence"].get("saturated_gates")]
+    assert d and d[0]["evidence"]["bias"] > 9 and d[0]["severity"] == "warning"
+    lstm = nn.LSTM(8, 16)  # a forget-gate bias of 5 alone is a choice, not a fault
+    with torch.no_grad():
+        lstm.bias_ih_l0[16:32] = 5.0
+    from orchestrator.diagnostics.initscale import saturated_gates
+    assert saturated_gates(lstm) is None
+    for seed in range(5):  # as built
+        r, _ = run(gru_problem(seed=seed), budget=10)
+        assert not [d for d in r.stage.diagnoses if d["evidence"].get("saturated_gates")], seed
+
+
 def test_the_label_check_runs_on_a_dict_batch_whose_head_starts_at_zero():
     # holdout47's segments: a zero-initialised head gives every input the same output, on purpose; the label check
     # read that as "the outputs do not depend on the batch's source" and skipped itself. Random labels, 64 examples

@@ -100,3 +100,44 @@ def expanding_recurrence(model: nn.Module) -> Optional[Diagnosis]:
         evidence={"layer": where, "largest_singular_value": num(sigma), "limit": EXPANDING, "mode": mode,
                   "recurrent_gain": True},
         fix="initialise weight_hh with PyTorch's default or orthogonal_ at gain 1 (5/3 for tanh at most)")
+
+
+GATES = {"GRU": ("reset", "update", "candidate"), "LSTM": ("input", "forget", "cell", "output")}
+RAIL = 4.0  # a gate's bias at or beyond this (sigmoid 0.982, tanh 0.9993): it starts at its rail whatever its input
+
+
+def saturated_gates(model: nn.Module) -> Optional[Diagnosis]:
+    """A GRU's or LSTM's gates biased to their rails: b_ih + b_hh of a gate at least `RAIL` in size for most of its
+    units (every bias set to 5, the forget-gate habit applied to all of them: a GRU's update gate then keeps the state
+    at 0.99996 per step and its candidate's tanh is flat), so the state barely moves and the gradients through the
+    gates vanish, while the hidden states stay small and the weights' scale is the default. An LSTM's forget gate is
+    not judged: a large forget bias is a deliberate choice for long memories."""
+    worst = None
+    for name, m in model.named_modules():
+        if not isinstance(m, nn.RNNBase) or m.mode not in GATES or not m.bias:
+            continue
+        names = GATES[m.mode]
+        for layer in range(m.num_layers * (2 if m.bidirectional else 1)):
+            suffix = f"_l{layer // (2 if m.bidirectional else 1)}" + ("_reverse" if m.bidirectional and layer % 2 else "")
+            b_ih, b_hh = getattr(m, f"bias_ih{suffix}", None), getattr(m, f"bias_hh{suffix}", None)
+            if b_ih is None or b_hh is None:
+                continue
+            total = (b_ih.detach().float() + b_hh.detach().float()).reshape(len(names), -1)
+            for k, gate in enumerate(names):
+                if (m.mode, gate) == ("LSTM", "forget"):
+                    continue
+                share = float((total[k].abs() >= RAIL).float().mean())
+                if share >= 0.5 and (worst is None or share > worst[0]):
+                    worst = (share, f"{name}.bias{suffix}" if name else f"bias{suffix}", m.mode, gate,
+                             float(total[k].median()))
+    if worst is None:
+        return None
+    share, where, mode, gate, median = worst
+    return Diagnosis(
+        "saturated_units", "warning", f"{where}: the {mode}'s {gate} gate starts at its rail for {share:.0%} of its units "
+        f"(bias_ih + bias_hh {num(median)}; PyTorch's default init keeps it within 2 / sqrt(hidden size)): whatever the input, the gate "
+        "is nearly constant and passes almost no gradient, so the state barely moves and learns slowly",
+        evidence={"layer": where, "gate": gate, "mode": mode, "bias": num(median), "share": round(share, 3),
+                  "saturated_gates": True},
+        fix="keep the recurrent layer's default bias init (zeros or PyTorch's uniform); a large bias belongs only to "
+            "an LSTM's forget gate (1, or 2-3 for long memories)")

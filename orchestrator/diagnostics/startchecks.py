@@ -141,7 +141,8 @@ def built_init_loss(run) -> list:
 
 
 def recurrent_gain(run) -> list:
-    found = expanding_recurrence(run.model)
+    from .initscale import saturated_gates
+    found = expanding_recurrence(run.model) or saturated_gates(run.model)
     return [found] if found is not None else []
 
 
