@@ -194,6 +194,9 @@ class FailureConfig:
     eval_ratio: float = 3.0       # ... fires when the eval-mode loss is this x the train-mode loss (dropout off)
     eval_gap: float = 0.25        # ... and above it by this x chance_loss
     augment_versions: int = 6     # ... consistent versions trained (the seeds whose transforms differ most)
+    augment_mix: float = 2.0      # ... or two versions trained together predict their unseen examples this x worse
+    augment_margin: float = 0.05  # ... (and this x chance_loss worse) than each version's own model does
+    augment_confirm: float = 1.3  # ... a relabelling counts where the two together are at least this x worse
     augment_gap: float = 0.15     # ... or (class targets) a one-to-one relabelling explains this much more of one
                                   # version's predictions on another's examples than their own targets do
     label_shuffled_better: float = 0.5  # ... shuffled labels' loss < this x the real ones': no verdict on a dict batch
