@@ -135,3 +135,14 @@ def test_hidden_units_all_off_for_some_inputs_is_not_a_clamp():
     assert not outcome.converged
     assert not [x for x in found(r, "loss_floor") if "clamped_output" in x["evidence"]], \
         [x["message"] for x in r.stage.diagnoses]
+
+
+def test_one_example_at_every_extreme_is_no_tie():
+    # ten rows: each column's highest value is one example's (here the same row's), 10% of the outputs, but no tie
+    from orchestrator.diagnostics.bounded import clamped
+    from orchestrator.diagnostics.config import FailureConfig
+    out = torch.randn(10, 11, generator=torch.Generator().manual_seed(0))
+    out[6] += 10.0
+    targets = (torch.rand(10, 11, generator=torch.Generator().manual_seed(0)) > 0.8).float()
+    targets[6] = torch.tensor([1.0, 1, 1, 1, 1, 1, 0, 1, 1, 1, 0])  # (holdout52's baskets: its tags beside padding)
+    assert clamped(out, targets, FailureConfig()) is None

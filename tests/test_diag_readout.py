@@ -235,6 +235,20 @@ def regression_twice(seed=0, broadcast=False):
     return problem
 
 
+def poisson_counts(seed=0, broadcast=False):
+    """Raw counts up to ~45 from a log-rate head under F.poisson_nll_loss (log_input): scored at the counts' own
+    values, exp(45) swamps them, so the check confirms at the model's outputs; `broadcast`: (B, 1) against (B,)."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(64, 8, generator=g)
+    counts = torch.poisson(torch.exp(1.5 + x[:, :3].sum(1).clamp(max=2.0)), generator=g)
+    torch.manual_seed(seed)
+    model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 1))
+    squeeze = (lambda z: z) if broadcast else (lambda z: z.squeeze(-1))
+    return Problem(model=model, train_size=64, get_batch=lambda i: (x[i], counts[i]),
+                   loss=lambda m, b: F.poisson_nll_loss(squeeze(m(b[0])), b[1], full=True),
+                   evaluate=lambda m: {"val/loss": 0.0}, chance_loss=float(counts.mean()))
+
+
 def seq2seq_with_loss(seed, read):
     problem = seq2seq_problem(seed=seed)
     problem.loss = lambda m, b: read(m(b["src"], b["tgt_in"]).reshape(-1, 12), b)
@@ -256,6 +270,7 @@ UNPAIRED = {  # losses that do not pair each example's outputs with its own targ
         0, lambda z, y: F.cross_entropy(z, y, label_smoothing=1.0)),
     "regression_broadcast": lambda: regression_mlp(0, broadcast=True),
     "regression_broadcast_model_run_twice": lambda: regression_twice(0, broadcast=True),
+    "poisson_counts_broadcast": lambda: poisson_counts(0, broadcast=True),
 }
 
 
@@ -273,6 +288,7 @@ PAIRED = {  # clean losses, and ones that read the targets another way
     "dict_lm": dict_lm,
     "regression": regression_mlp,
     "regression_model_run_twice": regression_twice,
+    "poisson_counts": poisson_counts,
     "autoencoder_targets_copy_inputs": lambda seed: regression_mlp(seed, autoencoder=True),
     "label_smoothing_0.9": lambda seed: with_loss("mlp", seed, lambda z, y: F.cross_entropy(z, y, label_smoothing=0.9)),
 }
@@ -315,3 +331,16 @@ def test_multi_hot_targets_read_class_by_class_or_one_hot_targets_are_not(case):
     for seed in range(3):
         st, _ = before(lambda: multilabel(seed, *case), seed)
         assert multi_hot(st) == [] and above_info(st) == [], (case, seed, above_info(st))
+
+
+def test_count_targets_are_not_called_unscaled_but_real_ones_far_from_zero_are():
+    from orchestrator.diagnostics.config import InputScaleConfig
+    from orchestrator.diagnostics.inputs import check_inputs
+    st = Stage("s", Goal("val/loss", 0.0, "min"), knobs={})
+    check_inputs(InputScaleConfig(), st, poisson_counts(0), Sinks())  # counts of ~10: a Poisson loss reads them raw
+    assert not [d for d in st.diagnoses if d["code"] == "input_scale"]
+    shifted = poisson_counts(0)
+    x, y = shifted.get_batch(torch.arange(64))
+    shifted.get_batch = lambda i: (x[i], y[i] + 0.5)  # not whole numbers: a real-valued target, off centre
+    check_inputs(InputScaleConfig(), st, shifted, Sinks())
+    assert [d for d in st.diagnoses if d["code"] == "input_scale" and d["evidence"]["what"] == "target"]

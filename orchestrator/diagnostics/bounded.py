@@ -99,6 +99,7 @@ def clamped(out: torch.Tensor, targets: torch.Tensor, c) -> Optional[Diagnosis]:
         if per_row:
             tied = tied.all(1, keepdim=True)
         tied = tied & real
+        tied &= tied.sum(0, keepdim=True) >= 2  # the extreme itself is one value: a tie takes two examples or more
         share = float(tied.float().sum() / real.float().sum().clamp(min=1))
         if not c.bound_pinned <= share <= 1 - c.bound_pinned:  # all tied: a collapsed model (dead units, a
             continue  # too-high LR), whose output ignores the input; the other checks name that

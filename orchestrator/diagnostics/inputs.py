@@ -11,7 +11,8 @@ the median |mean| > `inputs.max_mean` (1.0: not centred), the median std is outs
 (100: mixed scales), the spread judged on dense features (one value in at most `inputs.sparse_share`,
 50%, of the samples) when there are two or more, or one feature's |mean| is above `inputs.max_mean_any`
 (100) and 10x its std (a raw column among standardised ones: a pressure in hPa). Integer inputs (token
-ids, class labels) are skipped; floating targets (regression) get the same test. It runs before the LR
+ids, class labels) are skipped; floating targets (regression) get the same test, unless they are counts (whole numbers
+>= 0, some above 1: a Poisson loss reads them raw; holdout52's bikes). It runs before the LR
 probe, so unscaled inputs are reported before the too-high LR they cause.
 """
 from __future__ import annotations
@@ -66,6 +67,13 @@ def feature_stats(x: torch.Tensor, c: InputScaleConfig) -> Optional[dict]:
             "features": int(x.shape[1]), "ignored_constant_features": int((~live).sum()), "problems": problems}
 
 
+def _counts(t) -> bool:
+    """Floating targets that are all whole numbers >= 0: counts, which a count loss reads as they are."""
+    if not isinstance(t, torch.Tensor) or not t.is_floating_point() or not bool(torch.isfinite(t).all()):
+        return False
+    return bool((t >= 0).all()) and bool((t == t.round()).all()) and float(t.max()) > 1
+
+
 def check_inputs(c: InputScaleConfig, stage, problem, sinks) -> bool:
     """Record `input_scale` (warning) for badly scaled inputs or floating targets of `problem`, and
     `nonfinite` (error) for NaN/inf among them. True when the data holds non-finite values."""
@@ -96,6 +104,8 @@ def check_inputs(c: InputScaleConfig, stage, problem, sinks) -> bool:
                                                                "nonfinite_values": int(bad.sum()),
                                                                "examples": int(bad.any(1).sum())},
                 fix=f"clean the {what}s (missing values, a division by zero in preprocessing, log of 0)"))
+        if what == "target" and _counts(t):
+            continue  # raw counts are what a count loss (Poisson, negative binomial) reads: not a scale to fix
         stats = feature_stats(t, c) if isinstance(t, torch.Tensor) else None
         if stats and stats["problems"]:
             scaled.setdefault(what, []).append((where.strip(" ()") or "the first", stats))

@@ -67,6 +67,9 @@ def readout(problem, model, batch) -> Optional[Diagnosis]:
         return None
     fixed: dict = {}  # the scores fed to the loss in place of the outputs, by shape: the same in every call
     first = _fed_loss(problem, model, batch, targets, fixed)
+    if first is None and targets.is_floating_point():  # scored at the targets' values the loss overflowed (a
+        fixed = {}  # log-rate head: exp(100)): at the model's own outputs plus noise instead
+        first = _fed_loss(problem, model, batch, targets, fixed, own=True)
     if first is None:
         return None  # the loss runs the model on several inputs, or its output is not one float tensor: no single
         # output to judge
@@ -141,6 +144,8 @@ def targets_unread(problem, model, batch, targets: torch.Tensor, first: tuple, f
         return None  # a loss that is not the same twice (sampling of its own): no verdict
     if not _close(same, g_same, swapped, g_swapped):
         return None  # it reads them
+    if tuple(out.shape) in fixed and not _blind_at_own_outputs(problem, model, batch, where, others, targets, out):
+        return None  # scored at the targets' own values, the loss swamped them (a log-rate head: exp(30) = 1e13)
     return Diagnosis(
         "loss_mismatch", "error", f"the loss does not pair each example's outputs with its own targets: with the "
         f"targets moved one example on, the loss of the same outputs {tuple(out.shape)} is unchanged ({num(same)}) and "
@@ -155,7 +160,7 @@ def targets_unread(problem, model, batch, targets: torch.Tensor, first: tuple, f
             "(F.cross_entropy(logits, y), F.mse_loss(out.squeeze(-1), y)); a label_smoothing well below 1")
 
 
-def _fed_loss(problem, model, batch, targets: torch.Tensor, fixed: dict) -> Optional[tuple]:
+def _fed_loss(problem, model, batch, targets: torch.Tensor, fixed: dict, own: bool = False) -> Optional[tuple]:
     """(loss, its gradient at the fed scores, the model's own outputs) with the model's outputs replaced by scores
     of our own, the same in every call (`fixed` holds them by shape) and the random state seeded alike (dropout draws
     the same masks); None when the model's output is not one float tensor."""
@@ -165,7 +170,7 @@ def _fed_loss(problem, model, batch, targets: torch.Tensor, fixed: dict) -> Opti
         if not isinstance(out, torch.Tensor) or not out.is_floating_point():
             return None
         if tuple(out.shape) not in fixed:
-            fixed[tuple(out.shape)] = _scores(out.detach(), targets)
+            fixed[tuple(out.shape)] = _scores(out.detach(), targets, own)
         scores = fixed[tuple(out.shape)].clone().requires_grad_()
         outputs.extend([out.detach(), scores])
         return scores
@@ -190,13 +195,28 @@ def _fed_loss(problem, model, batch, targets: torch.Tensor, fixed: dict) -> Opti
     return float(loss.detach()), grad.double(), out
 
 
-def _scores(out: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+def _blind_at_own_outputs(problem, model, batch, where, others, targets, out) -> bool:
+    """The same swap at the model's own outputs plus unit noise: also unchanged. Real-valued targets are first scored
+    at their own values plus noise (an L1 loss far from them reads only signs), but a loss that exponentiates its
+    scores (a Poisson log-rate, raw counts of 30: exp(30) = 1e13) is then blind to the targets in float32 rounding
+    (holdout52's bikes)."""
+    if not targets.is_floating_point():
+        return True  # the scores were the outputs plus noise already
+    own: dict = {}
+    calls = [_fed_loss(problem, model, b, targets, own, own=True) for b in (batch, _replaced(batch, where, others))]
+    if any(c is None for c in calls):
+        return True
+    (same, g_same, _), (swapped, g_swapped, _) = calls
+    return _close(same, g_same, swapped, g_swapped)
+
+
+def _scores(out: torch.Tensor, targets: torch.Tensor, own: bool = False) -> torch.Tensor:
     """Scores that make the loss read each target: real-valued targets of the outputs' size plus noise of their own
     spread (fresh outputs far from the targets put an L1 loss where its gradient is the sign alone, and outputs of a
     huge input swamp the targets in float32), else the outputs plus unit noise."""
     g = torch.Generator(device=out.device).manual_seed(0)
     noise = torch.randn(out.shape, generator=g, device=out.device, dtype=out.dtype)
-    if targets.is_floating_point() and targets.numel() == out.numel():
+    if targets.is_floating_point() and targets.numel() == out.numel() and not own:
         t = targets.detach().to(out.dtype).reshape(out.shape)
         spread = float(t.std()) if t.numel() > 1 else 0.0
         return t + noise * max(spread, 1e-3 * float(t.abs().max()), 1e-6)
