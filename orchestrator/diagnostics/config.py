@@ -221,7 +221,7 @@ class FailureConfig:
     unread_change: float = 0.02   # evaluate(), the goal's metric moves by more than this (and this x its value)
     coarse_tied: float = 0.4      # `loss_floor`, a coarse output: this share of neighbouring output positions tied
     coarse_differ: float = 0.02   # in every example, where this share of their real targets differ
-    affine_tolerance: float = 1e-3  # `loss_floor`, an affine model: mixed inputs' outputs within this x the outputs'
+    affine_tolerance: float = 1e-5  # `loss_floor`, an affine model: mixed inputs' outputs within this x the outputs'
     #                                 difference of the mixed outputs
     bound_spread: float = 0.25    # a clamp: outputs tied at their extreme on targets spread this x as widely as all,
     bound_order: float = 0.75     # and beyond the untied ones' targets in this share of the pairs

@@ -57,6 +57,8 @@ examples: a network that cannot fit 100 examples usually has a bug. Each check i
 - `lr_near_threshold` (any size): within `failure.high_gap` (10x) of the probe's NaN threshold, a tenth of the LR
   fits far better: `lr_too_high`. `lr_far_below` (any size, before the label check): `failure.low_gap` (30x) or
   more below a measured threshold, crawling weights, and ten times the LR comes down twice as far: `lr_too_low`.
+- `decay_floor` (any size, when the optimiser decays and nothing else was said): fresh weights reach less than half the
+  loss without the weight decay: `loss_floor` (a decay too strong for its optimiser).
 - `cut_sequences` (any size, last; truncation.py): the trained model's loss steps up at the rows of the longest
   real length: `labels_not_learnable` (sequences cut at a fixed length).
 "Fresh weights" are the model exactly as the task built it (StageRun.initial_state, kept before any
@@ -274,14 +276,14 @@ def batch_dependence(ctx: Context):
 
 
 def _train(ctx: Context, model, batch_fn, iterations: int, pool: int, held=None,
-           lr: Optional[float] = None, order: int = 0) -> tuple[list, list]:
+           lr: Optional[float] = None, order: int = 0, optim=None) -> tuple[list, list]:
     """Train `model` on random batches from the first `pool` training examples (at `lr`, default the stage's;
     batches of the stage's size, at least `failure.label_batch`: at batch size 1 the best of the last steps'
     losses is the easiest example's, not a fit): the training losses, and the loss on the `held` batch
     (examples it never trains on) at 5 points of the run (empty without). `order` seeds the batches' order."""
     run = ctx.run
     model.train()
-    opt = make_optimizer(model.parameters(), run.settings.optim, lr or run.base_lr)
+    opt = make_optimizer(model.parameters(), optim or run.settings.optim, lr or run.base_lr)
     losses, held_losses = [], []
     bs = min(max(run.settings.batch_size, ctx.cfg.label_batch), pool)
     g = torch.Generator().manual_seed(order)
@@ -1129,6 +1131,39 @@ def _fits_better(ctx: Context, lr: float, other: float, progress: bool = False) 
     return pool, at_lr, at_other
 
 
+def decay_floor(ctx: Context) -> Optional[Diagnosis]:
+    """`loss_floor`, the optimiser's weight decay: fresh weights trained `label_iterations` steps on the stage's first
+    examples reach below `high_better` x the loss they reach with it when the decay is taken away, that loss not
+    memorised. A decay too strong for its optimiser (RMSprop or Adam's coupled L2 at 1, AdamW at 10) pulls every
+    weight back to 0 at each step: one example may still fit, and nothing is non-finite, dead or saturated
+    (holdout51's gridload/rmsprop_weight_decay_1). Only when the optimiser decays and no check of this failure said
+    anything."""
+    undecayed = _without_decay(ctx.run.settings.optim)
+    if undecayed is None or ctx.alarmed or ctx.lr_suspect or ctx.unfit:
+        return None
+    run, c = ctx.run, ctx.cfg
+    pool = min(ctx.problem.train_size, c.label_examples)
+    chosen = spread(ctx.problem.train_size, pool)[:pool]
+
+    def batch(idx):
+        return _to(run, ctx.problem.get_batch(chosen[idx]))
+
+    losses = _train(ctx, ctx.fresh_model(), batch, c.label_iterations, pool)[0]
+    with_decay = _late_best(losses)
+    without = _late_best(_train(ctx, ctx.fresh_model(), batch, c.label_iterations, pool, optim=undecayed)[0])
+    first, decay = losses[0], _decay_of(run.settings.optim)
+    if not (math.isfinite(with_decay) and math.isfinite(without)) or without >= c.high_better * with_decay \
+            or with_decay <= c.high_floor * abs(first):
+        return None
+    return Diagnosis(
+        "loss_floor", "warning", f"fresh weights trained on {pool} of the stage's examples for {c.label_iterations} "
+        f"iterations reach a loss of {num(with_decay)} with the optimiser's weight decay {num(decay)}, and "
+        f"{num(without)} without it: the decay holds the loss at a floor",
+        evidence={"weight_decay": num(decay), "loss_with_decay": num(with_decay), "loss_without": num(without),
+                  "examples": pool, "iterations": c.label_iterations},
+        fix="lower the weight decay (1e-4 with coupled L2 in SGD/Adam/RMSprop, ~0.01-0.1 with AdamW)")
+
+
 def _monitor(run, kind):
     """The stage's monitor of type `kind`, or None."""
     return next((m for m in run.monitors if isinstance(m, kind)), None)
@@ -1228,8 +1263,8 @@ def held_out_blind(ctx: Context) -> Optional[Diagnosis]:
 # splits built differently and an ignored input last: the label checks judge the labels as a whole first
 CHECKS = [lr_too_low, loss_mismatch, unread_output, held_out_blind, bad_init_loss, params_not_updating, batch_dependence,
           unreachable_targets, coarse_output, affine_model, overfit_batch_size_1, batched_like_one, eval_mode_differs, lr_far_below,
-          labels_not_learnable, augmentation_breaks_labels, lr_near_threshold, splits_differ, ignored_input,
-          cut_sequences]
+          labels_not_learnable, augmentation_breaks_labels, lr_near_threshold, decay_floor, splits_differ,
+          ignored_input, cut_sequences]
 
 
 def batch_dependence_any_size(ctx: Context):
@@ -1243,7 +1278,7 @@ def batch_dependence_any_size(ctx: Context):
 ANY_SIZE = [lr_too_low, loss_mismatch, unread_output, held_out_blind, batch_dependence_any_size, unreachable_targets,
             coarse_output, affine_model,
             eval_mode_differs, lr_far_below, labels_not_learnable, augmentation_breaks_labels, lr_near_threshold,
-            splits_differ, ignored_input, cut_sequences]
+            decay_floor, splits_differ, ignored_input, cut_sequences]
 
 
 def run_checks(c: FailureConfig, run, outcome) -> list[Diagnosis]:
