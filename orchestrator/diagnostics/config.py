@@ -223,6 +223,9 @@ class FailureConfig:
     coarse_differ: float = 0.02   # in every example, where this share of their real targets differ
     affine_tolerance: float = 1e-5  # `loss_floor`, an affine model: mixed inputs' outputs within this x the outputs'
     #                                 difference of the mixed outputs
+    shift_better: float = 0.5     # `labels_not_learnable`, targets one position ahead: moved one position on, fresh
+    #                               weights reach below this x the loss on the targets as given,
+    shift_unfit: float = 0.05     # ... which stays above this x its first loss (not memorised)
     bound_spread: float = 0.25    # a clamp: outputs tied at their extreme on targets spread this x as widely as all,
     bound_order: float = 0.75     # and beyond the untied ones' targets in this share of the pairs
     low_gap: float = 30.0         # `lr_too_low`, measured: the stage's LR this many x below the NaN threshold, and

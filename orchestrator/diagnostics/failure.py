@@ -57,6 +57,8 @@ examples: a network that cannot fit 100 examples usually has a bug. Each check i
 - `lr_near_threshold` (any size): within `failure.high_gap` (10x) of the probe's NaN threshold, a tenth of the LR
   fits far better: `lr_too_high`. `lr_far_below` (any size, before the label check): `failure.low_gap` (30x) or
   more below a measured threshold, crawling weights, and ten times the LR comes down twice as far: `lr_too_low`.
+- `shifted_targets` (any size; shifted.py): per-position targets that fresh weights fit far better moved one position
+  on: `labels_not_learnable` (each position asked for the next one's target).
 - `decay_floor` (any size, when the optimiser decays and nothing else was said): fresh weights reach less than half the
   loss without the weight decay: `loss_floor` (a decay too strong for its optimiser).
 - `cut_sequences` (any size, last; truncation.py): the trained model's loss steps up at the rows of the longest
@@ -87,6 +89,7 @@ from .ignored import ignored_input
 from .bounded import unreachable_targets
 from .coarse import coarse_output
 from .affine import affine_model
+from .shifted import shifted_targets
 from .unread import unread_output
 from .splits import splits_differ
 from .truncation import cut_sequences
@@ -1263,8 +1266,8 @@ def held_out_blind(ctx: Context) -> Optional[Diagnosis]:
 # splits built differently and an ignored input last: the label checks judge the labels as a whole first
 CHECKS = [lr_too_low, loss_mismatch, unread_output, held_out_blind, bad_init_loss, params_not_updating, batch_dependence,
           unreachable_targets, coarse_output, affine_model, overfit_batch_size_1, batched_like_one, eval_mode_differs, lr_far_below,
-          labels_not_learnable, augmentation_breaks_labels, lr_near_threshold, decay_floor, splits_differ,
-          ignored_input, cut_sequences]
+          labels_not_learnable, shifted_targets, augmentation_breaks_labels, lr_near_threshold, decay_floor,
+          splits_differ, ignored_input, cut_sequences]
 
 
 def batch_dependence_any_size(ctx: Context):
@@ -1277,8 +1280,8 @@ def batch_dependence_any_size(ctx: Context):
 # a big stage that fails is usually just hard; these still tell a bug (or a bad LR) from that
 ANY_SIZE = [lr_too_low, loss_mismatch, unread_output, held_out_blind, batch_dependence_any_size, unreachable_targets,
             coarse_output, affine_model,
-            eval_mode_differs, lr_far_below, labels_not_learnable, augmentation_breaks_labels, lr_near_threshold,
-            decay_floor, splits_differ, ignored_input, cut_sequences]
+            eval_mode_differs, lr_far_below, labels_not_learnable, shifted_targets, augmentation_breaks_labels,
+            lr_near_threshold, decay_floor, splits_differ, ignored_input, cut_sequences]
 
 
 def run_checks(c: FailureConfig, run, outcome) -> list[Diagnosis]:
