@@ -1392,7 +1392,12 @@ def test_recurrent_gates_biased_to_their_rails_are_named_at_the_start():
                 nn.init.constant_(p, 5.0)
     r, _ = run(problem, budget=10)
     d = [d for d in found(r, "saturated_units") if d["evidence"].get("saturated_gates")]
-    assert d and d[0]["evidence"]["bias"] > 9 and d[0]["severity"] == "warning"
+    assert d and d[0]["evidence"]["pre_activation"] > 9 and d[0]["severity"] == "warning"
+    problem = gru_problem()  # embeddings drawn 30x too large: the inputs' projection saturates the gates as surely
+    for emb in (m for m in problem.model.modules() if isinstance(m, nn.Embedding)):
+        nn.init.normal_(emb.weight, std=30.0)
+    r, _ = run(problem, budget=10)
+    assert [d for d in found(r, "saturated_units") if d["evidence"].get("saturated_gates")]
     lstm = nn.LSTM(8, 16)  # a forget-gate bias of 5 alone is a choice, not a fault
     with torch.no_grad():
         lstm.bias_ih_l0[16:32] = 5.0

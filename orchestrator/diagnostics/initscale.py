@@ -106,12 +106,14 @@ GATES = {"GRU": ("reset", "update", "candidate"), "LSTM": ("input", "forget", "c
 RAIL = 4.0  # a gate's bias at or beyond this (sigmoid 0.982, tanh 0.9993): it starts at its rail whatever its input
 
 
-def saturated_gates(model: nn.Module) -> Optional[Diagnosis]:
+def saturated_gates(model: nn.Module, inputs: Optional[dict] = None) -> Optional[Diagnosis]:
     """A GRU's or LSTM's gates biased to their rails: b_ih + b_hh of a gate at least `RAIL` in size for most of its
     units (every bias set to 5, the forget-gate habit applied to all of them: a GRU's update gate then keeps the state
     at 0.99996 per step and its candidate's tanh is flat), so the state barely moves and the gradients through the
-    gates vanish, while the hidden states stay small and the weights' scale is the default. An LSTM's forget gate is
-    not judged: a large forget bias is a deliberate choice for long memories."""
+    gates vanish, while the hidden states stay small and the weights' scale is the default. With `inputs` (module name
+    -> what its first layer read, (steps, features)), the first step's pre-activations are judged: bias plus input
+    projection (embeddings drawn 30x too large saturate the gates as surely). An LSTM's forget gate is not judged: a
+    large forget bias is a deliberate choice for long memories."""
     worst = None
     for name, m in model.named_modules():
         if not isinstance(m, nn.RNNBase) or m.mode not in GATES or not m.bias:
@@ -123,21 +125,30 @@ def saturated_gates(model: nn.Module) -> Optional[Diagnosis]:
             if b_ih is None or b_hh is None:
                 continue
             total = (b_ih.detach().float() + b_hh.detach().float()).reshape(len(names), -1)
+            x = (inputs or {}).get(name) if layer == 0 else None  # what the first layer reads, (steps, features)
+            w = getattr(m, f"weight_ih{suffix}", None)
+            if x is not None and w is not None and x.shape[-1] == w.shape[1]:
+                # the gates' pre-activations at the first step of each sequence (the state still 0): the inputs'
+                # projection too, not the bias alone (embeddings drawn at std 5.7: holdout53's codons)
+                pre = (x.detach().float() @ w.detach().float().T + total.reshape(-1)).reshape(len(x), len(names), -1)
+            else:
+                pre = total[None]
             for k, gate in enumerate(names):
                 if (m.mode, gate) == ("LSTM", "forget"):
                     continue
-                share = float((total[k].abs() >= RAIL).float().mean())
+                share = float((pre[:, k].abs() >= RAIL).float().mean())
                 if share >= 0.5 and (worst is None or share > worst[0]):
-                    worst = (share, f"{name}.bias{suffix}" if name else f"bias{suffix}", m.mode, gate,
-                             float(total[k].median()))
+                    worst = (share, f"{name or 'the recurrent layer'} ({suffix.strip('_')})", m.mode, gate,
+                             float(pre[:, k].abs().median()))
     if worst is None:
         return None
     share, where, mode, gate, median = worst
     return Diagnosis(
-        "saturated_units", "warning", f"{where}: the {mode}'s {gate} gate starts at its rail for {share:.0%} of its units "
-        f"(bias_ih + bias_hh {num(median)}; PyTorch's default init keeps it within 2 / sqrt(hidden size)): whatever the input, the gate "
-        "is nearly constant and passes almost no gradient, so the state barely moves and learns slowly",
-        evidence={"layer": where, "gate": gate, "mode": mode, "bias": num(median), "share": round(share, 3),
+        "saturated_units", "warning", f"{where}: the {mode}'s {gate} gate starts at its rail for {share:.0%} of its "
+        f"units and inputs (its pre-activation {num(median)} in size, bias plus input projection with the state at 0; "
+        "at 4 a sigmoid is 0.98): the gate is nearly constant and passes almost no gradient, so the state barely "
+        "moves and learns slowly",
+        evidence={"layer": where, "gate": gate, "mode": mode, "pre_activation": num(median), "share": round(share, 3),
                   "saturated_gates": True},
-        fix="keep the recurrent layer's default bias init (zeros or PyTorch's uniform); a large bias belongs only to "
-            "an LSTM's forget gate (1, or 2-3 for long memories)")
+        fix="keep the recurrent layer's default init and inputs of unit scale (embeddings at std ~1 or 1/sqrt(dim), "
+            "standardised features); a large bias belongs only to an LSTM's forget gate (1, or 2-3 for long memories)")

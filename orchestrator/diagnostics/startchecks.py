@@ -142,8 +142,32 @@ def built_init_loss(run) -> list:
 
 def recurrent_gain(run) -> list:
     from .initscale import saturated_gates
-    found = expanding_recurrence(run.model) or saturated_gates(run.model)
+    found = expanding_recurrence(run.model) or saturated_gates(run.model, recurrent_inputs(run))
     return [found] if found is not None else []
+
+
+def recurrent_inputs(run) -> dict:
+    """What each recurrent layer reads on one training batch, (steps, features) (a PackedSequence's data): {} when
+    the model has none."""
+    named = {m: name for name, m in run.model.named_modules() if isinstance(m, nn.RNNBase)}
+    if not named:
+        return {}
+    seen: dict = {}
+
+    def keep(module, args):
+        x = args[0] if args else None
+        x = getattr(x, "data", x) if isinstance(x, nn.utils.rnn.PackedSequence) else x
+        if isinstance(x, torch.Tensor) and x.is_floating_point() and named[module] not in seen:
+            seen[named[module]] = x.detach().reshape(-1, x.shape[-1])
+    handles = [m.register_forward_pre_hook(keep) for m in named]
+    try:
+        batch = to_device(run.problem.get_batch(torch.arange(min(run.problem.train_size, 32))), run.settings.device)
+        with torch.no_grad():
+            run_model(run.problem, run.model, batch)
+    finally:
+        for h in handles:
+            h.remove()
+    return seen
 
 
 def unread_positions(run) -> list:
