@@ -19,19 +19,18 @@ from typing import Any, Optional
 import torch
 
 from ..diagnosis import Diagnosis
-from ..trainer import to_device
 from .common import batch_targets, num, run_model, same_sequence
 from .startchecks import take
 
 
 def affine_model(ctx) -> Optional[Diagnosis]:
-    from .failure import spread
+    from .failure import spread_batch
     from .startchecks import preserved
     run, problem, c = ctx.run, ctx.problem, ctx.cfg
     half = min(problem.train_size, 64) // 2
     if half < 2:
         return None
-    batch = to_device(problem.get_batch(spread(problem.train_size, 2 * half)[:2 * half]), run.settings.device)
+    batch = spread_batch(ctx, 2 * half)
     targets = batch_targets(problem, batch)
     a, b = take(batch, torch.arange(half)), take(batch, torch.arange(half, 2 * half))
     skip = next((path for path, t in _leaves(batch) if t is targets), None)  # where the targets sit

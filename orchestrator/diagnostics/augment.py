@@ -16,11 +16,12 @@ transformed inputs is systematically wrong on untransformed ones. Fires when
   resnet, over its consistent shifts, 0.08-1.94 against chance 2.30; or
 - (one class per example) a version's model labels another version's examples (64 after the pool, which neither
   trained on) consistently as other classes, while the two most different versions trained together predict their
-  unseen examples at least `failure.augment_confirm` (1.3) x worse than each alone (see below): a one-to-one relabelling of the classes explains `failure.augment_gap`
-  (0.15) more of its predictions than the targets do, both ways round, and about as much as that version's own model
-  gets right. A mirror that swaps 2 pairs of 7 tetrominoes keeps the held-out loss at 1.8x, below chance; the gap was
-  0.30-0.45 there and for time-reversed chirps, at most 0.06 on the clean augmenting families (resnet's shifts, vgg,
-  tetromino's quarter turns, chirps' shifts and gains); or
+  unseen examples at least `failure.augment_confirm` (1.3) x worse than each alone (see below): a one-to-one
+  relabelling of the classes explains `failure.augment_gap` (0.15) more of its predictions than the targets do, both
+  ways round, and about as much as that version's own model gets right. A mirror that swaps 2 pairs of 7 tetrominoes
+  keeps the held-out loss at 1.8x, below chance; the gap was 0.30-0.45 there and for time-reversed chirps, at most
+  0.06 on the clean augmenting families (resnet's shifts, vgg, tetromino's quarter turns, chirps' shifts and gains);
+  or
 - (any targets) fresh weights trained on the two most different versions together predict their unseen examples
   `failure.augment_mix` (2) x worse, and `failure.augment_margin` (0.05) x chance_loss worse, than each version's own
   model predicts its own: one function fits both versions where the transform keeps the targets true; where it does

@@ -33,31 +33,35 @@ from typing import Optional
 import torch
 
 from ..diagnosis import Diagnosis
-from ..trainer import to_device
 from .common import batch_targets, num, run_model
 
 RANGES = ((-1.0, 1.0, "tanh"), (0.0, 1.0, "sigmoid"))
 
 
 def unreachable_targets(ctx) -> Optional[Diagnosis]:
-    from .failure import spread
-    run, problem, c = ctx.run, ctx.problem, ctx.cfg
-    pool = min(problem.train_size, c.label_examples)
-    batch = to_device(problem.get_batch(spread(problem.train_size, pool)[:pool]), run.settings.device)
+    found = trained_outputs(ctx)
+    if found is None:
+        return None
+    targets, out = found
+    return clamped(out, targets, ctx.cfg) or squashed(out, targets, ctx.cfg)
+
+
+def trained_outputs(ctx) -> Optional[tuple]:
+    """(targets, outputs as float) of the trained model in eval mode on the spread training examples, or None when
+    the batch has no targets tensor or the model no float output tensor."""
+    from .failure import spread_batch
+    from .startchecks import preserved
+    run, problem = ctx.run, ctx.problem
+    batch = spread_batch(ctx)
     targets = batch_targets(problem, batch)
     if not isinstance(targets, torch.Tensor):
         return None
-    model, was = run.model, run.model.training
-    model.eval()
-    try:
-        with torch.no_grad():
-            out = run_model(problem, model, batch)
-    finally:
-        model.train(was)
+    with preserved(run), torch.no_grad():
+        run.model.eval()
+        out = run_model(problem, run.model, batch)
     if not isinstance(out, torch.Tensor) or not out.is_floating_point() or out.dim() == 0:
         return None
-    out, targets = out.detach().float(), targets.detach().to(out.device)
-    return clamped(out, targets, c) or squashed(out, targets, c)
+    return targets.detach().to(out.device), out.detach().float()
 
 
 def squashed(out: torch.Tensor, targets: torch.Tensor, c) -> Optional[Diagnosis]:

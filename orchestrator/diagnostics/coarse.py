@@ -10,8 +10,8 @@ Measured on a failed stage, on the trained weights in eval mode, on up to `failu
 examples: along a dimension of the output (not the batch) of at least 4 positions, whose size a dimension of the
 targets shares, at least `failure.coarse_tied` (40%) of the neighbouring pairs are exactly equal in every example and
 every channel (a computed output never ties across a whole batch: the repeats do), while most outputs differ between
-examples (an output the same for every example, a signal vanished on its way, ties everywhere), and among the tied pairs' real
-targets (not `-100`) at least `failure.coarse_differ` (2%) differ between the two neighbours.
+examples (an output the same for every example, a signal vanished on its way, ties everywhere), and among the
+tied pairs' real targets (not `-100`) at least `failure.coarse_differ` (2%) differ between the two neighbours.
 """
 from __future__ import annotations
 
@@ -20,23 +20,16 @@ from typing import Optional
 import torch
 
 from ..diagnosis import Diagnosis
-from ..trainer import to_device
-from .common import batch_targets, run_model
 
 
 def coarse_output(ctx) -> Optional[Diagnosis]:
-    from .failure import spread
-    from .startchecks import preserved
-    run, problem, c = ctx.run, ctx.problem, ctx.cfg
-    pool = min(problem.train_size, c.label_examples)
-    batch = to_device(problem.get_batch(spread(problem.train_size, pool)[:pool]), run.settings.device)
-    targets = batch_targets(problem, batch)
-    if not isinstance(targets, torch.Tensor) or targets.dim() < 2:
+    from .bounded import trained_outputs
+    c = ctx.cfg
+    found = trained_outputs(ctx)
+    if found is None:
         return None
-    with preserved(run), torch.no_grad():
-        run.model.eval()
-        out = run_model(problem, run.model, batch)
-    if not isinstance(out, torch.Tensor) or out.dim() < 2 or out.shape[0] != targets.shape[0]:
+    targets, out = found
+    if targets.dim() < 2 or out.dim() < 2 or out.shape[0] != targets.shape[0]:
         return None
     if float((out.amax(0) > out.amin(0)).float().mean()) < 0.5:
         return None  # one output for every example: the input does not get through (a vanishing signal), not repeats

@@ -352,6 +352,13 @@ def _beyond_guessing(run, targets, margin: float) -> Optional[str]:
             f"{num(share)} of always guessing the most frequent class: the labels follow from the inputs")
 
 
+def spread_batch(ctx, size: Optional[int] = None):
+    """The first `size` (default `failure.label_examples`) of the spread training examples as one batch, on the
+    stage's device: what the checks of trained outputs look at."""
+    pool = min(ctx.problem.train_size, size or ctx.cfg.label_examples)
+    return _to(ctx.run, ctx.problem.get_batch(spread(ctx.problem.train_size, pool)[:pool]))
+
+
 def spread(n: int, pool: int) -> torch.Tensor:
     """The training examples the label checks use, in order: all of them when they fit in `pool`, else a seeded
     random order (the first `pool` train, the next ones are held out). Never the first examples of the set as
@@ -1105,9 +1112,11 @@ def lr_far_below(ctx: Context) -> Optional[Diagnosis]:
         fix=f"raise the LR towards {num(threshold / 10)}-{num(threshold / 3)} (1-10x below the threshold)")
 
 
-def _fits_better(ctx: Context, lr: float, other: float, progress: bool = False) -> Optional[tuple]:
+def _fits_better(ctx: Context, lr: float, other: float, progress: bool = False,
+                 other_optim=None) -> Optional[tuple]:
     """(examples, loss at `lr`, loss at `other`) when fresh weights trained `label_iterations` steps on the stage's
-    first examples reach below `high_better` x the loss at `lr` at `other` (`progress`: come down from the first
+    first examples reach below `high_better` x the loss at `lr` at `other` (with `other_optim`, the optimiser settings
+    of that second run: the decay taken away) (`progress`: come down from the first
     loss at least 1 / `high_better` times as far: a crawl covers little of the way to 0), the loss at `lr` not
     memorised (above `high_floor` x its first: two runs that both fit say nothing, whatever their ratio); else
     None."""
@@ -1121,7 +1130,8 @@ def _fits_better(ctx: Context, lr: float, other: float, progress: bool = False) 
 
     losses = _train(ctx, ctx.fresh_model(), batch, c.label_iterations, pool, lr=lr)[0]
     at_lr = _late_best(losses)
-    at_other = _late_best(_train(ctx, ctx.fresh_model(), batch, c.label_iterations, pool, lr=other)[0])
+    at_other = _late_best(_train(ctx, ctx.fresh_model(), batch, c.label_iterations, pool, lr=other,
+                                 optim=other_optim)[0])
     if not (math.isfinite(at_other) and at_other >= 0):
         return None
     first = losses[0]
@@ -1137,27 +1147,19 @@ def _fits_better(ctx: Context, lr: float, other: float, progress: bool = False) 
 def decay_floor(ctx: Context) -> Optional[Diagnosis]:
     """`loss_floor`, the optimiser's weight decay: fresh weights trained `label_iterations` steps on the stage's first
     examples reach below `high_better` x the loss they reach with it when the decay is taken away, that loss not
-    memorised. A decay too strong for its optimiser (RMSprop or Adam's coupled L2 at 1, AdamW at 10) pulls every
-    weight back to 0 at each step: one example may still fit, and nothing is non-finite, dead or saturated
+    memorised (_fits_better). A decay too strong for its optimiser (RMSprop or Adam's coupled L2 at 1, AdamW at 10)
+    pulls every weight back to 0 at each step: one example may still fit, and nothing is non-finite, dead or saturated
     (holdout51's gridload/rmsprop_weight_decay_1). Only when the optimiser decays and no check of this failure said
     anything."""
     undecayed = _without_decay(ctx.run.settings.optim)
     if undecayed is None or ctx.alarmed or ctx.lr_suspect or ctx.unfit:
         return None
-    run, c = ctx.run, ctx.cfg
-    pool = min(ctx.problem.train_size, c.label_examples)
-    chosen = spread(ctx.problem.train_size, pool)[:pool]
-
-    def batch(idx):
-        return _to(run, ctx.problem.get_batch(chosen[idx]))
-
-    losses = _train(ctx, ctx.fresh_model(), batch, c.label_iterations, pool)[0]
-    with_decay = _late_best(losses)
-    without = _late_best(_train(ctx, ctx.fresh_model(), batch, c.label_iterations, pool, optim=undecayed)[0])
-    first, decay = losses[0], _decay_of(run.settings.optim)
-    if not (math.isfinite(with_decay) and math.isfinite(without)) or without >= c.high_better * with_decay \
-            or with_decay <= c.high_floor * abs(first):
+    lr, c = ctx.run.base_lr, ctx.cfg
+    fit = _fits_better(ctx, lr, lr, other_optim=undecayed)
+    if fit is None:
         return None
+    pool, with_decay, without = fit
+    decay = _decay_of(ctx.run.settings.optim)
     return Diagnosis(
         "loss_floor", "warning", f"fresh weights trained on {pool} of the stage's examples for {c.label_iterations} "
         f"iterations reach a loss of {num(with_decay)} with the optimiser's weight decay {num(decay)}, and "
@@ -1264,8 +1266,9 @@ def held_out_blind(ctx: Context) -> Optional[Diagnosis]:
 # an LR too high to learn at after the checks that name a bug (it retrains twice, and a named bug is the root; the
 # label check tells a too-high LR from misaligned labels itself), before the last resorts, which stand down after it
 # splits built differently and an ignored input last: the label checks judge the labels as a whole first
-CHECKS = [lr_too_low, loss_mismatch, unread_output, held_out_blind, bad_init_loss, params_not_updating, batch_dependence,
-          unreachable_targets, coarse_output, affine_model, overfit_batch_size_1, batched_like_one, eval_mode_differs, lr_far_below,
+CHECKS = [lr_too_low, loss_mismatch, unread_output, held_out_blind, bad_init_loss, params_not_updating,
+          batch_dependence, unreachable_targets, coarse_output, affine_model, overfit_batch_size_1, batched_like_one,
+          eval_mode_differs, lr_far_below,
           labels_not_learnable, shifted_targets, augmentation_breaks_labels, lr_near_threshold, decay_floor,
           splits_differ, ignored_input, cut_sequences]
 

@@ -119,8 +119,9 @@ def saturated_gates(model: nn.Module, inputs: Optional[dict] = None) -> Optional
         if not isinstance(m, nn.RNNBase) or m.mode not in GATES or not m.bias:
             continue
         names = GATES[m.mode]
-        for layer in range(m.num_layers * (2 if m.bidirectional else 1)):
-            suffix = f"_l{layer // (2 if m.bidirectional else 1)}" + ("_reverse" if m.bidirectional and layer % 2 else "")
+        sides = 2 if m.bidirectional else 1
+        for layer in range(m.num_layers * sides):
+            suffix = f"_l{layer // sides}" + ("_reverse" if layer % sides else "")
             b_ih, b_hh = getattr(m, f"bias_ih{suffix}", None), getattr(m, f"bias_hh{suffix}", None)
             if b_ih is None or b_hh is None:
                 continue
@@ -130,7 +131,8 @@ def saturated_gates(model: nn.Module, inputs: Optional[dict] = None) -> Optional
             if x is not None and w is not None and x.shape[-1] == w.shape[1]:
                 # the gates' pre-activations at the first step of each sequence (the state still 0): the inputs'
                 # projection too, not the bias alone (embeddings drawn at std 5.7: holdout53's codons)
-                pre = (x.detach().float() @ w.detach().float().T + total.reshape(-1)).reshape(len(x), len(names), -1)
+                pre = x.detach().float() @ w.detach().float().T + total.reshape(-1)
+                pre = pre.reshape(len(x), len(names), -1)
             else:
                 pre = total[None]
             for k, gate in enumerate(names):

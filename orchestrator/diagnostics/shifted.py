@@ -9,14 +9,15 @@ the previous position's target, which is what it can know (benchmarks/holdout47'
 holdout49's ledger/balance_one_step_late).
 
 Measured on a failed stage whose batches hold one target per position (a (batch, positions) tensor of at least 4
-positions, in the batch itself so that it can be replaced, beside an input over the same positions): fresh weights trained `failure.label_iterations` (200)
-steps on up to `failure.label_examples` (256) of its examples with the targets as they are, and with them moved one
-position on (`y[:, 1:] = y[:, :-1]`; the first position keeps its own, or -100 for class ids); fires when the moved
-ones reach below `failure.shift_better` (0.5) x the loss of the real ones, the real ones not memorised (above
-`failure.shift_unfit` (0.05) x their first loss), on at least 2 x `failure.label_batch` (32) examples, and only for a
-model that reads left to right (its outputs at the first half of the positions do not move when the inputs at the
-second half change): a model that sees both sides reads a target moved one on off its neighbour (a masked LM). A model that sees the whole sequence fits both alike. Not for next-step
-prediction, whose inputs hold the targets one position on (moved, the targets would be the inputs themselves).
+positions, in the batch itself so that it can be replaced, beside an input over the same positions): fresh weights
+trained `failure.label_iterations` (200) steps on up to `failure.label_examples` (256) of its examples with the
+targets as they are, and with them moved one position on (`y[:, 1:] = y[:, :-1]`; the first position keeps its own,
+or -100 for class ids); fires when the moved ones reach below `failure.shift_better` (0.5) x the loss of the real
+ones, the real ones not memorised (above `failure.shift_unfit` (0.05) x their first loss), on at least 2 x
+`failure.label_batch` (32) examples, and only for a model that reads left to right (its outputs at the first half of
+the positions do not move when the inputs at the second half change): a model that sees both sides reads a target
+moved one on off its neighbour (a masked LM). Not for next-step prediction, whose inputs hold the targets one
+position on (moved, the targets would be the inputs themselves).
 """
 from __future__ import annotations
 

@@ -11,8 +11,9 @@ forward hook on the model keeps its outputs, and the loss's gradient with respec
 weight's gradient is touched) marks the columns it reads. Columns it never reads, among columns it does (an output
 the loss ignores as a whole is an auxiliary one), that are not constant (a dead unit's column is another check's) and
 not all classes that no target names while the loss reads one column per row (an NLL on log-probabilities reads
-only the target's), are then shifted by `failure.unread_shift` (3) x (their spread + 1) in evaluate(), through the same hook: the goal's
-metric moving by more than `failure.unread_change` (0.02, and 2% of its value) says evaluate() reads them.
+only the target's), are then shifted by `failure.unread_shift` (3) x (their spread + 1) in evaluate(), through the
+same hook: the goal's metric moving by more than `failure.unread_change` (0.02, and 2% of its value) says evaluate()
+reads them.
 """
 from __future__ import annotations
 
@@ -21,16 +22,14 @@ from typing import Optional
 import torch
 
 from ..diagnosis import Diagnosis
-from ..trainer import to_device
 from .common import batch_targets, num, tensors_in
 
 
 def unread_output(ctx) -> Optional[Diagnosis]:
-    from .failure import spread
+    from .failure import spread_batch
     from .startchecks import preserved
     run, problem, c = ctx.run, ctx.problem, ctx.cfg
-    pool = min(problem.train_size, c.label_examples)
-    batch = to_device(problem.get_batch(spread(problem.train_size, pool)[:pool]), run.settings.device)
+    batch = spread_batch(ctx)
     with preserved(run):  # eval mode (dropout off), the weights' state and the mode put back afterwards
         run.model.eval()
         columns = _unread_columns(problem, run.model, batch)
