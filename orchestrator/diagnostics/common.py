@@ -174,6 +174,17 @@ def batch_targets(problem, batch: Any) -> Optional[torch.Tensor]:
     return targets_of(batch)
 
 
+def map_tensors(fn, x: Any) -> Any:
+    """`x` with `fn` applied to every tensor in it (tuples, namedtuples, lists and dicts rebuilt alike)."""
+    if isinstance(x, torch.Tensor):
+        return fn(x)
+    if isinstance(x, (list, tuple)):
+        return same_sequence(x, [map_tensors(fn, v) for v in x])
+    if isinstance(x, dict):
+        return {k: map_tensors(fn, v) for k, v in x.items()}
+    return x
+
+
 def tensors_in(x: Any) -> list:
     """Every tensor in a (nested) output or batch: a tensor, lists, tuples and dicts of them."""
     if isinstance(x, torch.Tensor):

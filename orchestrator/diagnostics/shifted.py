@@ -26,7 +26,7 @@ from typing import Optional
 import torch
 
 from ..diagnosis import Diagnosis
-from .common import batch_targets, num, run_model, shifted_inputs
+from .common import batch_targets, map_tensors, num, run_model, shifted_inputs, tensors_in
 from .startchecks import take
 
 
@@ -48,7 +48,7 @@ def shifted_targets(ctx) -> Optional[Diagnosis]:
         return None
     if shifted_inputs(batch, targets):
         return None  # next-step prediction (an LM's tokens, a series' past): moved one on, the targets are the inputs
-    if not _along_an_input(batch, targets):
+    if not _along(batch, targets):
         return None  # one target per class (multi-label), not per position of the input
     few = torch.arange(min(pool, 16))
     if not _causal(problem, run.model, take(batch, few), batch_targets(problem, take(batch, few))):
@@ -75,18 +75,10 @@ def shifted_targets(ctx) -> Optional[Diagnosis]:
             "(drop the [1:] shift, or shift the inputs too)")
 
 
-def _along_an_input(batch, targets: torch.Tensor) -> bool:
-    """Some other tensor of the batch runs along the same positions: (batch, positions, ...) like the targets."""
-    from .common import tensors_in
-    return any(t is not targets and t.dim() >= 2 and t.shape[:2] == targets.shape[:2] for t in tensors_in(batch))
-
-
 def _causal(problem, model, batch, targets: torch.Tensor) -> bool:
     """The outputs at the first half of the positions do not move when the inputs at the second half change (rolled
     over the examples), while later outputs do: the model reads left to right, as the check assumes."""
-    from .common import tensors_in
-    half = targets.shape[1] // 2
-    along = [t for t in tensors_in(batch) if t is not targets and t.dim() >= 2 and t.shape[:2] == targets.shape[:2]]
+    half, along = targets.shape[1] // 2, _along(batch, targets)
 
     def changed(x):
         if not any(x is t for t in along):
@@ -94,21 +86,11 @@ def _causal(problem, model, batch, targets: torch.Tensor) -> bool:
         y = x.clone()
         y[:, half:] = x.roll(1, 0)[:, half:] if not x.is_floating_point() else x[:, half:] + x.std() + 1.0
         return y
-
-    def mapped(b):
-        if isinstance(b, torch.Tensor):
-            return changed(b)
-        if isinstance(b, (list, tuple)):
-            from .common import same_sequence
-            return same_sequence(b, [mapped(v) for v in b])
-        if isinstance(b, dict):
-            return {k: mapped(v) for k, v in b.items()}
-        return b
     was = model.training
     model.eval()
     try:
         with torch.no_grad():
-            a, b = run_model(problem, model, batch), run_model(problem, model, mapped(batch))
+            a, b = run_model(problem, model, batch), run_model(problem, model, map_tensors(changed, batch))
     finally:
         model.train(was)
     if not (isinstance(a, torch.Tensor) and isinstance(b, torch.Tensor) and a.shape == b.shape and a.dim() >= 2
@@ -118,3 +100,8 @@ def _causal(problem, model, batch, targets: torch.Tensor) -> bool:
     early = float((a[:, :half - 1] - b[:, :half - 1]).abs().max()) <= 1e-5 * scale
     late = float((a[:, half:] - b[:, half:]).abs().max()) > 1e-3 * scale
     return early and late
+
+
+def _along(batch, targets: torch.Tensor) -> list:
+    """The batch's other tensors over the same positions as the targets: (batch, positions, ...)."""
+    return [t for t in tensors_in(batch) if t is not targets and t.dim() >= 2 and t.shape[:2] == targets.shape[:2]]
