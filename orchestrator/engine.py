@@ -217,7 +217,7 @@ def run_stage(ctx: Context, stage: Stage) -> Outcome:
                    monitors=diagnostics.monitors_for(cfg, stage, problem),
                    initial_state={k: v.detach().clone() for k, v in problem.model.state_dict().items()},
                    inherited_findings=ladder.inherited_diagnoses(stage),  # () on fresh weights; the same on a resume
-                   probe=ladder.probe_evidence(stage), deferred=[])
+                   probe=ladder.probe_evidence(stage), deferred=[], wider=wider_problem(ladder, stage, build))
 
     if weights is not None:
         report = checkpoint.warm_start(problem.model, weights)
@@ -243,6 +243,13 @@ def run_stage(ctx: Context, stage: Stage) -> Outcome:
         diagnostics.judge_success(cfg, run, outcome)
     ctx.sinks.stage_finished(stage, outcome)
     return outcome
+
+
+def wider_problem(ladder: Ladder, stage: Stage, build):
+    """The problem of the stage `stage` builds up to (the ladder's top), built when a failure check asks (None:
+    `stage` is the top)."""
+    harder = ladder.hardest_after(stage.name)
+    return None if harder is None else (lambda: build(harder.knobs))
 
 
 def problem_builder(ctx: Context, seed: int):

@@ -124,6 +124,12 @@ class Ladder:
             source = self.warm_start_source(self[source])
         return tuple(found)
 
+    def hardest_after(self, name: str) -> Optional[Stage]:
+        """The last stage in run order of those that come after `name` (the task it builds up to), or None at the
+        top."""
+        later = nx.descendants(self.graph, name)
+        return next((s for s in reversed(self.order()) if s.name in later), None)
+
     def through_skipped(self, names: Iterable[str]) -> list[str]:
         """`names`, each skipped stage replaced by its own predecessors (recursively): the stages that ran."""
         out = []

@@ -5,7 +5,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Protocol
+from typing import Any, Callable, Optional, Protocol
 
 import torch
 from torch import nn
@@ -87,6 +87,9 @@ class StageRun:
     # a monitor's request to end the stage at its next evaluation, with the reason (a named fault that more
     # iterations at the same settings cannot fix): judged there like a plateau, so the ladder decides what next
     stop: Optional[str] = None
+    # the problem of the stage this one builds up to, built on demand (fresh weights, more examples): for the checks
+    # that need more examples than a small stage holds (a 10-example stage memorises real and wrong targets alike)
+    wider: Optional[Callable[[], Problem]] = None
 
     @property
     def inherited(self) -> tuple:

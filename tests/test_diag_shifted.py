@@ -26,13 +26,13 @@ class Tagger(nn.Module):
         return self.out(self.rnn(self.emb(x))[0])
 
 
-def seen_before(seed: int, ahead: bool, both: bool = False) -> Problem:
+def seen_before(seed: int, ahead: bool, both: bool = False, n: int = 200) -> Problem:
     """Tag each token 1 if it appeared earlier in the sequence; `ahead`: each position gets the next one's tag."""
     g = torch.Generator().manual_seed(seed)
-    x = torch.randint(0, 6, (200, 12), generator=g)
+    x = torch.randint(0, 6, (200, 12), generator=g)[:n]
     y = torch.stack([torch.tensor([int(bool((row[:t] == row[t]).any())) for t in range(12)]) for row in x])
     if ahead:
-        y = torch.cat([y[:, 1:], torch.full((200, 1), -100)], 1)
+        y = torch.cat([y[:, 1:], torch.full((n, 1), -100)], 1)
     torch.manual_seed(seed)
     model = Tagger(both)
 
@@ -40,7 +40,7 @@ def seen_before(seed: int, ahead: bool, both: bool = False) -> Problem:
         with torch.no_grad():
             return {"train/acc": float((m(x).argmax(-1) == y)[y >= 0].float().mean())}
 
-    return Problem(model=model, train_size=200, get_batch=lambda i: (x[i], y[i]),
+    return Problem(model=model, train_size=n, get_batch=lambda i: (x[i], y[i]),
                    loss=lambda m, b: F.cross_entropy(m(b[0]).flatten(0, 1), b[1].flatten()), evaluate=evaluate,
                    chance_loss=0.69)
 
@@ -62,3 +62,18 @@ def test_aligned_targets_or_a_model_that_reads_both_ways_are_not(seed):
         r, outcome = run(problem, budget=100, lr=1e-2, batch_size=32, after_failure=True,
                          stage=Stage("s", Goal("train/acc", 2.0, "max"), knobs={}))
         assert not outcome.converged and not shifted(r), [x["message"] for x in r.stage.diagnoses]
+
+
+@pytest.mark.parametrize("ahead", [True, False])
+def test_a_first_stage_of_ten_examples_is_judged_on_the_task_it_builds_up_to(ahead):
+    # 10 examples are memorised with the targets as they are or moved: the examples of the full task tell them apart
+    r, outcome = run(seen_before(0, ahead=ahead, n=10), budget=30, lr=1e-2, batch_size=32, after_failure=True,
+                     stage=Stage("s", Goal("train/acc", 2.0, "max"), knobs={}),
+                     wider=lambda: seen_before(1, ahead=ahead))
+    d = shifted(r)
+    assert not outcome.converged
+    if ahead:
+        assert d and d[0]["severity"] == "error" and d[0]["evidence"]["examples"] >= 32, \
+            [x["message"] for x in r.stage.diagnoses]
+    else:
+        assert not d, [x["message"] for x in r.stage.diagnoses]

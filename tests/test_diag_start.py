@@ -247,7 +247,7 @@ FAMILIES = {"mlp": mlp_problem, "cnn": cnn_problem, "gru": gru_problem, "transfo
 # --- running a stage ----------------------------------------------------------------------------------
 
 def run(problem, budget=30, lr=3e-3, optim=None, target=2.0, diag=None, batch_size=16, after_failure=False,
-        stage=None, inherited=(), probe=None):
+        stage=None, inherited=(), probe=None, wider=None):
     st = stage or Stage("s", Goal("train/acc", target, "max"), knobs={})
     c = RunConfig(task=None, diagnostics=diag or DiagnosticsConfig())
     s = TrainSettings(budget=budget, lr=lr, batch_size=batch_size, optim=optim or OptimConfig(), seed=0,
@@ -256,7 +256,7 @@ def run(problem, budget=30, lr=3e-3, optim=None, target=2.0, diag=None, batch_si
                  monitors=diagnostics.monitors_for(c, st, problem),
                  initial_state={k: v.detach().clone() for k, v in problem.model.state_dict().items()},
                  inherited_findings=tuple({"code": code, "severity": "warning", "evidence": {}} for code in inherited),
-                 probe=probe, deferred=[] if after_failure else None)
+                 probe=probe, deferred=[] if after_failure else None, wider=wider)
     outcome = train(r)
     if after_failure and not outcome.converged:
         diagnostics.judge_failure(c, r, outcome)  # as the engine does
@@ -782,6 +782,23 @@ def test_small_stage_with_good_labels_gets_no_label_verdict():
     problem.train_size = 16
     r, _ = run(problem, budget=20, target=2.0, after_failure=True)
     assert found(r, "labels_not_learnable") == []
+
+
+@pytest.mark.parametrize("permuted", [True, False])
+def test_a_small_stage_that_cannot_tell_its_labels_is_judged_on_the_task_it_builds_up_to(permuted):
+    # 16 examples memorise shuffled labels too; 400 of the full task tell labels that follow the inputs from not
+    def problem(n):
+        x, y = blobs(n=n)
+        if permuted:
+            y = y[torch.randperm(n, generator=torch.Generator().manual_seed(3))]
+        torch.manual_seed(0)
+        return tuple_problem(MLP(), x, y, 3)
+
+    r, _ = run(problem(16), budget=20, target=2.0, after_failure=True, wider=lambda: problem(400))
+    named = found(r, "labels_not_learnable", ("error",))
+    assert bool(named) == permuted, [d["message"] for d in r.stage.diagnoses]
+    if permuted:
+        assert named[0]["evidence"]["examples"] == 256
 
 
 @pytest.mark.parametrize("bug", ["frozen_all", "detach_output"])

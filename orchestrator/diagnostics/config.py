@@ -211,7 +211,7 @@ class FailureConfig:
     success_gap: float = 3000.0   # ... and on a stage that met its goal, the second rule only, this many times below
     stop_crawling: bool = True    # ... said mid-stage (from the second health sample): the stage ends at its next
                                   # evaluation and is judged then, instead of its whole budget at the same LR
-    high_gap: float = 10.0        # `lr_too_high` without a NaN: the stage's LR within this factor of the probe's
+    high_gap: float = 100.0       # `lr_too_high` without a NaN: the stage's LR within this factor of the probe's
     high_better: float = 0.5      # NaN threshold, and fresh weights at a tenth of it reach below this x its loss
     high_floor: float = 0.01      # ... while that loss stays above this x its first one (not memorised at the LR)
     bound_pinned: float = 0.1     # `loss_floor`, outputs that cannot reach their targets: this share of the trained

@@ -54,7 +54,7 @@ examples: a network that cannot fit 100 examples usually has a bug. Each check i
   targets differ: `loss_floor` (a stride or pooling, then nearest upsampling).
 - `affine_model` (any size; affine.py): the trained model's outputs are affine in its float inputs (mixing two
   examples' inputs mixes the outputs alike): `loss_floor` warning (no nonlinearity between its layers).
-- `lr_near_threshold` (any size): within `failure.high_gap` (10x) of the probe's NaN threshold, a tenth of the LR
+- `lr_near_threshold` (any size): within `failure.high_gap` (100x) of the probe's NaN threshold, a tenth of the LR
   fits far better: `lr_too_high`. `lr_far_below` (any size, before the label check): `failure.low_gap` (30x) or
   more below a measured threshold, crawling weights, and ten times the LR comes down twice as far: `lr_too_low`.
 - `shifted_targets` (any size; shifted.py): per-position targets that fresh weights fit far better moved one position
@@ -170,6 +170,20 @@ class Context:
 
     def ran_at_start(self, check: str) -> bool:
         return self.startchecks is not None and check in self.startchecks.ran
+
+
+def wider_context(ctx: Context) -> Optional[Context]:
+    """`ctx` on the problem of the stage the failed one builds up to (StageRun.wider: more examples, the model as the
+    task builds it there), for a check that needs more examples than a small stage holds; None at the ladder's top."""
+    build = getattr(ctx.run, "wider", None)
+    if build is None:
+        return None
+    problem = build()
+    model = problem.model.to(ctx.run.settings.device)
+    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    # (its metrics stay the failed stage's: evidence that the labels follow from the inputs holds for both)
+    run = replace(ctx.run, problem=problem, model=model, initial_state=state, wider=None)
+    return replace(ctx, run=run, start=None, fitted={})
 
 
 def _to(run, batch):
@@ -569,6 +583,9 @@ def labels_not_learnable(ctx: Context):
                 fix="check that inputs and labels stay aligned, and that the targets' layout (axes, order, units) "
                     "is the one the model's outputs have")
     if fs < c.label_memorised * s0:
+        wider = wider_context(ctx) if pool < c.label_examples else None
+        if wider is not None:  # (a first stage of 10 examples): judged on the examples of the task it builds up to
+            return labels_not_learnable(wider)
         return skipped("labels_not_learnable", f"shuffled labels were memorised too (loss {num(s0)} -> {num(fs)}): "
                        f"{pool} examples are too few to tell real labels from noise")
     if fr <= c.label_ratio * fs:
@@ -1056,13 +1073,14 @@ def _crawling(c: FailureConfig, run, health, lr_used: bool = True) -> Optional[D
 
 
 def lr_near_threshold(ctx: Context) -> Optional[Diagnosis]:
-    """`lr_too_high` without a NaN: the stage trained within `high_gap` (10x) of the LR probe's NaN threshold
-    (the method's "1-10x below it", whose high end is not always the best) and failed; fresh weights trained on
-    its first examples reach a loss below `high_better` (0.5) x at a tenth of its LR than at the LR itself. A
-    normalised net under Adam stays finite far above its best LR and learns nothing there
-    (benchmarks/holdout26's memberlm at 0.1, threshold 0.111: training accuracy stuck at 0.84 on 10 sequences,
-    half its GELU units dead). Judged against the same run at a tenth: a clean LR trains faster than a tenth of
-    it, so this compares the two LRs, not a model with a bar."""
+    """`lr_too_high` without a NaN: the stage trained within `high_gap` (100x) of the LR probe's NaN threshold and
+    failed; fresh weights trained on its first examples reach a loss below `high_better` (0.5) x at a tenth of its LR
+    than at the LR itself. A normalised net under Adam stays finite far above its best LR and learns nothing there
+    (benchmarks/holdout26's memberlm at 0.1, threshold 0.111: training accuracy stuck at 0.84 on 10 sequences, half
+    its GELU units dead); Adam's steps are the LR's size whatever the gradient, so its NaN threshold can lie far above
+    the LR it learns at (holdout51's keyshift at 0.05, 20x below a threshold of 1.0: validation stuck at 0.79, a
+    tenth of it fits 2x lower). Judged against the same run at a tenth: a clean LR trains faster than a tenth of it,
+    so this compares the two LRs, not a model with a bar."""
     run, c = ctx.run, ctx.cfg
     lr, threshold = run.base_lr, float((run.probe or {}).get("threshold") or 0.0)
     if ctx.alarmed or ctx.lr_suspect or not (lr > 0 and threshold > 0 and lr * c.high_gap >= threshold):
@@ -1071,16 +1089,19 @@ def lr_near_threshold(ctx: Context) -> Optional[Diagnosis]:
     if fit is None:
         return None
     pool, at_lr, at_tenth = fit
+    within = threshold <= 10 * lr
+    why = ("the method trains 1-10x below it, the best LR is not always at the high end" if within else
+           "an optimiser that normalises its steps, as Adam does, stays finite far above the LR it learns at")
+    low, high = min(threshold, lr) / 10, min(threshold, lr) / 3  # below the LR itself, which was too high
     return Diagnosis(
         "lr_too_high", "warning", f"the LR {num(lr)} is {threshold / lr:.2g}x below the NaN threshold "
-        f"{num(threshold)} the LR probe found (the method trains 1-10x below it, the best LR is not always at the "
-        f"high end), and fresh weights trained on "
+        f"{num(threshold)} the LR probe found ({why}), and fresh weights trained on "
         f"{pool} of the stage's examples for {c.label_iterations} iterations reach a loss of {num(at_tenth)} at a "
         f"tenth of it against {num(at_lr)} at the LR itself: the steps are too large to settle",
         evidence={"lr": num(lr), "nan_threshold": num(threshold), "loss_at_lr": num(at_lr),
                   "loss_at_tenth": num(at_tenth), "iterations": c.label_iterations, "examples": pool,
                   "lower_lr_fits": True},
-        fix=f"lower the LR to {num(threshold / 10)}-{num(threshold / 3)} (1-10x below the threshold)")
+        fix=f"lower the LR to {num(low)}-{num(high)} (3-10x below the lower of the LR and the NaN threshold)")
 
 
 def lr_far_below(ctx: Context) -> Optional[Diagnosis]:

@@ -14,7 +14,8 @@ trained `failure.label_iterations` (200) steps on up to `failure.label_examples`
 targets as they are, and with them moved one position on (`y[:, 1:] = y[:, :-1]`; the first position keeps its own,
 or -100 for class ids); fires when the moved ones reach below `failure.shift_better` (0.5) x the loss of the real
 ones, the real ones not memorised (above `failure.shift_unfit` (0.05) x their first loss), on at least 2 x
-`failure.label_batch` (32) examples, and only for a model that reads left to right (its outputs at the first half of
+`failure.label_batch` (32) examples (a smaller stage is judged on the examples of the stage it builds up to, with that
+problem's fresh weights: StageRun.wider), and only for a model that reads left to right (its outputs at the first half of
 the positions do not move when the inputs at the second half change): a model that sees both sides reads a target
 moved one on off its neighbour (a masked LM). Not for next-step prediction, whose inputs hold the targets one
 position on (moved, the targets would be the inputs themselves).
@@ -36,10 +37,18 @@ def shifted_targets(ctx) -> Optional[Diagnosis]:
     run, problem, c = ctx.run, ctx.problem, ctx.cfg
     if ctx.labels_named or ctx.lr_suspect or ctx.unfit:
         return None
-    pool = min(problem.train_size, c.label_examples)
+    pool, whose = min(problem.train_size, c.label_examples), "the stage's"
     if pool < 2 * c.label_batch:
-        return None  # a few examples are memorised either way, and which one first says little (a pointer net's
-        # positions moved one on fit 10 examples 3x faster by chance)
+        # a few examples are memorised either way, and which one first says little (a pointer net's positions moved
+        # one on fit 10 examples 3x faster by chance): judged on the examples of the stage it builds up to, fresh weights
+        from .failure import wider_context
+        ctx = wider_context(ctx)
+        if ctx is None:
+            return None
+        run, problem, whose = ctx.run, ctx.problem, "the full task's"
+        pool = min(problem.train_size, c.label_examples)
+        if pool < 2 * c.label_batch:
+            return None
     chosen = spread(problem.train_size, pool)[:pool]
     batch = _to(run, problem.get_batch(chosen))
     targets = batch_targets(problem, batch)
@@ -65,8 +74,8 @@ def shifted_targets(ctx) -> Optional[Diagnosis]:
         return None
     return Diagnosis(
         "labels_not_learnable", "error",
-        f"the targets are one position ahead of what the model can see: fresh weights trained on {pool} of the "
-        f"stage's examples for {c.label_iterations} iterations reach a loss of {num(at_real)} with the targets as "
+        f"the targets are one position ahead of what the model can see: fresh weights trained on {pool} of {whose} "
+        f"examples for {c.label_iterations} iterations reach a loss of {num(at_real)} with the targets as "
         f"they are, and {num(at_moved)} with each position given the previous position's target: each position is "
         "asked for the next one's (a language model's shift applied to a tagging or regression target)",
         evidence={"loss_as_given": num(at_real), "loss_moved_one_on": num(at_moved), "examples": pool,
