@@ -14,9 +14,9 @@ trained `failure.label_iterations` (200) steps on up to `failure.label_examples`
 targets as they are, and with them moved one position on (`y[:, 1:] = y[:, :-1]`; the first position keeps its own,
 or -100 for class ids); fires when the moved ones reach below `failure.shift_better` (0.5) x the loss of the real
 ones, the real ones not memorised (above `failure.shift_unfit` (0.05) x their first loss), on at least 2 x
-`failure.label_batch` (32) examples (a smaller stage is judged on the examples of the stage it builds up to, with that
-problem's fresh weights: StageRun.wider), and only for a model that reads left to right (its outputs at the first half of
-the positions do not move when the inputs at the second half change): a model that sees both sides reads a target
+`failure.label_batch` (32) examples (a smaller stage is judged on the examples of the stage it builds up to, with
+that problem's fresh weights: StageRun.wider), and only for a model that reads left to right (its outputs at the first
+half of the positions do not move when the inputs at the second half change): a model that sees both sides reads a target
 moved one on off its neighbour (a masked LM). Not for next-step prediction, whose inputs hold the targets one
 position on (moved, the targets would be the inputs themselves).
 """
@@ -40,7 +40,7 @@ def shifted_targets(ctx) -> Optional[Diagnosis]:
     pool, whose = min(problem.train_size, c.label_examples), "the stage's"
     if pool < 2 * c.label_batch:
         # a few examples are memorised either way, and which one first says little (a pointer net's positions moved
-        # one on fit 10 examples 3x faster by chance): judged on the examples of the stage it builds up to, fresh weights
+        # one on fit 10 examples 3x faster by chance): judged on the examples of the stage it builds up to
         from .failure import wider_context
         ctx = wider_context(ctx)
         if ctx is None:
