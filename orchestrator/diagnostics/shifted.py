@@ -16,8 +16,8 @@ or -100 for class ids); fires when the moved ones reach below `failure.shift_bet
 ones, the real ones not memorised (above `failure.shift_unfit` (0.05) x their first loss), on at least 2 x
 `failure.label_batch` (32) examples (a smaller stage is judged on the examples of the stage it builds up to, with
 that problem's fresh weights: StageRun.wider), and only for a model that reads left to right (its outputs at the first
-half of the positions do not move when the inputs at the second half change): a model that sees both sides reads a target
-moved one on off its neighbour (a masked LM). Not for next-step prediction, whose inputs hold the targets one
+half of the positions do not move when the inputs at the second half change): a model that sees both sides reads a
+target moved one on off its neighbour (a masked LM). Not for next-step prediction, whose inputs hold the targets one
 position on (moved, the targets would be the inputs themselves).
 """
 from __future__ import annotations
