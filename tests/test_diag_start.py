@@ -1455,3 +1455,15 @@ def test_batch_dependence_tells_an_examples_own_padding_from_its_batch_mates(fam
     d = [x for x in found_ if x.code == "batch_dependence" and x.severity == "error"]
     assert d and d[0].evidence["own_padding"] is own, [x.message for x in found_]
     assert ("padding the batch adds" in d[0].message) is own
+
+
+@pytest.mark.parametrize("betas,named", [((0.999, 0.9), True), ((0.9, 0.999), False), ((0.9, 0.95), False)])
+def test_adam_betas_swapped_are_named_at_the_start(betas, named):
+    # beta1 > beta2: the second moment forgets the gradient's size before the first forgets its direction, and steps
+    # grow far beyond the LR once the gradient shrinks; a usual pair (or an LLM's (0.9, 0.95)) is not named
+    optim = OptimConfig(_target_="torch.optim.AdamW", args={"betas": list(betas)})
+    r, _ = run(mlp_problem(), budget=10, optim=optim)
+    d = found(r, "lr_too_high")
+    assert bool(d) == named, [x["message"] for x in r.stage.diagnoses]
+    if named:
+        assert d[0]["evidence"]["betas"] == [0.999, 0.9] and "(0.9, 0.999)" in d[0]["fix"]

@@ -54,6 +54,7 @@ from ..diagnosis import Diagnosis
 from ..optim import make_optimizer
 from ..trainer import optimisation_step, to_device
 from .initscale import expanding_recurrence, oversized_diagnosis, oversized_weights
+from .moments import swapped_betas
 from .common import (batch_targets, compares_examples, num, run_model, same_losses, same_sequence, tensors_in,
                      zero_initialised, zero_weights)
 from .config import StartConfig
@@ -210,7 +211,8 @@ class StartChecks:
                                 ("gradients", lambda: self.gradient_flow(run)),
                                 ("batch_dependence", lambda: batch_dependence(self.c, run)),
                                 ("unread_positions", lambda: unread_positions(run)),
-                                ("recurrent_gain", lambda: recurrent_gain(run))):
+                                ("recurrent_gain", lambda: recurrent_gain(run)),
+                                ("optimizer", lambda: swapped_betas(run))):
                 try:
                     found = check()
                 except Exception as e:  # a check that cannot run says so; training goes on
