@@ -1,0 +1,2 @@
+"""The fifty-sixth held-out bug suite: four families written blind (README, docs, orchestrator/task.py, the bug-suite
+harness and holdout51/52 for format only), each with five one-line bugs; see bugs.py and RESULTS.md."""
