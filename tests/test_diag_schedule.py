@@ -43,3 +43,25 @@ def test_a_schedule_that_ends_the_learning_early_is_named(target, args):
 ])
 def test_usual_schedules_are_not(target, args, optim):
     assert early_decay(ScheduleConfig(), settings(S + target, optim, **args)) is None
+
+
+def plain(optim: OptimConfig) -> TrainSettings:
+    return TrainSettings(budget=BUDGET, lr=LR, batch_size=32, seed=0, optim=optim)
+
+
+def test_an_optimiser_that_decays_its_own_steps_is_named():
+    # Adagrad's lr_decay=0.1: lr / (1 + 0.1 t), which param_groups' lr never shows
+    d = early_decay(ScheduleConfig(), plain(OptimConfig(_target_="torch.optim.Adagrad", args={"lr_decay": 0.1})))
+    assert d is not None and d.code == "lr_too_low" and d.evidence["own_decay"]
+    assert d.evidence["late_step"] <= 0.01 * d.evidence["peak_step"]
+
+
+@pytest.mark.parametrize("optim", [
+    OptimConfig(_target_="torch.optim.Adagrad"),  # steps ~ 1/sqrt(t) by design: 0.07 of the first by 200
+    OptimConfig(_target_="torch.optim.RMSprop"),  # 10x the LR at first, ~1x later
+    OptimConfig(name="sgd", momentum=0.9, weight_decay=0.3),  # the decay is decay_floor's, not a schedule's
+    OptimConfig(_target_="torch.optim.Adadelta"),  # its steps grow
+    OptimConfig(name="adamw"), OptimConfig(_target_="torch.optim.NAdam"), OptimConfig(_target_="torch.optim.RAdam"),
+])
+def test_usual_optimisers_are_not(optim):
+    assert early_decay(ScheduleConfig(), plain(optim)) is None

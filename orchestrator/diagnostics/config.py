@@ -214,6 +214,10 @@ class FailureConfig:
     high_gap: float = 100.0       # `lr_too_high` without a NaN: the stage's LR within this factor of the probe's
     high_better: float = 0.5      # NaN threshold, and fresh weights at a tenth of it reach below this x its loss
     high_floor: float = 0.01      # ... while that loss stays above this x its first one (not memorised at the LR)
+    climb_windows: int = 6        # `lr_too_high` from the training curve (loss_climbed): at least this many windows,
+    climb_fell: float = 0.8       # the best window's loss at most this x the first one's (it came down), then the
+    climb_back: float = 0.25      # last tenth's median at least this share of the way from the best back to the first
+    climb_ratio: float = 1.25     # ... and at least this x the best
     bound_pinned: float = 0.1     # `loss_floor`, outputs that cannot reach their targets: this share of the trained
     bound_margin: float = 0.02    # outputs within this of an edge of (-1, 1) or (0, 1), never past it, while
     bound_beyond: float = 0.1     # this share of the targets lie past that edge by more than the margin

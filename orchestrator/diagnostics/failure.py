@@ -57,6 +57,8 @@ examples: a network that cannot fit 100 examples usually has a bug. Each check i
 - `lr_near_threshold` (any size): within `failure.high_gap` (100x) of the probe's NaN threshold, a tenth of the LR
   fits far better: `lr_too_high`. `lr_far_below` (any size, before the label check): `failure.low_gap` (30x) or
   more below a measured threshold, crawling weights, and ten times the LR comes down twice as far: `lr_too_low`.
+- `loss_climbed` (any size, right after it, when nothing else was said): the stage's training loss came down and then
+  climbed back a quarter of the way to its start: `lr_too_high`.
 - `shifted_targets` (any size; shifted.py): per-position targets that fresh weights fit far better moved one position
   on: `labels_not_learnable` (each position asked for the next one's target).
 - `decay_floor` (any size, when the optimiser decays and nothing else was said): fresh weights reach less than half the
@@ -1104,6 +1106,43 @@ def lr_near_threshold(ctx: Context) -> Optional[Diagnosis]:
         fix=f"lower the LR to {num(low)}-{num(high)} (3-10x below the lower of the LR and the NaN threshold)")
 
 
+def loss_climbed(ctx: Context) -> Optional[Diagnosis]:
+    """`lr_too_high` from the stage's own training curve: the loss came down (its best window at most
+    `failure.climb_fell` (0.8) x the first) and then climbed back, the median of the last tenth of the windows at least
+    `failure.climb_back` (25%) of the way from the best back up to the first, and `failure.climb_ratio` (1.25) x the
+    best. On the same examples, a loss that rises again means steps too large to stay in the minimum they found: an
+    optimiser with a warm-up of its own (RAdam) passes the LR probe's 100 steps at 1.0 and wrecks training later at
+    0.2 (holdout55's keypad/radam_lr_0.2: 0.41 at iteration 225, 0.99 by 725); Adam's betas swapped the same
+    (holdout51's recipes). Positive losses only (a likelihood below 0 has no scale); not when anything else was said
+    about the stage (a bug that reshuffles the data as it trains climbs too), and not once the LR is named too low."""
+    from .mismatch import LossAndMeasure
+    from .stepstats import StepStats
+    c = ctx.cfg
+    if ctx.said_anything() or ctx.lr_suspect:
+        return None
+    trace = next((x for m in ctx.run.monitors if isinstance(m, StepStats) for x in m.consumers
+                  if isinstance(x, LossAndMeasure)), None)
+    curve = trace.curve if trace is not None else []
+    if len(curve) < c.climb_windows:
+        return None
+    values = [v for _, v in curve]
+    start, k = values[0], min(range(1, len(values)), key=lambda i: values[i])
+    best, tail = values[k], max(2, len(values) // 10)
+    final = sorted(values[-tail:])[tail // 2]
+    if not (0 < best <= c.climb_fell * start and k < len(values) - tail):
+        return None
+    if not (final >= best + c.climb_back * (start - best) and final >= c.climb_ratio * best):
+        return None
+    lr = ctx.run.base_lr
+    return Diagnosis(
+        "lr_too_high", "warning", f"the training loss came down from {num(start)} to {num(best)} by iteration "
+        f"{curve[k][0]}, then climbed back to {num(final)} by the stage's end, on the same examples: the steps are too "
+        "large to stay in the minimum they found (no NaN needed: an optimiser that normalises or warms up its steps "
+        "stays finite)", evidence={"loss_start": num(start), "loss_best": num(best), "best_iteration": curve[k][0],
+                                   "loss_end": num(final), "lr": num(lr), "loss_climbed": True},
+        fix=f"lower the LR (to {num(lr / 10)}-{num(lr / 3)}), or decay it once the loss stops falling")
+
+
 def lr_far_below(ctx: Context) -> Optional[Diagnosis]:
     """`lr_too_low`, measured: the stage trained `low_gap` (30) times or more below a measured NaN threshold (the
     method trains 1-10x below it) and failed, its weights crawling (update/weight below `update_ratio_slow`), and
@@ -1290,8 +1329,8 @@ def held_out_blind(ctx: Context) -> Optional[Diagnosis]:
 CHECKS = [lr_too_low, loss_mismatch, unread_output, held_out_blind, bad_init_loss, params_not_updating,
           batch_dependence, unreachable_targets, coarse_output, affine_model, overfit_batch_size_1, batched_like_one,
           eval_mode_differs, lr_far_below,
-          labels_not_learnable, shifted_targets, augmentation_breaks_labels, lr_near_threshold, decay_floor,
-          splits_differ, ignored_input, cut_sequences]
+          labels_not_learnable, shifted_targets, augmentation_breaks_labels, lr_near_threshold, loss_climbed,
+          decay_floor, splits_differ, ignored_input, cut_sequences]
 
 
 def batch_dependence_any_size(ctx: Context):
@@ -1305,7 +1344,7 @@ def batch_dependence_any_size(ctx: Context):
 ANY_SIZE = [lr_too_low, loss_mismatch, unread_output, held_out_blind, batch_dependence_any_size, unreachable_targets,
             coarse_output, affine_model,
             eval_mode_differs, lr_far_below, labels_not_learnable, shifted_targets, augmentation_breaks_labels,
-            lr_near_threshold, decay_floor, splits_differ, ignored_input, cut_sequences]
+            lr_near_threshold, loss_climbed, decay_floor, splits_differ, ignored_input, cut_sequences]
 
 
 def run_checks(c: FailureConfig, run, outcome) -> list[Diagnosis]:

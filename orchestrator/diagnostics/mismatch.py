@@ -42,18 +42,23 @@ class LossAndMeasure:
     def on_start(self, run, stats) -> None:
         self.first, self.recent = [], deque(maxlen=50)
         self.start_measures, self.measures, self.evaluations = None, {}, 0
+        self.curve = []  # the mean finite loss of each window read: the stage's training curve (failure.loss_climbed)
 
     def state_dict(self) -> dict:
         return {"first": list(self.first), "recent": list(self.recent), "start_measures": self.start_measures,
-                "measures": dict(self.measures), "evaluations": self.evaluations}
+                "measures": dict(self.measures), "evaluations": self.evaluations, "curve": list(self.curve)}
 
     def load_state_dict(self, state: dict) -> None:
         self.first, self.recent = list(state["first"]), deque(state["recent"], maxlen=50)
         self.start_measures, self.measures = state["start_measures"], dict(state["measures"])
         self.evaluations = state["evaluations"]
+        self.curve = list(state.get("curve", []))
 
     def on_window(self, run, stats, first_iteration: int, losses: list, norms: list) -> None:
-        self.recent.extend(v for v in losses if math.isfinite(v))
+        finite = [v for v in losses if math.isfinite(v)]
+        self.recent.extend(finite)
+        if finite:
+            self.curve.append((first_iteration + len(losses) - 1, sum(finite) / len(finite)))
 
     def on_eval(self, run, stats, metrics: dict) -> None:
         measures = {k: float(v) for k, v in metrics.items() if training_measure(k)
