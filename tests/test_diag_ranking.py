@@ -50,6 +50,19 @@ def test_a_symptom_after_an_applied_fix_ranks_below_one_before_it():
     assert most_likely_cause(ladder, s)["code"] == "dead_units"
 
 
+def test_optimiser_settings_measured_rank_above_the_symptoms_they_cause():
+    # a weight decay that holds the loss up (fresh weights far better without it) shrinks the first layers' gradients
+    # first; a clip far below the gradients makes the units look dead; a loss that climbed back is the LR's
+    for measured in (d("loss_floor", t=2, evidence={"loss_without": 2e-4}), d("lr_too_low", t=2,
+                     evidence={"tight_clip": True}), d("lr_too_high", t=2, evidence={"loss_climbed": True})):
+        ladder, s = ladder_of([d("vanishing_gradients", t=1), measured, d("dead_units", t=0.5)])
+        cause = most_likely_cause(ladder, s)
+        assert cause["code"] == measured["code"] and cause["root"]
+    # without such evidence they stay symptoms: the first sign wins
+    ladder, s = ladder_of([d("vanishing_gradients", t=1), d("lr_too_low", t=2)])
+    assert most_likely_cause(ladder, s)["code"] == "vanishing_gradients"
+
+
 def test_checks_run_on_nan_weights_rank_last():
     ladder, s = ladder_of([d("nonfinite", t=1), d("params_not_updating", "error", t=2)])
     assert most_likely_cause(ladder, s)["code"] == "nonfinite"

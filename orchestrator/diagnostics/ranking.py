@@ -18,7 +18,9 @@ A failure check (params_not_updating, overfit_batch_size_1, ...) recorded after 
 non-finite ranks last: it ran on NaN weights, where "no change" and "cannot fit" mean nothing.
 
 An `lr_too_high` measured after a failure (a tenth of the LR fit the stage's examples far better, evidence
-`lower_lr_fits`) is a root too: the dead units or spikes a too-large step leaves are its consequence.
+`lower_lr_fits`) is a root too: the dead units or spikes a too-large step leaves are its consequence. So are the
+optimiser's settings read or measured (MEASURED: a clip far below the gradients, a schedule or decay ending the steps,
+swapped betas, a loss that climbed back, a weight decay that holds the loss up).
 
 A `nonfinite` whose trace named a cause (`unstable_softmax`, ...) is a symptom: the cause is recorded
 as its own diagnosis and ranks as a root. A `nonfinite` found before any update (the init check,
@@ -42,6 +44,11 @@ NAN_ROOTS = {"unstable_softmax", "division_by_zero", "log_of_zero", "nonfinite"}
 SYMPTOM = {"nonfinite", "lr_too_high", "exploding_gradients", "vanishing_gradients", "dead_units",
            "saturated_units", "overfit_batch_size_1", "lr_too_low", "loss_floor", "warm_start_partial"}
 SEVERITY = {"error": 0, "warning": 1}
+# evidence that an LR or a decay finding was measured or read off the settings, not inferred from the curve's shape:
+# ten times the LR fit far better, a clip far below the gradients, a schedule or the optimiser's own decay ending the
+# steps, Adam's betas swapped, the loss climbing back on the same examples, fresh weights fitting far better without
+# the weight decay (holdout55's cupping/adamax_weight_decay_0.3: vanishing_gradients was its consequence)
+MEASURED = {"higher_lr_fits", "tight_clip", "own_decay", "peak_lr", "betas", "loss_climbed", "loss_without"}
 # checks that retrain or re-run the model after a failure: on weights that went non-finite they misfire
 AFTER_FAILURE = {"params_not_updating", "batch_dependence", "labels_not_learnable", "overfit_batch_size_1",
                  "bad_init_loss", "lr_too_low", "loss_mismatch"}
@@ -65,6 +72,8 @@ def tier(d: dict) -> int:
         return 0  # measured, not inferred: a tenth of the LR fit the stage's own examples far better
     if code == "loss_floor" and evidence.get("predicted"):
         return 0  # measured: one example's prediction was learnt while its loss stayed high, the loss's own doing
+    if code in ("lr_too_high", "lr_too_low", "loss_floor") and MEASURED & set(evidence):
+        return 0  # the optimiser's settings, read or measured: what a vanishing gradient or a dead unit follows from
     return 1
 
 
