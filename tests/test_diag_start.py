@@ -1410,6 +1410,8 @@ def test_recurrent_gates_biased_to_their_rails_are_named_at_the_start():
     r, _ = run(problem, budget=10)
     d = [d for d in found(r, "saturated_units") if d["evidence"].get("saturated_gates")]
     assert d and d[0]["evidence"]["pre_activation"] > 9 and d[0]["severity"] == "warning"
+    # gates at their rails ignore the tokens too: that is theirs to say, not an unread position's (a mask)
+    assert not [x for x in found(r, "labels_not_learnable") if "never reads" in x["message"]]
     problem = gru_problem()  # embeddings drawn 30x too large: the inputs' projection saturates the gates as surely
     for emb in (m for m in problem.model.modules() if isinstance(m, nn.Embedding)):
         nn.init.normal_(emb.weight, std=30.0)

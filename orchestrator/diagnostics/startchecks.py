@@ -210,8 +210,10 @@ class StartChecks:
             for name, check in (("labels", lambda: constant_labels(self.c, run)),
                                 ("gradients", lambda: self.gradient_flow(run)),
                                 ("batch_dependence", lambda: batch_dependence(self.c, run)),
-                                ("unread_positions", lambda: unread_positions(run)),
+                                # a recurrent layer's gates at their rails ignore their inputs: said first, and then
+                                # the tokens it does not read are its consequence, not a mask's (holdout55's keypad)
                                 ("recurrent_gain", lambda: recurrent_gain(run)),
+                                ("unread_positions", lambda: [] if self.railed(run) else unread_positions(run)),
                                 ("optimizer", lambda: swapped_betas(run))):
                 try:
                     found = check()
@@ -223,6 +225,12 @@ class StartChecks:
                         continue  # found before the LR probe (diagnostics._said_first and
                         #           batch_dependence_first, init.check_init)
                     run.diagnose(d)
+
+    @staticmethod
+    def railed(run) -> bool:
+        """A start check of this stage found a recurrent layer whose gates start at their rails."""
+        return any(d["code"] == "saturated_units" and d["severity"] != "info" and
+                   (d.get("evidence") or {}).get("saturated_gates") for d in run.stage.diagnoses)
 
     def on_end(self, run, outcome) -> None:
         # a stage that failed gets the test on its trained weights from the failure checks, in their order (a loss
