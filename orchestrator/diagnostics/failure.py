@@ -95,7 +95,8 @@ from .shifted import shifted_targets
 from .unread import unread_output
 from .splits import splits_differ
 from .truncation import cut_sequences
-from .startchecks import LAYOUT_FIX, StartChecks, batch_first, constant_targets, is_fresh, preserved, skipped, take
+from .startchecks import (LAYOUT_FIX, StartChecks, batch_first, constant_targets, is_fresh, preserved, same_batch,
+                          skipped, take)
 from .startchecks import batch_dependence as startchecks_batch_dependence
 from .startchecks import batch_dependence_trained
 
@@ -1114,7 +1115,8 @@ def loss_climbed(ctx: Context) -> Optional[Diagnosis]:
     optimiser with a warm-up of its own (RAdam) passes the LR probe's 100 steps at 1.0 and wrecks training later at
     0.2 (holdout55's keypad/radam_lr_0.2: 0.41 at iteration 225, 0.99 by 725); Adam's betas swapped the same
     (holdout51's recipes). Positive losses only (a likelihood below 0 has no scale); not when anything else was said
-    about the stage (a bug that reshuffles the data as it trains climbs too), and not once the LR is named too low."""
+    about the stage, not for a batch function that draws anew at each fetch (a bug that reshuffles the data as it
+    trains climbs too), and not once the LR is named too low."""
     from .mismatch import LossAndMeasure
     from .stepstats import StepStats
     c = ctx.cfg
@@ -1133,6 +1135,9 @@ def loss_climbed(ctx: Context) -> Optional[Diagnosis]:
         return None
     if not (final >= best + c.climb_back * (start - best) and final >= c.climb_ratio * best):
         return None
+    if _drawn_anew(ctx.problem):
+        return None  # a batch function that draws anew at each fetch (augmentation, a roll over the batch) can make the
+        # loss climb at any LR (holdout55's stamps/shift_rolled_over_batch)
     lr = ctx.run.base_lr
     return Diagnosis(
         "lr_too_high", "warning", f"the training loss came down from {num(start)} to {num(best)} by iteration "
@@ -1141,6 +1146,13 @@ def loss_climbed(ctx: Context) -> Optional[Diagnosis]:
         "stays finite)", evidence={"loss_start": num(start), "loss_best": num(best), "best_iteration": curve[k][0],
                                    "loss_end": num(final), "lr": num(lr), "loss_climbed": True},
         fix=f"lower the LR (to {num(lr / 10)}-{num(lr / 3)}), or decay it once the loss stops falling")
+
+
+def _drawn_anew(problem, fetches: int = 4) -> bool:
+    """Fetching the same examples again gives another batch (a random transform, noise, a random pairing)."""
+    idx = torch.arange(min(problem.train_size, 8))
+    first = problem.get_batch(idx)
+    return any(not same_batch(first, problem.get_batch(idx)) for _ in range(fetches - 1))
 
 
 def lr_far_below(ctx: Context) -> Optional[Diagnosis]:
