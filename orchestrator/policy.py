@@ -106,6 +106,10 @@ def decide(ladder: Ladder, stage: Stage, outcome: Outcome, knobs: Mapping[str, K
         return Decision(STOP, stage.name, f"{outcome.reason}; {cause['code']} ({cause['severity']}), found in "
                         f"{cause['stage']}, is a fault of the initial weights, which this stage inherited through its "
                         "warm start: an intermediate stage would inherit them too, so fix it first")
+    if cause.get("settings") and not asked:  # (diagnostics/ranking.SETTINGS)
+        return Decision(STOP, stage.name, f"{outcome.reason}; {cause['code']} ({cause['severity']}) names the "
+                        "optimiser's own settings (a decay of its own, a schedule or its betas), which neither an "
+                        "intermediate stage nor a search over the LR changes: fix them first")
     bug = cause.get("severity") == "error" and cause.get("code") in NOT_TUNED_AWAY
     if asked and not bug:
         return _search(stage, outcome, trials, "the stage asks to be searched")

@@ -58,6 +58,10 @@ def test_optimiser_settings_measured_rank_above_the_symptoms_they_cause():
         ladder, s = ladder_of([d("vanishing_gradients", t=1), measured, d("dead_units", t=0.5)])
         cause = most_likely_cause(ladder, s)
         assert cause["code"] == measured["code"] and cause["root"]
+    # settings no LR changes say so to the policy (it stops rather than search around them)
+    for evidence, settings in (({"own_decay": True}, True), ({"peak_lr": 1e-3}, True), ({"tight_clip": True}, False)):
+        ladder, s = ladder_of([d("lr_too_low", t=1, evidence=evidence)])
+        assert most_likely_cause(ladder, s)["settings"] == settings
     # without such evidence they stay symptoms: the first sign wins
     ladder, s = ladder_of([d("vanishing_gradients", t=1), d("lr_too_low", t=2)])
     assert most_likely_cause(ladder, s)["code"] == "vanishing_gradients"

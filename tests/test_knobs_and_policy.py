@@ -105,6 +105,18 @@ def test_a_bug_named_as_the_cause_stops_instead_of_inserting():
     assert d.kind == STOP and "params_not_updating" in d.reason
 
 
+def test_an_optimiser_setting_no_lr_changes_stops_instead_of_inserting():
+    # the optimiser's own decay (Adagrad's lr_decay), a schedule that ends the steps, swapped betas: an easier stage or
+    # a search over the LR trains under the same settings (holdout55's stamps: an insertion and a search, 207 s)
+    ladder = chain(("a", {"subset": 10}, CONVERGED, 50), ("b", {"subset": 1000}, FAILED, 400))
+    failed = Outcome(False, 400, 0.1, "budget spent")
+    ladder["b"].cause = {"code": "lr_too_low", "severity": "warning", "root": True, "settings": True}
+    d = decide(ladder, ladder["b"], failed, {"subset": SUBSET}, 3)
+    assert d.kind == STOP and "optimiser's own settings" in d.reason
+    ladder["b"].cause = {"code": "lr_too_low", "severity": "warning", "root": True, "settings": False}
+    assert decide(ladder, ladder["b"], failed, {"subset": SUBSET}, 3).kind == INSERT
+
+
 def test_a_fault_there_from_the_stage_s_first_step_stops_instead_of_inserting():
     ladder = chain(("a", {"subset": 10}, CONVERGED, 50), ("b", {"subset": 1000}, FAILED, 400))
     failed = Outcome(False, 400, 0.1, "budget spent")

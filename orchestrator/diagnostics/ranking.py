@@ -49,6 +49,9 @@ SEVERITY = {"error": 0, "warning": 1}
 # steps, Adam's betas swapped, the loss climbing back on the same examples, fresh weights fitting far better without
 # the weight decay (holdout55's cupping/adamax_weight_decay_0.3: vanishing_gradients was its consequence)
 MEASURED = {"higher_lr_fits", "tight_clip", "own_decay", "peak_lr", "betas", "loss_climbed", "loss_without"}
+# of those, settings no LR changes (the optimiser's own decay, a schedule that ends the steps, swapped betas): the
+# cause says so (`settings`), and the policy stops instead of inserting stages or searching the LR around them
+SETTINGS = {"own_decay", "peak_lr", "betas"}
 # checks that retrain or re-run the model after a failure: on weights that went non-finite they misfire
 AFTER_FAILURE = {"params_not_updating", "batch_dependence", "labels_not_learnable", "overfit_batch_size_1",
                  "bad_init_loss", "lr_too_low", "loss_mismatch"}
@@ -111,7 +114,7 @@ def most_likely_cause(ladder, stage) -> Optional[dict]:
         why += "; ranked above " + ", ".join(dict.fromkeys(others))
     return {"code": best["code"], "severity": best["severity"], "message": best["message"], "why": why,
             "stage": best.get("stage") or stage.name, "root": key[0] == 0, "iteration": best.get("iteration"),
-            "after_fix": key[3]}
+            "after_fix": key[3], "settings": bool(SETTINGS & set(best.get("evidence") or {}))}
 
 
 def _ancestors(ladder, stage) -> list:
