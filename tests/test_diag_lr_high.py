@@ -97,3 +97,23 @@ def test_a_training_loss_that_climbs_back_is_an_lr_too_high(opt, lr, named):
     if named:
         e = d[0]["evidence"]
         assert e["loss_best"] < 0.8 * e["loss_start"] and e["loss_end"] > 1.25 * e["loss_best"]
+
+
+def test_a_climb_under_a_batch_function_that_draws_anew_is_not_blamed_on_the_lr():
+    # the same climbing curve, judged twice: with the batch function as built, and returning the examples in a random
+    # order (another batch at each fetch): a pipeline that draws anew can make the loss climb at any LR
+    from orchestrator.diagnostics.config import FailureConfig
+    from orchestrator.diagnostics.failure import Context, loss_climbed
+    from orchestrator.diagnostics.mismatch import LossAndMeasure
+    from orchestrator.diagnostics.stepstats import StepStats
+    for drawn_anew in (False, True):
+        problem = FAMILIES["mlp"]()
+        if drawn_anew:
+            fetch, g = problem.get_batch, torch.Generator().manual_seed(0)
+            problem.get_batch = lambda idx: fetch(idx[torch.randperm(len(idx), generator=g)])
+        r, _ = run(problem, budget=10)
+        trace = next(x for m in r.monitors if isinstance(m, StepStats) for x in m.consumers
+                     if isinstance(x, LossAndMeasure))
+        trace.curve = [(10 * (k + 1), v) for k, v in enumerate([2.0, 1.2, 0.8, 0.5, 0.4, 0.5, 0.7, 0.9, 1.0, 1.1])]
+        found_ = loss_climbed(Context(FailureConfig(), r, None, None, None, None))
+        assert (found_ is None) == drawn_anew, found_
