@@ -1469,3 +1469,19 @@ def test_adam_betas_swapped_are_named_at_the_start(betas, named):
     assert bool(d) == named, [x["message"] for x in r.stage.diagnoses]
     if named:
         assert d[0]["evidence"]["betas"] == [0.999, 0.9] and "(0.9, 0.999)" in d[0]["fix"]
+
+
+@pytest.mark.parametrize("bit_dropped", [True, False])
+def test_inputs_that_do_not_tell_their_targets_apart_are_named_after_a_failure(bit_dropped):
+    # each example is a symbol (one of 150, one-hot) and a bit, its class (symbol + bit) mod 3; the pipeline drops the
+    # bit (a column lost): examples with identical inputs then carry different classes, and no model fits them all
+    g = torch.Generator().manual_seed(1)
+    symbol, bit = torch.randint(0, 150, (400,), generator=g), torch.randint(0, 2, (400,), generator=g)
+    y = (symbol + bit) % 3
+    x = torch.cat([F.one_hot(symbol, 150).float(), (0 * bit if bit_dropped else bit).float()[:, None]], 1)
+    torch.manual_seed(0)
+    r, _ = run(tuple_problem(MLP(d=151), x, y, 3), budget=20, target=2.0, after_failure=True)
+    d = [x for x in found(r, "labels_not_learnable", ("error",)) if x["evidence"].get("ambiguous")]
+    assert bool(d) == bit_dropped, [x["message"] for x in r.stage.diagnoses]
+    if bit_dropped:
+        assert d[0]["evidence"]["unfit"] >= 0.03 * d[0]["evidence"]["examples"]

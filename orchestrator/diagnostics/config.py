@@ -214,6 +214,10 @@ class FailureConfig:
     high_gap: float = 100.0       # `lr_too_high` without a NaN: the stage's LR within this factor of the probe's
     high_better: float = 0.5      # NaN threshold, and fresh weights at a tenth of it reach below this x its loss
     high_floor: float = 0.01      # ... while that loss stays above this x its first one (not memorised at the LR)
+    ambiguous_examples: int = 4096  # `labels_not_learnable`, ambiguous inputs: up to this many examples, fetched one
+    ambiguous_seconds: float = 5.0  # at a time for at most this long (once label_examples are in), of which at best
+    ambiguous_share: float = 0.03   # this share cannot be fit: inputs shared exactly with examples whose targets differ
+    ambiguous_distinct: float = 0.25  # ... judged when the sources take at least this share of distinct values
     climb_windows: int = 6        # `lr_too_high` from the training curve (loss_climbed): at least this many windows,
     climb_fell: float = 0.8       # the best window's loss at most this x the first one's (it came down), then the
     climb_back: float = 0.25      # last tenth's median at least this share of the way from the best back to the first

@@ -59,6 +59,8 @@ examples: a network that cannot fit 100 examples usually has a bug. Each check i
   more below a measured threshold, crawling weights, and ten times the LR comes down twice as far: `lr_too_low`.
 - `loss_climbed` (any size, right after it, when nothing else was said): the stage's training loss came down and then
   climbed back a quarter of the way to its start: `lr_too_high`.
+- `ambiguous_inputs` (any size, before the label check; ambiguous.py): a tenth of the examples share their inputs
+  exactly with another whose targets differ: `labels_not_learnable`.
 - `shifted_targets` (any size; shifted.py): per-position targets that fresh weights fit far better moved one position
   on: `labels_not_learnable` (each position asked for the next one's target).
 - `decay_floor` (any size, when the optimiser decays and nothing else was said): fresh weights reach less than half the
@@ -91,6 +93,7 @@ from .ignored import ignored_input
 from .bounded import unreachable_targets
 from .coarse import coarse_output
 from .affine import affine_model
+from .ambiguous import ambiguous_inputs
 from .shifted import shifted_targets
 from .unread import unread_output
 from .splits import splits_differ
@@ -1340,7 +1343,7 @@ def held_out_blind(ctx: Context) -> Optional[Diagnosis]:
 # splits built differently and an ignored input last: the label checks judge the labels as a whole first
 CHECKS = [lr_too_low, loss_mismatch, unread_output, held_out_blind, bad_init_loss, params_not_updating,
           batch_dependence, unreachable_targets, coarse_output, affine_model, overfit_batch_size_1, batched_like_one,
-          eval_mode_differs, lr_far_below,
+          eval_mode_differs, lr_far_below, ambiguous_inputs,
           labels_not_learnable, shifted_targets, augmentation_breaks_labels, lr_near_threshold, loss_climbed,
           decay_floor, splits_differ, ignored_input, cut_sequences]
 
@@ -1355,8 +1358,9 @@ def batch_dependence_any_size(ctx: Context):
 # a big stage that fails is usually just hard; these still tell a bug (or a bad LR) from that
 ANY_SIZE = [lr_too_low, loss_mismatch, unread_output, held_out_blind, batch_dependence_any_size, unreachable_targets,
             coarse_output, affine_model,
-            eval_mode_differs, lr_far_below, labels_not_learnable, shifted_targets, augmentation_breaks_labels,
-            lr_near_threshold, loss_climbed, decay_floor, splits_differ, ignored_input, cut_sequences]
+            eval_mode_differs, lr_far_below, ambiguous_inputs, labels_not_learnable, shifted_targets,
+            augmentation_breaks_labels, lr_near_threshold, loss_climbed, decay_floor, splits_differ, ignored_input,
+            cut_sequences]
 
 
 def run_checks(c: FailureConfig, run, outcome) -> list[Diagnosis]:
