@@ -182,7 +182,8 @@ def _retry_lower(ladder: Ladder, stage: Stage, outcome: Outcome, cause: dict) ->
 
 def _retry_measured(ladder: Ladder, stage: Stage, outcome: Outcome, cause: dict) -> Optional[Decision]:
     """A later stage whose most likely cause is an LR measured too high (lr_too_high, evidence `lower_lr_fits`: a
-    tenth of it fit the stage's examples far better) is retried once at that tenth, and so are the converged stages
+    tenth of it fit the stage's examples far better; or `loss_climbed`: its own training loss came down and climbed
+    back) is retried once at that tenth, and so are the converged stages
     before it that trained at the same LR: an intermediate stage would take the same too-large steps, and weights
     warm-started from that LR carried its damage (holdout27's motif at 0.05: retried alone at 0.005, warm-started
     from the first stage, the second still stalled at 0.95 where fresh weights fit it in 200 steps). A first stage
@@ -190,13 +191,14 @@ def _retry_measured(ladder: Ladder, stage: Stage, outcome: Outcome, cause: dict)
     if not stage.after or cause.get("code") != "lr_too_high" or cause.get("stage", stage.name) != stage.name:
         return None
     measured = next((d["evidence"] for d in stage.diagnoses if d.get("code") == "lr_too_high"
-                     and (d.get("evidence") or {}).get("lower_lr_fits")), None)
+                     and {"lower_lr_fits", "loss_climbed"} & set(d.get("evidence") or {})), None)
     if measured is None or stage.lr_used is None or abs(stage.lr_used - float(measured["lr"])) > 0.01 * stage.lr_used:
         return None  # retried already: it trains at another LR now (the evidence's LR is rounded)
     lr, before = stage.lr_used / 10, _trained_before_at(ladder, stage, stage.lr_used)
-    return Decision(RETRY, stage.name, f"{outcome.reason}; fresh weights fit its examples far better at a tenth of "
-                    f"its LR {_num(stage.lr_used)} (lr_too_high): retrying at {_num(lr)}{_from(before)}", lr=lr,
-                    restart=before + (stage.name,))
+    why = ("its training loss came down and climbed back at its LR" if measured.get("loss_climbed") else
+           "fresh weights fit its examples far better at a tenth of its LR")
+    return Decision(RETRY, stage.name, f"{outcome.reason}; {why} {_num(stage.lr_used)} (lr_too_high): retrying at "
+                    f"{_num(lr)}{_from(before)}", lr=lr, restart=before + (stage.name,))
 
 
 def _trained_before_at(ladder: Ladder, stage: Stage, lr: float) -> tuple:

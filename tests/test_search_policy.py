@@ -1,4 +1,6 @@
 """The policy's choice between insert, search and stop (plain objects, no training)."""
+import pytest
+
 from orchestrator.config import SearchConfig
 from orchestrator.knobs import Knob
 from orchestrator.ladder import CONVERGED, FAILED, Goal, Ladder, Stage
@@ -172,12 +174,13 @@ def test_a_stage_a_search_brought_to_its_goal_keeps_its_cause_line_and_the_run_c
     assert stalled_on(Ladder([searched, failed])) == [failed]
 
 
-def test_a_later_stage_whose_lr_was_measured_too_high_is_retried_once_at_a_tenth():
+@pytest.mark.parametrize("measured", [{"nan_threshold": 0.111, "lower_lr_fits": True}, {"loss_climbed": True}])
+def test_a_later_stage_whose_lr_was_measured_too_high_is_retried_once_at_a_tenth(measured):
+    # measured by a refit at a tenth of the LR, or by its own training loss climbing back
     ladder = chain(("a", 10, CONVERGED), ("b", 1000, FAILED))
     for s in ladder.order():
         s.lr_used = 0.1
-    ladder["b"].diagnoses.append({"code": "lr_too_high", "severity": "warning", "evidence": {
-        "lr": 0.1, "nan_threshold": 0.111, "lower_lr_fits": True}})
+    ladder["b"].diagnoses.append({"code": "lr_too_high", "severity": "warning", "evidence": {"lr": 0.1, **measured}})
     ladder["b"].cause = {"code": "lr_too_high", "severity": "warning", "root": True, "stage": "b"}
     d = decide(ladder, ladder["b"], FAILED_OUTCOME, SUBSET, 3, SearchConfig())
     assert d.kind == RETRY and d.restart == ("a", "b") and abs(d.lr - 0.01) < 1e-12, d  # a trained at 0.1 too
