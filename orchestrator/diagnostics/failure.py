@@ -1091,6 +1091,9 @@ def lr_near_threshold(ctx: Context) -> Optional[Diagnosis]:
     lr, threshold = run.base_lr, float((run.probe or {}).get("threshold") or 0.0)
     if ctx.alarmed or ctx.lr_suspect or not (lr > 0 and threshold > 0 and lr * c.high_gap >= threshold):
         return None  # (alarmed: a check before it named what failed; the LR's part would only be noise beside it)
+    if threshold > 10 * lr and _drawn_anew(ctx.problem):
+        return None  # beyond the method's 1-10x, only on fixed batches: examples drawn anew at each fetch (a random
+        # pairing) fit better at a tenth of any LR, which averages their noise (holdout55's stamps)
     fit = _fits_better(ctx, lr, lr / 10)
     if fit is None:
         return None
