@@ -1485,3 +1485,23 @@ def test_inputs_that_do_not_tell_their_targets_apart_are_named_after_a_failure(b
     assert bool(d) == bit_dropped, [x["message"] for x in r.stage.diagnoses]
     if bit_dropped:
         assert d[0]["evidence"]["unfit"] >= 0.03 * d[0]["evidence"]["examples"]
+
+
+def test_one_example_stuck_where_no_gradient_reaches_the_weights_is_a_loss_floor_not_the_lr():
+    # a ReLU after the head, two of its biases at -10: those scores are clamped to 0, the third is pushed down to the
+    # clamp too, and the hinge loss is left where no gradient reaches any weight (holdout57's orchards/relu_on_scores,
+    # where 100x the LR jumped past it by chance and the LR was blamed)
+    class Clamped(MLP):
+        def forward(self, x):
+            return torch.relu(super().forward(x))
+
+    x, y = blobs(n=64)
+    torch.manual_seed(0)
+    model = Clamped()
+    with torch.no_grad():
+        model.fc3.bias.copy_(torch.tensor([-10.0, -10.0, 5.0]))
+    from orchestrator.diagnostics.config import FailureConfig
+    from orchestrator.diagnostics.failure import Context, overfit_batch_size_1
+    r, _ = run(tuple_problem(model, x, y, 3, F.multi_margin_loss), budget=5)  # (the start checks name it too)
+    d = overfit_batch_size_1(Context(FailureConfig(), r, None, None, None, None))
+    assert d is not None and d.code == "loss_floor" and d.evidence["no_gradient"], d

@@ -746,6 +746,20 @@ def _predicts(ctx: Context, model: nn.Module, batch) -> bool:
 RAISE_LR_FIRST = "raise the LR (see lr_too_low), then look again"
 
 
+def _no_gradient(ctx: Context, model: nn.Module, one) -> bool:
+    """The loss of `one` at `model` reaches no trainable weight at all: every gradient exactly zero."""
+    model.train()
+    model.zero_grad(set_to_none=True)
+    loss = ctx.problem.loss(model, one)
+    if not (isinstance(loss, torch.Tensor) and loss.requires_grad):
+        return False
+    loss.backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    zero = all(g is None or not bool(g.any()) for g in grads) and any(g is not None for g in grads)
+    model.zero_grad(set_to_none=True)
+    return zero
+
+
 def overfit_batch_size_1(ctx: Context) -> Optional[Diagnosis]:
     iterations, lr = ctx.cfg.overfit_iterations, ctx.run.base_lr
     if compares_examples(ctx.problem, ctx.fresh_model(), lambda i: _to(ctx.run, ctx.problem.get_batch(i))):
@@ -766,6 +780,16 @@ def overfit_batch_size_1(ctx: Context) -> Optional[Diagnosis]:
                          f"fresh weights fit one example (loss {num(start)} -> {num(end)}): the model can learn; "
                          f"the failure is more likely data, capacity or optimisation", evidence=evidence,
                          fix="look at the other diagnoses; try more iterations, a different LR or a larger model")
+    if math.isfinite(end) and end > 0 and _no_gradient(ctx, model, one):
+        # stuck where no gradient reaches any weight: not steps too small (a larger one may jump past the clamp by
+        # chance: holdout57's orchards/relu_on_scores fit at 100x, and the LR was blamed)
+        return Diagnosis(
+            "loss_floor", "warning", f"fresh weights trained on one example for {iterations} iterations at LR "
+            f"{num(lr)} stop at a loss of {num(end)} (from {num(start)}) where no gradient reaches any weight: the "
+            "outputs are clamped there or every unit on the way is off (a ReLU after the last layer, dead units)",
+            evidence={**evidence, "no_gradient": True},
+            fix="look for a ReLU or clamp after the output layer, or a layer whose units are all off; the loss must "
+                "keep a gradient wherever the outputs are wrong")
     # a net that cannot fit one example has a bug, unless its steps are too small to get anywhere: a higher
     # LR that fits it says so (a bug in the model, loss or data does not go away with a bigger step). Not after an
     # output clamp or squash was named: bigger steps push the one example past the slow edge, and the LR is not it
