@@ -249,7 +249,18 @@ def wider_problem(ladder: Ladder, stage: Stage, build):
     """The problem of the stage `stage` builds up to (the ladder's top), built when a failure check asks (None:
     `stage` is the top)."""
     harder = ladder.hardest_after(stage.name)
-    return None if harder is None else (lambda: build(harder.knobs))
+    if harder is None:
+        return None
+    made: dict = {}
+
+    def wider():
+        # built once however many failure checks ask (the checks train copies of its model), and the random state
+        # left as a fresh build leaves it (the build seeds it), so that what the checks draw after it stays the same
+        if not made:
+            made["problem"], made["rng"] = build(harder.knobs), torch.get_rng_state()
+        torch.set_rng_state(made["rng"])
+        return made["problem"]
+    return wider
 
 
 def problem_builder(ctx: Context, seed: int):

@@ -29,7 +29,8 @@ from .common import TARGET_NAMES, batch_targets, shifted_inputs, tensors_in
 
 
 def ambiguous_inputs(ctx) -> Optional[Diagnosis]:
-    from .failure import _drawn_anew, spread, wider_context
+    from .augment import drawn_anew
+    from .failure import spread, wider_context
     c = ctx.cfg
     if ctx.labels_named:
         return None
@@ -38,7 +39,7 @@ def ambiguous_inputs(ctx) -> Optional[Diagnosis]:
         if ctx is None or ctx.problem.train_size < 2 * c.label_batch:
             return None
     problem = ctx.problem
-    if _drawn_anew(problem):
+    if drawn_anew(problem):
         return None
     # exact clashes are a birthday problem: rare among a few hundred examples, a tenth of 3000 (keypad's)
     pool = min(problem.train_size, c.ambiguous_examples)

@@ -258,9 +258,19 @@ def _held_generators(fn) -> list:
 def _augments(problem, fetches: int = 6) -> bool:
     """Some of `fetches` fetches of the same examples differ in their inputs, not in their targets (a transform drawn
     once per batch agrees with itself by chance: one quarter turn in four; five times, one in 1024)."""
+    return refetch_differs(problem, lambda one, two: inputs_vary(problem, one, two), fetches)
+
+
+def drawn_anew(problem, fetches: int = 4) -> bool:
+    """Fetching the same examples again gives another batch (a random transform, noise, a random pairing)."""
+    return refetch_differs(problem, lambda one, two: not same_batch(one, two), fetches)
+
+
+def refetch_differs(problem, differ, fetches: int) -> bool:
+    """`differ(first, again)` for one of `fetches` - 1 fetches of the first 8 training examples after the first."""
     idx = torch.arange(min(problem.train_size, 8))
     first = problem.get_batch(idx)
-    return any(inputs_vary(problem, first, problem.get_batch(idx)) for _ in range(fetches - 1))
+    return any(differ(first, problem.get_batch(idx)) for _ in range(fetches - 1))
 
 
 def inputs_vary(problem, one: Any, two: Any) -> bool:

@@ -87,7 +87,7 @@ from ..trainer import optimisation_step, to_device
 from .common import (batch_targets, compares_examples, fresh_copy, num, run_model, source_keys, state_copy,
                      same_sequence, tensors_in, training_side, zero_initialised, zero_output_loss)
 from .config import FailureConfig
-from .augment import augmentation_breaks_labels, inputs_vary
+from .augment import augmentation_breaks_labels, drawn_anew, inputs_vary
 from .evalmode import eval_mode_differs
 from .ignored import ignored_input
 from .bounded import unreachable_targets
@@ -98,8 +98,7 @@ from .shifted import shifted_targets
 from .unread import unread_output
 from .splits import splits_differ
 from .truncation import cut_sequences
-from .startchecks import (LAYOUT_FIX, StartChecks, batch_first, constant_targets, is_fresh, preserved, same_batch,
-                          skipped, take)
+from .startchecks import LAYOUT_FIX, StartChecks, batch_first, constant_targets, is_fresh, preserved, skipped, take
 from .startchecks import batch_dependence as startchecks_batch_dependence
 from .startchecks import batch_dependence_trained
 
@@ -957,13 +956,18 @@ def _fit(ctx: Context, batch_at, steps: int, lr: Optional[float] = None, optim=N
     return values[0], min(values[-10:]), model
 
 
+def _loss_trace(run):
+    """The stage's LossAndMeasure (mismatch.py: its losses' ends, training measures and curve), or None."""
+    from .mismatch import LossAndMeasure
+    from .stepstats import StepStats
+    return next((c for m in run.monitors if isinstance(m, StepStats) for c in m.consumers
+                 if isinstance(c, LossAndMeasure)), None)
+
+
 def loss_mismatch(ctx: Context) -> Optional[Diagnosis]:
     """The optimised loss fell to `failure.mismatch_fall` (0.5) x its start over the stage while no training-side
     measure of the task (`train/loss`, `train/acc`, ...) moved (mismatch.py)."""
-    from .mismatch import LossAndMeasure
-    from .stepstats import StepStats
-    trace = next((c for m in ctx.run.monitors if isinstance(m, StepStats) for c in m.consumers
-                  if isinstance(c, LossAndMeasure)), None)
+    trace = _loss_trace(ctx.run)
     found = trace.verdict(ctx.cfg.mismatch_fall, ctx.cfg.mismatch_evaluations) if trace is not None else None
     if found is None:
         unmet = trace.memorised_unmet(ctx.cfg.mismatch_evaluations) if trace is not None else None
@@ -1115,7 +1119,7 @@ def lr_near_threshold(ctx: Context) -> Optional[Diagnosis]:
     lr, threshold = run.base_lr, float((run.probe or {}).get("threshold") or 0.0)
     if ctx.alarmed or ctx.lr_suspect or not (lr > 0 and threshold > 0 and lr * c.high_gap >= threshold):
         return None  # (alarmed: a check before it named what failed; the LR's part would only be noise beside it)
-    if threshold > 10 * lr and _drawn_anew(ctx.problem):
+    if threshold > 10 * lr and drawn_anew(ctx.problem):
         return None  # beyond the method's 1-10x, only on fixed batches: examples drawn anew at each fetch (a random
         # pairing) fit better at a tenth of any LR, which averages their noise (holdout55's stamps)
     fit = _fits_better(ctx, lr, lr / 10)
@@ -1147,13 +1151,10 @@ def loss_climbed(ctx: Context) -> Optional[Diagnosis]:
     (holdout51's recipes). Positive losses only (a likelihood below 0 has no scale); not when anything else was said
     about the stage, not for a batch function that draws anew at each fetch (a bug that reshuffles the data as it
     trains climbs too), and not once the LR is named too low."""
-    from .mismatch import LossAndMeasure
-    from .stepstats import StepStats
     c = ctx.cfg
     if ctx.said_anything() or ctx.lr_suspect:
         return None
-    trace = next((x for m in ctx.run.monitors if isinstance(m, StepStats) for x in m.consumers
-                  if isinstance(x, LossAndMeasure)), None)
+    trace = _loss_trace(ctx.run)
     curve = trace.curve if trace is not None else []
     if len(curve) < c.climb_windows:
         return None
@@ -1165,7 +1166,7 @@ def loss_climbed(ctx: Context) -> Optional[Diagnosis]:
         return None
     if not (final >= best + c.climb_back * (start - best) and final >= c.climb_ratio * best):
         return None
-    if _drawn_anew(ctx.problem):
+    if drawn_anew(ctx.problem):
         return None  # a batch function that draws anew at each fetch (augmentation, a roll over the batch) can make the
         # loss climb at any LR (holdout55's stamps/shift_rolled_over_batch)
     lr = ctx.run.base_lr
@@ -1176,13 +1177,6 @@ def loss_climbed(ctx: Context) -> Optional[Diagnosis]:
         "stays finite)", evidence={"loss_start": num(start), "loss_best": num(best), "best_iteration": curve[k][0],
                                    "loss_end": num(final), "lr": num(lr), "loss_climbed": True},
         fix=f"lower the LR (to {num(lr / 10)}-{num(lr / 3)}), or decay it once the loss stops falling")
-
-
-def _drawn_anew(problem, fetches: int = 4) -> bool:
-    """Fetching the same examples again gives another batch (a random transform, noise, a random pairing)."""
-    idx = torch.arange(min(problem.train_size, 8))
-    first = problem.get_batch(idx)
-    return any(not same_batch(first, problem.get_batch(idx)) for _ in range(fetches - 1))
 
 
 def lr_far_below(ctx: Context) -> Optional[Diagnosis]:
