@@ -7,6 +7,8 @@ Events (method names), in the order a stage sees them:
 - stage_started(stage, start_iteration): 0, or the iteration a resumed attempt continues from
 - stage_ready(stage, problem, settings): its Problem is built and its TrainSettings fixed (the data can be shown)
 - scalars, evaluated, histograms, diagnosis: as training goes
+- before_checkpoint(stage, iteration): a mid-stage checkpoint is about to be saved (what a sink holds of the
+  iterations through it goes to disk first: a resumed run does not log them again)
 - stage_finished(stage, outcome), then decision(ladder, decisions); finished(...) once at the end.
 A sink implements any subset.
 """

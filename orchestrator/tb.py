@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from pathlib import Path
 
 import torch
@@ -102,14 +103,14 @@ def open_run(path: Path, keep_through: int, keep_probe: bool = False, offset: in
     return writer
 
 
-def write_scalars(writer: SummaryWriter, values: dict, step: int) -> None:
+def write_scalars(writer: SummaryWriter, values: dict, step: int, wall_time: float | None = None) -> None:
     """Every value of one step in one event. `add_scalar` writes an event per value, and each event costs
     ~70 us of the training loop's time (proto, queue, the writer thread): a stage logs ~10 values per
     evaluation (benchmarks/overhead.py). TensorBoard reads several values per event as it reads one.
     A value may be a ready Summary.Value (a histogram), written in the same event."""
     summary = Summary(value=[v if isinstance(v, Summary.Value) else Summary.Value(tag=tag, simple_value=float(v))
                              for tag, v in values.items()])
-    writer._get_file_writer().add_summary(summary, step)  # what add_scalar does, once per value
+    writer._get_file_writer().add_summary(summary, step, wall_time)  # what add_scalar does, once per value
 
 
 def histogram_value(tag: str, values: torch.Tensor, bins: int = HIST_BINS) -> Summary.Value:
@@ -131,24 +132,33 @@ def histogram_value(tag: str, values: torch.Tensor, bins: int = HIST_BINS) -> Su
 
 
 class HeldScalars:
-    """The scalars of one training iteration, held and written as one event per step when the iteration is
-    over: the training curve and the evaluation of an evaluation step are one event, not two (and their
-    ladder-wide points another). Each event costs the training loop a wake of the writer's thread."""
+    """The scalars of a stage, held and written a few seconds' worth at a time, one event per step.
+
+    Each event handed to the writer wakes its thread, which then competes with the training loop for the
+    interpreter: an event per evaluation cost the digits stage ~2% of its time (benchmarks/overhead.py),
+    written in bursts ~0%. Nothing is seen later for it: the writer flushes its file every two minutes
+    anyway (SummaryWriter's flush_secs), and each point keeps the wall time it was logged at."""
+
+    HOLD_SECS = 5.0
 
     def __init__(self, writer: SummaryWriter):
-        self.writer, self.iteration, self.steps = writer, None, {}
+        self.writer, self.steps, self.written = writer, {}, time.monotonic()
 
     def add(self, iteration: int, values: dict, step: int | None = None) -> None:
-        """`values` logged at `iteration`, at `step` of their axis (the ladder-wide one) if not `iteration`."""
-        if iteration != self.iteration:
-            self.release()
-            self.iteration = iteration
-        self.steps.setdefault(iteration if step is None else step, {}).update(values)
+        """`values` logged at `iteration`, at `step` of their axis (the ladder-wide one) if not `iteration`;
+        the axes apart, so that each event is of one axis (a resumed run keeps events by their axis' step)."""
+        key = (iteration, False) if step is None else (step, True)
+        if key not in self.steps:
+            self.steps[key] = ({}, time.time())
+        self.steps[key][0].update(values)
 
-    def release(self) -> None:
-        for step, values in self.steps.items():
-            write_scalars(self.writer, values, step)
-        self.steps = {}
+    def release(self, force: bool = True) -> None:
+        """Write what is held: now, or (not forced) once HOLD_SECS have passed since the last write."""
+        if not force and time.monotonic() - self.written < self.HOLD_SECS:
+            return
+        for (step, _), (values, wall_time) in self.steps.items():
+            write_scalars(self.writer, values, step, wall_time)
+        self.steps, self.written = {}, time.monotonic()
 
 
 def panel(writer: SummaryWriter, tag: str, value, step: int) -> None:
@@ -165,7 +175,7 @@ class TensorBoardSink:
     def __init__(self, root: Path, resume_step: int = 0):
         self.root = root
         self.writers: dict[str, SummaryWriter] = {}
-        self.held: dict[str, HeldScalars] = {}  # stage -> its scalars not written yet (the iteration's)
+        self.held: dict[str, HeldScalars] = {}  # stage -> its scalars not written yet
         self.places: dict[str, int] = {}     # stage -> its attempt's place in the run (stage_placed)
         self.offsets: dict[str, int] = {}    # stage -> iterations the run trained before this attempt
         self.batch_sizes: dict[str, int] = {}
@@ -203,6 +213,7 @@ class TensorBoardSink:
     def stage_ready(self, stage, problem, settings) -> None:
         """The problem is built: what the model will be fed, shown once per attempt."""
         self.batch_sizes[stage.name] = min(settings.batch_size, problem.train_size)
+        self.before_checkpoint(stage, 0)  # the LR probe's plots: a resumed stage keeps them and does not probe again
         if self.fresh.get(stage.name) and stage.name in self.writers:
             from .show import look
             text, images = look(problem)
@@ -223,9 +234,15 @@ class TensorBoardSink:
         if metric in metrics and metric != "train/loss" and stage.name in self.offsets:
             goal = {LADDER_PREFIX + metric: metrics[metric], LADDER_PREFIX + metric + "/goal": stage.goal.target}
             self.held[stage.name].add(iteration, goal, self.offsets[stage.name] + iteration)
-        self.held[stage.name].release()  # the evaluation ends the iteration's logging
+        self.held[stage.name].release(force=False)
         for tag, value in (samples or {}).items():
             panel(self.writers[stage.name], tag, value, iteration)
+
+    def before_checkpoint(self, stage, iteration: int) -> None:
+        """A resumed run keeps the events through its checkpoint and does not log them again: on disk first."""
+        if stage.name in self.held:
+            self.held[stage.name].release()
+            self.writers[stage.name].flush()
 
     def histograms(self, stage, iteration: int, model) -> None:
         for name, p in model.named_parameters():

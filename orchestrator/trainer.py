@@ -184,6 +184,7 @@ def train(run: StageRun, resume: Optional[dict] = None) -> Outcome:
                 outcome = Outcome(converged=stage.goal.met(value), iterations=it, best=run.best, reason=reason)
                 break
             if time.monotonic() - last_save >= s.checkpoint_secs:
+                run.sinks.before_checkpoint(stage, it)  # what was logged through `it` goes to disk first
                 checkpoint.save(_state(run), run.ckpt_dir / "last.pt")
                 last_save = time.monotonic()
             model.train()
