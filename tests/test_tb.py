@@ -88,6 +88,35 @@ def test_an_evaluation_is_one_event_with_the_training_curve_and_the_last_step_is
             assert {"train/loss", "lr", "grad_norm"} <= evaluations[0]  # ... with the training curve in it
 
 
+def test_held_scalars_keep_their_time_and_reach_disk_before_a_checkpoint(tmp_path):
+    """Scalars are written a few seconds' worth at a time (each event wakes the writer's thread): each point
+    keeps the wall time it was logged at, and what was logged reaches the file before a mid-stage checkpoint
+    (a resumed run does not log those steps again)."""
+    import time
+
+    from tensorboard.backend.event_processing.event_file_loader import LegacyEventFileLoader
+
+    from orchestrator.ladder import Goal, Stage
+    from orchestrator.tb import TensorBoardSink
+
+    def on_disk():
+        return {(v.tag, e.step): e.wall_time for f in (tmp_path / "tb" / "s").glob("events.out.tfevents.*")
+                for e in LegacyEventFileLoader(str(f)).Load() if e.HasField("summary") for v in e.summary.value}
+
+    sink, stage = TensorBoardSink(tmp_path / "tb"), Stage("s", Goal("val/acc", 0.9), knobs={})
+    sink.stage_started(stage, 0)
+    sink.scalars(stage, 10, {"train/loss": 2.0})
+    time.sleep(0.3)
+    sink.evaluated(stage, 20, {"val/acc": 0.5}, None)
+    assert ("train/loss", 10) not in on_disk()  # held: an evaluation a moment later does not write it
+    sink.scalars(stage, 30, {"train/loss": 1.0})
+    sink.before_checkpoint(stage, 30)
+    written = on_disk()
+    assert {("train/loss", 10), ("val/acc", 20), ("train/loss", 30)} <= set(written)
+    assert written[("val/acc", 20)] - written[("train/loss", 10)] > 0.2  # logged 0.3 s apart, written together
+    sink.close()
+
+
 def test_event_checksums_are_tensorboards_own():
     """orchestrator/crc.py swaps TensorBoard's pure-Python CRC-32C for C: the same value for any record."""
     import random
