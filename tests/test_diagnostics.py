@@ -12,6 +12,7 @@ from torch import nn
 from orchestrator import diagnostics
 from orchestrator.config import DecayConfig, OptimConfig, RunConfig
 from orchestrator.diagnostics.config import DiagnosticsConfig, ProbeConfig
+from orchestrator.diagnosis import Diagnosis
 from orchestrator.errors import ConfigError
 from orchestrator.ladder import Goal, Stage
 from orchestrator.task import Problem
@@ -380,6 +381,38 @@ def test_vanishing_gradients_in_a_deep_sigmoid_net(tmp_path):
     model = nn.Sequential(*layers, nn.Linear(8, 3))
     run, _, _ = run_stage(tmp_path, classification(model, x, y, 3), cfg(), s=settings(budget=20), failure=False)
     assert "vanishing_gradients" in codes(run.stage)
+
+
+def test_vanishing_gradients_on_trained_weights_wait_for_the_failure(tmp_path):
+    """Seen on weights that trained (here a warm start's first step), a vanishing gradient is info and a warning
+    dated where it was seen once the stage fails; a root cause the failure's checks measure keeps it info."""
+    x, y = blobs()
+
+    def attempt(explained: bool):
+        torch.manual_seed(0)
+        layers = []
+        for _ in range(12):
+            layers += [nn.Linear(8, 8), nn.Sigmoid()]
+        problem = classification(nn.Sequential(*layers, nn.Linear(8, 3)), x, y, 3)
+        st, c = stage(2.0, after=["before"]), cfg()
+        run = StageRun(stage=st, problem=problem, settings=settings(budget=20), sinks=RecordingSinks(),
+                       ckpt_dir=tmp_path / str(explained), monitors=diagnostics.monitors_for(c, st, problem),
+                       deferred=[])
+        outcome = train(run)
+        assert not outcome.converged
+        seen = [d for d in st.diagnoses if d["code"] == "vanishing_gradients"]
+        assert [d["severity"] for d in seen] == ["info"]
+        if explained:  # what the failure's checks record when fresh weights fit far better without the weight decay
+            run.diagnose(Diagnosis("loss_floor", "warning", "the weight decay holds the loss up",
+                                   evidence={"loss_without": 0.01}))
+        diagnostics.judge_failure(c, run, outcome)
+        return st, seen[0]
+
+    st, seen = attempt(explained=False)
+    warned = [d for d in st.diagnoses if d["code"] == "vanishing_gradients" and d["severity"] == "warning"]
+    assert len(warned) == 1 and warned[0]["iteration"] == seen["iteration"]
+    st, _ = attempt(explained=True)
+    assert [d["severity"] for d in st.diagnoses if d["code"] == "vanishing_gradients"] == ["info"]
 
 
 # --- clean setups ---------------------------------------------------------------------------------------

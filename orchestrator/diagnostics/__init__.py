@@ -223,14 +223,17 @@ def most_likely_cause(ladder, stage) -> Optional[dict]:
 
 def judge_failure(cfg: Any, run, outcome) -> None:
     """A failed stage: the failure checks' diagnoses, then the symptoms held while it trained (`run.deferred`: dead
-    units, gradient spikes), which may be why it failed unless an error names a root cause (labels that do not
-    follow from the inputs kill units too): then they stay the info they were."""
+    units, gradient spikes, gradients that vanished), which may be why it failed unless an error names a root cause
+    (labels that do not follow from the inputs kill units too) or the optimiser's settings were measured to be it:
+    then they stay the info they were."""
     for d in after_failure(cfg, run, outcome):
         run.diagnose(d)
     from .ranking import ROOT, tier
     explained = any(d["severity"] == "error" and d["code"] in ROOT for d in run.stage.diagnoses)
-    # ... or an LR measured too high (lower_lr_fits): dead units and spikes are what its steps leave behind
-    explained = explained or any(d["code"] == "lr_too_high" and tier(d) == 0 for d in run.stage.diagnoses)
+    # ... or the optimiser's settings measured (ranking.MEASURED: a tenth of the LR fits far better, a weight decay
+    # holds the loss up, a decay ends the steps): dead units, spikes and vanishing gradients are what they leave behind
+    explained = explained or any(d["code"] in ("lr_too_high", "lr_too_low", "loss_floor") and tier(d) == 0
+                                 for d in run.stage.diagnoses)
     if not explained:
         for d in run.deferred or ():
             run.diagnose(d)
