@@ -68,3 +68,50 @@ def test_full_resolution_outputs_are_not(seed):
     r, outcome = run(tagging(seed, coarse=False), budget=200, lr=1e-2, batch_size=32, after_failure=True,
                      stage=Stage("s", Goal("train/acc", 2.0, "max"), knobs={}))
     assert not outcome.converged and not coarse(r), [x["message"] for x in r.stage.diagnoses]
+
+
+class Segmenter(nn.Module):
+    """Conv2d segmenter of 2 classes per pixel of a square image; `coarse`: stride 2, logits upsampled back."""
+
+    def __init__(self, coarse: bool):
+        super().__init__()
+        self.coarse = coarse
+        self.a = nn.Conv2d(1, 16, 3, padding=1, stride=2 if coarse else 1)
+        self.out = nn.Conv2d(16, 2, 1)
+
+    def forward(self, x):  # (B, S, S) -> (B, 2, S, S)
+        h = self.out(torch.relu(self.a(x[:, None])))
+        return F.interpolate(h, size=x.shape[-2:], mode="nearest") if self.coarse else h
+
+
+def segmentation(seed: int, coarse: bool) -> Problem:
+    """Which pixels of a noisy square image lie inside a bright rectangle (odd corners: edges between 2x2 blocks)."""
+    g = torch.Generator().manual_seed(seed)
+    n, size = 200, 12
+    y = torch.zeros(n, size, size, dtype=torch.long)
+    for i in range(n):
+        r, c = (int(v) for v in torch.randint(0, size - 5, (2,), generator=g) // 2 * 2 + 1)
+        y[i, r:r + 5, c:c + 5] = 1
+    x = y.float() + 0.1 * torch.randn(n, size, size, generator=g)
+    torch.manual_seed(seed)
+
+    def evaluate(m):
+        with torch.no_grad():
+            return {"train/acc": float((m(x).argmax(1) == y).float().mean())}
+
+    return Problem(model=Segmenter(coarse), train_size=n, get_batch=lambda i: (x[i], y[i]),
+                   loss=lambda m, b: F.cross_entropy(m(b[0]), b[1]), evaluate=evaluate, chance_loss=math.log(2))
+
+
+@pytest.mark.parametrize("coarse_output", [True, False])
+def test_a_square_image_segmented_at_half_resolution_is_named(coarse_output):
+    """Height and width share a size: the output's dims are paired with the targets' from the end (holdout58's blobs)."""
+    r, outcome = run(segmentation(0, coarse_output), budget=150, lr=1e-2, batch_size=32, after_failure=True,
+                     stage=Stage("s", Goal("train/acc", 2.0, "max"), knobs={}))
+    assert not outcome.converged
+    d = coarse(r)
+    if coarse_output:
+        assert d and d[0]["severity"] == "error" and d[0]["evidence"]["coarse_dim"] in (2, 3), \
+            [x["message"] for x in r.stage.diagnoses]
+    else:
+        assert not d, [x["message"] for x in r.stage.diagnoses]

@@ -8,8 +8,9 @@ pulses/strided_then_upsampled: stride 2, upsampled at the end, pulse edges resol
 
 Measured on a failed stage, on the trained weights in eval mode, on up to `failure.label_examples` (256) training
 examples: along a dimension of the output (not the batch) of at least 4 positions, whose size a dimension of the
-targets shares, at least `failure.coarse_tied` (40%) of the neighbouring pairs are exactly equal in every example and
-every channel (a computed output never ties across a whole batch: the repeats do), while most outputs differ between
+targets shares (the dimension aligned with it from the end when several do: a square image's height and width,
+holdout58's blobs/stride_then_upsample), at least `failure.coarse_tied` (40%) of the neighbouring pairs are exactly
+equal in every example and every channel (a computed output never ties across a whole batch: the repeats do), while most outputs differ between
 examples (an output the same for every example, a signal vanished on its way, ties everywhere), and among the
 tied pairs' real targets (not `-100`) at least `failure.coarse_differ` (2%) differ between the two neighbours.
 """
@@ -36,6 +37,8 @@ def coarse_output(ctx) -> Optional[Diagnosis]:
     for dim in range(1, out.dim()):
         size = out.shape[dim]
         along = [d for d in range(1, targets.dim()) if targets.shape[d] == size]
+        if len(along) > 1:  # a square image: its height and width alike; the targets' dims align with the output's end
+            along = [d for d in along if d == dim - (out.dim() - targets.dim())]
         if size < 4 or len(along) != 1:
             continue
         tied = _tied_pairs(out, dim)
