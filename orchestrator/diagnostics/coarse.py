@@ -10,9 +10,10 @@ Measured on a failed stage, on the trained weights in eval mode, on up to `failu
 examples: along a dimension of the output (not the batch) of at least 4 positions, whose size a dimension of the
 targets shares (the dimension aligned with it from the end when several do: a square image's height and width,
 holdout58's blobs/stride_then_upsample), at least `failure.coarse_tied` (40%) of the neighbouring pairs are exactly
-equal in every example and every channel (a computed output never ties across a whole batch: the repeats do), while most outputs differ between
-examples (an output the same for every example, a signal vanished on its way, ties everywhere), and among the
-tied pairs' real targets (not `-100`) at least `failure.coarse_differ` (2%) differ between the two neighbours.
+equal in every example and every channel (a computed output never ties across a whole batch: the repeats do), while
+most outputs differ between examples (an output the same for every example, a signal vanished on its way, ties
+everywhere), and among the tied pairs' real targets (not `-100`) at least `failure.coarse_differ` (2%) differ between
+the two neighbours.
 """
 from __future__ import annotations
 

@@ -476,7 +476,8 @@ def labels_not_learnable(ctx: Context):
                        "at it either, so they cannot be told from shuffled ones", fix=RAISE_LR_FIRST)
     if ctx.floor:  # the real-vs-shuffled margins below assume losses that can fall to 0; a smoothed floor squeezes them
         return skipped("labels_not_learnable", "one example is fit only down to a floor of the loss (label "
-                       "smoothing?): real and shuffled labels would be compared on what is left above it")
+                       "smoothing, a weight decay): real and shuffled labels would be compared on what is left above "
+                       "it")
     sick = _model_problems(run) + (["overfit_batch_size_1"] if ctx.unfit else [])
     if sick:  # a model that cannot use its inputs fits real labels no better than shuffled ones either
         return skipped("labels_not_learnable", f"the model itself is unwell ({', '.join(sick)}): fix that first; "
@@ -1402,7 +1403,8 @@ def run_checks(c: FailureConfig, run, outcome) -> list[Diagnosis]:
             ctx.unfit = ctx.unfit or (d.code == "overfit_batch_size_1" and d.severity == "error")
             ctx.fitted_one = ctx.fitted_one or (d.code == "overfit_batch_size_1" and d.severity == "info")
             ctx.floor = ctx.floor or (d.code == "overfit_batch_size_1" and bool(d.evidence.get("floor"))) \
-                or (d.code == "loss_floor" and (bool(d.evidence.get("predicted")) or d.severity == "error"))
+                or (d.code == "loss_floor" and (bool(d.evidence.get("predicted")) or d.severity == "error"
+                                                or "final_loss_without" in d.evidence))  # (a weight decay's floor)
             ctx.labels_named = ctx.labels_named or d.code == "labels_not_learnable"
             ctx.alarmed = ctx.alarmed or d.severity in ("warning", "error")
             found.append(d)
