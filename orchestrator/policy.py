@@ -182,21 +182,22 @@ def _retry_lower(ladder: Ladder, stage: Stage, outcome: Outcome, cause: dict) ->
 
 def _retry_measured(ladder: Ladder, stage: Stage, outcome: Outcome, cause: dict) -> Optional[Decision]:
     """A later stage whose most likely cause is an LR measured too high (lr_too_high, evidence `lower_lr_fits`: a
-    tenth of it fit the stage's examples far better; or `loss_climbed`: its own training loss came down and climbed
-    back) is retried once at that tenth, and so are the converged stages
-    before it that trained at the same LR: an intermediate stage would take the same too-large steps, and weights
-    warm-started from that LR carried its damage (holdout27's motif at 0.05: retried alone at 0.005, warm-started
-    from the first stage, the second still stalled at 0.95 where fresh weights fit it in 200 steps). A first stage
-    is searched instead (its trials are cheap, the tenth among them)."""
+    tenth of it fit the stage's examples far better; `loss_climbed`: its own training loss came down and climbed
+    back; `settles_lower`: continued at a tenth of it, the stage passed its best) is retried once at that tenth,
+    and so are the converged stages before it that trained at the same LR: an intermediate stage would take the
+    same too-large steps, and weights warm-started from that LR carried its damage (holdout27's motif at 0.05:
+    retried alone at 0.005, warm-started from the first stage, the second still stalled at 0.95 where fresh weights
+    fit it in 200 steps). A first stage is searched instead (its trials are cheap, the tenth among them)."""
     if not stage.after or cause.get("code") != "lr_too_high" or cause.get("stage", stage.name) != stage.name:
         return None
     measured = next((d["evidence"] for d in stage.diagnoses if d.get("code") == "lr_too_high"
-                     and {"lower_lr_fits", "loss_climbed"} & set(d.get("evidence") or {})), None)
+                     and {"lower_lr_fits", "loss_climbed", "settles_lower"} & set(d.get("evidence") or {})), None)
     if measured is None or stage.lr_used is None or abs(stage.lr_used - float(measured["lr"])) > 0.01 * stage.lr_used:
         return None  # retried already: it trains at another LR now (the evidence's LR is rounded)
     lr, before = stage.lr_used / 10, _trained_before_at(ladder, stage, stage.lr_used)
     why = ("its training loss came down and climbed back at its LR" if measured.get("loss_climbed") else
-           "fresh weights fit its examples far better at a tenth of its LR")
+           "continued from where it ended, it passed its best at a tenth of its LR" if measured.get("settles_lower")
+           else "fresh weights fit its examples far better at a tenth of its LR")
     return Decision(RETRY, stage.name, f"{outcome.reason}; {why} {_num(stage.lr_used)} (lr_too_high): retrying at "
                     f"{_num(lr)}{_from(before)}", lr=lr, restart=before + (stage.name,))
 

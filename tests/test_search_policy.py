@@ -174,7 +174,8 @@ def test_a_stage_a_search_brought_to_its_goal_keeps_its_cause_line_and_the_run_c
     assert stalled_on(Ladder([searched, failed])) == [failed]
 
 
-@pytest.mark.parametrize("measured", [{"nan_threshold": 0.111, "lower_lr_fits": True}, {"loss_climbed": True}])
+@pytest.mark.parametrize("measured", [{"nan_threshold": 0.111, "lower_lr_fits": True}, {"loss_climbed": True},
+                                      {"settles_lower": True}])
 def test_a_later_stage_whose_lr_was_measured_too_high_is_retried_once_at_a_tenth(measured):
     # measured by a refit at a tenth of the LR, or by its own training loss climbing back
     ladder = chain(("a", 10, CONVERGED), ("b", 1000, FAILED))

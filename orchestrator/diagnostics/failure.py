@@ -59,6 +59,8 @@ examples: a network that cannot fit 100 examples usually has a bug. Each check i
   more below a measured threshold, crawling weights, and ten times the LR comes down twice as far: `lr_too_low`.
 - `loss_climbed` (any size, right after it, when nothing else was said): the stage's training loss came down and then
   climbed back a quarter of the way to its start: `lr_too_high`.
+- `steps_too_large` (any size, right after it, when nothing else was said; settle.py): the failed stage continued from
+  its own weights at a tenth of its LR passes its best, while the LR itself does not: `lr_too_high`.
 - `ambiguous_inputs` (any size, before the label check; ambiguous.py): a tenth of the examples share their inputs
   exactly with another whose targets differ: `labels_not_learnable`.
 - `shifted_targets` (any size; shifted.py): per-position targets that fresh weights fit far better moved one position
@@ -97,6 +99,7 @@ from .ambiguous import ambiguous_inputs
 from .shifted import shifted_targets
 from .unread import unread_output
 from .splits import splits_differ
+from .settle import steps_too_large
 from .truncation import cut_sequences
 from .startchecks import LAYOUT_FIX, StartChecks, batch_first, constant_targets, is_fresh, preserved, skipped, take
 from .startchecks import batch_dependence as startchecks_batch_dependence
@@ -1367,7 +1370,7 @@ CHECKS = [lr_too_low, loss_mismatch, unread_output, held_out_blind, bad_init_los
           batch_dependence, unreachable_targets, coarse_output, affine_model, overfit_batch_size_1, batched_like_one,
           eval_mode_differs, lr_far_below, ambiguous_inputs,
           labels_not_learnable, shifted_targets, augmentation_breaks_labels, lr_near_threshold, loss_climbed,
-          decay_floor, splits_differ, ignored_input, cut_sequences]
+          steps_too_large, decay_floor, splits_differ, ignored_input, cut_sequences]
 
 
 def batch_dependence_any_size(ctx: Context):
@@ -1381,8 +1384,8 @@ def batch_dependence_any_size(ctx: Context):
 ANY_SIZE = [lr_too_low, loss_mismatch, unread_output, held_out_blind, batch_dependence_any_size, unreachable_targets,
             coarse_output, affine_model,
             eval_mode_differs, lr_far_below, ambiguous_inputs, labels_not_learnable, shifted_targets,
-            augmentation_breaks_labels, lr_near_threshold, loss_climbed, decay_floor, splits_differ, ignored_input,
-            cut_sequences]
+            augmentation_breaks_labels, lr_near_threshold, loss_climbed, steps_too_large, decay_floor, splits_differ,
+            ignored_input, cut_sequences]
 
 
 def run_checks(c: FailureConfig, run, outcome) -> list[Diagnosis]:

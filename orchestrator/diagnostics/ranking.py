@@ -50,7 +50,7 @@ SEVERITY = {"error": 0, "warning": 1}
 # the weight decay (holdout55's cupping/adamax_weight_decay_0.3: vanishing_gradients was its consequence), or one
 # example fit without it and not with it (holdout52's seismic/sgd_weight_decay_0.5)
 MEASURED = {"higher_lr_fits", "tight_clip", "own_decay", "peak_lr", "betas", "loss_climbed", "loss_without",
-            "final_loss_without"}
+            "final_loss_without", "settles_lower"}
 # of those, settings no LR changes (the optimiser's own decay, a schedule that ends the steps, swapped betas): the
 # cause says so (`settings`), and the policy stops instead of inserting stages or searching the LR around them
 SETTINGS = {"own_decay", "peak_lr", "betas"}

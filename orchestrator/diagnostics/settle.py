@@ -1,0 +1,97 @@
+"""A stage whose steps are too large to settle (code `lr_too_high`, warning): a failure check, any size.
+
+An LR set for another batch size or optimiser (a recipe's LR at batch size 2, Adam at 0.03) stays finite, brings the
+loss down at first and then keeps the weights bouncing around the minimum: the goal metric stalls below its goal,
+however long the stage trains. The LR probe sees no NaN, and fresh weights trained briefly fit as well at a tenth of
+the LR (the bouncing only shows near the end). The stage's own weights tell: continued from where the stage ended
+(its optimiser state too) on its own training batches, for `failure.settle_iterations` (200) steps at a tenth of its
+LR and, as a control, at the LR itself, the same batches each, then its goal metric measured as the stage measured it.
+
+Fires when nothing else was said about the stage, it did not meet its goal, the control stays where the stage got to
+(the LR itself has nothing left to gain there), and a tenth of the LR goes past the best the stage ever reached by
+at least `failure.settle_gain` (25%) of the way from that best to the goal (holdout59's runs/adam_lr_0.03: validation
+exact stuck at 0.85, goal 0.97; holdout57's sorter/batch_size_2, a recipe's LR at batch size 2). The policy then
+retries the stage at that tenth (policy._retry_measured), as for a loss that climbed.
+"""
+from __future__ import annotations
+
+import copy
+import math
+from typing import Optional
+
+import torch
+
+from ..diagnosis import Diagnosis
+from ..optim import make_optimizer
+from ..sampler import Sampler
+from ..trainer import optimisation_step, to_device
+from .common import num
+
+
+def steps_too_large(ctx) -> Optional[Diagnosis]:
+    run, c = ctx.run, ctx.cfg
+    goal = run.stage.goal
+    if ctx.said_anything() or ctx.lr_suspect or run.best is None or not math.isfinite(run.best):
+        return None
+    if goal.met(run.best) or run.optimizer is None or not run.lr > 0:
+        return None
+    start = _metric(run, run.model)
+    if start is None:
+        return None
+    at_lr, at_tenth = (_continued(run, factor, c.settle_iterations) for factor in (1.0, 0.1))
+    if at_lr is None or at_tenth is None:
+        return None
+    gap = abs(goal.target - run.best)
+    # the control: the LR itself gains nothing more from where the stage ended (a stage still on its way up is
+    # under-budgeted, not at a floor of its steps' size)
+    if goal.better(at_lr, max(run.best, start) if goal.mode == "max" else min(run.best, start), c.settle_gain * gap):
+        return None
+    past = max(run.best, at_lr) if goal.mode == "max" else min(run.best, at_lr)
+    if not goal.better(at_tenth, past, c.settle_gain * gap):
+        return None
+    lr = run.lr
+    return Diagnosis(
+        "lr_too_high", "warning", f"continued from where the stage ended for {c.settle_iterations} iterations on its "
+        f"own batches, a tenth of its LR takes {goal.metric} from {num(start)} to {num(at_tenth)} (the stage's best "
+        f"{num(run.best)}, its goal {num(goal.target)}), while the LR itself stays at {num(at_lr)}: the steps are too "
+        "large to settle into the minimum they found (an LR set for a larger batch or another optimiser)",
+        evidence={"metric": goal.metric, "at_end": num(start), "at_lr": num(at_lr), "at_tenth": num(at_tenth),
+                  "best": num(run.best), "goal": goal.target, "lr": num(lr), "batch_size": run.sampler.batch_size
+                  if run.sampler is not None else None, "settles_lower": True},
+        fix=f"lower the LR (to {num(lr / 10)}-{num(lr / 3)}), decay it once the metric stalls (optim.decay), or raise "
+            "the batch size")
+
+
+def _continued(run, factor: float, iterations: int) -> Optional[float]:
+    """The goal metric after `iterations` more steps at `factor` x the stage's LR, from its final weights and optimiser
+    state, on batches drawn as the stage drew them (the same for every factor); None when it cannot be measured."""
+    model = copy.deepcopy(run.model)
+    opt = make_optimizer(model.parameters(), run.settings.optim, run.lr)
+    try:
+        opt.load_state_dict(run.optimizer.state_dict())
+    except (ValueError, KeyError):
+        return None  # parameter groups of its own: not the stage's optimiser to continue
+    for group in opt.param_groups:
+        group["lr"] = run.lr * factor
+    sampler = Sampler(run.problem.train_size, run.settings.batch_size, seed=run.settings.seed + 1)
+    model.train()
+    rng = torch.get_rng_state()
+    try:
+        for _ in range(iterations):
+            batch = to_device(sampler.next_batch(run.problem), run.settings.device)
+            loss = optimisation_step(model, opt, run.problem, batch, run.clip_norm)
+            if not bool(torch.isfinite(loss).all()):
+                return None
+    finally:
+        torch.set_rng_state(rng)
+    return _metric(run, model)
+
+
+def _metric(run, model) -> Optional[float]:
+    model.eval()
+    try:
+        with torch.no_grad():
+            value = dict(run.problem.evaluate(model)).get(run.stage.goal.metric)
+    finally:
+        model.train()
+    return float(value) if isinstance(value, (int, float)) and math.isfinite(value) else None
