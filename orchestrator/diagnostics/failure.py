@@ -1366,11 +1366,13 @@ def held_out_blind(ctx: Context) -> Optional[Diagnosis]:
 # an LR too high to learn at after the checks that name a bug (it retrains twice, and a named bug is the root; the
 # label check tells a too-high LR from misaligned labels itself), before the last resorts, which stand down after it
 # splits built differently and an ignored input last: the label checks judge the labels as a whole first
+# a weight decay that holds the loss at a floor before the label check: real and shuffled labels both stop there
+# (holdout58's kiln/weight_decay_0.5, BatchNorm: no one-example fit to find it first)
 CHECKS = [lr_too_low, loss_mismatch, unread_output, held_out_blind, bad_init_loss, params_not_updating,
           batch_dependence, unreachable_targets, coarse_output, affine_model, overfit_batch_size_1, batched_like_one,
-          eval_mode_differs, lr_far_below, ambiguous_inputs,
+          eval_mode_differs, lr_far_below, ambiguous_inputs, decay_floor,
           labels_not_learnable, shifted_targets, augmentation_breaks_labels, lr_near_threshold, loss_climbed,
-          steps_too_large, decay_floor, splits_differ, ignored_input, cut_sequences]
+          steps_too_large, splits_differ, ignored_input, cut_sequences]
 
 
 def batch_dependence_any_size(ctx: Context):
@@ -1383,8 +1385,8 @@ def batch_dependence_any_size(ctx: Context):
 # a big stage that fails is usually just hard; these still tell a bug (or a bad LR) from that
 ANY_SIZE = [lr_too_low, loss_mismatch, unread_output, held_out_blind, batch_dependence_any_size, unreachable_targets,
             coarse_output, affine_model,
-            eval_mode_differs, lr_far_below, ambiguous_inputs, labels_not_learnable, shifted_targets,
-            augmentation_breaks_labels, lr_near_threshold, loss_climbed, steps_too_large, decay_floor, splits_differ,
+            eval_mode_differs, lr_far_below, ambiguous_inputs, decay_floor, labels_not_learnable, shifted_targets,
+            augmentation_breaks_labels, lr_near_threshold, loss_climbed, steps_too_large, splits_differ,
             ignored_input, cut_sequences]
 
 
@@ -1407,7 +1409,8 @@ def run_checks(c: FailureConfig, run, outcome) -> list[Diagnosis]:
             ctx.fitted_one = ctx.fitted_one or (d.code == "overfit_batch_size_1" and d.severity == "info")
             ctx.floor = ctx.floor or (d.code == "overfit_batch_size_1" and bool(d.evidence.get("floor"))) \
                 or (d.code == "loss_floor" and (bool(d.evidence.get("predicted")) or d.severity == "error"
-                                                or "final_loss_without" in d.evidence))  # (a weight decay's floor)
+                                                or "final_loss_without" in d.evidence or "loss_without" in d.evidence))
+            # (a weight decay's floor: real and shuffled labels both stop there)
             ctx.labels_named = ctx.labels_named or d.code == "labels_not_learnable"
             ctx.alarmed = ctx.alarmed or d.severity in ("warning", "error")
             found.append(d)
