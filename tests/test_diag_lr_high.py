@@ -73,6 +73,18 @@ def test_plain_sgd_at_an_adam_sized_lr_is_measured_too_low(family):
     assert d[0]["evidence"]["loss_at_ten"] < d[0]["evidence"]["loss_at_lr"]
 
 
+def test_plain_sgd_far_below_a_probe_range_without_nan_is_measured_too_low():
+    # no probe went non-finite up to the top of its range: that top bounds the threshold from below, and the LR is
+    # as far below the threshold as below it (holdout59's sparklines: SGD at 3e-4, clean up to 1.0)
+    from orchestrator.config import OptimConfig
+    clean = {"threshold": 0.03, "probes": [{"lr": 0.03, "outcome": "clean"}]}
+    r, outcome = run(FAMILIES["mlp"](), budget=200, lr=3e-4, optim=OptimConfig(name="sgd"), after_failure=True,
+                     probe=clean)
+    d = [x for x in found(r, "lr_too_low") if x["evidence"].get("higher_lr_fits")]
+    assert not outcome.converged and d, [(x["code"], x["message"]) for x in r.stage.diagnoses]
+    assert d[0]["evidence"]["threshold_is_bound"] and "where it found no NaN" in d[0]["message"]
+
+
 @pytest.mark.parametrize("family", FAMILIES)
 def test_adam_far_below_the_threshold_is_not_called_too_low(family):
     # Adam's steps are the LR's size whatever the gradient: at 3e-3, 100x below the threshold, the weights move at a

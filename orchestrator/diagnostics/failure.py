@@ -1191,7 +1191,10 @@ def lr_far_below(ctx: Context) -> Optional[Diagnosis]:
     rules, which wait for 1000x (benchmarks/holdout45's progression: SGD at 0.001, 333x below 0.333, three
     intermediate stages before it converged). The mirror of `lr_near_threshold`."""
     run, c = ctx.run, ctx.cfg
-    lr, threshold = run.base_lr, measured_threshold(run.probe)
+    # a probe that went non-finite nowhere up to the top of its range leaves that top as a lower bound of the
+    # threshold: as far below it, the LR is as far below (holdout59's sparklines: SGD at 3e-4, clean up to 1.0)
+    lr, threshold = run.base_lr, float((run.probe or {}).get("threshold") or 0.0)
+    bound = measured_threshold(run.probe) == 0.0
     if ctx.alarmed or ctx.lr_suspect or ctx.health is None or not (lr > 0 and threshold >= c.low_gap * lr):
         return None
     ratio = update_ratios(ctx.health)[1]
@@ -1201,14 +1204,16 @@ def lr_far_below(ctx: Context) -> Optional[Diagnosis]:
     if fit is None:
         return None
     pool, at_lr, at_ten = fit
+    where = (f"the top of the LR probe's range, {num(threshold)}, where it found no NaN" if bound else
+             f"the NaN threshold {num(threshold)} the LR probe found")
     return Diagnosis(
-        "lr_too_low", "warning", f"the LR {num(lr)} is {threshold / lr:.3g}x below the NaN threshold {num(threshold)} "
-        f"the LR probe found (the method trains 1-10x below it), and fresh weights trained on {pool} of the stage's "
+        "lr_too_low", "warning", f"the LR {num(lr)} is {threshold / lr:.3g}x below {where} (the method trains 1-10x "
+        f"below the threshold), and fresh weights trained on {pool} of the stage's "
         f"examples for {c.label_iterations} iterations reach a loss of {num(at_ten)} at ten times it against "
         f"{num(at_lr)} at the LR itself: the steps are too small", evidence={
             "lr": num(lr), "nan_threshold": num(threshold), "below_threshold": num(threshold / lr),
             "loss_at_lr": num(at_lr), "loss_at_ten": num(at_ten), "iterations": c.label_iterations,
-            "examples": pool, "higher_lr_fits": True},
+            "examples": pool, "higher_lr_fits": True, "threshold_is_bound": bound},
         fix=f"raise the LR towards {num(threshold / 10)}-{num(threshold / 3)} (1-10x below the threshold)")
 
 
