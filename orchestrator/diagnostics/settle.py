@@ -23,7 +23,7 @@ import torch
 
 from ..diagnosis import Diagnosis
 from ..optim import make_optimizer
-from ..sampler import Sampler
+from ..data import batches_for
 from ..trainer import optimisation_step, to_device
 from .common import num
 
@@ -44,10 +44,9 @@ def steps_too_large(ctx) -> Optional[Diagnosis]:
     gap = abs(goal.target - run.best)
     # the control: the LR itself gains nothing more from where the stage ended (a stage still on its way up is
     # under-budgeted, not at a floor of its steps' size)
-    if goal.better(at_lr, max(run.best, start) if goal.mode == "max" else min(run.best, start), c.settle_gain * gap):
+    if goal.better(at_lr, _ahead(goal, run.best, start), c.settle_gain * gap):
         return None
-    past = max(run.best, at_lr) if goal.mode == "max" else min(run.best, at_lr)
-    if not goal.better(at_tenth, past, c.settle_gain * gap):
+    if not goal.better(at_tenth, _ahead(goal, run.best, at_lr), c.settle_gain * gap):
         return None
     lr = run.lr
     return Diagnosis(
@@ -62,6 +61,11 @@ def steps_too_large(ctx) -> Optional[Diagnosis]:
             "the batch size")
 
 
+def _ahead(goal, a: float, b: float) -> float:
+    """The better of two values of the goal's metric."""
+    return b if goal.better(b, a) else a
+
+
 def _continued(run, factor: float, iterations: int) -> Optional[float]:
     """The goal metric after `iterations` more steps at `factor` x the stage's LR, from its final weights and optimiser
     state, on batches drawn as the stage drew them (the same for every factor); None when it cannot be measured."""
@@ -73,17 +77,18 @@ def _continued(run, factor: float, iterations: int) -> Optional[float]:
         return None  # parameter groups of its own: not the stage's optimiser to continue
     for group in opt.param_groups:
         group["lr"] = run.lr * factor
-    sampler = Sampler(run.problem.train_size, run.settings.batch_size, seed=run.settings.seed + 1)
+    batches = batches_for(run.problem, run.settings.batch_size, seed=run.settings.seed + 1)  # a Dataset's too
     model.train()
     rng = torch.get_rng_state()
     try:
         for _ in range(iterations):
-            batch = to_device(sampler.next_batch(run.problem), run.settings.device)
+            batch = to_device(batches.next_batch(run.problem), run.settings.device)
             loss = optimisation_step(model, opt, run.problem, batch, run.clip_norm)
             if not bool(torch.isfinite(loss).all()):
                 return None
     finally:
         torch.set_rng_state(rng)
+        getattr(batches, "close", lambda: None)()  # a DataLoader's workers
     return _metric(run, model)
 
 
