@@ -291,7 +291,7 @@ class HealthMonitor:
                            "grad_norms": {n: num(v) for n, v in list(norms.items())[:20]}},
                           "check the loss scale (a sum over a large batch/sequence, a factor), the init scale "
                           "and the target scale; clip gradients (optim.clip_norm)")
-            if step == 1 and run.stage.warm_start_source() is None:  # measured at init only (clean: >= 4.6e-4)
+            if at_init(run, step):  # measured at init only (clean: >= 4.6e-4)
                 self.silent_layer(run, step, norms, sizes, median)
         # a zero-initialised weight (Glow's couplings, ReZero, LoRA's B) blocks the first gradient of the layers
         # before it on purpose: a first layer's zero gradient then says nothing until that weight has moved
@@ -313,7 +313,7 @@ class HealthMonitor:
                 # cannot follow (holdout55's cupping and guestlists, holdout58's kiln: the root, named by the
                 # failure's checks, came after it). Info, and a warning dated here if the stage fails and no root
                 # cause explains it (as dead_units)
-                trained = not (step == 1 and run.stage.warm_start_source() is None)
+                trained = not at_init(run, step)
                 message = f"the first layer's gradient ({first}) is {num(ratio)}x the last layer's ({last})"
                 seen = self.fire(run, step, "vanishing_gradients",
                                  message + " (a warning if the stage fails)" if trained else message, ev,
@@ -403,7 +403,7 @@ class HealthMonitor:
             # learnt to open or close (squeeze-and-excitation, an LSTM's gates after a stage that memorised its
             # examples: 52-87% of a clean SE CNN's gates) is no fault while the stage trains on: info, and a
             # warning dated here if the stage then fails (as dead_units)
-            trained = not (step == 1 and run.stage.warm_start_source() is None) \
+            trained = not at_init(run, step) \
                 and "saturated_units" not in run.inherited
             message = (f"{rails:.0%} of the outputs of {type(m).__name__} {name} are at the rails (gradients through "
                        "them vanish)")
@@ -424,6 +424,11 @@ class HealthMonitor:
         run.diagnose(d)
         return d.to_dict()
 
+
+
+def at_init(run, step: int) -> bool:
+    """The sample sees the weights as the task built them: the first step of a stage that starts fresh."""
+    return step == 1 and run.stage.warm_start_source() is None
 
 
 def _first_tensor(output):
