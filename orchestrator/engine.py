@@ -282,9 +282,14 @@ def apply(ladder: Ladder, decision: Decision) -> None:
     elif decision.kind == RETRY:  # trained again at the new LR, which stays theirs (and inserted stages' before them)
         for name in decision.restart:
             stage = ladder[name]
-            stage.lr = stage.lr_used = decision.lr
+            if decision.lr is not None:
+                stage.lr = stage.lr_used = decision.lr
             if stage.status == CONVERGED:
                 stage.status = PENDING
+        if decision.batch_size is not None:  # the judged stage and those after it, unless they set their own
+            for name in [decision.stage, *ladder.after_stage(decision.stage)]:
+                if name == decision.stage or ladder[name].batch_size is None:
+                    ladder[name].batch_size = decision.batch_size
     elif decision.kind == SKIP:
         ladder[decision.stage].status = SKIPPED
     elif decision.kind == FALLBACK:  # the skipped stages train now, then the failed one again

@@ -124,6 +124,11 @@ class Ladder:
             source = self.warm_start_source(self[source])
         return tuple(found)
 
+    def after_stage(self, name: str) -> list[str]:
+        """The stages that come after `name` (its descendants), in run order."""
+        later = nx.descendants(self.graph, name)
+        return [s.name for s in self.order() if s.name in later]
+
     def hardest_after(self, name: str) -> Optional[Stage]:
         """The last stage in run order of those that come after `name` (the task it builds up to), or None at the
         top."""

@@ -37,6 +37,7 @@ class Decision:
     reason: str
     lr: Optional[float] = None       # RETRY: the LR the stage trains at from now on
     restart: tuple = ()              # RETRY: the stages trained again at `lr`; FALLBACK: the skipped ones
+    batch_size: Optional[int] = None  # RETRY: the batch size the stage, and the stages after it, train at from now on
     #                                  trained now; in run order
     new_stage: Optional[str] = None  # INSERT: the name of the intermediate stage
     knobs: Optional[dict] = None     # INSERT: its knob values
@@ -187,13 +188,24 @@ def _retry_measured(ladder: Ladder, stage: Stage, outcome: Outcome, cause: dict)
     and so are the converged stages before it that trained at the same LR: an intermediate stage would take the
     same too-large steps, and weights warm-started from that LR carried its damage (holdout27's motif at 0.05:
     retried alone at 0.005, warm-started from the first stage, the second still stalled at 0.95 where fresh weights
-    fit it in 200 steps). A first stage is searched instead (its trials are cheap, the tenth among them)."""
+    fit it in 200 steps). A first stage is searched instead (its trials are cheap, the tenth among them).
+    Steps measured too noisy rather than too large (`batch_noise`: the LR itself, continued on larger batches, passed
+    its best as far as the tenth did) are retried once at the same LR on those larger batches, the stage alone (the
+    stages before it converged on the smaller ones), and the stages after it train on them too."""
     if not stage.after or cause.get("code") != "lr_too_high" or cause.get("stage", stage.name) != stage.name:
         return None
     measured = next((d["evidence"] for d in stage.diagnoses if d.get("code") == "lr_too_high"
                      and {"lower_lr_fits", "loss_climbed", "settles_lower"} & set(d.get("evidence") or {})), None)
     if measured is None or stage.lr_used is None or abs(stage.lr_used - float(measured["lr"])) > 0.01 * stage.lr_used:
         return None  # retried already: it trains at another LR now (the evidence's LR is rounded)
+    if measured.get("batch_noise"):
+        if stage.batch_size is not None and stage.batch_size != measured["batch_size"]:
+            return None  # retried already, on larger batches
+        return Decision(RETRY, stage.name, f"{outcome.reason}; continued from where it ended, batches of "
+                        f"{measured['larger_batch']} at its LR {_num(stage.lr_used)} passed its best where batches of "
+                        f"{measured['batch_size']} did not (lr_too_high: steps too noisy on small batches): retrying "
+                        f"on batches of {measured['larger_batch']}, and so do the stages after it",
+                        restart=(stage.name,), batch_size=int(measured["larger_batch"]))
     lr, before = stage.lr_used / 10, _trained_before_at(ladder, stage, stage.lr_used)
     why = ("its training loss came down and climbed back at its LR" if measured.get("loss_climbed") else
            "continued from where it ended, it passed its best at a tenth of its LR" if measured.get("settles_lower")

@@ -63,6 +63,8 @@ class Record:
             d["new_stage"] = decision.new_stage
         if decision.lr is not None:
             d["lr"] = decision.lr
+        if decision.batch_size is not None:
+            d["batch_size"] = decision.batch_size
         if decision.restart:  # RETRY: trained again at `lr`; FALLBACK: the skipped stages trained now
             d["restart"] = list(decision.restart)
         d["iterations"] = iterations

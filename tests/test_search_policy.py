@@ -2,6 +2,7 @@
 import pytest
 
 from orchestrator.config import SearchConfig
+from orchestrator.engine import apply
 from orchestrator.knobs import Knob
 from orchestrator.ladder import CONVERGED, FAILED, Goal, Ladder, Stage
 from orchestrator.policy import ADVANCE, INSERT, RETRY, SEARCH, STOP, Outcome, decide
@@ -172,6 +173,22 @@ def test_a_stage_a_search_brought_to_its_goal_keeps_its_cause_line_and_the_run_c
     assert stalled_on(Ladder([searched, stopped])) == [stopped]
     failed = Stage("b", Goal("val/acc", 0.9), {}, after=["a"], status=FAILED, cause=cause)
     assert stalled_on(Ladder([searched, failed])) == [failed]
+
+
+def test_steps_too_noisy_for_small_batches_retry_the_stage_on_larger_ones_and_the_stages_after_it_too():
+    ladder = chain(("a", 10, CONVERGED), ("b", 100, FAILED), ("c", 1000, "pending"))
+    for s in ladder.order():
+        s.lr_used = 0.001
+    ladder["b"].diagnoses.append({"code": "lr_too_high", "severity": "warning", "evidence": {
+        "lr": 0.001, "settles_lower": True, "batch_noise": True, "batch_size": 2, "larger_batch": 16}})
+    ladder["b"].cause = {"code": "lr_too_high", "severity": "warning", "root": True, "stage": "b"}
+    d = decide(ladder, ladder["b"], FAILED_OUTCOME, SUBSET, 3, SearchConfig())
+    # the same LR, the stage alone (a converged on batches of two), on batches of 16
+    assert d.kind == RETRY and d.restart == ("b",) and d.lr is None and d.batch_size == 16, d
+    apply(ladder, d)
+    assert [ladder[n].batch_size for n in "abc"] == [None, 16, 16] and ladder["b"].lr_used == 0.001
+    # retried once: on the larger batches it is judged as any failed stage
+    assert decide(ladder, ladder["b"], FAILED_OUTCOME, SUBSET, 3, SearchConfig()).kind == INSERT
 
 
 @pytest.mark.parametrize("measured", [{"nan_threshold": 0.111, "lower_lr_fits": True}, {"loss_climbed": True},

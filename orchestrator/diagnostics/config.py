@@ -224,6 +224,8 @@ class FailureConfig:
     climb_ratio: float = 1.25     # ... and at least this x the best
     settle_iterations: int = 200  # `lr_too_high`, steps too large to settle: the failed stage continued this long
     settle_gain: float = 0.25     # at a tenth of its LR passes its best by this share of the way to its goal
+    settle_batch_scale: int = 8   # ... or at its LR on batches this x larger (at most the training set): a noisy step
+    settle_batch_max: int = 32    # ... and at most this large (a batch below it costs about as much per step)
     bound_pinned: float = 0.1     # `loss_floor`, outputs that cannot reach their targets: this share of the trained
     bound_margin: float = 0.02    # outputs within this of an edge of (-1, 1) or (0, 1), never past it, while
     bound_beyond: float = 0.1     # this share of the targets lie past that edge by more than the margin

@@ -12,6 +12,15 @@ Fires when nothing else was said about the stage, it did not meet its goal, the 
 at least `failure.settle_gain` (25%) of the way from that best to the goal (holdout59's runs/adam_lr_0.03: validation
 exact stuck at 0.85, goal 0.97; holdout57's sorter/batch_size_2, a recipe's LR at batch size 2). The policy then
 retries the stage at that tenth (policy._retry_measured), as for a loss that climbed.
+
+Which remedy: the LR itself is also continued on batches `failure.settle_batch_scale` (8) x larger (at most the
+training set, and at most `failure.settle_batch_max` (32): below that size a step costs about as much as a step on
+batches of two, above it a larger batch multiplies each step's cost and a lower LR is the cheaper fix). Steps of the
+same size with less noise in their direction: when those pass the best by the same margin, and get at least as far
+as the tenth, the steps were too noisy rather than too large for the loss's curvature (which a larger batch leaves
+as it is), and the diagnosis says the batch is too small (evidence `batch_noise`, `larger_batch`). The policy then
+retries the stage on the larger batches at the same LR, and so do the stages after it: at a tenth of the LR,
+batches of two crawled (holdout57's sorter timed out after 600 s, `lr_too_low` at every later stage).
 """
 from __future__ import annotations
 
@@ -46,17 +55,35 @@ def steps_too_large(ctx) -> Optional[Diagnosis]:
     # under-budgeted, not at a floor of its steps' size)
     if goal.better(at_lr, _ahead(goal, run.best, start), c.settle_gain * gap):
         return None
-    if not goal.better(at_tenth, _ahead(goal, run.best, at_lr), c.settle_gain * gap):
+    # the same LR on larger batches: steps of the same size, less noise in their direction. Noise is what a
+    # larger batch removes and a smaller LR only averages out; steps too large for the loss's curvature stay so
+    batch = run.sampler.batch_size if run.sampler is not None else run.settings.batch_size
+    # (up to a size that costs little more per step: above it a lower LR is the cheaper fix, holdout59's
+    # runs/adam_lr_0.03 at batch 32 settled as well at 256 as at a tenth, at 8x the cost of each step)
+    larger = min(batch * c.settle_batch_scale, c.settle_batch_max, run.problem.train_size or 0)
+    at_batch = _continued(run, 1.0, c.settle_iterations, larger) if larger >= 2 * batch else None
+    passed = _ahead(goal, run.best, at_lr)
+    tenth_settles = goal.better(at_tenth, passed, c.settle_gain * gap)
+    noisy = at_batch is not None and goal.better(at_batch, passed, c.settle_gain * gap) and (
+        not tenth_settles or not goal.better(at_tenth, at_batch))
+    if not (tenth_settles or noisy):
         return None
     lr = run.lr
+    evidence = {"metric": goal.metric, "at_end": num(start), "at_lr": num(at_lr), "at_tenth": num(at_tenth),
+                "best": num(run.best), "goal": goal.target, "lr": num(lr), "batch_size": batch, "settles_lower": True}
+    said = (f"continued from where the stage ended for {c.settle_iterations} iterations on its own batches, a tenth "
+            f"of its LR takes {goal.metric} from {num(start)} to {num(at_tenth)} (the stage's best {num(run.best)}, "
+            f"its goal {num(goal.target)}), while the LR itself stays at {num(at_lr)}")
+    if noisy:
+        evidence.update(at_batch=num(at_batch), larger_batch=larger, batch_noise=True)
+        return Diagnosis(
+            "lr_too_high", "warning", f"{said}; batches of {larger} at the LR itself take it to {num(at_batch)}: "
+            f"steps this large are too noisy on batches of {batch} to settle (a batch size too small for the LR)",
+            evidence=evidence, fix=f"raise the batch size (optim.batch_size={larger}), or lower the LR to "
+            f"{num(lr / 10)}-{num(lr / 3)} and train longer")
     return Diagnosis(
-        "lr_too_high", "warning", f"continued from where the stage ended for {c.settle_iterations} iterations on its "
-        f"own batches, a tenth of its LR takes {goal.metric} from {num(start)} to {num(at_tenth)} (the stage's best "
-        f"{num(run.best)}, its goal {num(goal.target)}), while the LR itself stays at {num(at_lr)}: the steps are too "
-        "large to settle into the minimum they found (an LR set for a larger batch or another optimiser)",
-        evidence={"metric": goal.metric, "at_end": num(start), "at_lr": num(at_lr), "at_tenth": num(at_tenth),
-                  "best": num(run.best), "goal": goal.target, "lr": num(lr), "batch_size": run.sampler.batch_size
-                  if run.sampler is not None else None, "settles_lower": True},
+        "lr_too_high", "warning", f"{said}: the steps are too large to settle into the minimum they found (an LR set "
+        "for a larger batch or another optimiser)", evidence=evidence,
         fix=f"lower the LR (to {num(lr / 10)}-{num(lr / 3)}), decay it once the metric stalls (optim.decay), or raise "
             "the batch size")
 
@@ -66,9 +93,10 @@ def _ahead(goal, a: float, b: float) -> float:
     return b if goal.better(b, a) else a
 
 
-def _continued(run, factor: float, iterations: int) -> Optional[float]:
+def _continued(run, factor: float, iterations: int, batch_size: Optional[int] = None) -> Optional[float]:
     """The goal metric after `iterations` more steps at `factor` x the stage's LR, from its final weights and optimiser
-    state, on batches drawn as the stage drew them (the same for every factor); None when it cannot be measured."""
+    state, on batches drawn as the stage drew them (the same for every factor; of `batch_size` when given); None
+    when it cannot be measured."""
     model = copy.deepcopy(run.model)
     opt = make_optimizer(model.parameters(), run.settings.optim, run.lr)
     try:
@@ -77,7 +105,8 @@ def _continued(run, factor: float, iterations: int) -> Optional[float]:
         return None  # parameter groups of its own: not the stage's optimiser to continue
     for group in opt.param_groups:
         group["lr"] = run.lr * factor
-    batches = batches_for(run.problem, run.settings.batch_size, seed=run.settings.seed + 1)  # a Dataset's too
+    # a Dataset's batches too
+    batches = batches_for(run.problem, batch_size or run.settings.batch_size, seed=run.settings.seed + 1)
     model.train()
     rng = torch.get_rng_state()
     try:
