@@ -29,8 +29,8 @@ def toy(*args: str, run_dir: Path, **kw) -> subprocess.CompletedProcess:
 
 def forked_cli(*args: str, run_dir: Path | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
     """cli(), in a child process forked from this one, where torch, Hydra and the orchestrator are imported already:
-    `python -m orchestrator` (runpy, as the interpreter runs it), its own stdout, stderr and exit code, without the ~1.6 s of
-    imports a new interpreter pays. For a corpus of a hundred runs that each end in a second."""
+    `python -m orchestrator` (runpy, as the interpreter runs it), its own stdout, stderr and exit code, without the
+    ~1.6 s of imports a new interpreter pays. For a corpus of a hundred runs that each end in a second."""
     import signal
     import tempfile
     import time
