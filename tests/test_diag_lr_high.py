@@ -43,15 +43,22 @@ def test_a_usual_lr_near_the_threshold_is_not_blamed(family):
         assert not found(r, "lr_too_high"), (lr, found(r, "lr_too_high"))
 
 
+def judged_against_threshold(r) -> list:
+    """lr_near_threshold's verdicts (evidence nan_threshold). Not loss_climbed's: Adam at 0.1 on this GRU comes down and
+    then climbs back past a quarter of the way on machines whose kernels round otherwise (AVX2: 0.135, then above
+    0.58), which that rule names whatever the threshold."""
+    return [d for d in found(r, "lr_too_high") if "nan_threshold" in d["evidence"]]
+
+
 def test_an_lr_far_below_the_threshold_is_not_judged_against_it():
     # 1000x below the NaN threshold: beyond failure.high_gap (100), the check does not run
     r, _ = run(FAMILIES["gru"](), budget=200, lr=0.1, after_failure=True, probe=near(0.1, 1000.0))
-    assert not found(r, "lr_too_high")
+    assert not judged_against_threshold(r)
 
 
 def test_without_a_probe_threshold_the_check_does_not_run():
     r, _ = run(FAMILIES["gru"](), budget=200, lr=0.1, after_failure=True)
-    assert not found(r, "lr_too_high")
+    assert not judged_against_threshold(r)
 
 
 
