@@ -54,16 +54,45 @@ def unread_output(ctx) -> Optional[Diagnosis]:
 
 
 def _unread_columns(problem, model, batch) -> Optional[tuple]:
-    """(width, [columns]) of the model's output the loss's gradient never reaches, among columns it does reach."""
+    """(width, [columns]) of the model's output the loss's gradient never reaches, among columns it does reach. A
+    column whose gradient is zero only because the output saturates there (weights x100 into a softmax: every
+    probability exactly 0 or 1 on examples it fits) is read again at outputs pulled to 0, where nothing saturates: a
+    loss that reads the column has a gradient there, one that never reads it has none still."""
+    first = _reads(problem, model, batch)
+    if first is None:
+        return None
+    width, read, varies, per_row = first
+    unread = (~read & varies).nonzero().flatten().tolist()
+    if unread:
+        again = _reads(problem, model, batch, scale=0.0)
+        if again is not None and again[0] == width:
+            read = read | again[1]
+            per_row = max(per_row, again[3])
+            unread = (~read & varies).nonzero().flatten().tolist()
+    if not unread or not bool(read.any()) or (per_row <= 1 and _absent_classes(problem, batch, unread)):
+        return None
+    return width, unread
+
+
+def _reads(problem, model, batch, scale: Optional[float] = None) -> Optional[tuple]:
+    """(width, the columns the loss's gradient reaches, the columns whose outputs vary, the most columns read in one
+    row), with the model's output multiplied by `scale` when that is given (a single-tensor output only)."""
     outputs = []
 
     def keep(module, args, out):
+        if scale is not None:
+            if not (isinstance(out, torch.Tensor) and out.is_floating_point()):
+                return None
+            out = out * scale
+            outputs.append(out)
+            return out
         outputs.extend(t for t in tensors_in(out) if t.requires_grad and t.is_floating_point() and t.dim() >= 2)
 
     handle = model.register_forward_hook(keep)
     try:
         with torch.enable_grad():
             loss = problem.loss(model, batch)
+            outputs[:] = [t for t in outputs if t.requires_grad and t.dim() >= 2]
             widths = {t.shape[-1] for t in outputs}
             if not outputs or len(widths) != 1 or not loss.requires_grad or not torch.isfinite(loss).all():
                 return None
@@ -83,10 +112,7 @@ def _unread_columns(problem, model, batch) -> Optional[tuple]:
             reads = grad.reshape(-1, width) != 0
             read |= reads.any(0)
             per_row = max(per_row, int(reads.sum(1).max()))
-    unread = (~read & varies).nonzero().flatten().tolist()
-    if not unread or not bool(read.any()) or (per_row <= 1 and _absent_classes(problem, batch, unread)):
-        return None
-    return width, unread
+    return width, read, varies, per_row
 
 
 def _absent_classes(problem, batch, columns: list) -> bool:
