@@ -31,11 +31,10 @@ def forked_cli(*args: str, run_dir: Path | None = None, timeout: float = 300) ->
     """cli(), in a child process forked from this one, where torch, Hydra and the orchestrator are imported already:
     `python -m orchestrator` (runpy, as the interpreter runs it), its own stdout, stderr and exit code, without the
     ~1.6 s of imports a new interpreter pays. For a corpus of a hundred runs that each end in a second."""
+    import runpy
     import signal
     import tempfile
     import time
-
-    import runpy
 
     import orchestrator.__main__  # noqa: F401 - its imports (torch's among them), once, in this process
     argv = ["orchestrator", *args] + ([f"hydra.run.dir={run_dir}"] if run_dir is not None else [])

@@ -74,7 +74,6 @@ def test_every_column_read_or_classes_absent_is_not(seed):
         assert not outcome.converged and not unread(r), [x["message"] for x in r.stage.diagnoses]
 
 
-
 def test_columns_silent_only_where_the_softmax_saturates_are_read():
     # trained weights x100 (benchmarks/bugsuite's mlp/weights_x100 on its full stage) fit most examples with a margin of
     # ~1000: the softmax is exactly 0 or 1 there, and a class whose examples all fit gets an exactly zero gradient in

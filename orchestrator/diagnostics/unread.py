@@ -62,13 +62,12 @@ def _unread_columns(problem, model, batch) -> Optional[tuple]:
     if first is None:
         return None
     width, read, varies, per_row = first
-    unread = (~read & varies).nonzero().flatten().tolist()
-    if unread:
+    if bool((~read & varies).any()):
         again = _reads(problem, model, batch, scale=0.0)
-        if again is not None and again[0] == width:
-            read = read | again[1]
-            per_row = max(per_row, again[3])
-            unread = (~read & varies).nonzero().flatten().tolist()
+        if again is not None:
+            _, read_at_zero, _, per_row_at_zero = again
+            read, per_row = read | read_at_zero, max(per_row, per_row_at_zero)
+    unread = (~read & varies).nonzero().flatten().tolist()
     if not unread or not bool(read.any()) or (per_row <= 1 and _absent_classes(problem, batch, unread)):
         return None
     return width, unread
@@ -82,17 +81,15 @@ def _reads(problem, model, batch, scale: Optional[float] = None) -> Optional[tup
     def keep(module, args, out):
         if scale is not None:
             if not (isinstance(out, torch.Tensor) and out.is_floating_point()):
-                return None
+                return None  # a structured output is read as it is only
             out = out * scale
-            outputs.append(out)
-            return out
         outputs.extend(t for t in tensors_in(out) if t.requires_grad and t.is_floating_point() and t.dim() >= 2)
+        return out  # the output itself, or its scaled copy in its place
 
     handle = model.register_forward_hook(keep)
     try:
         with torch.enable_grad():
             loss = problem.loss(model, batch)
-            outputs[:] = [t for t in outputs if t.requires_grad and t.dim() >= 2]
             widths = {t.shape[-1] for t in outputs}
             if not outputs or len(widths) != 1 or not loss.requires_grad or not torch.isfinite(loss).all():
                 return None
