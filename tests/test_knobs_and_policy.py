@@ -171,6 +171,29 @@ def test_a_stage_that_met_its_goal_on_a_named_bug_stops_the_ladder():
         assert decide(ladder, ladder["a"], met, {"subset": SUBSET}, 3).kind == ADVANCE, other
 
 
+def test_a_fault_of_the_weights_that_outlasted_a_converged_stage_stops_the_ladder():
+    ladder = chain(("a", {"subset": 10}, CONVERGED, 50), ("b", {"subset": 100}, CONVERGED, 400),
+                   ("c", {"subset": 1000}, "pending", 0))
+    met = Outcome(True, 400, 1.0, "goal met")
+    rails = {"code": "saturated_units", "severity": "warning", "iteration": 1}
+    ladder["a"].diagnoses, ladder["b"].diagnoses = [dict(rails, iteration=0)], [rails]
+    d = decide(ladder, ladder["b"], met, {"subset": SUBSET}, 3)
+    assert d.kind == STOP and "saturated_units" in d.reason and "first step of a" in d.reason
+    assert decide(ladder, ladder["b"], met, {"subset": SUBSET}, 3, stop_on_bug=False).kind == ADVANCE
+    # the first stage has nothing to compare with; a fault a's training removed, one that appeared later in b,
+    # one the LR or clipping fix, one of the optimiser's settings, or an info: b advances
+    assert decide(ladder, ladder["a"], met, {"subset": SUBSET}, 3).kind == ADVANCE
+    for a_had, b_has in (([], [rails]), ([rails], [dict(rails, iteration=300)]),
+                         ([dict(rails, code="lr_too_high")], [dict(rails, code="lr_too_high")]),
+                         ([rails], [dict(rails, evidence={"betas": [0.9, 0.9]})]),
+                         ([dict(rails, severity="info")], [dict(rails, severity="info")])):
+        ladder["a"].diagnoses, ladder["b"].diagnoses = a_had, b_has
+        assert decide(ladder, ladder["b"], met, {"subset": SUBSET}, 3).kind == ADVANCE, (a_had, b_has)
+    ladder["b"].init_from = "none"  # fresh weights: nothing was inherited
+    ladder["a"].diagnoses, ladder["b"].diagnoses = [rails], [rails]
+    assert decide(ladder, ladder["b"], met, {"subset": SUBSET}, 3).kind == ADVANCE
+
+
 def test_a_goal_is_met_up_to_float32_rounding_of_the_metric():
     acc = float(torch.tensor(384.0) / torch.tensor(400.0))  # 0.95999998 in float32
     assert acc < 0.96 and Goal("val/acc", 0.96).met(acc)
