@@ -175,10 +175,11 @@ def _persisting_fault(ladder: Ladder, stage: Stage) -> Optional[dict]:
 
 
 def _at_first_step(d: dict, stage: str) -> bool:
-    """A warning or error of `stage` at its first step, which no LR, init scale, clipping or optimiser setting fixes."""
+    """A warning or error of `stage` at its first step, which no LR, init scale, clipping or optimiser setting fixes.
+    Not bad_init_loss: on a warm-started stage it judges the weights the task builds afresh, not those it trains."""
     from .diagnostics.ranking import SETTINGS
     return (d.get("stage", stage) == stage and d.get("iteration") is not None and d["iteration"] <= 1
-            and d.get("severity") in ("warning", "error") and d.get("code") not in TUNABLE
+            and d.get("severity") in ("warning", "error") and d.get("code") not in TUNABLE + INIT_FAULTS
             and not d.get("applied") and not SETTINGS & set(d.get("evidence") or {}))
 
 

@@ -186,6 +186,7 @@ def test_a_fault_of_the_weights_that_outlasted_a_converged_stage_stops_the_ladde
     for a_had, b_has in (([], [rails]), ([rails], [dict(rails, iteration=300)]),
                          ([dict(rails, code="lr_too_high")], [dict(rails, code="lr_too_high")]),
                          ([rails], [dict(rails, evidence={"betas": [0.9, 0.9]})]),
+                         ([dict(rails, code="bad_init_loss")], [dict(rails, code="bad_init_loss")]),
                          ([dict(rails, severity="info")], [dict(rails, severity="info")])):
         ladder["a"].diagnoses, ladder["b"].diagnoses = a_had, b_has
         assert decide(ladder, ladder["b"], met, {"subset": SUBSET}, 3).kind == ADVANCE, (a_had, b_has)
