@@ -3,8 +3,8 @@
 Same model (the digits MLP), same data, same batches, same number of steps, and the same
 evaluations (a hand-written loop checks validation accuracy too); the stage adds TensorBoard
 logging, goal and plateau checks, checkpoints and, in the last row, every default diagnostic.
-Runs alternate, in an order reversed at every repeat (a row's place in a fixed order moved its time
-by ~3%, which would be read as overhead); the ratio of medians, the ratio of the fastest runs and the
+Runs go through the six orders of the three rows in turn (a row's place in a fixed order moved its
+time by ~3%, which would be read as overhead); the ratio of medians, the ratio of the fastest runs and the
 median of the paired ratios (each repeat's run over that repeat's bare run, which cancels slow drifts
 in the load) are all reported, since the machine is shared and noisy. The last line adds to the stage's ratio
 the time spent inside the diagnostics' own hooks, timed as they run: on a loaded machine that share
@@ -17,7 +17,7 @@ seconds between two synchronisations. `--count-syncs` then runs each loop once m
 sync debug mode and prints the host syncs per 1000 steps, with the lines that asked for them: the stage
 must not add one per step.
 
-    .venv/bin/python benchmarks/overhead.py [--steps 3000] [--repeats 11] [--hidden 128] [--cpu-time]
+    .venv/bin/python benchmarks/overhead.py [--steps 3000] [--repeats 12] [--hidden 128] [--cpu-time]
     python benchmarks/overhead.py --device cuda --precision bf16 --count-syncs
 """
 from __future__ import annotations
@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import collections
 import contextlib
+import itertools
 import statistics
 import sys
 import tempfile
@@ -135,6 +136,7 @@ def count_syncs(run) -> tuple[int, collections.Counter]:
     return len(syncs), collections.Counter(f"{Path(w.filename).name}:{w.lineno}" for w in syncs)
 
 
+ORDERS = [lambda runs, p=p: [runs[i] for i in p] for p in itertools.permutations(range(3))]
 HOOK_SECONDS = [0.0]  # time spent inside the diagnostics' hooks in the last stage_run
 
 
@@ -151,7 +153,7 @@ def timed(hook):
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=3000)
-    ap.add_argument("--repeats", type=int, default=11)  # the machines are noisy: a median of 11 pairs
+    ap.add_argument("--repeats", type=int, default=12)  # noisy machines: a median of 12, each order twice
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--hidden", type=int, default=128)
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: least noise on a shared machine)")
@@ -176,9 +178,10 @@ def main() -> None:
                                                              args.log_every)),
                 ("stage + default diagnostics", lambda: stage_run(task, args.steps, args.batch_size, r, True,
                                                                   args.log_every))]
-        # the order alternates (ABC, CBA, ...): in a fixed order the stage's own loop, without sinks or monitors,
-        # measured 1.036x the bare loop it followed, and 1.003x when the order alternated
-        for name, timed_run in runs if r % 2 == 0 else runs[::-1]:
+        # the order goes through the six permutations, so that every row runs first, second and last equally
+        # often: in a fixed order the stage's own loop, without sinks or monitors, measured 1.036x the bare loop it
+        # followed, and 1.003x when the order alternated (ABC, CBA: the middle row was then always in the middle)
+        for name, timed_run in ORDERS[r % len(ORDERS)](runs):
             rows[name].append(timed_run())
         stage_run(task, args.steps, args.batch_size, r, True, args.log_every, time_hooks=True)
         hooks.append(HOOK_SECONDS[0])
