@@ -96,10 +96,10 @@ def decide(ladder: Ladder, stage: Stage, outcome: Outcome, knobs: Mapping[str, K
                             "it (ladder.stop_on_bug=false climbs on)")
         fault = _persisting_fault(ladder, stage) if stop_on_bug else None
         if fault is not None:
-            return Decision(STOP, stage.name, f"{outcome.reason}, but {fault['code']} ({fault['severity']}) was there "
-                            f"at its first step and at the first step of {ladder.warm_start_source(stage)}, whose "
-                            "training it outlasted: a fault of the weights, which every harder stage would inherit, "
-                            "so fix it first (ladder.stop_on_bug=false climbs on)")
+            d, where = fault
+            return Decision(STOP, stage.name, f"{outcome.reason}, but {d['code']} ({d['severity']}) was there {where}: "
+                            "a fault of the weights that outlasted a training which met its goal, and every harder "
+                            "stage would inherit it, so fix it first (ladder.stop_on_bug=false climbs on)")
         return Decision(ADVANCE, stage.name, outcome.reason)
     cause = stage.cause or {}
     if cause.get("root") and cause.get("severity") == "error":  # an easier stage would not fix a bug
@@ -160,18 +160,24 @@ def _bug(stage: Stage) -> Optional[dict]:
                  and d.get("stage", stage.name) == stage.name and not d.get("after_fix")), None)
 
 
-def _persisting_fault(ladder: Ladder, stage: Stage) -> Optional[dict]:
-    """A warning of the weights at this converged stage's first step (units at the rails, ...) that the stage it
-    warm-started from showed at its own first step too: that stage's whole training ran on the fault without
-    removing it, so the harder stages, warm-started from the same weights, would carry it as well. Climbing on
-    only delays the verdict: in benchmarks/bugsuite's large_init_rnn (saturated_units from the decoder GRU's
-    init, named at 5 s) the full stage spent its 10000 iterations and 190 s on it before the ladder stopped on
-    the same fault. Not a fault the LR, the init scale or clipping fix (a search may still)."""
+def _persisting_fault(ladder: Ladder, stage: Stage) -> Optional[tuple]:
+    """(the diagnosis, where it was seen) for a fault of the weights that outlasted this converged stage's training:
+    found at its start and again on the weights it trained (`outlasted_training`, startchecks.still_railed), or
+    seen at its first step and at the first step of the stage it warm-started from, whose whole training ran on it.
+    The harder stages, warm-started from the same weights, would carry it: climbing on only delays the verdict
+    (benchmarks/bugsuite's large_init_rnn: saturated_units from the decoder GRU's init, named at 5 s, then the full
+    stage's 10000 iterations and 190 s on it before the ladder stopped on the same fault). Not a fault the LR, the
+    init scale or clipping fix (a search may still)."""
+    outlasted = next((d for d in stage.diagnoses if (d.get("evidence") or {}).get("outlasted_training")
+                      and d.get("severity") in ("warning", "error")), None)
+    if outlasted is not None:
+        return outlasted, "at the stage's start and again at its end, on the weights it trained"
     source = ladder.warm_start_source(stage)
     if source is None:
         return None
     before = {d["code"] for d in ladder[source].diagnoses if _at_first_step(d, source)}
-    return next((d for d in stage.diagnoses if _at_first_step(d, stage.name) and d["code"] in before), None)
+    found = next((d for d in stage.diagnoses if _at_first_step(d, stage.name) and d["code"] in before), None)
+    return (found, f"at its first step and at the first step of {source}") if found is not None else None
 
 
 def _at_first_step(d: dict, stage: str) -> bool:

@@ -1399,6 +1399,28 @@ def test_a_recurrent_map_that_expands_the_state_is_named_at_the_start():
         assert not [d for d in r.stage.diagnoses if d["evidence"].get("recurrent_gain")], seed
 
 
+def test_a_recurrent_fault_still_there_when_the_goal_is_met_is_said_again_and_stops_the_ladder():
+    # holdout59's runs/lstm_weights_std_1: the first stage met its goal on a recurrent map that expands the state 20x
+    # per step, and the ladder climbed on it for 300 s; found again on the trained weights, it is said with
+    # `outlasted_training` (policy._persisting_fault stops there). Only on a converged stage, only what the start saw
+    problem = gru_problem()
+    for block in problem.model.enc.weight_hh_l0.detach().chunk(3, 0):
+        nn.init.orthogonal_(block, gain=5.0)
+    r, outcome = run(problem, budget=20, target=0.0)  # train/acc >= 0: met at the first evaluation
+    assert outcome.converged
+    again = [d for d in found(r, "saturated_units") if d["evidence"].get("outlasted_training")]
+    assert len(again) == 1 and again[0]["iteration"] == outcome.iterations and again[0]["evidence"]["recurrent_gain"]
+    assert "still" in again[0]["message"] and 4.5 < again[0]["evidence"]["largest_singular_value"] < 5.5
+    problem = gru_problem()
+    for block in problem.model.enc.weight_hh_l0.detach().chunk(3, 0):
+        nn.init.orthogonal_(block, gain=5.0)
+    r, outcome = run(problem, budget=20)  # failed: judged by the failure checks, not here
+    assert not outcome.converged and not [d for d in r.stage.diagnoses if d["evidence"].get("outlasted_training")]
+    for seed in range(5):  # as built, converged
+        r, outcome = run(gru_problem(seed=seed), budget=20, target=0.0)
+        assert outcome.converged and not [d for d in r.stage.diagnoses if d["severity"] != "info"], seed
+
+
 def test_recurrent_gates_biased_to_their_rails_are_named_at_the_start():
     # every GRU bias set to 5 (the forget-gate habit applied to all gates: holdout50's dnareads): b_ih + b_hh = 10 on
     # each gate, which starts at its rail whatever the input; the weights are the default

@@ -190,6 +190,10 @@ def test_a_fault_of_the_weights_that_outlasted_a_converged_stage_stops_the_ladde
                          ([dict(rails, severity="info")], [dict(rails, severity="info")])):
         ladder["a"].diagnoses, ladder["b"].diagnoses = a_had, b_has
         assert decide(ladder, ladder["b"], met, {"subset": SUBSET}, 3).kind == ADVANCE, (a_had, b_has)
+    # found again on the weights the stage trained (startchecks.still_railed): a first stage stops on it too
+    ladder["a"].diagnoses = [dict(rails, evidence={"recurrent_gain": True, "outlasted_training": True})]
+    d = decide(ladder, ladder["a"], met, {"subset": SUBSET}, 3)
+    assert d.kind == STOP and "again at its end" in d.reason
     ladder["b"].init_from = "none"  # fresh weights: nothing was inherited
     ladder["a"].diagnoses, ladder["b"].diagnoses = [rails], [rails]
     assert decide(ladder, ladder["b"], met, {"subset": SUBSET}, 3).kind == ADVANCE
