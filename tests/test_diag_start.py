@@ -468,9 +468,21 @@ def test_weights_far_above_their_default_init_are_named_when_nothing_else_is():
     problem = mlp_problem()
     with torch.no_grad():
         problem.model.fc1.weight.normal_(0, 3.0)  # default std 1/sqrt(24) = 0.2: 15x
-    r, _ = run(problem, budget=20)
+    r, outcome = run(problem, budget=20)
     d = found(r, "bad_init_loss")
     assert d and "fc1.weight" in d[0]["evidence"]["weights"] and d[0]["iteration"] == 20, above_info(r)
+    assert not outcome.converged and not d[0]["evidence"].get("outlasted_training")  # judged after a failure
+    # a stage that met its goal on them: still far above the default on the weights it trained, so the ladder stops
+    problem = mlp_problem()
+    with torch.no_grad():
+        problem.model.fc1.weight.normal_(0, 3.0)
+    r, outcome = run(problem, budget=20, target=0.0)
+    d = found(r, "bad_init_loss")
+    assert outcome.converged and d and d[0]["evidence"]["outlasted_training"], above_info(r)
+    assert float(d[0]["evidence"]["trained"]["fc1.weight"]["std"]) > 2 and "still" in d[0]["message"]
+    for seed in range(5):  # as built, converged
+        r, outcome = run(mlp_problem(seed=seed), budget=20, target=0.0)
+        assert outcome.converged and not above_info(r), (seed, above_info(r))
 
 
 def test_an_output_layer_tied_to_an_embedding_is_judged_at_the_embedding_scale():

@@ -236,8 +236,8 @@ class StartChecks:
         # a stage that failed gets the test on its trained weights from the failure checks, in their order (a loss
         # that does not measure the task first: it also makes the loss depend on the batch's padding)
         trained = outcome.converged or run.deferred is None
-        for d in (self.confirm_zero_gradients(run) + self.loss_floor(run, outcome) + self.weights_too_large(run)
-                  + (batch_dependence_trained(self.c, run) if trained else [])
+        for d in (self.confirm_zero_gradients(run) + self.loss_floor(run, outcome)
+                  + self.weights_too_large(run, outcome) + (batch_dependence_trained(self.c, run) if trained else [])
                   + (self.still_railed(run) if outcome.converged else [])):
             d.iteration = run.iteration
             run.diagnose(d)
@@ -264,12 +264,24 @@ class StartChecks:
             d.evidence["outlasted_training"] = True
         return found
 
-    def weights_too_large(self, run) -> list:
+    def weights_too_large(self, run, outcome) -> list:
         """Weights far above their layers' default init (initscale.py), when the stage said nothing else: any warning
-        or error of its own (saturation, vanishing gradients, a bad first loss) already points there, and first."""
+        or error of its own (saturation, vanishing gradients, a bad first loss) already points there, and first.
+        On a stage that met its goal, the weights it trained are judged too: still far above it, the fault outlasted
+        a training that reached the goal and every stage warm-started from them inherits it (`outlasted_training`,
+        which stops the ladder: holdout53's bells/qkv_normal_std1, std 0.99 for a default 0.072 before and after
+        the first stage's 100 iterations, then 130 s of harder stages before the ladder stopped)."""
         if not self.oversized or any(d["severity"] in ("warning", "error") for d in run.stage.diagnoses):
             return []
-        return [oversized_diagnosis(self.oversized)]
+        d = oversized_diagnosis(self.oversized)
+        still = {n: v for n, v in oversized_weights(run.model, self.c.weight_factor).items()
+                 if n in self.oversized} if outcome.converged else {}
+        if still:
+            name, now = next(iter(still.items()))
+            d.message += (f"; after the {run.iteration} iterations that met the stage's goal they still are ({name}: "
+                          f"std {now['std']}), so every stage warm-started from them inherits it")
+            d.evidence.update(outlasted_training=True, trained=still)
+        return [d]
 
     # --- parameters that get no gradient ------------------------------------------------------------
 
