@@ -871,6 +871,18 @@ def test_labels_too_many_to_fit_in_200_steps_are_judged_longer_on_a_warm_started
         assert any("did not train either" in d["message"] for d in found(r, "check_skipped", ("info",)))
 
 
+def test_no_label_verdict_when_training_on_the_real_labels_leaves_the_model_blind_to_its_inputs():
+    """holdout60's signals/sgd_lr_3: SGD at 3.0 kills every unit, so real and shuffled labels both end at their
+    shared class frequencies (equal losses): that is the LR's doing, and the check says so instead of blaming the
+    correct labels. The same labels, permuted, at a sound LR are still named (the test above)."""
+    x, y = images(n=256)
+    torch.manual_seed(0)
+    r, _ = run(tuple_problem(CNN(), x, y, 4), budget=20, lr=3.0, optim=OptimConfig(name="sgd", momentum=0.9),
+               after_failure=True)
+    assert not found(r, "labels_not_learnable"), above_info(r)
+    assert any("stopped reading its inputs" in d["message"] for d in found(r, "check_skipped", ("info",)))
+
+
 @pytest.mark.parametrize("val_loss", [None, 0.5])
 def test_no_label_verdict_when_the_stage_itself_predicts_unseen_examples_better_than_chance(val_loss):
     """A stage whose validation loss is well below chance has labels that follow from the inputs, whatever a
