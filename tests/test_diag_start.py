@@ -480,6 +480,22 @@ def test_weights_far_above_their_default_init_are_named_when_nothing_else_is():
     d = found(r, "bad_init_loss")
     assert outcome.converged and d and d[0]["evidence"]["outlasted_training"], above_info(r)
     assert float(d[0]["evidence"]["trained"]["fc1.weight"]["std"]) > 2 and "still" in d[0]["message"]
+    problem = mlp_problem()  # said whatever else was (a first loss far above chance, said before the stage)
+    with torch.no_grad():
+        problem.model.fc1.weight.normal_(0, 3.0)
+    stage = Stage("s", Goal("train/acc", 0.0, "max"), knobs={})
+    stage.diagnoses = [{"code": "bad_init_loss", "severity": "warning", "iteration": 0, "message": "first loss",
+                        "evidence": {"init_loss": 40.0}}]
+    r, outcome = run(problem, budget=20, stage=stage)
+    d = found(r, "bad_init_loss")
+    assert outcome.converged and len(d) == 2 and d[1]["evidence"]["outlasted_training"]
+    problem = mlp_problem()  # ... but on a failed stage, only when nothing else was
+    with torch.no_grad():
+        problem.model.fc1.weight.normal_(0, 3.0)
+    stage = Stage("s", Goal("train/acc", 2.0, "max"), knobs={})
+    stage.diagnoses = [dict(d[0])]
+    r, outcome = run(problem, budget=20, stage=stage)
+    assert not outcome.converged and len(found(r, "bad_init_loss")) == 1
     for seed in range(5):  # as built, converged
         r, outcome = run(mlp_problem(seed=seed), budget=20, target=0.0)
         assert outcome.converged and not above_info(r), (seed, above_info(r))
