@@ -13,7 +13,7 @@ import torch
 from conftest import TESTS, cli, ladder_json, stage_run
 from test_resume import raw_steps
 
-TRIALS = 4  # two early, two late: each trial is three CLI runs of a 600-iteration stage
+TRIALS = 2  # one early, one late, side by side: each trial is three CLI runs of a 600-iteration stage
 BUDGET, EVAL_EVERY = 600, 20  # the long stage's, from tests/conf/task/noisy.yaml
 
 
