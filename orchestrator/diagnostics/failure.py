@@ -697,13 +697,8 @@ def _same_for_all(ctx: Context, batch) -> Optional[Diagnosis]:
         out = run_model(ctx.problem, model, batch)
     if not isinstance(out, torch.Tensor) or out.dim() < 1 or len(out) < 2 or not out.is_floating_point():
         return None
-    rows = out.float().reshape(len(out), -1)
-    if not bool(torch.isfinite(rows).all()) or bool(((rows - rows[:1]).abs() > 1e-6 * (1 + rows[:1].abs())).any()):
-        return None
-    targets = batch_targets(ctx.problem, batch)
-    inputs = [t for t in tensors_in(batch) if t.dim() and len(t) == len(out) and t is not targets]
-    if not any(bool((t.reshape(len(t), -1) != t.reshape(len(t), -1)[:1]).any()) for t in inputs):
-        return None  # the examples' inputs are alike too
+    if not _alike_rows(out.float().reshape(len(out), -1)) or not _inputs_differ(ctx.problem, batch, len(out)):
+        return None  # the outputs differ, or the examples' inputs are alike too
     return Diagnosis(
         "labels_not_learnable", "error", f"fresh weights give all {len(out)} examples of a batch the same output, "
         "though their inputs differ: the model reads none of its inputs (a mask that lets the pooled or first position "
@@ -724,18 +719,27 @@ def _trained_blind(ctx: Context, model, batch) -> bool:
         if not isinstance(out, torch.Tensor) or out.dim() < 1 or len(out) < 2 or not out.is_floating_point():
             return None
         return out.float().reshape(len(out), -1)
-
-    def alike(r: Optional[torch.Tensor]) -> bool:
-        return r is not None and bool(torch.isfinite(r).all()) and not bool(
-            ((r - r[:1]).abs() > 1e-6 * (1 + r[:1].abs())).any())
     try:
         now = rows(model)
-        if not alike(now) or alike(rows(ctx.fresh_model())):
+        if now is None or not _alike_rows(now):
+            return False
+        fresh = rows(ctx.fresh_model())
+        if fresh is not None and _alike_rows(fresh):
             return False
     except Exception:  # noqa: BLE001 - a model the question cannot run: the check goes on as before
         return False
-    targets = batch_targets(ctx.problem, batch)
-    inputs = [t for t in tensors_in(batch) if t.dim() and len(t) == len(now) and t is not targets]
+    return _inputs_differ(ctx.problem, batch, len(now))
+
+
+def _alike_rows(rows: torch.Tensor) -> bool:
+    """Every row of a (examples, values) output is the first one, within 1e-6, and finite."""
+    return bool(torch.isfinite(rows).all()) and not bool(((rows - rows[:1]).abs() > 1e-6 * (1 + rows[:1].abs())).any())
+
+
+def _inputs_differ(problem, batch, n: int) -> bool:
+    """Some batch-first tensor of `batch` besides the targets differs between its `n` examples."""
+    targets = batch_targets(problem, batch)
+    inputs = [t for t in tensors_in(batch) if t.dim() and len(t) == n and t is not targets]
     return any(bool((t.reshape(len(t), -1) != t.reshape(len(t), -1)[:1]).any()) for t in inputs)
 
 

@@ -268,11 +268,10 @@ class StartChecks:
         """Weights far above their layers' default init (initscale.py), when the stage said nothing else: any warning
         or error of its own (saturation, vanishing gradients, a bad first loss) already points there, and first.
         On a stage that met its goal, the weights it trained are judged too: still far above it, the fault outlasted
-        a training that reached the goal and every stage warm-started from them inherits it, said then whatever else
-        was (holdout60's sortlm/linear_init_std_1: a first loss 6x chance said first, then 300 s of harder stages;
-        now 16 s) (`outlasted_training`,
-        which stops the ladder: holdout53's bells/qkv_normal_std1, std 0.99 for a default 0.072 before and after
-        the first stage's 100 iterations, then 130 s of harder stages before the ladder stopped)."""
+        a training that reached the goal and every stage warm-started from them inherits it: said then whatever else
+        was, with `outlasted_training`, which stops the ladder (holdout53's bells/qkv_normal_std1, std 0.99 for a
+        default 0.072 before and after the first stage's 100 iterations, then 130 s of harder stages; holdout60's
+        sortlm/linear_init_std_1, a first loss 6x chance said first, then 300 s of harder stages: 16 s now)."""
         if not self.oversized:
             return []
         still = {n: v for n, v in oversized_weights(run.model, self.c.weight_factor).items()
