@@ -35,11 +35,13 @@ def test_an_lr_thousands_of_times_below_the_nan_threshold_is_too_low_when_the_we
     def by_ratio(r):
         return [d for d in found(r, "lr_too_low") if "update_ratio" in d["evidence"]]
     probe = {"threshold": 0.1}
-    r, _ = run(FAMILIES[family](), budget=60, lr=1e-5, after_failure=True)
-    assert not by_ratio(r)  # no probe: nothing to compare the LR with
     r, _ = run(FAMILIES[family](), budget=60, lr=1e-5, after_failure=True, probe=probe)
     d = by_ratio(r)
     assert d and d[0]["evidence"]["below_threshold"] >= 1000 and d[0]["evidence"]["median"] < 1e-3
+    if family != "mlp":
+        return  # the two controls, on the cheapest model
+    r, _ = run(FAMILIES[family](), budget=60, lr=1e-5, after_failure=True)
+    assert not by_ratio(r)  # no probe: nothing to compare the LR with
     r, _ = run(FAMILIES[family](), budget=60, lr=3e-3, after_failure=True, probe=probe)  # 33x below: a usual LR
     assert not by_ratio(r)
 
@@ -299,6 +301,8 @@ def test_an_lr_thousands_of_times_below_the_threshold_is_named_at_the_second_upd
     assert "first 50 iterations" in d[0]["message"] and float(d[0]["evidence"]["below_threshold"]) >= 3000
     # and the stage ends at its next evaluation (every 10 here), for the ladder to decide, not after its budget
     assert outcome.iterations == 60 and "lr_too_low at iteration 50" in outcome.reason, outcome
+    if budget == 2000:
+        return  # the control below is the 120-iteration case's
     r, _ = run(FAMILIES[family](), budget=120, lr=1e-3, after_failure=True, probe={"threshold": 0.1})  # 100x: usual
     assert not [x for x in found(r, "lr_too_low") if x["iteration"] <= 50], above_info(r)
 

@@ -7,7 +7,7 @@ import time
 from conftest import TESTS, ROOT, events, ladder_json, stage_run, toy
 
 # the last stage is long enough to be killed in the middle of
-LONG = ["knobs.level.hard=25000", "ladder.stages.hard.budget=40000", "ladder.eval_every=100",
+LONG = ["knobs.level.hard=5000", "ladder.stages.hard.budget=10000", "ladder.eval_every=100",
         "log.checkpoint_secs=0", "seed=3"]
 
 

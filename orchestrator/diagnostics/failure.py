@@ -1274,19 +1274,18 @@ def _fits_better(ctx: Context, lr: float, other: float, progress: bool = False,
         return _to(run, ctx.problem.get_batch(chosen[idx]))
 
     losses = _train(ctx, ctx.fresh_model(), batch, c.label_iterations, pool, lr=lr)[0]
-    at_lr = _late_best(losses)
+    at_lr, first = _late_best(losses), losses[0]
+    if math.isfinite(at_lr) and at_lr <= c.high_floor * abs(first):
+        return None  # memorised at `lr`: the second run is not needed
     at_other = _late_best(_train(ctx, ctx.fresh_model(), batch, c.label_iterations, pool, lr=other,
                                  optim=other_optim)[0])
     if not (math.isfinite(at_other) and at_other >= 0):
         return None
-    first = losses[0]
     if progress:
         better = math.isfinite(at_lr) and first - at_other >= (first - at_lr) / c.high_better and at_other < at_lr
     else:
         better = not math.isfinite(at_lr) or at_other < c.high_better * at_lr
-    if not better or (math.isfinite(at_lr) and at_lr <= c.high_floor * abs(first)):
-        return None
-    return pool, at_lr, at_other
+    return (pool, at_lr, at_other) if better else None
 
 
 def decay_floor(ctx: Context) -> Optional[Diagnosis]:

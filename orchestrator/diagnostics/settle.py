@@ -47,13 +47,14 @@ def steps_too_large(ctx) -> Optional[Diagnosis]:
     start = _metric(run, run.model)
     if start is None:
         return None
-    at_lr, at_tenth = (_continued(run, factor, c.settle_iterations) for factor in (1.0, 0.1))
-    if at_lr is None or at_tenth is None:
-        return None
+    at_lr = _continued(run, 1.0, c.settle_iterations)
     gap = abs(goal.target - run.best)
-    # the control: the LR itself gains nothing more from where the stage ended (a stage still on its way up is
-    # under-budgeted, not at a floor of its steps' size)
-    if goal.better(at_lr, _ahead(goal, run.best, start), c.settle_gain * gap):
+    # the control first (the tenth's steps are spent only when it holds): the LR itself gains nothing more from
+    # where the stage ended (a stage still on its way up is under-budgeted, not at a floor of its steps' size)
+    if at_lr is None or goal.better(at_lr, _ahead(goal, run.best, start), c.settle_gain * gap):
+        return None
+    at_tenth = _continued(run, 0.1, c.settle_iterations)
+    if at_tenth is None:
         return None
     # the same LR on larger batches: steps of the same size, less noise in their direction. Noise is what a
     # larger batch removes and a smaller LR only averages out; steps too large for the loss's curvature stay so
