@@ -50,11 +50,11 @@ def test_the_check_runs_only_within_100x_of_a_threshold_the_probe_found():
     # the check alone judges it without a threshold, and 1000x below one (beyond failure.high_gap, 100)
     r, outcome = run(FAMILIES["gru"](), budget=200, lr=0.1)
     assert not outcome.converged
-    for probe in (None, near(0.1, 1000.0)):
+    def judged(probe):
         r.probe = probe
-        assert lr_near_threshold(Context(DiagnosticsConfig().failure, r, outcome, None, None)) is None, probe
-    r.probe = near(0.1, 20.0)  # the control: 20x below, the check runs and names it
-    assert lr_near_threshold(Context(DiagnosticsConfig().failure, r, outcome, None, None)) is not None
+        return lr_near_threshold(Context(DiagnosticsConfig().failure, r, outcome, None, None))
+    assert judged(None) is None and judged(near(0.1, 1000.0)) is None
+    assert judged(near(0.1, 20.0)) is not None  # the control: 20x below, the check runs and names it
 
 
 def measured(threshold: float) -> dict:

@@ -109,7 +109,7 @@ def test_a_softmax_over_padded_positions_is_named_where_only_the_shapes_say_whic
     # one (batch, positions) reading of the (batch, positions, classes) scores: the classes' dimension is the last,
     # whatever the gradient says (a loss normalised over the positions moves its lowest entry off the target at over
     # 10% of the positions: the tie-breaking rule alone missed holdout60's sortlm for 170 s)
-    from tests.test_diag_start import gru_problem, transformer_problem
+    from test_diag_start import gru_problem, transformer_problem
     make = {"gru": gru_problem, "transformer": transformer_problem}[family]
     for seed in range(3):
         st, _ = before(lambda: make(seed=seed, loss_fn=over_positions), seed)

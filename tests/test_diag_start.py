@@ -464,37 +464,34 @@ def test_dropout_left_on_in_eval_mode_is_named():
     assert d and d[0]["iteration"] == 0 and "eval mode is random" in d[0]["message"], above_info(r)
 
 
-def test_weights_far_above_their_default_init_are_named_when_nothing_else_is():
+def oversized_mlp():
     problem = mlp_problem()
     with torch.no_grad():
         problem.model.fc1.weight.normal_(0, 3.0)  # default std 1/sqrt(24) = 0.2: 15x
-    r, outcome = run(problem, budget=20)
+    return problem
+
+
+def test_weights_far_above_their_default_init_are_named_when_nothing_else_is():
+    r, outcome = run(oversized_mlp(), budget=20)
     d = found(r, "bad_init_loss")
     assert d and "fc1.weight" in d[0]["evidence"]["weights"] and d[0]["iteration"] == 20, above_info(r)
     assert not outcome.converged and not d[0]["evidence"].get("outlasted_training")  # judged after a failure
     # a stage that met its goal on them: still far above the default on the weights it trained, so the ladder stops
-    problem = mlp_problem()
-    with torch.no_grad():
-        problem.model.fc1.weight.normal_(0, 3.0)
-    r, outcome = run(problem, budget=20, target=0.0)
+    r, outcome = run(oversized_mlp(), budget=20, target=0.0)
     d = found(r, "bad_init_loss")
     assert outcome.converged and d and d[0]["evidence"]["outlasted_training"], above_info(r)
     assert float(d[0]["evidence"]["trained"]["fc1.weight"]["std"]) > 2 and "still" in d[0]["message"]
-    problem = mlp_problem()  # said whatever else was (a first loss far above chance, said before the stage)
-    with torch.no_grad():
-        problem.model.fc1.weight.normal_(0, 3.0)
+    # said whatever else was (a first loss far above chance, said before the stage)
     stage = Stage("s", Goal("train/acc", 0.0, "max"), knobs={})
     stage.diagnoses = [{"code": "bad_init_loss", "severity": "warning", "iteration": 0, "message": "first loss",
                         "evidence": {"init_loss": 40.0}}]
-    r, outcome = run(problem, budget=20, stage=stage)
+    r, outcome = run(oversized_mlp(), budget=20, stage=stage)
     d = found(r, "bad_init_loss")
     assert outcome.converged and len(d) == 2 and d[1]["evidence"]["outlasted_training"]
-    problem = mlp_problem()  # ... but on a failed stage, only when nothing else was
-    with torch.no_grad():
-        problem.model.fc1.weight.normal_(0, 3.0)
+    # ... but on a failed stage, only when nothing else was
     stage = Stage("s", Goal("train/acc", 2.0, "max"), knobs={})
     stage.diagnoses = [dict(d[0])]
-    r, outcome = run(problem, budget=20, stage=stage)
+    r, outcome = run(oversized_mlp(), budget=20, stage=stage)
     assert not outcome.converged and len(found(r, "bad_init_loss")) == 1
     for seed in range(5):  # as built, converged
         r, outcome = run(mlp_problem(seed=seed), budget=20, target=0.0)

@@ -517,23 +517,22 @@ def labels_not_learnable(ctx: Context):
         held_perm = held_idx[held_order]
         held_real = _to(run, problem.get_batch(held_idx))
         held_shuf = _to(run, _with_targets(problem, problem.get_batch(held_idx), problem.get_batch(held_perm)))
-    trained = []  # the model the real labels trained, kept for the question of whether it reads its inputs
 
     def both(iterations: int):
+        """The model the real labels trained (asked below whether it still reads its inputs), then both runs."""
         a = ctx.fresh_model()
         b = copy.deepcopy(a)
-        trained[:] = [a]
-        return (_train(ctx, a, real, iterations, pool, held_real),
+        return (a, _train(ctx, a, real, iterations, pool, held_real),
                 _train(ctx, b, lambda idx: _to(run, shuffled(idx)), iterations, pool, held_shuf))
 
     iterations = c.label_iterations
-    (real_losses, real_held), (shuf_losses, shuf_held) = both(iterations)
+    trained, (real_losses, real_held), (shuf_losses, shuf_held) = both(iterations)
     if not ctx.lr_suspect and _late_best(real_losses) > 0.9 * real_losses[0] and run.stage.warm_start_source():
         # the model memorised the stage it starts from, at this LR: neither is broken. Real labels that follow
         # from the inputs train given longer; labels unrelated to them are then told apart as below
         iterations = c.label_iterations * c.label_longer
-        (real_losses, real_held), (shuf_losses, shuf_held) = both(iterations)
-    if _trained_blind(ctx, trained[0], real(torch.arange(min(pool, 16)))):
+        trained, (real_losses, real_held), (shuf_losses, shuf_held) = both(iterations)
+    if _trained_blind(ctx, trained, real(torch.arange(min(pool, 16)))):
         # its loss fell only as far as the labels' frequencies take it (a bias), and shuffled labels, which keep the
         # frequencies, reach the same: equal losses then say nothing about the labels (holdout60's signals/sgd_lr_3:
         # SGD at 3.0 drove every unit dead, 1.42 for both, the 10 examples' class prior)
@@ -692,19 +691,15 @@ def _same_for_all(ctx: Context, batch) -> Optional[Diagnosis]:
     model = ctx.fresh_model()
     if zero_initialised(list(model.named_parameters())) is not None:
         return None
-    model.eval()
-    with torch.no_grad():
-        out = run_model(ctx.problem, model, batch)
-    if not isinstance(out, torch.Tensor) or out.dim() < 1 or len(out) < 2 or not out.is_floating_point():
-        return None
-    if not _alike_rows(out.float().reshape(len(out), -1)) or not _inputs_differ(ctx.problem, batch, len(out)):
+    rows = _output_rows(ctx.problem, model, batch)
+    if rows is None or not _alike_rows(rows) or not _inputs_differ(ctx.problem, batch, len(rows)):
         return None  # the outputs differ, or the examples' inputs are alike too
     return Diagnosis(
-        "labels_not_learnable", "error", f"fresh weights give all {len(out)} examples of a batch the same output, "
+        "labels_not_learnable", "error", f"fresh weights give all {len(rows)} examples of a batch the same output, "
         "though their inputs differ: the model reads none of its inputs (a mask that lets the pooled or first position "
         "see only itself, a causal mask on an encoder whose summary token comes first, inputs detached or replaced), "
         "so no label can be learnt from them",
-        evidence={"examples": len(out), "same_output": True},
+        evidence={"examples": len(rows), "same_output": True},
         fix="check the masks and the path from the inputs to the output (which positions the pooled or CLS token "
             "can attend to)")
 
@@ -712,23 +707,27 @@ def _same_for_all(ctx: Context, batch) -> Optional[Diagnosis]:
 def _trained_blind(ctx: Context, model, batch) -> bool:
     """After training, `model` gives every example of `batch` the same output (within 1e-6) although their inputs
     differ, and it did not as built (`ctx.fresh_model()`): the training drove it to ignore its inputs."""
-    def rows(m) -> Optional[torch.Tensor]:
-        m.eval()
-        with torch.no_grad():
-            out = run_model(ctx.problem, m, batch)
-        if not isinstance(out, torch.Tensor) or out.dim() < 1 or len(out) < 2 or not out.is_floating_point():
-            return None
-        return out.float().reshape(len(out), -1)
     try:
-        now = rows(model)
+        now = _output_rows(ctx.problem, model, batch)
         if now is None or not _alike_rows(now):
             return False
-        fresh = rows(ctx.fresh_model())
+        fresh = _output_rows(ctx.problem, ctx.fresh_model(), batch)
         if fresh is not None and _alike_rows(fresh):
             return False
     except Exception:  # noqa: BLE001 - a model the question cannot run: the check goes on as before
         return False
     return _inputs_differ(ctx.problem, batch, len(now))
+
+
+def _output_rows(problem, model, batch) -> Optional[torch.Tensor]:
+    """`model`'s eval-mode output on `batch` as (examples, values) floats; None when it is not a floating tensor of
+    two or more examples."""
+    model.eval()
+    with torch.no_grad():
+        out = run_model(problem, model, batch)
+    if not isinstance(out, torch.Tensor) or out.dim() < 1 or len(out) < 2 or not out.is_floating_point():
+        return None
+    return out.float().reshape(len(out), -1)
 
 
 def _alike_rows(rows: torch.Tensor) -> bool:
